@@ -1,0 +1,467 @@
+# Copyright 2026 The baton-tta contributors. Licensed under the Apache License, Version 2.0.
+"""TANGO text-to-audio latent diffusion as a diffusers pipeline.
+
+This file is deliberately self-contained (stdlib, torch, diffusers, transformers and their
+huggingface_hub only): a saved
+pipeline folder carries a copy of it at its root, so that anybody can load the folder with
+``DiffusionPipeline.from_pretrained(path_or_repo, trust_remote_code=True)`` without installing
+baton-tta. It mirrors TANGO's inference (declare-lab/tango ``AudioDiffusion.inference``): a Flan-T5
+encoder whose boolean padding mask reaches the UNet's cross-attention, classifier-free guidance against
+the embedding of the empty caption, an AudioLDM VAE over 64-bin log-mel spectrograms and a HiFi-GAN
+vocoder. It also exposes the pieces training needs: :meth:`TangoPipeline.encode_text` and the
+waveform → log-mel → latent path (a TacotronSTFT-equivalent front end).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
+from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils.torch_utils import randn_tensor
+from huggingface_hub import create_repo, upload_folder
+from transformers import PreTrainedTokenizerBase, SpeechT5HifiGan, T5EncoderModel
+from transformers.audio_utils import mel_filter_bank
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import soundfile as sf
+        >>> from diffusers import DiffusionPipeline
+
+        >>> pipe = DiffusionPipeline.from_pretrained("your-name/baton-tango", trust_remote_code=True)
+        >>> audio = pipe("A dog barks followed by a car horn", num_inference_steps=200).audios[0]
+        >>> sf.write("dog_then_horn.wav", audio, pipe.sampling_rate)
+        ```
+"""
+
+#: Module and class name written into ``model_index.json`` so that diffusers finds this file.
+REMOTE_CODE_CLASS_NAME = ["pipeline_tango", "TangoPipeline"]
+MEL_LOG_FLOOR = 1e-5  # TacotronSTFT's dynamic_range_compression clip value
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(sampling_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
+    """Slaney-scale, Slaney-normalised mel filters, (n_mels, n_fft // 2 + 1): librosa's defaults,
+    which TANGO's TacotronSTFT uses."""
+    filters = mel_filter_bank(
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=fmin,
+        max_frequency=fmax,
+        sampling_rate=sampling_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    return torch.from_numpy(filters.T.copy()).float()
+
+
+class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
+    r"""Text-to-audio generation with TANGO (and BATON-fine-tuned TANGO).
+
+    Args:
+        vae ([`AutoencoderKL`]): AudioLDM VAE mapping log-mel spectrograms (1 channel) to latents.
+        text_encoder ([`T5EncoderModel`]): frozen Flan-T5 encoder.
+        tokenizer ([`PreTrainedTokenizerBase`]): tokenizer of the text encoder.
+        unet ([`UNet2DConditionModel`]): denoiser over the VAE latents, cross-attending to the text.
+        scheduler ([`SchedulerMixin`]): a diffusers scheduler; TANGO trains with DDPM v-prediction.
+        vocoder ([`SpeechT5HifiGan`]): HiFi-GAN turning log-mel spectrograms into waveforms.
+        mel_n_fft (`int`, defaults to 1024): FFT size of the mel front end used for training inputs.
+        mel_win_length (`int`, defaults to 1024): analysis window length of the mel front end.
+        mel_fmin (`float`, defaults to 0.0): lowest mel filter frequency in Hz.
+        mel_fmax (`float`, defaults to 8000.0): highest mel filter frequency in Hz.
+
+    The hop length, sampling rate and number of mel bins are read from the vocoder's config, so the
+    front end always matches what the vocoder inverts.
+    """
+
+    model_cpu_offload_seq = "text_encoder->unet->vae->vocoder"
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: T5EncoderModel,
+        tokenizer: PreTrainedTokenizerBase,
+        unet: UNet2DConditionModel,
+        scheduler: KarrasDiffusionSchedulers,
+        vocoder: SpeechT5HifiGan,
+        mel_n_fft: int = 1024,
+        mel_win_length: int = 1024,
+        mel_fmin: float = 0.0,
+        mel_fmax: float = 8000.0,
+    ):
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=scheduler,
+            vocoder=vocoder,
+        )
+        self.register_to_config(
+            mel_n_fft=mel_n_fft, mel_win_length=mel_win_length, mel_fmin=mel_fmin, mel_fmax=mel_fmax
+        )
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def vae_scale_factor(self) -> int:
+        """How many mel frames (and mel bins) one latent cell covers."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def unet_scale_factor(self) -> int:
+        """The UNet halves the latent grid once per down block but the last."""
+        return 2 ** (len(self.unet.config.down_block_types) - 1)
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.vocoder.config.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per mel frame: the vocoder's total upsampling."""
+        return math.prod(self.vocoder.config.upsample_rates)
+
+    @property
+    def num_mel_bins(self) -> int:
+        return int(self.vocoder.config.model_in_dim)
+
+    def num_frames_for(self, audio_length_in_s: float) -> int:
+        """Mel frames generated for a clip of that length, rounded up so that both the VAE and the UNet
+        can halve the time axis as often as they need (TANGO: 10.24 s → 1024 frames)."""
+        multiple = self.vae_scale_factor * self.unet_scale_factor
+        frames = math.ceil(audio_length_in_s * self.sampling_rate / self.hop_length)
+        return math.ceil(frames / multiple) * multiple
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, prompt: list[str], max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode captions as TANGO does: T5 hidden states and the boolean mask of real tokens.
+
+        Without ``max_length`` the batch is padded to its longest caption (truncated at the tokenizer's
+        ``model_max_length``); with it, every caption is padded to exactly that many tokens.
+        """
+        device = self._execution_device
+        if max_length is None:
+            tokens = self.tokenizer(
+                prompt,
+                max_length=self.tokenizer.model_max_length,
+                padding=True,
+                truncation=True,
+                return_tensors="pt",
+            )
+        else:
+            tokens = self.tokenizer(
+                prompt, max_length=max_length, padding="max_length", truncation=True, return_tensors="pt"
+            )
+        input_ids = tokens.input_ids.to(device)
+        attention_mask = tokens.attention_mask.to(device)
+        hidden_states = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        return hidden_states, attention_mask.bool()
+
+    def encode_prompt(
+        self,
+        prompt: list[str],
+        num_waveforms_per_prompt: int = 1,
+        do_classifier_free_guidance: bool = True,
+        negative_prompt: list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text conditioning for sampling, repeated ``num_waveforms_per_prompt`` times per prompt.
+
+        With guidance the unconditional half (the empty caption, or ``negative_prompt``) comes first,
+        padded to the conditional length, as in TANGO's ``encode_text_classifier_free``.
+        """
+        embeds, mask = self.encode_text(prompt)
+        embeds = embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        mask = mask.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        if not do_classifier_free_guidance:
+            return embeds, mask
+        uncond_text = negative_prompt if negative_prompt is not None else [""] * len(prompt)
+        uncond_embeds, uncond_mask = self.encode_text(uncond_text, max_length=embeds.shape[1])
+        uncond_embeds = uncond_embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        uncond_mask = uncond_mask.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        return torch.cat([uncond_embeds, embeds]), torch.cat([uncond_mask, mask])
+
+    # ------------------------------------------------------------------ audio front end (training side)
+    def prepare_waveform(self, waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+        """TANGO's ``read_wav_file`` after resampling: remove DC, peak-normalise, pad or trim to
+        ``num_samples`` and scale to ±0.5. ``waveform``: (batch, samples) at :attr:`sampling_rate`."""
+        if waveform.dim() != 2:
+            raise ValueError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
+        waveform = waveform.float()
+        waveform = waveform - waveform.mean(dim=1, keepdim=True)
+        waveform = waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
+        if waveform.shape[1] >= num_samples:
+            waveform = waveform[:, :num_samples]
+        else:
+            waveform = F.pad(waveform, (0, num_samples - waveform.shape[1]))
+        return 0.5 * waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
+
+    def waveform_to_mel(self, waveform: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
+        """Log-mel spectrogram (batch, frames, mels), numerically TANGO's TacotronSTFT: reflect-padded,
+        periodic-Hann STFT magnitude, Slaney mel filters, ``log(clamp(x, 1e-5))``; then padded with
+        zeros or trimmed to ``num_frames`` as TANGO's ``_pad_spec`` does."""
+        cfg = self.config
+        waveform = waveform.float().clamp(-1.0, 1.0).nan_to_num()
+        window = torch.hann_window(cfg.mel_win_length, periodic=True, device=waveform.device)
+        spectrum = torch.stft(
+            waveform,
+            n_fft=cfg.mel_n_fft,
+            hop_length=self.hop_length,
+            win_length=cfg.mel_win_length,
+            window=window,
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        ).abs()
+        basis = _mel_basis(self.sampling_rate, cfg.mel_n_fft, self.num_mel_bins, cfg.mel_fmin, cfg.mel_fmax)
+        mel = torch.matmul(basis.to(waveform.device), spectrum).clamp(min=MEL_LOG_FLOOR).log()
+        mel = mel.transpose(1, 2)
+        if num_frames is not None:
+            if mel.shape[1] >= num_frames:
+                mel = mel[:, :num_frames]
+            else:
+                mel = F.pad(mel, (0, 0, 0, num_frames - mel.shape[1]))
+        return mel
+
+    def mel_to_latents(
+        self, mel: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
+    ) -> torch.Tensor:
+        """Encode log-mel (batch, frames, mels) into scaled latents, as TANGO's
+        ``get_first_stage_encoding(encode_first_stage(mel))``."""
+        mel = mel.unsqueeze(1).to(device=self.vae.device, dtype=self.vae.dtype)
+        posterior = self.vae.encode(mel).latent_dist
+        latents = posterior.sample(generator=generator) if sample_posterior else posterior.mode()
+        return latents * self.vae.config.scaling_factor
+
+    def waveform_to_latents(
+        self,
+        waveform: torch.Tensor,
+        audio_length_in_s: float,
+        generator: torch.Generator | None = None,
+        sample_posterior: bool = True,
+    ) -> torch.Tensor:
+        """Waveform (batch, samples) at :attr:`sampling_rate` → training latents of the clip length."""
+        num_frames = self.num_frames_for(audio_length_in_s)
+        waveform = self.prepare_waveform(waveform, num_frames * self.hop_length)
+        mel = self.waveform_to_mel(waveform, num_frames=num_frames)
+        return self.mel_to_latents(mel, generator=generator, sample_posterior=sample_posterior)
+
+    # ------------------------------------------------------------------ sampling
+    def check_inputs(
+        self,
+        prompt: str | list[str],
+        audio_length_in_s: float,
+        num_inference_steps: int,
+        guidance_scale: float,
+        negative_prompt: str | list[str] | None,
+        num_waveforms_per_prompt: int,
+        output_type: str,
+    ) -> None:
+        """Validate every argument before any model runs, quoting the offending value."""
+        if isinstance(prompt, str):
+            prompts = [prompt]
+        elif isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+            prompts = prompt
+        else:
+            raise ValueError(f"`prompt` must be a string or a list of strings, got {prompt!r}")
+        if not prompts:
+            raise ValueError("`prompt` is an empty list: give at least one caption")
+        if audio_length_in_s is None or not audio_length_in_s > 0:
+            raise ValueError(f"`audio_length_in_s` must be > 0 seconds, got {audio_length_in_s!r}")
+        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}")
+        if guidance_scale is None or guidance_scale < 0:
+            raise ValueError(f"`guidance_scale` must be >= 0, got {guidance_scale!r}")
+        if not isinstance(num_waveforms_per_prompt, int) or num_waveforms_per_prompt < 1:
+            raise ValueError(
+                f"`num_waveforms_per_prompt` must be a positive integer, got {num_waveforms_per_prompt!r}"
+            )
+        if negative_prompt is not None:
+            negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
+            if len(negatives) != len(prompts):
+                raise ValueError(
+                    f"`negative_prompt` has {len(negatives)} entries but `prompt` has {len(prompts)}: "
+                    "give one negative prompt per prompt (or a single string for a single prompt)"
+                )
+        if output_type not in ("np", "pt", "latent"):
+            raise ValueError(f"`output_type` must be 'np', 'pt' or 'latent', got {output_type!r}")
+
+    def prepare_latents(
+        self,
+        batch_size: int,
+        num_frames: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Initial noise of shape (batch, unet channels, frames / vae scale, mels / vae scale)."""
+        shape = (
+            batch_size,
+            self.unet.config.in_channels,
+            num_frames // self.vae_scale_factor,
+            self.num_mel_bins // self.vae_scale_factor,
+        )
+        if isinstance(generator, list) and len(generator) != batch_size:
+            raise ValueError(
+                f"{len(generator)} generators were given for {batch_size} waveforms "
+                "(prompts × num_waveforms_per_prompt): give one generator per waveform or a single one"
+            )
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"`latents` must have shape {shape}, got {tuple(latents.shape)}")
+        else:
+            latents = latents.to(device=device, dtype=dtype)
+        return latents * self.scheduler.init_noise_sigma
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents → log-mel spectrogram (batch, 1, frames, mels)."""
+        latents = latents / self.vae.config.scaling_factor
+        return self.vae.decode(latents.to(self.vae.dtype)).sample
+
+    def mel_spectrogram_to_waveform(self, mel_spectrogram: torch.Tensor) -> torch.Tensor:
+        """Log-mel (batch, [1,] frames, mels) → float32 waveform (batch, samples) on the CPU."""
+        if mel_spectrogram.dim() == 4:
+            mel_spectrogram = mel_spectrogram.squeeze(1)
+        waveform = self.vocoder(mel_spectrogram.to(self.vocoder.dtype))
+        return waveform.cpu().float()
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        audio_length_in_s: float = 10.0,
+        num_inference_steps: int = 200,
+        guidance_scale: float = 3.0,
+        negative_prompt: str | list[str] | None = None,
+        num_waveforms_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[[int, int, torch.Tensor], None] | None = None,
+    ) -> AudioPipelineOutput | tuple:
+        r"""Generate audio from captions.
+
+        Args:
+            prompt (`str` or `list[str]`): caption(s) to render.
+            audio_length_in_s (`float`, defaults to 10.0): length of each clip in seconds (TANGO: 10).
+            num_inference_steps (`int`, defaults to 200): denoising steps (the BATON paper uses 200).
+            guidance_scale (`float`, defaults to 3.0): classifier-free guidance weight; values <= 1
+                switch guidance off (a single conditional pass per step), as in TANGO.
+            negative_prompt (`str` or `list[str]`, *optional*): replaces the empty caption of the
+                unconditional branch.
+            num_waveforms_per_prompt (`int`, defaults to 1): clips per caption (BATON: 5).
+            generator (`torch.Generator` or a list of them, *optional*): makes sampling deterministic.
+            latents (`torch.Tensor`, *optional*): initial noise; drawn from ``generator`` if absent.
+            output_type (`str`, defaults to "np"): "np" (numpy arrays), "pt" (tensors) or "latent".
+            return_dict (`bool`, defaults to True): return an [`AudioPipelineOutput`] or a tuple.
+            callback_on_step_end (`Callable`, *optional*): called as ``fn(step, timestep, latents)``.
+
+        Returns:
+            [`AudioPipelineOutput`] with ``audios`` of shape (batch, samples) at :attr:`sampling_rate`
+            (or the latents for ``output_type="latent"``).
+        """
+        self.check_inputs(
+            prompt,
+            audio_length_in_s,
+            num_inference_steps,
+            guidance_scale,
+            negative_prompt,
+            num_waveforms_per_prompt,
+            output_type,
+        )
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
+        device = self._execution_device
+        do_cfg = guidance_scale > 1.0
+        batch_size = len(prompts) * num_waveforms_per_prompt
+
+        prompt_embeds, prompt_mask = self.encode_prompt(prompts, num_waveforms_per_prompt, do_cfg, negatives)
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        num_frames = self.num_frames_for(audio_length_in_s)
+        latents = self.prepare_latents(batch_size, num_frames, prompt_embeds.dtype, device, generator, latents)
+        extra_step_kwargs = self._scheduler_step_kwargs(generator)
+
+        timesteps = self.scheduler.timesteps
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for step, t in enumerate(timesteps):
+                model_input = torch.cat([latents] * 2) if do_cfg else latents
+                model_input = self.scheduler.scale_model_input(model_input, t)
+                prediction = self.unet(
+                    model_input,
+                    t,
+                    encoder_hidden_states=prompt_embeds,
+                    encoder_attention_mask=prompt_mask,
+                    return_dict=False,
+                )[0]
+                if do_cfg:
+                    uncond, cond = prediction.chunk(2)
+                    prediction = uncond + guidance_scale * (cond - uncond)
+                latents = self.scheduler.step(prediction, t, latents, **extra_step_kwargs).prev_sample
+                if callback_on_step_end is not None:
+                    callback_on_step_end(step, int(t), latents)
+                progress_bar.update()
+
+        if output_type == "latent":
+            audio = latents
+        else:
+            waveform = self.mel_spectrogram_to_waveform(self.decode_latents(latents))
+            audio = waveform[:, : round(audio_length_in_s * self.sampling_rate)]
+            if output_type == "np":
+                audio = audio.numpy()
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (audio,)
+        return AudioPipelineOutput(audios=audio)
+
+    def _scheduler_step_kwargs(self, generator: torch.Generator | list[torch.Generator] | None) -> dict:
+        """Pass the generator to schedulers whose step draws noise (DDPM does), so runs repeat."""
+        if "generator" in inspect.signature(self.scheduler.step).parameters:
+            return {"generator": generator}
+        return {}
+
+    # ------------------------------------------------------------------ saving
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """Save as diffusers does, plus a copy of this file at the folder root and a ``model_index.json``
+        entry naming it, so ``DiffusionPipeline.from_pretrained(dir, trust_remote_code=True)`` works."""
+        push_to_hub = kwargs.pop("push_to_hub", False)
+        hub_kwargs = {k: kwargs.pop(k) for k in ("commit_message", "private", "create_pr", "token") if k in kwargs}
+        repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+        super().save_pretrained(save_directory, *args, **kwargs)
+        write_remote_code_entry(save_directory)
+        if push_to_hub:
+            repo_id = create_repo(
+                repo_id, exist_ok=True, private=hub_kwargs.get("private"), token=hub_kwargs.get("token")
+            ).repo_id
+            upload_folder(
+                repo_id=repo_id,
+                folder_path=save_directory,
+                commit_message=hub_kwargs.get("commit_message") or "Upload TangoPipeline",
+                create_pr=hub_kwargs.get("create_pr", False),
+                token=hub_kwargs.get("token"),
+            )
+
+
+def write_remote_code_entry(save_directory: str | os.PathLike) -> None:
+    """Copy this module next to ``model_index.json`` and point ``_class_name`` at it."""
+    shutil.copyfile(inspect.getfile(TangoPipeline), os.path.join(save_directory, "pipeline_tango.py"))
+    index_path = os.path.join(save_directory, "model_index.json")
+    with open(index_path, encoding="utf-8") as handle:
+        index = json.load(handle)
+    index["_class_name"] = REMOTE_CODE_CLASS_NAME
+    with open(index_path, "w", encoding="utf-8") as handle:
+        json.dump(index, handle, indent=2, sort_keys=True)
+        handle.write("\n")
