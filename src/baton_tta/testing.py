@@ -297,7 +297,11 @@ def write_original_tango_checkpoint(pipeline: TangoPipeline, directory: str | Pa
         "mel_fmin": pipeline.config.mel_fmin,
         "mel_fmax": pipeline.config.mel_fmax,
     }
-    for name, content in (("main_config", main_config), ("vae_config", vae_config), ("stft_config", stft_config)):
+    for name, content in (
+        ("main_config", main_config),
+        ("vae_config", vae_config),
+        ("stft_config", stft_config),
+    ):
         (root / f"{name}.json").write_text(json.dumps(content, indent=2), encoding="utf-8")
 
     main_state = {f"unet.{k}": v.clone() for k, v in pipeline.unet.state_dict().items()}
@@ -306,10 +310,14 @@ def write_original_tango_checkpoint(pipeline: TangoPipeline, directory: str | Pa
     for key, value in pipeline.vocoder.state_dict().items():
         if key in ("mean", "scale"):
             continue
-        original = f"ups.{key[len('upsampler.'):]}" if key.startswith("upsampler.") else key
+        original = f"ups.{key[len('upsampler.') :]}" if key.startswith("upsampler.") else key
         vae_state[f"vocoder.{original}"] = value.clone()
     mel_basis = _mel_basis(
-        pipeline.sampling_rate, pipeline.config.mel_n_fft, pipeline.num_mel_bins, pipeline.config.mel_fmin, pipeline.config.mel_fmax
+        pipeline.sampling_rate,
+        pipeline.config.mel_n_fft,
+        pipeline.num_mel_bins,
+        pipeline.config.mel_fmin,
+        pipeline.config.mel_fmax,
     )
     torch.save(main_state, root / "pytorch_model_main.bin")
     torch.save(vae_state, root / "pytorch_model_vae.bin")

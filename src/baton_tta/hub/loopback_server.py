@@ -26,7 +26,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 REPO_TYPES = ("model", "dataset", "space")
 #: Files the preupload answer sends through LFS, as the Hub does for binary formats.
-LFS_SUFFIXES = (".parquet", ".safetensors", ".bin", ".arrow", ".wav", ".flac", ".mp3", ".ogg", ".png", ".pt", ".pth", ".npy", ".npz")
+LFS_SUFFIXES = (
+    ".parquet",
+    ".safetensors",
+    ".bin",
+    ".arrow",
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".ogg",
+    ".png",
+    ".pt",
+    ".pth",
+    ".npy",
+    ".npz",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024
 
 
@@ -83,7 +97,12 @@ class HubState:
             if key in self.repos:
                 return self.repos[key], False
             repo = Repo(repo_type, repo_id, private)
-            repo.commits.append((_new_sha(), {".gitattributes": StoredFile(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n")}))
+            repo.commits.append(
+                (
+                    _new_sha(),
+                    {".gitattributes": StoredFile(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n")},
+                )
+            )
             self.repos[key] = repo
             return repo, True
 
@@ -108,7 +127,14 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, payload: object = None, headers: dict[str, str] | None = None, raw: bytes | None = None, head: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: object = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        head: bool = False,
+    ) -> None:
         body = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
         self.send_response(status)
         self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
@@ -138,7 +164,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         if parts[:2] == ["api", "validate-yaml"]:
             return self._send(200, {"errors": [], "warnings": []})
         if len(parts) >= 6 and parts[0] == "api" and parts[1].rstrip("s") in REPO_TYPES:
-            repo_type, repo_id, action, revision = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[4], "/".join(parts[5:])
+            repo_type, repo_id, action, revision = (
+                parts[1][:-1],
+                f"{parts[2]}/{parts[3]}",
+                parts[4],
+                "/".join(parts[5:]),
+            )
             if action == "preupload":
                 return self._preupload(repo_type, repo_id, json.loads(body))
             if action == "commit":
@@ -197,7 +228,11 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
         url = f"{self.endpoint}/{prefix}{repo_id}"
         if not created:
-            return self._send(409, {"error": "You already created this repo", "url": url}, headers={"X-Error-Message": "You already created this repo"})
+            return self._send(
+                409,
+                {"error": "You already created this repo", "url": url},
+                headers={"X-Error-Message": "You already created this repo"},
+            )
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _preupload(self, repo_type: str, repo_id: str, payload: dict) -> None:
@@ -248,7 +283,9 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                 elif key == "lfsFile":
                     content = self.state.lfs_objects.get(value["oid"])
                     if content is None:
-                        return self._error(400, f"LFS object {value['oid']} for {value['path']} was never uploaded")
+                        return self._error(
+                            400, f"LFS object {value['oid']} for {value['path']} was never uploaded"
+                        )
                     files[value["path"]] = StoredFile(content, lfs_sha256=value["oid"])
                 elif key == "deletedFile":
                     files.pop(value["path"], None)
@@ -258,7 +295,14 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             sha = _new_sha()
             repo.commits.append((sha, files))
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        self._send(200, {"commitUrl": f"{self.endpoint}/{prefix}{repo_id}/commit/{sha}", "commitOid": sha, "pullRequestUrl": None})
+        self._send(
+            200,
+            {
+                "commitUrl": f"{self.endpoint}/{prefix}{repo_id}/commit/{sha}",
+                "commitOid": sha,
+                "pullRequestUrl": None,
+            },
+        )
 
     def _file_entry(self, path: str, stored: StoredFile) -> dict:
         entry = {"type": "file", "path": path, "oid": stored.oid, "size": len(stored.content)}
@@ -287,11 +331,18 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             info["modelId"] = repo_id
         self._send(200, info, head=head)
 
-    def _tree(self, repo_type: str, repo_id: str, revision: str, folder: str, recursive: bool, head: bool) -> None:
+    def _tree(
+        self, repo_type: str, repo_id: str, revision: str, folder: str, recursive: bool, head: bool
+    ) -> None:
         repo = self._repo(repo_type, repo_id)
         snapshot = repo.snapshot(revision) if repo else None
         if snapshot is None:
-            return self._error(404, f"{repo_id}@{revision} not found", "RepoNotFound" if repo is None else "RevisionNotFound", head)
+            return self._error(
+                404,
+                f"{repo_id}@{revision} not found",
+                "RepoNotFound" if repo is None else "RevisionNotFound",
+                head,
+            )
         _, files = snapshot
         prefix = folder.strip("/") + "/" if folder.strip("/") else ""
         entries, folders = [], set()
@@ -310,7 +361,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                 entries.append(self._file_entry(path, stored))
         if prefix and not entries and not folders:
             return self._error(404, f"{folder} not found in {repo_id}", "EntryNotFound", head)
-        tree = [{"type": "directory", "path": f, "oid": git_blob_oid(f.encode()), "size": 0} for f in sorted(folders)]
+        tree = [
+            {"type": "directory", "path": f, "oid": git_blob_oid(f.encode()), "size": 0}
+            for f in sorted(folders)
+        ]
         self._send(200, tree + entries, head=head)
 
     def _paths_info(self, repo_type: str, repo_id: str, revision: str, body: bytes) -> None:
@@ -328,7 +382,9 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             if path in files:
                 result.append(self._file_entry(path, files[path]))
             elif any(p.startswith(path.rstrip("/") + "/") for p in files):
-                result.append({"type": "directory", "path": path, "oid": git_blob_oid(path.encode()), "size": 0})
+                result.append(
+                    {"type": "directory", "path": path, "oid": git_blob_oid(path.encode()), "size": 0}
+                )
         self._send(200, result)
 
     def _resolve(self, repo_type: str, repo_id: str, revision: str, path: str, head: bool) -> None:
@@ -382,7 +438,11 @@ def _endpoint_overrides(endpoint: str) -> list[tuple[str, str, object]]:
     import time; an endpoint switch after import must reach each of them."""
     return [
         ("huggingface_hub.constants", "ENDPOINT", endpoint),
-        ("huggingface_hub.constants", "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"),
+        (
+            "huggingface_hub.constants",
+            "HUGGINGFACE_CO_URL_TEMPLATE",
+            endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+        ),
         ("huggingface_hub.constants", "HF_HUB_OFFLINE", False),
         ("huggingface_hub.constants", "HF_HUB_DISABLE_XET", True),
         ("huggingface_hub.constants", "HF_HUB_ETAG_TIMEOUT", 10),

@@ -75,9 +75,14 @@ class ConversionReport:
     def describe(self, limit: int = 20) -> str:
         lines = []
         for name, report in self.components.items():
-            for kind, keys in (("unexpected (unused) keys", report.unexpected_keys), ("missing keys", report.missing_keys)):
+            for kind, keys in (
+                ("unexpected (unused) keys", report.unexpected_keys),
+                ("missing keys", report.missing_keys),
+            ):
                 if keys:
-                    shown = ", ".join(keys[:limit]) + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
+                    shown = ", ".join(keys[:limit]) + (
+                        f", … ({len(keys) - limit} more)" if len(keys) > limit else ""
+                    )
                     lines.append(f"{name}: {len(keys)} {kind}: {shown}")
         return "\n".join(lines) if lines else "all keys matched"
 
@@ -97,7 +102,9 @@ def load_original_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state dict mapping names to tensors, got {type(state).__name__}")
+        raise ValueError(
+            f"{path}: expected a state dict mapping names to tensors, got {type(state).__name__}"
+        )
     return state
 
 
@@ -118,7 +125,9 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> Compone
     (T5's ``encoder.embed_tokens`` ↔ ``shared``) and buffers that the model derives itself
     (HiFi-GAN ``mean``/``scale`` when ``normalize_before`` is off) do not count as missing."""
     result = model.load_state_dict(state, strict=False)
-    loaded_storage = {tensor.untyped_storage().data_ptr() for name, tensor in model.state_dict().items() if name in state}
+    loaded_storage = {
+        tensor.untyped_storage().data_ptr() for name, tensor in model.state_dict().items() if name in state
+    }
     buffers = dict(model.named_buffers())
     missing = []
     for name in result.missing_keys:
@@ -152,7 +161,9 @@ def hifigan_to_speecht5(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     """AudioLDM/HiFi-GAN generator names → transformers ``SpeechT5HifiGan`` names (only the
     up-sampling stack is named differently: ``ups`` vs ``upsampler``)."""
     state = fold_weight_norm(state)
-    return {(f"upsampler.{key[4:]}" if key.startswith("ups.") else key): value for key, value in state.items()}
+    return {
+        (f"upsampler.{key[4:]}" if key.startswith("ups.") else key): value for key, value in state.items()
+    }
 
 
 def vae_config_from_audioldm(vae_config: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +172,9 @@ def vae_config_from_audioldm(vae_config: dict[str, Any]) -> dict[str, Any]:
     if vae_config.get("subband", 1) != 1:
         raise ValueError(f"vae_config.json: subband={vae_config['subband']} is not supported (TANGO uses 1)")
     if vae_config.get("embed_dim", dd["z_channels"]) != dd["z_channels"]:
-        raise ValueError("vae_config.json: embed_dim must equal ddconfig.z_channels for diffusers' AutoencoderKL")
+        raise ValueError(
+            "vae_config.json: embed_dim must equal ddconfig.z_channels for diffusers' AutoencoderKL"
+        )
     channels = [dd["ch"] * mult for mult in dd["ch_mult"]]
     return {
         "in_channels": dd["in_channels"],
@@ -228,14 +241,21 @@ def convert_tango_checkpoint(
     diffusers_vae_state = convert_ldm_vae_checkpoint(ldm_vae_state, vae_kwargs)
     vae = AutoencoderKL(**vae_kwargs)
     vae_report = load_into(vae, diffusers_vae_state)
-    vae_report.unexpected_keys = sorted(set(vae_report.unexpected_keys) | set(_unused_source_keys(ldm_vae_state, diffusers_vae_state)))
+    vae_report.unexpected_keys = sorted(
+        set(vae_report.unexpected_keys) | set(_unused_source_keys(ldm_vae_state, diffusers_vae_state))
+    )
     report.components["vae"] = vae_report
 
     vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(**(vocoder_config or shipped_config("tango_vocoder"))))
-    report.components["vocoder"] = load_into(vocoder, hifigan_to_speecht5(split_prefix(vae_state, "vocoder.")))
+    report.components["vocoder"] = load_into(
+        vocoder, hifigan_to_speecht5(split_prefix(vae_state, "vocoder."))
+    )
 
     scheduler_kwargs = scheduler_config or shipped_config("tango_scheduler")
-    if scheduler_config is None and main_config.get("scheduler_name", TANGO_SCHEDULER_NAME) != TANGO_SCHEDULER_NAME:
+    if (
+        scheduler_config is None
+        and main_config.get("scheduler_name", TANGO_SCHEDULER_NAME) != TANGO_SCHEDULER_NAME
+    ):
         logger.warning(
             "main_config.json names scheduler %r; the shipped %s DDPM settings are used instead "
             "(pass scheduler_config to override)",
@@ -255,7 +275,9 @@ def convert_tango_checkpoint(
         **mel_kwargs,
     )
     if (root / STFT_WEIGHTS).is_file():
-        report.mel_basis_max_abs_diff = _check_mel_basis(load_original_state_dict(root / STFT_WEIGHTS), pipeline)
+        report.mel_basis_max_abs_diff = _check_mel_basis(
+            load_original_state_dict(root / STFT_WEIGHTS), pipeline
+        )
 
     if not report.ok:
         message = f"{root}: TANGO checkpoint did not line up with the diffusers layout:\n{report.describe()}"
@@ -295,12 +317,18 @@ def _check_mel_basis(stft_state: dict[str, torch.Tensor], pipeline: TangoPipelin
     if stored is None:
         return None
     cfg = pipeline.config
-    ours = _mel_basis(pipeline.sampling_rate, cfg.mel_n_fft, pipeline.num_mel_bins, cfg.mel_fmin, cfg.mel_fmax)
+    ours = _mel_basis(
+        pipeline.sampling_rate, cfg.mel_n_fft, pipeline.num_mel_bins, cfg.mel_fmin, cfg.mel_fmax
+    )
     if stored.shape != ours.shape:
-        raise ValueError(f"{STFT_WEIGHTS}: mel_basis has shape {tuple(stored.shape)}, expected {tuple(ours.shape)}")
+        raise ValueError(
+            f"{STFT_WEIGHTS}: mel_basis has shape {tuple(stored.shape)}, expected {tuple(ours.shape)}"
+        )
     diff = float((stored.float() - ours).abs().max())
     if diff > MEL_BASIS_TOLERANCE:
-        logger.warning("%s: stored mel filters differ from the computed ones by up to %.3g", STFT_WEIGHTS, diff)
+        logger.warning(
+            "%s: stored mel filters differ from the computed ones by up to %.3g", STFT_WEIGHTS, diff
+        )
     return diff
 
 

@@ -145,7 +145,9 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return math.ceil(frames / multiple) * multiple
 
     # ------------------------------------------------------------------ text
-    def encode_text(self, prompt: list[str], max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_text(
+        self, prompt: list[str], max_length: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode captions as TANGO does: T5 hidden states and the boolean mask of real tokens.
 
         Without ``max_length`` the batch is padded to its longest caption (truncated at the tokenizer's
@@ -392,7 +394,9 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         prompt_embeds, prompt_mask = self.encode_prompt(prompts, num_waveforms_per_prompt, do_cfg, negatives)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         num_frames = self.num_frames_for(audio_length_in_s)
-        latents = self.prepare_latents(batch_size, num_frames, prompt_embeds.dtype, device, generator, latents)
+        latents = self.prepare_latents(
+            batch_size, num_frames, prompt_embeds.dtype, device, generator, latents
+        )
         extra_step_kwargs = self._scheduler_step_kwargs(generator)
 
         timesteps = self.scheduler.timesteps
@@ -434,11 +438,23 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         return {}
 
     # ------------------------------------------------------------------ saving
+    @classmethod
+    def _dict_from_json_file(cls, json_file: str | os.PathLike) -> dict:
+        """Loading through this class needs no remote code: the ``_class_name`` entry that points
+        ``DiffusionPipeline`` at ``pipeline_tango.py`` is read as this class (diffusers reads
+        ``model_index.json`` through this hook both for local folders and for Hub downloads)."""
+        config = super()._dict_from_json_file(json_file)
+        if config.get("_class_name") == REMOTE_CODE_CLASS_NAME:
+            config["_class_name"] = cls.__name__
+        return config
+
     def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
         """Save as diffusers does, plus a copy of this file at the folder root and a ``model_index.json``
         entry naming it, so ``DiffusionPipeline.from_pretrained(dir, trust_remote_code=True)`` works."""
         push_to_hub = kwargs.pop("push_to_hub", False)
-        hub_kwargs = {k: kwargs.pop(k) for k in ("commit_message", "private", "create_pr", "token") if k in kwargs}
+        hub_kwargs = {
+            k: kwargs.pop(k) for k in ("commit_message", "private", "create_pr", "token") if k in kwargs
+        }
         repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
         super().save_pretrained(save_directory, *args, **kwargs)
         write_remote_code_entry(save_directory)
