@@ -154,3 +154,35 @@ def test_shipped_tango_unet_config_is_tango_size():
     assert unet.config.in_channels == 8 and unet.config.cross_attention_dim == 1024
     assert shipped_config("tango_scheduler")["prediction_type"] == "v_prediction"
     assert shipped_config("tango_vocoder")["upsample_rates"] == [5, 4, 2, 2, 2]
+
+
+def test_conversion_script(source, tmp_path):
+    import json as _json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    write_original_tango_checkpoint(source, tmp_path / "original")
+    (tmp_path / "unet.json").write_text(_json.dumps(dict(source.unet.config)))
+    (tmp_path / "vocoder.json").write_text(_json.dumps(tiny_vocoder_config().to_dict()))
+    script = Path(__file__).parents[1] / "datasets_scripts" / "convert_tango_to_diffusers.py"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--checkpoint",
+            str(tmp_path / "original"),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--unet_config",
+            str(tmp_path / "unet.json"),
+            "--vocoder_config",
+            str(tmp_path / "vocoder.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "all keys matched" in result.stderr
+    assert (tmp_path / "out" / "pipeline_tango.py").is_file()

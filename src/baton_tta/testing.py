@@ -92,8 +92,9 @@ def tiny_unet(seed: int = 0, cross_attention_dim: int = TINY_TEXT_WIDTH) -> UNet
         sample_size=(16, 32),
         in_channels=TINY_LATENT_CHANNELS,
         out_channels=TINY_LATENT_CHANNELS,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        # attention only at the coarser resolution: the same block types as TANGO, at a CPU price
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         block_out_channels=(32, 64),
         layers_per_block=1,
         attention_head_dim=(4, 8),

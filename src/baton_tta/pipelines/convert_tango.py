@@ -332,10 +332,26 @@ def _check_mel_basis(stft_state: dict[str, torch.Tensor], pipeline: TangoPipelin
     return diff
 
 
+def resolve_checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
+    """A local TANGO folder as is, or a Hub repo id (e.g. ``declare-lab/tango``) downloaded —
+    configs and weights only."""
+    if Path(name_or_path).is_dir():
+        return Path(name_or_path)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(str(name_or_path), allow_patterns=["*.json", "*.bin"]))
+
+
 def convert_tango_to_diffusers(
-    checkpoint_dir: str | os.PathLike, output_dir: str | os.PathLike, **kwargs: Any
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    push_to_hub: bool = False,
+    repo_id: str | None = None,
+    **kwargs: Any,
 ) -> ConversionReport:
-    """Convert and save a TangoPipeline folder (safetensors, loadable with or without remote code)."""
-    pipeline, report = convert_tango_checkpoint(checkpoint_dir, **kwargs)
-    pipeline.save_pretrained(output_dir)
+    """Convert a TANGO checkpoint (folder or Hub id) and save a TangoPipeline folder (safetensors,
+    loadable with or without remote code); optionally push it to ``repo_id``."""
+    pipeline, report = convert_tango_checkpoint(resolve_checkpoint_dir(checkpoint), **kwargs)
+    hub_kwargs = {"push_to_hub": True, "repo_id": repo_id} if push_to_hub else {}
+    pipeline.save_pretrained(output_dir, **hub_kwargs)
     return report
