@@ -138,8 +138,14 @@ def tiny_vocoder_config() -> SpeechT5HifiGanConfig:
 
 
 def tiny_vocoder(seed: int = 0) -> SpeechT5HifiGan:
+    """HiFi-GAN's own init (normal, std 0.01) makes a random tiny vocoder whisper at about 1e-6, which
+    16-bit files round to silence; PyTorch's default conv init gives audible clips (peak ~0.2)."""
     _seeded(seed)
-    return SpeechT5HifiGan(tiny_vocoder_config()).eval()
+    vocoder = SpeechT5HifiGan(tiny_vocoder_config())
+    for module in vocoder.modules():
+        if isinstance(module, torch.nn.Conv1d | torch.nn.ConvTranspose1d):
+            module.reset_parameters()
+    return vocoder.eval()
 
 
 def tiny_scheduler(prediction_type: str = "v_prediction") -> DDPMScheduler:

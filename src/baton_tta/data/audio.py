@@ -1,0 +1,113 @@
+"""Audio in and out of datasets without torchcodec or FFmpeg.
+
+``datasets`` 5.x decodes ``Audio`` columns only through torchcodec, whose current wheels do not load
+next to a CPU torch. The library therefore keeps audio columns as ``Audio(decode=False)`` (encoded
+bytes and/or a path), decodes them itself with soundfile and resamples with soxr, and writes clips as
+encoded WAV/FLAC bytes. Values decoded by ``datasets`` (``{"array", "sampling_rate"}``) or by
+torchcodec (an ``AudioDecoder``) are accepted too, so users who have torchcodec lose nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+#: A clip whose peak stays below this is treated as silent (about -120 dBFS).
+SILENCE_PEAK = 1e-6
+
+
+class AudioDecodeError(ValueError):
+    """Raised for audio that cannot be used; the message names where it came from."""
+
+
+def _to_mono(samples: np.ndarray) -> np.ndarray:
+    """(samples,) or (samples, channels) from soundfile → (samples,), channels averaged."""
+    if samples.ndim == 1:
+        return samples
+    if samples.ndim == 2:
+        return samples.mean(axis=1)
+    raise AudioDecodeError(f"expected 1-D or 2-D audio, got shape {samples.shape}")
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling (soxr "HQ"); a no-op at equal rates."""
+    if rate == target_rate:
+        return samples
+    return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def _decode_value(value: Any) -> tuple[np.ndarray, int]:
+    if isinstance(value, dict):
+        if value.get("array") is not None:
+            return np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"])
+        if value.get("bytes"):
+            samples, rate = sf.read(io.BytesIO(value["bytes"]), dtype="float32", always_2d=False)
+            return samples, rate
+        if value.get("path"):
+            return _decode_value(value["path"])
+        raise AudioDecodeError("audio value has neither 'array', 'bytes' nor 'path'")
+    if isinstance(value, str | os.PathLike):
+        if not os.path.isfile(value):
+            raise AudioDecodeError(f"audio file not found: {value}")
+        samples, rate = sf.read(value, dtype="float32", always_2d=False)
+        return samples, rate
+    if hasattr(value, "get_all_samples"):  # torchcodec AudioDecoder, as datasets returns with torchcodec
+        decoded = value.get_all_samples()
+        return decoded.data.numpy().T.astype(np.float32), int(decoded.sample_rate)
+    raise AudioDecodeError(f"unsupported audio value of type {type(value).__name__}")
+
+
+def decode_audio(
+    value: Any, sampling_rate: int, where: str = "audio", allow_silent: bool = False
+) -> np.ndarray:
+    """Any audio value → float32 mono waveform at ``sampling_rate``.
+
+    Accepts ``{"bytes", "path"}`` (``Audio(decode=False)``), ``{"array", "sampling_rate"}``, a file
+    path, or a torchcodec decoder. Raises :class:`AudioDecodeError` naming ``where`` (e.g. "row 12,
+    column 'audio'") for unreadable, empty, non-finite or (unless allowed) silent audio.
+    """
+    try:
+        samples, rate = _decode_value(value)
+    except AudioDecodeError as error:
+        raise AudioDecodeError(f"{where}: {error}") from error
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioDecodeError(f"{where}: could not decode audio ({error})") from error
+    samples = _to_mono(np.asarray(samples, dtype=np.float32))
+    check_waveform(samples, where, allow_silent=allow_silent)
+    return resample(samples, rate, sampling_rate)
+
+
+def check_waveform(samples: np.ndarray, where: str = "audio", allow_silent: bool = False) -> None:
+    """Reject empty, NaN/inf and silent waveforms with a message that says where they came from."""
+    if samples.size == 0:
+        raise AudioDecodeError(f"{where}: audio is empty (0 samples)")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).sum())
+        raise AudioDecodeError(f"{where}: audio has {bad} NaN/inf samples")
+    if not allow_silent and float(np.abs(samples).max()) < SILENCE_PEAK:
+        raise AudioDecodeError(f"{where}: audio is silent (peak below {SILENCE_PEAK:g})")
+
+
+def encode_audio(
+    samples: np.ndarray, sampling_rate: int, path: str, audio_format: str = "wav"
+) -> dict[str, Any]:
+    """Waveform → ``{"bytes", "path"}`` as an ``Audio`` column stores it (WAV 16-bit PCM or FLAC).
+
+    ``path`` is the file name recorded with the bytes; its extension is set to the format.
+    """
+    audio_format = audio_format.lower()
+    if audio_format not in ("wav", "flac"):
+        raise ValueError(f"audio_format must be 'wav' or 'flac', got {audio_format!r}")
+    samples = np.asarray(samples, dtype=np.float32)
+    check_waveform(samples, path, allow_silent=True)
+    buffer = io.BytesIO()
+    sf.write(
+        buffer, np.clip(samples, -1.0, 1.0), sampling_rate, format=audio_format.upper(), subtype="PCM_16"
+    )
+    stem, _ = os.path.splitext(path)
+    return {"bytes": buffer.getvalue(), "path": f"{stem}.{audio_format}"}

@@ -1,0 +1,172 @@
+"""Stage 1 clip generation: N clips per prompt (BATON: 5), resumable, with per-clip seeds.
+
+Finished batches are written as parquet shards under ``output_dir/shards`` (atomically: a temporary
+file renamed into place), so an interrupted run loses at most the batch in flight and a rerun with the
+same settings generates only the prompts not yet in a shard. Every clip has its own generator seeded
+with ``seed + prompt_index * clips_per_prompt + clip_index``: the audio does not depend on the batch
+size or on where a run was interrupted. The result follows the binary preference schema with
+``label=-1`` and ``source="unlabelled"``, ready for annotation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Audio, Dataset, concatenate_datasets
+from tqdm.auto import tqdm
+
+from baton_tta.data.audio import encode_audio
+from baton_tta.data.schema import LABEL_NONE, binary_features
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+
+logger = logging.getLogger(__name__)
+
+SHARD_DIR = "shards"
+RUN_CONFIG = "generation_config.json"
+DATASET_DIR = "dataset"
+
+
+def clip_seed(seed: int, prompt_index: int, clip_index: int, clips_per_prompt: int) -> int:
+    return seed + prompt_index * clips_per_prompt + clip_index
+
+
+def _check_run_config(output_dir: Path, config: dict[str, Any]) -> None:
+    """A resumed run must use the settings of the run it continues; mixing would corrupt the data."""
+    path = output_dir / RUN_CONFIG
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
+        if changed:
+            details = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in changed.items())
+            raise ValueError(
+                f"{output_dir} holds clips generated with other settings ({details}); use a new output_dir"
+            )
+    else:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def finished_prompt_indices(output_dir: str | os.PathLike) -> set[int]:
+    """Prompt indices already present in a complete shard."""
+    shard_dir = Path(output_dir) / SHARD_DIR
+    done: set[int] = set()
+    for shard in sorted(shard_dir.glob("*.parquet")):
+        done.update(Dataset.from_parquet(str(shard), keep_in_memory=True)["prompt_index"])
+    return done
+
+
+def _write_shard(rows: dict[str, list], shard_dir: Path, first: int, last: int) -> None:
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    features = binary_features()
+    features["prompt_index"] = features["seed"]
+    features["clip_index"] = features["seed"]
+    target = shard_dir / f"prompts-{first:06d}-{last:06d}.parquet"
+    temporary = target.with_suffix(".parquet.tmp")
+    # from_dict(features=...) with an Audio feature needs torchcodec; casting afterwards does not
+    Dataset.from_dict(rows).cast(features).to_parquet(str(temporary))
+    os.replace(temporary, target)
+
+
+def generate_clips(
+    prompts: Dataset,
+    pipeline: TangoPipeline,
+    output_dir: str | os.PathLike,
+    clips_per_prompt: int = 5,
+    prompts_per_batch: int = 4,
+    seed: int = 0,
+    audio_length_in_s: float = 10.0,
+    num_inference_steps: int = 200,
+    guidance_scale: float = 3.0,
+    generator_name: str = "tango",
+    audio_format: str = "flac",
+) -> Dataset:
+    """Generate ``clips_per_prompt`` clips for every row of ``prompts`` (columns ``prompt`` and
+    optionally ``events``, ``task``) and return them as a binary preference dataset, also saved with
+    ``save_to_disk`` under ``output_dir/dataset``."""
+    if "prompt" not in prompts.column_names:
+        raise ValueError(f"prompts dataset needs a 'prompt' column (columns: {prompts.column_names})")
+    if clips_per_prompt < 1 or prompts_per_batch < 1:
+        raise ValueError("clips_per_prompt and prompts_per_batch must be at least 1")
+    output_dir = Path(output_dir)
+    config = {
+        "clips_per_prompt": clips_per_prompt,
+        "seed": seed,
+        "audio_length_in_s": audio_length_in_s,
+        "num_inference_steps": num_inference_steps,
+        "guidance_scale": guidance_scale,
+        "generator": generator_name,
+        "audio_format": audio_format,
+        "num_prompts": len(prompts),
+    }
+    _check_run_config(output_dir, config)
+    done = finished_prompt_indices(output_dir)
+    todo = [i for i in range(len(prompts)) if i not in done]
+    if done:
+        logger.info("resuming: %d of %d prompts already generated", len(done), len(prompts))
+    device = pipeline._execution_device
+    batches = [todo[i : i + prompts_per_batch] for i in range(0, len(todo), prompts_per_batch)]
+    for batch in tqdm(batches, desc="generating clips", unit="batch"):
+        rows = prompts.select(batch)
+        generators = [
+            torch.Generator(device=device).manual_seed(clip_seed(seed, p, k, clips_per_prompt))
+            for p in batch
+            for k in range(clips_per_prompt)
+        ]
+        audios = pipeline(
+            list(rows["prompt"]),
+            audio_length_in_s=audio_length_in_s,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_waveforms_per_prompt=clips_per_prompt,
+            generator=generators,
+        ).audios
+        _write_shard(
+            _clip_rows(rows, batch, audios, pipeline.sampling_rate, config),
+            output_dir / SHARD_DIR,
+            batch[0],
+            batch[-1],
+        )
+    return assemble_clips(output_dir)
+
+
+def _clip_rows(
+    rows: Dataset, batch: list[int], audios, sampling_rate: int, config: dict[str, Any]
+) -> dict[str, list]:
+    out: dict[str, list] = {k: [] for k in (*binary_features(), "prompt_index", "clip_index")}
+    n = config["clips_per_prompt"]
+    for position, (prompt_index, row) in enumerate(zip(batch, rows)):
+        for clip in range(n):
+            name = f"{prompt_index:05d}_{clip}.{config['audio_format']}"
+            out["prompt"].append(row["prompt"])
+            out["audio"].append(
+                encode_audio(audios[position * n + clip], sampling_rate, name, config["audio_format"])
+            )
+            out["label"].append(LABEL_NONE)
+            out["task"].append(row.get("task") or "")
+            out["events"].append(list(row.get("events") or []))
+            out["source"].append("unlabelled")
+            out["reward"].append(float("nan"))
+            out["annotator"].append("")
+            out["generator"].append(config["generator"])
+            out["seed"].append(clip_seed(config["seed"], prompt_index, clip, n))
+            out["prompt_index"].append(prompt_index)
+            out["clip_index"].append(clip)
+    return out
+
+
+def assemble_clips(output_dir: str | os.PathLike) -> Dataset:
+    """All shards, ordered by prompt and clip, saved to ``output_dir/dataset``."""
+    output_dir = Path(output_dir)
+    shards = sorted((output_dir / SHARD_DIR).glob("*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"{output_dir / SHARD_DIR}: no generated shards")
+    dataset = concatenate_datasets([Dataset.from_parquet(str(s), keep_in_memory=True) for s in shards])
+    dataset = dataset.sort(["prompt_index", "clip_index"]).flatten_indices()
+    dataset = dataset.cast_column("audio", Audio(sampling_rate=16000, decode=False))
+    dataset.save_to_disk(str(output_dir / DATASET_DIR))
+    return dataset

@@ -1,0 +1,188 @@
+"""Load preference, pairwise and pretrain datasets from anywhere users keep them, validated.
+
+Accepted sources: a Hub dataset id, a ``save_to_disk`` folder (``Dataset`` or ``DatasetDict``),
+parquet / JSON(L) / CSV files or folders of them, and an audio folder with ``metadata.csv`` or
+``metadata.jsonl`` (``file_name`` column, as ``datasets``' audiofolder). Audio columns always come
+back as ``Audio(decode=False)`` so decoding never needs torchcodec (see :mod:`baton_tta.data.audio`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from datasets import Audio, Dataset, DatasetDict, load_dataset, load_from_disk
+
+from baton_tta.data.schema import (
+    SAMPLING_RATE,
+    PreferenceDataError,
+    Schema,
+    default_row_values,
+    get_schema,
+    validate_dataset,
+)
+
+logger = logging.getLogger(__name__)
+
+FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+
+
+def _pick_split(data: Dataset | DatasetDict, split: str, source: str) -> Dataset:
+    if isinstance(data, DatasetDict):
+        if split not in data:
+            raise ValueError(f"{source}: no split {split!r} (splits: {list(data)})")
+        return data[split]
+    return data
+
+
+def _load_files(files: list[Path], split: str) -> Dataset:
+    builders = {FILE_BUILDERS[f.suffix.lower()] for f in files}
+    if len(builders) != 1:
+        raise ValueError(f"mixed file types {sorted(f.name for f in files)}: use one format per dataset")
+    return load_dataset(builders.pop(), data_files={split: [str(f) for f in files]}, split=split)
+
+
+def _load_audio_folder(folder: Path, split: str, audio_column: str) -> Dataset:
+    """Metadata rows + the audio files they name, as encoded bytes. A missing file is an error that
+    names the file and the metadata row."""
+    metadata = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
+    table = _load_files([metadata], split)
+    if "file_name" not in table.column_names:
+        raise PreferenceDataError(
+            str(metadata), [f"column 'file_name' is missing (columns: {table.column_names})"]
+        )
+    missing = [
+        f"row {index}, column 'file_name': {name!r} not found in {folder}"
+        for index, name in enumerate(table["file_name"])
+        if not (folder / name).is_file()
+    ]
+    if missing:
+        raise PreferenceDataError(str(metadata), missing[:50], len(missing))
+    audio = [{"bytes": (folder / name).read_bytes(), "path": name} for name in table["file_name"]]
+    table = table.remove_columns("file_name").add_column(audio_column, audio)
+    return table.cast_column(audio_column, Audio(decode=False))
+
+
+def load_raw(name_or_path: str | os.PathLike, split: str = "train", audio_column: str = "audio") -> Dataset:
+    """Load without renaming or validation (see :func:`load_preference_dataset`)."""
+    path = Path(name_or_path)
+    source = str(name_or_path)
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+            return _pick_split(load_from_disk(str(path)), split, source)
+        if any((path / name).is_file() for name in METADATA_FILES):
+            return _load_audio_folder(path, split, audio_column)
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in FILE_BUILDERS)
+        if not files:
+            raise FileNotFoundError(
+                f"{source}: no dataset found (no save_to_disk files, metadata, parquet, JSON or CSV)"
+            )
+        return _load_files(files, split)
+    if path.is_file():
+        if path.suffix.lower() not in FILE_BUILDERS:
+            raise ValueError(f"{source}: unsupported file type {path.suffix!r} (use {sorted(FILE_BUILDERS)})")
+        return _load_files([path], split)
+    looks_like_path = (
+        path.suffix.lower() in FILE_BUILDERS or source.startswith((".", "/", "~")) or source.count("/") > 1
+    )
+    if looks_like_path:
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    return load_dataset(source, split=split)
+
+
+def _paths_to_audio(dataset: Dataset, column: str, base: Path | None) -> Dataset:
+    """A string column of file paths (JSON/CSV sources) → an encoded ``Audio`` column."""
+    if isinstance(dataset.features[column], Audio):
+        return dataset.cast_column(column, Audio(decode=False))
+
+    def read(value: object, index: int) -> dict:
+        if isinstance(value, dict):
+            return {"bytes": value.get("bytes"), "path": value.get("path")}
+        if not isinstance(value, str):
+            raise PreferenceDataError(
+                str(base), [f"row {index}, column '{column}': {value!r} is not an audio path"]
+            )
+        file = Path(value) if base is None or Path(value).is_absolute() else base / value
+        if not file.is_file():
+            raise PreferenceDataError(
+                str(base or value), [f"row {index}, column '{column}': file {value!r} not found"]
+            )
+        return {"bytes": file.read_bytes(), "path": file.name}
+
+    audio = [read(value, index) for index, value in enumerate(dataset[column])]
+    return dataset.remove_columns(column).add_column(column, audio).cast_column(column, Audio(decode=False))
+
+
+def conform(dataset: Dataset, schema: Schema, base: Path | None = None) -> Dataset:
+    """Fill optional columns with defaults and cast to the schema's features (audio encoded)."""
+    for column in schema.audio_columns:
+        if column in dataset.column_names:
+            dataset = _paths_to_audio(dataset, column, base)
+    if schema.name == "binary":
+        rows = [
+            default_row_values(row)
+            for row in dataset.select_columns(
+                [
+                    c
+                    for c in ("label", "task", "events", "source", "reward", "annotator", "generator", "seed")
+                    if c in dataset.column_names
+                ]
+            )
+        ]
+        for column in ("task", "events", "source", "reward", "annotator", "generator", "seed"):
+            values = [row[column] for row in rows]
+            if column in dataset.column_names:
+                dataset = dataset.remove_columns(column)
+            dataset = dataset.add_column(column, values)
+    extra = [c for c in dataset.column_names if c not in schema.features]
+    features = schema.features.copy()
+    for column in extra:
+        features[column] = dataset.features[column]
+    return dataset.select_columns(list(schema.features) + extra).cast(features)
+
+
+def load_preference_dataset(
+    name_or_path: str | os.PathLike,
+    split: str = "train",
+    column_map: dict[str, str] | None = None,
+    schema: str = "binary",
+    validate: bool = True,
+    check_audio: bool = True,
+) -> Dataset:
+    """Load a preference (``schema="binary"``), pairwise or pretrain dataset and validate it.
+
+    Args:
+        name_or_path: Hub id, ``save_to_disk`` folder, data file(s) or audio folder with metadata.
+        split: split to return.
+        column_map: ``{their_column: our_column}`` renames applied first (e.g. ``{"caption": "prompt"}``).
+        schema: "binary", "pairwise" or "pretrain" (see :mod:`baton_tta.data.schema`).
+        validate: check columns and every value before returning; errors name the row and column.
+        check_audio: decode each clip during validation (catches empty/NaN/silent audio).
+    """
+    spec = get_schema(schema)
+    source = str(name_or_path)
+    dataset = load_raw(name_or_path, split=split, audio_column=spec.audio_columns[0])
+    renames = dict(column_map or {})
+    if schema == "pretrain" and "prompt" not in dataset.column_names and "caption" in dataset.column_names:
+        renames.setdefault("caption", "prompt")
+    absent = [c for c in renames if c not in dataset.column_names]
+    if absent:
+        raise PreferenceDataError(
+            source, [f"column_map names column '{c}', which is not in {dataset.column_names}" for c in absent]
+        )
+    dataset = dataset.rename_columns(renames)
+    missing = [c for c in spec.required if c not in dataset.column_names]
+    if missing:
+        raise PreferenceDataError(
+            source, [f"column '{c}' is missing (columns present: {dataset.column_names})" for c in missing]
+        )
+    path = Path(name_or_path)
+    dataset = conform(dataset, spec, base=path if path.is_dir() else path.parent if path.is_file() else None)
+    if validate:
+        validate_dataset(dataset, spec, source, check_audio=check_audio)
+    logger.info(
+        "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
+    )
+    return dataset

@@ -1,0 +1,177 @@
+"""Column schemas of BATON's datasets and their validation.
+
+Binary preference rows (BATON): one clip per row with ``label`` 1 (aligned), 0 (not aligned) or -1
+(no usable label: skipped by the annotator, or not labelled yet — ``source`` tells which). Pairwise
+rows (Tango 2 / Diffusion-DPO): ``prompt``, ``chosen``, ``rejected``. Pretrain rows: ``prompt``,
+``audio``. Validation runs before anything expensive and reports every bad value with its row and
+column, so one pass over a dataset shows all that needs fixing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from datasets import Audio, Dataset, Features, List, Value
+
+from baton_tta.data.audio import AudioDecodeError, decode_audio
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_RATE = 16000
+TASKS = ("integrity", "temporal")
+LABEL_ALIGNED, LABEL_NOT_ALIGNED, LABEL_NONE = 1, 0, -1
+SOURCES = ("human", "reward_model", "unlabelled")
+MAX_REPORTED_PROBLEMS = 50
+
+
+def binary_features() -> Features:
+    """Canonical features of a binary preference dataset (audio kept encoded, see data.audio)."""
+    return Features(
+        {
+            "prompt": Value("string"),
+            "audio": Audio(sampling_rate=SAMPLING_RATE, decode=False),
+            "label": Value("int8"),
+            "task": Value("string"),
+            "events": List(Value("string")),
+            "source": Value("string"),
+            "reward": Value("float32"),
+            "annotator": Value("string"),
+            "generator": Value("string"),
+            "seed": Value("int64"),
+        }
+    )
+
+
+def pairwise_features() -> Features:
+    return Features(
+        {
+            "prompt": Value("string"),
+            "chosen": Audio(sampling_rate=SAMPLING_RATE, decode=False),
+            "rejected": Audio(sampling_rate=SAMPLING_RATE, decode=False),
+        }
+    )
+
+
+def pretrain_features() -> Features:
+    return Features({"prompt": Value("string"), "audio": Audio(sampling_rate=SAMPLING_RATE, decode=False)})
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    features: Features
+    required: tuple[str, ...]
+    audio_columns: tuple[str, ...]
+
+
+SCHEMAS = {
+    "binary": Schema("binary", binary_features(), ("prompt", "audio", "label"), ("audio",)),
+    "pairwise": Schema(
+        "pairwise", pairwise_features(), ("prompt", "chosen", "rejected"), ("chosen", "rejected")
+    ),
+    "pretrain": Schema("pretrain", pretrain_features(), ("prompt", "audio"), ("audio",)),
+}
+
+
+class PreferenceDataError(ValueError):
+    """A dataset does not fit its schema; ``problems`` lists each (row, column, message)."""
+
+    def __init__(self, source: str, problems: list[str], total: int | None = None):
+        self.source = source
+        self.problems = problems
+        total = total if total is not None else len(problems)
+        more = f"\n  … and {total - len(problems)} more" if total > len(problems) else ""
+        super().__init__(f"{source}: {total} problem(s):\n  " + "\n  ".join(problems) + more)
+
+
+def get_schema(name: str) -> Schema:
+    if name not in SCHEMAS:
+        raise ValueError(f"unknown schema {name!r}; choose one of {sorted(SCHEMAS)}")
+    return SCHEMAS[name]
+
+
+def default_row_values(row: dict) -> dict:
+    """Fill the optional binary columns a source did not provide."""
+    label = row.get("label")
+    source = row.get("source") or "human"  # without a source, -1 means skipped by the annotator
+    reward = row.get("reward")
+    if reward is None:
+        reward = float(label) if label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) else math.nan
+    return {
+        "task": row.get("task") or "",
+        "events": list(row.get("events") or []),
+        "source": source,
+        "reward": reward,
+        "annotator": row.get("annotator") or "",
+        "generator": row.get("generator") or "",
+        "seed": -1 if row.get("seed") is None else row["seed"],
+    }
+
+
+def _row_problems(index: int, row: dict, schema: Schema, check_audio: bool) -> Iterable[str]:
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        yield f"row {index}, column 'prompt': empty or missing prompt ({prompt!r})"
+    if schema.name == "binary":
+        label = row.get("label")
+        if label not in (LABEL_ALIGNED, LABEL_NOT_ALIGNED, LABEL_NONE):
+            yield f"row {index}, column 'label': {label!r} is not 1 (aligned), 0 (not aligned) or -1 (skip)"
+        task = row.get("task")
+        if task and task not in TASKS:
+            yield f"row {index}, column 'task': {task!r} is not one of {list(TASKS)}"
+        source = row.get("source")
+        if source not in SOURCES:
+            yield f"row {index}, column 'source': {source!r} is not one of {list(SOURCES)}"
+        reward = row.get("reward")
+        usable = label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) or source == "reward_model"
+        if usable and (reward is None or not math.isfinite(reward) or not 0.0 <= reward <= 1.0):
+            yield f"row {index}, column 'reward': {reward!r} must be a finite number in [0, 1]"
+    if check_audio:
+        for column in schema.audio_columns:
+            try:
+                decode_audio(row.get(column), SAMPLING_RATE, where=f"row {index}, column '{column}'")
+            except AudioDecodeError as error:
+                yield str(error)
+
+
+def validate_dataset(dataset: Dataset, schema: str | Schema, source: str, check_audio: bool = True) -> None:
+    """Raise :class:`PreferenceDataError` listing missing columns, or every bad value by row/column.
+
+    ``check_audio`` decodes each clip once to catch unreadable, empty, NaN/inf and silent audio.
+    """
+    schema = get_schema(schema) if isinstance(schema, str) else schema
+    missing = [column for column in schema.required if column not in dataset.column_names]
+    if missing:
+        problems = [
+            f"column '{column}' is missing (columns present: {dataset.column_names})" for column in missing
+        ]
+        raise PreferenceDataError(source, problems)
+    problems, total = [], 0
+    for index, row in enumerate(dataset):
+        for problem in _row_problems(index, row, schema, check_audio):
+            total += 1
+            if len(problems) < MAX_REPORTED_PROBLEMS:
+                problems.append(problem)
+    if problems:
+        raise PreferenceDataError(source, problems, total)
+
+
+def select_trainable(dataset: Dataset, label_column: str = "label", source_column: str = "source") -> Dataset:
+    """Rows with a usable label (1/0) or a reward-model score; every excluded row is counted and the
+    counts logged by reason (skipped by the annotator vs not labelled yet)."""
+    labels = dataset[label_column]
+    sources = dataset[source_column] if source_column in dataset.column_names else ["human"] * len(labels)
+    keep, excluded = [], Counter()
+    for index, (label, source) in enumerate(zip(labels, sources)):
+        if label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) or source == "reward_model":
+            keep.append(index)
+        else:
+            excluded["not labelled yet" if source == "unlabelled" else "skipped by annotator (label -1)"] += 1
+    if excluded:
+        details = ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items()))
+        logger.info("kept %d of %d rows for training; excluded %s", len(keep), len(labels), details)
+    return dataset.select(keep)

@@ -1,0 +1,148 @@
+"""Label vocabularies (BATON's meta labels) and how a display name becomes a phrase in a caption.
+
+BATON draws label groups from the 200 AudioSet classes most frequent in AudioCaps. Vocabularies are
+read from AudioSet's ``index,mid,display_name`` CSV or a plain list (one label per line), optionally
+ranked by a frequency file (``label,count`` CSV or ``label<TAB>count``) and cut to the top k.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+#: Mass nouns and uncountable sounds that read naturally without an article ("rain", "music").
+MASS_WORDS = {
+    "applause",
+    "breathing",
+    "chatter",
+    "clapping",
+    "crowd",
+    "fire",
+    "gunfire",
+    "hail",
+    "hubbub",
+    "laughter",
+    "music",
+    "noise",
+    "rain",
+    "rumble",
+    "silence",
+    "singing",
+    "snoring",
+    "speech",
+    "static",
+    "steam",
+    "stream",
+    "surf",
+    "thunder",
+    "traffic",
+    "water",
+    "wind",
+    "writing",
+    "whispering",
+    "hiss",
+    "white",
+    "pink",
+    "wood",
+}
+TAXONOMIC_SUFFIXES = ("idae", "inae", "formes")
+
+
+def _split_aliases(display_name: str) -> list[str]:
+    """ "Baby cry, infant cry" → ["Baby cry", "infant cry"]; parentheses are dropped."""
+    name = re.sub(r"\([^)]*\)", "", display_name)
+    return [alias.strip() for alias in name.split(",") if alias.strip()]
+
+
+def label_phrase(display_name: str) -> str:
+    """Turn an AudioSet display name into a noun phrase for a caption.
+
+    Picks the most speakable alias (a phrase ending in "-ing" such as "man speaking" when there is
+    one, never a taxonomic name such as "Canidae"), lower-cases it and adds "a"/"an" unless it is
+    plural, a mass noun or a gerund: "Male speech, man speaking" → "a man speaking",
+    "Canidae, dogs, wolves" → "dogs", "Rain" → "rain", "Owl" → "an owl".
+    """
+    aliases = _split_aliases(display_name) or [display_name.strip()]
+    usable = [a for a in aliases if not a.lower().endswith(TAXONOMIC_SUFFIXES)] or aliases
+    gerunds = [a for a in usable if " " in a and a.lower().split()[-1].endswith("ing")]
+    chosen = (gerunds or usable)[0]
+    phrase = chosen if chosen.isupper() and len(chosen) > 1 else chosen.lower()
+    first = phrase.split()[0].lower()
+    last = phrase.split()[-1].lower()
+    needs_article = not (
+        first in MASS_WORDS
+        or last in MASS_WORDS
+        or (last.endswith("s") and not last.endswith(("ss", "us", "is")))
+        or (" " not in phrase and last.endswith("ing"))
+    )
+    if needs_article:
+        article = "an" if phrase[0].lower() in "aeiou" else "a"
+        phrase = f"{article} {phrase}"
+    return phrase
+
+
+def label_keywords(display_name: str) -> set[str]:
+    """Words that show a caption mentions this label (any alias's content words, 3+ letters), used to
+    validate captions written by a language model."""
+    words = set()
+    for alias in _split_aliases(display_name):
+        for word in re.findall(r"[a-z]+", alias.lower()):
+            if len(word) >= 3 and word not in {"and", "the", "with", "sound", "noise"}:
+                words.add(word)
+                words.add(word[:-1] if word.endswith("s") else word)  # "dogs" ~ "dog"
+    return words
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """Display names from AudioSet's ``index,mid,display_name`` CSV or a plain one-per-line list."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8").splitlines()
+    if not text:
+        raise ValueError(f"{path}: empty label file")
+    if "display_name" in text[0]:
+        rows = list(csv.DictReader(text))
+        labels = [row["display_name"].strip() for row in rows]
+        empty = [i + 2 for i, label in enumerate(labels) if not label]
+        if empty:
+            raise ValueError(f"{path}: empty display_name on line(s) {empty}")
+        return labels
+    return [line.strip() for line in text if line.strip() and not line.startswith("#")]
+
+
+def read_frequencies(path: str | os.PathLike) -> dict[str, float]:
+    """``label,count`` CSV (header optional) or tab-separated ``label<TAB>count`` lines."""
+    path = Path(path)
+    counts = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, _, count = line.rpartition("\t") if "\t" in line else line.rpartition(",")
+        label = label.strip().strip('"')
+        try:
+            counts[label] = float(count)
+        except ValueError:
+            if number == 1:
+                continue  # header
+            raise ValueError(f"{path}, line {number}: count {count!r} is not a number") from None
+    return counts
+
+
+def load_vocabulary(
+    labels_file: str | os.PathLike, frequency_file: str | os.PathLike | None = None, top_k: int | None = None
+) -> list[str]:
+    """The meta-label vocabulary: labels (deduplicated, file order), ranked by frequency when given,
+    cut to ``top_k`` (BATON: 200)."""
+    labels = list(dict.fromkeys(read_labels(labels_file)))
+    if frequency_file is not None:
+        counts = read_frequencies(frequency_file)
+        unknown = sorted(set(counts) - set(labels))
+        if unknown:
+            raise ValueError(f"{frequency_file}: labels not in {labels_file}: {unknown[:10]}")
+        labels = sorted((label for label in labels if label in counts), key=lambda label: -counts[label])
+    if top_k is not None:
+        if top_k < 2:
+            raise ValueError(f"top_k must be at least 2, got {top_k}")
+        labels = labels[:top_k]
+    return labels
