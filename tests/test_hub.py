@@ -46,3 +46,31 @@ def test_dataset_push_and_load(loopback_hub, tmp_path):
     Dataset.from_dict(rows).push_to_hub("baton/prefs")
     loaded = load_dataset("baton/prefs", split="train", cache_dir=str(tmp_path / "ds"))
     assert loaded.to_dict() == rows
+
+
+def test_preference_dataset_push_card_and_load(loopback_hub, tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from baton_tta.data import encode_audio, load_preference_dataset
+    from baton_tta.hub.datasets import push_preference_dataset
+    from conftest import sine
+
+    rows = {
+        "prompt": ["a dog barks", "rain", "an owl"],
+        "label": [1, 0, -1],
+        "task": ["integrity", "integrity", "temporal"],
+        "audio": [encode_audio(sine(16000, 0.2, f), 16000, f"{f}.wav") for f in (300, 400, 500)],
+        "annotator": ["ann1", "ann2", ""],
+        "generator": ["tango"] * 3,
+    }
+    Dataset.from_dict(rows).save_to_disk(str(tmp_path / "local"))
+    local = load_preference_dataset(tmp_path / "local")
+    push_preference_dataset(local, "baton/clips", pretty_name="Tiny clips")
+    card = DatasetCard.load("baton/clips", repo_type="dataset")
+    assert card.data.license == "cc-by-4.0" and "text-to-audio" in card.data.task_categories
+    assert "| integrity | 2 | 50.0 % | 50.0 % | 0.0 % |" in card.text
+    assert "| temporal | 1 | 0.0 % | 0.0 % | 100.0 % |" in card.text
+    assert "- annotators: 2" in card.text
+    loaded = load_preference_dataset("baton/clips")
+    assert loaded["prompt"] == rows["prompt"] and loaded["label"] == rows["label"]
+    assert loaded[0]["audio"]["bytes"] == local[0]["audio"]["bytes"]

@@ -1,0 +1,114 @@
+"""Official BATON JSON files and pairwise datasets → our schemas."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import soundfile as sf
+from datasets import Audio, Dataset
+
+from baton_tta.data import PreferenceDataError, encode_audio
+from baton_tta.data.converters import convert_baton_official, convert_pairwise
+from conftest import sine
+
+
+@pytest.fixture
+def official(tmp_path):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    names = [
+        "0000_A dog barks and rain falls_0.wav",
+        "0000_A dog barks and rain falls_1.wav",
+        "0001_A siren then a bell then thunder_0.wav",
+        "0002_An owl with wind_3.wav",
+    ]
+    for i, name in enumerate(names):
+        sf.write(audio / name, sine(16000, 0.2, 300 + 100 * i), 16000)
+    rows = [
+        {
+            "dataset": "2label_integrity",
+            "location": f"/home/authors/audio/{names[0]}",
+            "captions": "A dog barks and rain falls",
+            "feedback": 1,
+        },
+        {
+            "dataset": "2label_integrity",
+            "location": f"/home/authors/audio/{names[1]}",
+            "captions": "A dog barks and rain falls",
+            "feedback": 0,
+        },
+        {
+            "dataset": "3label_temporal",
+            "location": f"C:\\data\\{names[2]}",
+            "captions": "A siren then a bell then thunder",
+            "SED": 0.73,
+        },
+    ]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    grouped = {"grouped_ratings": {"An owl with wind": {names[3]: 1.0}}}
+    (tmp_path / "grouped_ratings_2label.json").write_text(json.dumps(grouped))
+    return tmp_path
+
+
+def test_convert_official_rows_and_grouped_ratings(official):
+    ds = convert_baton_official(
+        [official / "rows.json", official / "grouped_ratings_2label.json"], official / "audio"
+    )
+    assert ds["prompt"] == ["A dog barks and rain falls"] * 2 + [
+        "A siren then a bell then thunder",
+        "An owl with wind",
+    ]
+    assert ds["label"] == [1, 0, -1, 1]
+    assert ds["source"] == ["human", "human", "reward_model", "human"]
+    assert ds["reward"] == pytest.approx([1.0, 0.0, 0.73, 1.0])
+    assert ds["task"] == ["integrity", "integrity", "temporal", "integrity"]
+    assert ds[2]["audio"]["path"] == "0001_A siren then a bell then thunder_0.wav"
+
+
+def test_missing_audio_is_reported_by_name(official, caplog):
+    (official / "audio" / "0000_A dog barks and rain falls_1.wav").unlink()
+    with pytest.raises(
+        PreferenceDataError, match=r"row 1: audio file '0000_A dog barks and rain falls_1.wav' not found"
+    ):
+        convert_baton_official([official / "rows.json"], official / "audio")
+    with caplog.at_level(logging.WARNING):
+        ds = convert_baton_official([official / "rows.json"], official / "audio", skip_missing=True)
+    assert len(ds) == 2
+    assert "skipped 1 row(s) whose audio is missing" in caplog.text and "_1.wav" in caplog.text
+
+
+def test_bad_official_values(official):
+    (official / "bad.json").write_text(
+        json.dumps([{"dataset": "2label", "location": "x.wav", "captions": "c", "feedback": 7}])
+    )
+    with pytest.raises(PreferenceDataError, match="row 0, key 'feedback': 7 is not 1, 0 or -1"):
+        convert_baton_official([official / "bad.json"], official / "audio")
+    (official / "unknown.json").write_text(
+        json.dumps([{"dataset": "misc", "location": "x.wav", "captions": "c", "feedback": 1}])
+    )
+    with pytest.raises(ValueError, match="cannot tell the task"):
+        convert_baton_official([official / "unknown.json"], official / "audio")
+    (official / "nokey.json").write_text(json.dumps([{"dataset": "2label", "captions": "c", "feedback": 1}]))
+    with pytest.raises(PreferenceDataError, match=r"missing key\(s\) \['location'\]"):
+        convert_baton_official([official / "nokey.json"], official / "audio")
+
+
+def test_convert_pairwise_keeps_strategy(tmp_path):
+    rows = {
+        "prompt": ["a dog barks", "rain"],
+        "chosen": [encode_audio(sine(16000, 0.2), 16000, f"c{i}.wav") for i in range(2)],
+        "rejected": [encode_audio(sine(16000, 0.2, 900), 16000, f"r{i}.wav") for i in range(2)],
+        "strategy": ["a", "b"],
+    }
+    data = Dataset.from_dict(rows)
+    for column in ("chosen", "rejected"):
+        data = data.cast_column(column, Audio(decode=False))
+    data.to_parquet(str(tmp_path / "alpaca.parquet"))
+    ds = convert_pairwise(tmp_path / "alpaca.parquet")
+    assert ds.column_names == ["prompt", "chosen", "rejected", "strategy"] and ds["strategy"] == ["a", "b"]
+    rows["rejected"][1] = {"bytes": b"junk", "path": "bad.wav"}
+    Dataset.from_dict(rows).to_parquet(str(tmp_path / "bad.parquet"))
+    with pytest.raises(PreferenceDataError, match="row 1, column 'rejected': could not decode"):
+        convert_pairwise(tmp_path / "bad.parquet")

@@ -1,0 +1,222 @@
+"""Schemas, validation messages and loading from every supported source."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+from datasets import Audio, Dataset, DatasetDict
+
+from baton_tta.data import PreferenceDataError, encode_audio, load_preference_dataset, select_trainable
+from baton_tta.data.schema import binary_features
+from conftest import sine, wav_bytes
+
+
+def _clip(name="a.wav", freq=440.0):
+    return encode_audio(sine(16000, 0.25, freq), 16000, name)
+
+
+def _rows(n=3, **overrides):
+    rows = {
+        "prompt": [f"a dog barks {i}" for i in range(n)],
+        "audio": [_clip(f"{i}.wav", 300 + 50 * i) for i in range(n)],
+        "label": [1, 0, -1][:n] + [1] * max(0, n - 3),
+    }
+    rows.update(overrides)
+    return rows
+
+
+def _save(rows, path):
+    Dataset.from_dict(rows).cast_column("audio", Audio(decode=False)).save_to_disk(str(path))
+    return path
+
+
+def test_loads_save_to_disk_and_fills_defaults(tmp_path):
+    ds = load_preference_dataset(_save(_rows(), tmp_path / "ds"))
+    assert ds.features["audio"] == Audio(sampling_rate=16000, decode=False)
+    assert ds.features["label"].dtype == "int8"
+    assert list(ds.features)[:10] == list(binary_features())
+    assert ds["source"] == ["human"] * 3
+    assert ds["reward"][:2] == [1.0, 0.0] and np.isnan(ds["reward"][2])
+    assert ds["task"] == [""] * 3 and ds["events"] == [[], [], []] and ds["seed"] == [-1] * 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"prompt": ["ok", "  ", "ok"]}, "row 1, column 'prompt': empty or missing prompt"),
+        ({"label": [1, 2, 0]}, "row 1, column 'label': 2 is not 1 (aligned), 0 (not aligned) or -1 (skip)"),
+        ({"task": ["integrity", "spatial", "temporal"]}, "row 1, column 'task': 'spatial' is not one of"),
+        ({"source": ["human", "robot", "human"]}, "row 1, column 'source': 'robot' is not one of"),
+        ({"reward": [0.5, 1.5, 0.0]}, "row 1, column 'reward': 1.5 must be a finite number in [0, 1]"),
+        (
+            {
+                "audio": [
+                    _clip(),
+                    {"bytes": wav_bytes(np.zeros(800, np.float32), 16000), "path": "s.wav"},
+                    _clip(),
+                ]
+            },
+            "row 1, column 'audio': audio is silent",
+        ),
+        (
+            {
+                "audio": [
+                    _clip(),
+                    {
+                        "bytes": wav_bytes(np.array([np.inf, 0.1], np.float32), 16000, subtype="FLOAT"),
+                        "path": "n.wav",
+                    },
+                    _clip(),
+                ]
+            },
+            "row 1, column 'audio': audio has 1 NaN/inf samples",
+        ),
+        (
+            {
+                "audio": [
+                    _clip(),
+                    {"bytes": wav_bytes(np.zeros(0, np.float32), 16000), "path": "e.wav"},
+                    _clip(),
+                ]
+            },
+            "row 1, column 'audio': audio is empty",
+        ),
+        (
+            {"audio": [_clip(), {"bytes": b"garbage", "path": "g.wav"}, _clip()]},
+            "row 1, column 'audio': could not decode",
+        ),
+    ],
+)
+def test_every_validation_error_names_row_and_column(tmp_path, overrides, message):
+    with pytest.raises(PreferenceDataError) as error:
+        load_preference_dataset(_save(_rows(**overrides), tmp_path / "ds"))
+    assert message in str(error.value)
+    assert str(error.value).startswith(str(tmp_path / "ds"))
+
+
+def test_missing_column_is_named(tmp_path):
+    rows = _rows()
+    del rows["label"]
+    with pytest.raises(PreferenceDataError, match="column 'label' is missing"):
+        load_preference_dataset(_save(rows, tmp_path / "ds"))
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    with pytest.raises(PreferenceDataError) as error:
+        load_preference_dataset(_save(_rows(prompt=["", "", "x"], label=[5, 1, 9]), tmp_path / "ds"))
+    assert error.value.problems == [
+        "row 0, column 'prompt': empty or missing prompt ('')",
+        "row 0, column 'label': 5 is not 1 (aligned), 0 (not aligned) or -1 (skip)",
+        "row 1, column 'prompt': empty or missing prompt ('')",
+        "row 2, column 'label': 9 is not 1 (aligned), 0 (not aligned) or -1 (skip)",
+    ]
+
+
+def test_column_map(tmp_path):
+    rows = _rows()
+    rows["caption"] = rows.pop("prompt")
+    rows["wave"] = rows.pop("audio")
+    Dataset.from_dict(rows).cast_column("wave", Audio(decode=False)).save_to_disk(str(tmp_path / "ds"))
+    ds = load_preference_dataset(tmp_path / "ds", column_map={"caption": "prompt", "wave": "audio"})
+    assert ds["prompt"][0] == "a dog barks 0"
+    with pytest.raises(PreferenceDataError, match="column_map names column 'nope'"):
+        load_preference_dataset(tmp_path / "ds", column_map={"nope": "prompt"})
+
+
+def test_dataset_dict_split(tmp_path):
+    data = Dataset.from_dict(_rows()).cast_column("audio", Audio(decode=False))
+    DatasetDict({"train": data, "test": data.select([0])}).save_to_disk(str(tmp_path / "dd"))
+    assert len(load_preference_dataset(tmp_path / "dd", split="test")) == 1
+    with pytest.raises(ValueError, match="no split 'valid'"):
+        load_preference_dataset(tmp_path / "dd", split="valid")
+
+
+def test_parquet_file_and_folder(tmp_path):
+    Dataset.from_dict(_rows()).cast_column("audio", Audio(decode=False)).to_parquet(
+        str(tmp_path / "p" / "a.parquet")
+    )
+    assert len(load_preference_dataset(tmp_path / "p" / "a.parquet")) == 3
+    assert len(load_preference_dataset(tmp_path / "p")) == 3
+
+
+def test_json_and_csv_with_relative_audio_paths(tmp_path):
+    for i in range(2):
+        sf.write(tmp_path / f"c{i}.wav", sine(22050, 0.2), 22050)
+    records = [
+        {"prompt": "rain", "audio": "c0.wav", "label": 1},
+        {"prompt": "wind", "audio": "c1.wav", "label": 0},
+    ]
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    ds = load_preference_dataset(tmp_path / "rows.jsonl")
+    assert ds["label"] == [1, 0] and ds[0]["audio"]["path"] == "c0.wav"
+    (tmp_path / "rows.csv").write_text("prompt,audio,label\nrain,c0.wav,1\nwind,missing.wav,0\n")
+    with pytest.raises(PreferenceDataError, match=r"row 1, column 'audio': file 'missing\.wav' not found"):
+        load_preference_dataset(tmp_path / "rows.csv")
+
+
+def test_audio_folder_with_metadata(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    sf.write(folder / "a.flac", sine(44100, 0.2), 44100)
+    sf.write(folder / "b.flac", np.stack([sine(44100, 0.2)] * 2, 1), 44100)
+    (folder / "metadata.csv").write_text(
+        "file_name,prompt,label,task\na.flac,a dog barks,1,integrity\nb.flac,rain,0,temporal\n"
+    )
+    ds = load_preference_dataset(folder)
+    assert ds["task"] == ["integrity", "temporal"] and ds[1]["audio"]["path"] == "b.flac"
+    (folder / "metadata.csv").write_text("file_name,prompt,label\na.flac,x,1\nghost.flac,y,0\n")
+    with pytest.raises(PreferenceDataError, match=r"row 1, column 'file_name': 'ghost\.flac' not found"):
+        load_preference_dataset(folder)
+
+
+def test_unknown_sources(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_preference_dataset(tmp_path / "absent.parquet")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(ValueError, match="unsupported file type"):
+        load_preference_dataset(tmp_path / "x.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no dataset found"):
+        load_preference_dataset(tmp_path / "empty")
+
+
+def test_pairwise_and_pretrain_schemas(tmp_path):
+    pairs = {
+        "prompt": ["a dog barks"],
+        "chosen": [_clip("c.wav")],
+        "rejected": [_clip("r.wav", 880)],
+        "strategy": ["x"],
+    }
+    data = Dataset.from_dict(pairs)
+    for column in ("chosen", "rejected"):
+        data = data.cast_column(column, Audio(decode=False))
+    data.save_to_disk(str(tmp_path / "pairs"))
+    ds = load_preference_dataset(tmp_path / "pairs", schema="pairwise")
+    assert ds.column_names == ["prompt", "chosen", "rejected", "strategy"]
+    Dataset.from_dict({"caption": ["rain falls"], "audio": [_clip()]}).cast_column(
+        "audio", Audio(decode=False)
+    ).save_to_disk(str(tmp_path / "pre"))
+    assert load_preference_dataset(tmp_path / "pre", schema="pretrain")["prompt"] == ["rain falls"]
+    with pytest.raises(ValueError, match="unknown schema"):
+        load_preference_dataset(tmp_path / "pre", schema="ranking")
+
+
+def test_select_trainable_counts_exclusions(tmp_path, caplog):
+    rows = _rows(
+        5,
+        label=[1, -1, 0, -1, -1],
+        source=["human", "human", "human", "unlabelled", "reward_model"],
+        reward=[1.0, float("nan"), 0.0, float("nan"), 0.7],
+    )
+    ds = load_preference_dataset(_save(rows, tmp_path / "ds"))
+    with caplog.at_level(logging.INFO, logger="baton_tta.data.schema"):
+        kept = select_trainable(ds)
+    assert kept["prompt"] == ["a dog barks 0", "a dog barks 2", "a dog barks 4"]
+    assert (
+        "kept 3 of 5 rows for training; excluded 1 not labelled yet, 1 skipped by annotator (label -1)"
+        in caplog.text
+    )

@@ -1,0 +1,52 @@
+"""Evaluation prompt sets from an AudioCaps-format CSV."""
+
+from __future__ import annotations
+
+import pytest
+
+from baton_tta.data.eval_sets import build_eval_sets, count_event_clauses
+
+CSV = """audiocap_id,youtube_id,start_time,caption
+1,a,0,A man speaks and a dog barks
+2,b,10,Birds chirp as wind blows and leaves rustle
+3,c,20,A car engine idles
+4,d,30,"A dog barks, followed by a siren"
+5,e,40,Thunder rumbles then rain falls while people talk and a bell rings
+6,f,50,A sandwich is being eaten
+7,g,60,"Someone types, then a phone rings, after that a door closes"
+8,h,70,A grandstand cheers
+"""
+
+
+def test_count_event_clauses():
+    assert count_event_clauses("A man speaks and a dog barks") == 2
+    assert count_event_clauses("A dog barks, followed by a siren") == 2
+    assert count_event_clauses("First a horn, then an engine, then birds") == 3
+    assert count_event_clauses("Sandwiches and chips") == 2
+
+
+def test_build_eval_sets(tmp_path):
+    (tmp_path / "test.csv").write_text(CSV)
+    integrity, temporal, report = build_eval_sets(tmp_path / "test.csv")
+    assert integrity["audiocap_id"] == ["1", "4"]
+    assert integrity["prompt"] == ["A man speaks and a dog barks", "A dog barks, followed by a siren"]
+    assert temporal["audiocap_id"] == ["2", "7"]
+    assert set(temporal["task"]) == {"temporal"} and set(temporal["num_events"]) == {3}
+    assert (report.total, report.integrity, report.temporal) == (8, 2, 2)
+    assert report.excluded == {"without a conjunction keyword": 3, "with 4 event clause(s)": 1}
+    assert "excluded: 1 with 4 event clause(s), 3 without a conjunction keyword" in report.describe()
+    again = build_eval_sets(tmp_path / "test.csv")
+    assert again[0].to_dict() == integrity.to_dict()  # deterministic
+
+
+def test_eval_set_errors(tmp_path):
+    (tmp_path / "bad.csv").write_text("id,caption\n1,x\n")
+    with pytest.raises(
+        ValueError, match=r"missing column\(s\) \['audiocap_id', 'youtube_id', 'start_time'\]"
+    ):
+        build_eval_sets(tmp_path / "bad.csv")
+    (tmp_path / "empty.csv").write_text(
+        "audiocap_id,youtube_id,start_time,caption\n1,a,0,ok and fine\n2,b,0,\n"
+    )
+    with pytest.raises(ValueError, match="line 3, column 'caption': empty caption"):
+        build_eval_sets(tmp_path / "empty.csv")

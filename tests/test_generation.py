@@ -1,0 +1,133 @@
+"""Clip generation: schema, per-clip seeds, resumability after SIGKILL, settings guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from baton_tta.data import decode_audio, load_preference_dataset
+from baton_tta.data.generation import SHARD_DIR, generate_clips
+
+PROMPTS = Dataset.from_dict(
+    {
+        "prompt": [
+            "A dog barks and rain falls",
+            "First a siren, then a bell, then thunder",
+            "An owl with wind",
+            "A car horn followed by a man speaking",
+        ],
+        "events": [["Dog", "Rain"], ["Siren", "Bell", "Thunder"], ["Owl", "Wind"], ["Car horn", "Speech"]],
+        "task": ["integrity", "temporal", "integrity", "temporal"],
+    }
+)
+SETTINGS = {"clips_per_prompt": 2, "audio_length_in_s": 0.5, "num_inference_steps": 2, "seed": 10}
+
+
+def test_generated_dataset_follows_the_binary_schema(tiny_pipe, tmp_path):
+    ds = generate_clips(
+        PROMPTS.select(range(3)), tiny_pipe, tmp_path, prompts_per_batch=2, generator_name="tiny", **SETTINGS
+    )
+    assert len(ds) == 6
+    assert ds["prompt_index"] == [0, 0, 1, 1, 2, 2] and ds["clip_index"] == [0, 1] * 3
+    assert ds["seed"] == [10, 11, 12, 13, 14, 15]
+    assert (
+        set(ds["label"]) == {-1} and set(ds["source"]) == {"unlabelled"} and set(ds["generator"]) == {"tiny"}
+    )
+    assert ds["events"][2] == ["Siren", "Bell", "Thunder"] and ds["task"][2] == "temporal"
+    assert ds[0]["audio"]["path"] == "00000_0.flac"
+    assert decode_audio(ds[3]["audio"], 16000).shape == (8000,)
+    reloaded = load_preference_dataset(tmp_path / "dataset")
+    assert reloaded["seed"] == ds["seed"]
+
+
+def test_audio_depends_on_clip_seed_not_batching(tiny_pipe, tmp_path):
+    one = generate_clips(PROMPTS.select(range(2)), tiny_pipe, tmp_path / "a", prompts_per_batch=1, **SETTINGS)
+    two = generate_clips(PROMPTS.select(range(2)), tiny_pipe, tmp_path / "b", prompts_per_batch=2, **SETTINGS)
+    for a, b in zip(one["audio"], two["audio"]):  # batched matmuls may differ in the last bit
+        np.testing.assert_allclose(decode_audio(a, 16000), decode_audio(b, 16000), atol=2 / 32768)
+    first, second = (decode_audio(one[i]["audio"], 16000) for i in (0, 1))
+    assert np.abs(first - second).max() > 1e-3  # different seeds, different clips (well above 2 LSB)
+
+
+def test_resume_refuses_other_settings(tiny_pipe, tmp_path):
+    generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **SETTINGS)
+    with pytest.raises(ValueError, match=r"other settings \(seed: 10 → 11\)"):
+        generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **{**SETTINGS, "seed": 11})
+
+
+def _script_command(prompts_dir: Path, output_dir: Path) -> list[str]:
+    script = Path(__file__).parents[1] / "datasets_scripts" / "generate_audio.py"
+    return [
+        sys.executable,
+        str(script),
+        "--prompts",
+        str(prompts_dir),
+        "--output_dir",
+        str(output_dir),
+        "--pipeline",
+        "tiny",
+        "--prompts_per_batch",
+        "1",
+        "--clips_per_prompt",
+        "2",
+        "--audio_length_in_s",
+        "0.5",
+        "--num_inference_steps",
+        "40",
+        "--seed",
+        "10",
+        "--device",
+        "cpu",
+    ]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_duplicates_or_gaps(tiny_pipe, tmp_path):
+    PROMPTS.save_to_disk(str(tmp_path / "prompts"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        _script_command(tmp_path / "prompts", tmp_path / "run"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    shard_dir = tmp_path / "run" / SHARD_DIR
+    deadline = time.monotonic() + 240
+    while not list(shard_dir.glob("*.parquet")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    shards_at_kill = sorted(p.name for p in shard_dir.glob("*.parquet"))
+    assert 1 <= len(shards_at_kill) < 4, "the run must be killed after its first batch and before its last"
+
+    result = subprocess.run(
+        _script_command(tmp_path / "prompts", tmp_path / "run"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming: {len(shards_at_kill)} of 4 prompts already generated" in result.stderr
+    resumed = load_preference_dataset(tmp_path / "run" / "dataset")
+    pairs = list(zip(resumed["prompt_index"], resumed["clip_index"]))
+    assert pairs == [(p, c) for p in range(4) for c in range(2)]  # no duplicates, no gaps
+
+    reference = generate_clips(
+        PROMPTS,
+        tiny_pipe,
+        tmp_path / "reference",
+        prompts_per_batch=4,
+        generator_name="tiny",
+        **{**SETTINGS, "num_inference_steps": 40},
+    )
+    for got, want in zip(resumed["audio"], reference["audio"]):
+        np.testing.assert_allclose(decode_audio(got, 16000), decode_audio(want, 16000), atol=2 / 32768)
