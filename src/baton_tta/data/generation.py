@@ -109,6 +109,7 @@ def generate_clips(
     if done:
         logger.info("resuming: %d of %d prompts already generated", len(done), len(prompts))
     device = pipeline._execution_device
+    pipeline.set_progress_bar_config(disable=True)  # one bar over batches instead of one per call
     batches = [todo[i : i + prompts_per_batch] for i in range(0, len(todo), prompts_per_batch)]
     for batch in tqdm(batches, desc="generating clips", unit="batch"):
         rows = prompts.select(batch)
