@@ -330,3 +330,72 @@ def write_original_tango_checkpoint(pipeline: TangoPipeline, directory: str | Pa
     torch.save(vae_state, root / "pytorch_model_vae.bin")
     torch.save({"mel_basis": mel_basis.clone()}, root / "pytorch_model_stft.bin")
     return root
+
+
+def _tone_clip(rng, rate: int, seconds: float):
+    """A short synthetic sound: a decaying tone with a little noise, random pitch and onset."""
+    import numpy as np
+
+    t = np.arange(round(rate * seconds)) / rate
+    onset = rng.uniform(0, seconds / 2)
+    envelope = np.where(t >= onset, np.exp(-(t - onset) * rng.uniform(1, 6)), 0.0)
+    tone = np.sin(2 * np.pi * rng.uniform(150, 3000) * t)
+    return (0.4 * envelope * tone + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+def tiny_preference_dataset(
+    num_rows: int = 24, seconds: float = 1.0, seed: int = 0, reward_rows: bool = True
+):
+    """A small binary preference dataset built in code: synthetic clips, captions from the tokenizer's
+    words, half human rows (labels 1/0) and, with ``reward_rows``, half reward-model rows (scores)."""
+    import numpy as np
+    from datasets import Audio, Dataset
+
+    from baton_tta.data.audio import encode_audio
+
+    rng = np.random.default_rng(seed)
+    events = ["a dog barks", "rain falls", "a car horn honks", "birds chirp", "a bell rings", "wind blows"]
+    conjunctions = ["and", "while", "followed by", "then"]
+    rows = {k: [] for k in ("prompt", "audio", "label", "task", "source", "reward", "generator", "seed")}
+    for i in range(num_rows):
+        a, b = rng.choice(len(events), 2, replace=False)
+        conjunction = conjunctions[i % len(conjunctions)]
+        reward_row = reward_rows and i % 2 == 1
+        label = int(rng.integers(0, 2))
+        rows["prompt"].append(f"{events[a]} {conjunction} {events[b]}")
+        rows["audio"].append(
+            encode_audio(_tone_clip(rng, SAMPLING_RATE, seconds), SAMPLING_RATE, f"{i:04d}.wav")
+        )
+        rows["label"].append(-1 if reward_row else label)
+        rows["task"].append("integrity" if conjunction in ("and", "while") else "temporal")
+        rows["source"].append("reward_model" if reward_row else "human")
+        rows["reward"].append(float(rng.uniform()) if reward_row else float(label))
+        rows["generator"].append("tiny")
+        rows["seed"].append(i)
+    return Dataset.from_dict(rows).cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
+
+
+def tiny_pretrain_dataset(num_rows: int = 12, seconds: float = 1.0, seed: int = 1):
+    """``prompt``/``audio`` rows standing in for AudioCaps in the β term of Eq. 7."""
+    import numpy as np
+    from datasets import Audio, Dataset
+
+    from baton_tta.data.audio import encode_audio
+
+    rng = np.random.default_rng(seed)
+    captions = [
+        "a man speaks",
+        "water running",
+        "a train passes",
+        "people talking",
+        "music plays",
+        "a door slams",
+    ]
+    audio = [
+        encode_audio(_tone_clip(rng, SAMPLING_RATE, seconds), SAMPLING_RATE, f"p{i:04d}.wav")
+        for i in range(num_rows)
+    ]
+    prompts = [captions[i % len(captions)] for i in range(num_rows)]
+    return Dataset.from_dict({"prompt": prompts, "audio": audio}).cast_column(
+        "audio", Audio(sampling_rate=SAMPLING_RATE, decode=False)
+    )

@@ -1,0 +1,67 @@
+"""Validation during training: render the validation captions, keep the clips, log their reward."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import soundfile as sf
+import torch
+from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
+
+logger = logging.getLogger(__name__)
+
+
+class ValidationCallback(TrainerCallback):
+    """Every ``validation_every_n_steps`` steps (main process): generate ``num_validation_clips`` per
+    validation prompt with the current UNet, write them under ``output_dir/validation/step-N/``, log
+    ``validation_mean_reward`` when a reward model is set, and add the audio to TensorBoard."""
+
+    def __init__(self, trainer: RewardWeightedDiffusionTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        n = args.validation_every_n_steps
+        if not n or state.global_step % n or not state.is_world_process_zero:
+            return
+        trainer = self.trainer
+        pipe = trainer.pipeline
+        unet = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = unet.training
+        unet.eval()
+        generator = torch.Generator(device=pipe.device).manual_seed(args.seed)
+        audios = pipe(
+            list(args.validation_prompts),
+            audio_length_in_s=args.audio_length_s,
+            num_inference_steps=args.validation_inference_steps,
+            num_waveforms_per_prompt=args.num_validation_clips,
+            generator=generator,
+        ).audios
+        unet.train(was_training)
+        folder = Path(args.output_dir) / "validation" / f"step-{state.global_step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        prompts = [p for p in args.validation_prompts for _ in range(args.num_validation_clips)]
+        for i, audio in enumerate(audios):
+            sf.write(folder / f"{i:02d}.wav", audio, pipe.sampling_rate)
+        logs = {"validation_clips": float(len(audios))}
+        if trainer.reward_model is not None:
+            scores = trainer.reward_model.score(prompts, list(audios), sampling_rate=pipe.sampling_rate)
+            logs["validation_mean_reward"] = float(sum(scores) / len(scores))
+        self._tensorboard(trainer, state.global_step, prompts, audios, pipe.sampling_rate)
+        trainer.log(logs)
+
+    @staticmethod
+    def _tensorboard(trainer, step, prompts, audios, rate) -> None:
+        from transformers.integrations import TensorBoardCallback
+
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, TensorBoardCallback) and callback.tb_writer is not None:
+                for i, (prompt, audio) in enumerate(zip(prompts, audios)):
+                    callback.tb_writer.add_audio(
+                        f"validation/{i:02d}", torch.from_numpy(audio)[None], step, sample_rate=rate
+                    )
+                    callback.tb_writer.add_text(f"validation/{i:02d}_prompt", prompt, step)
