@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/baton-tta generate --output-dir outputs/demo
+	$(PY) trainers/train.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -107,6 +107,9 @@ class RewardWeightedDiffusionTrainer(Trainer):
                     target_modules=args.lora_target_modules,
                 )
             )
+        if args.gradient_checkpointing:  # diffusers' switch, not transformers' (which the UNet lacks)
+            unet.enable_gradient_checkpointing()
+            args.gradient_checkpointing = False
         unet.train()
         self.reference_unet = None
         if self.is_dpo and not self.use_lora:
