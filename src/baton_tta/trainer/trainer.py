@@ -324,7 +324,13 @@ class RewardWeightedDiffusionTrainer(Trainer):
         if self.use_lora:
             from peft.utils import get_peft_model_state_dict
 
-            TangoPipeline.save_lora_weights(output_dir, unet_lora_layers=get_peft_model_state_dict(unet))
+            # the adapter metadata carries lora_alpha: without it a loader assumes alpha = rank
+            metadata = unet.peft_config["default"].to_dict()
+            TangoPipeline.save_lora_weights(
+                output_dir,
+                unet_lora_layers=get_peft_model_state_dict(unet),
+                unet_lora_adapter_metadata=metadata,
+            )
             pipeline_unet = _base_unet(unet)
         saved = TangoPipeline(
             **{**self.pipeline.components, "unet": pipeline_unet}, **_mel_kwargs(self.pipeline)

@@ -1,0 +1,313 @@
+"""RewardWeightedDiffusionTrainer: Eq. 7 by hand, reductions, LoRA, caching, DPO, errors, saving."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from datasets import Audio, Dataset
+from diffusers import DiffusionPipeline
+
+from baton_tta.data import encode_audio
+from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+from baton_tta.trainer import (
+    RewardWeightedDiffusionConfig,
+    RewardWeightedDiffusionTrainer,
+    reward_weighted_loss,
+)
+from baton_tta.trainer.loss import diffusion_dpo_loss
+
+
+def make_args(tmp_path, **overrides):
+    values = {
+        "output_dir": str(tmp_path / "out"),
+        "audio_length_s": 1.0,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 1e-3,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "seed": 7,
+        "report_to": "none",
+        "use_cpu": True,
+        "dataloader_pin_memory": False,
+        "condition_dropout": 0.0,
+    }
+    values.update(overrides)
+    return RewardWeightedDiffusionConfig(**values)
+
+
+def make_trainer(tmp_path, pipeline=None, data=None, pretrain="default", **overrides):
+    pretrain = tiny_pretrain_dataset(8) if isinstance(pretrain, str) else pretrain
+    return RewardWeightedDiffusionTrainer(
+        pipeline or tiny_tango_pipeline(),
+        make_args(tmp_path, **overrides),
+        data if data is not None else tiny_preference_dataset(12),
+        pretrain,
+    )
+
+
+def _manual_loss(trainer, inputs, state):
+    """Replays the trainer's random draws and computes Eq. 7 from the DDPM formulas by hand."""
+    torch.set_rng_state(state)
+    terms = []
+    for key in (trainer.args.audio_column, "pretrain"):
+        batch = inputs[key]
+        x0 = (
+            batch["latent_mean"] + batch["latent_std"] * torch.randn_like(batch["latent_std"])
+        ) * trainer.pipeline.vae.config.scaling_factor
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, 1000, (x0.shape[0],))
+        abar = trainer.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+        noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        if trainer.noise_scheduler.config.prediction_type == "v_prediction":
+            target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+        else:
+            target = noise
+        with torch.no_grad():
+            pred = trainer.model(
+                noisy, t, encoder_hidden_states=batch["text"], encoder_attention_mask=batch["mask"]
+            ).sample
+        mse = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+        snr = (abar / (1 - abar)).flatten()
+        gamma = trainer.args.snr_gamma
+        if gamma is None:
+            weights = torch.ones_like(snr)
+        elif trainer.noise_scheduler.config.prediction_type == "v_prediction":
+            weights = torch.minimum(snr, torch.tensor(gamma)) / (snr + 1)
+        else:
+            weights = torch.minimum(snr, torch.tensor(gamma)) / snr
+        terms.append((mse, weights))
+    (pref_mse, pref_w), (pre_mse, pre_w) = terms
+    rewards = inputs["rewards"]
+    f = torch.exp(rewards) if trainer.args.reward_transform == "exp" else rewards
+    return (f * pref_w * pref_mse).mean() + trainer.args.beta * (pre_w * pre_mse).mean()
+
+
+@pytest.mark.parametrize("reward_transform", ["identity", "exp"])
+@pytest.mark.parametrize("snr_gamma", [None, 5.0])
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "epsilon"])
+def test_loss_equals_hand_computation(tmp_path, reward_transform, snr_gamma, prediction_type):
+    trainer = make_trainer(
+        tmp_path,
+        pipeline=tiny_tango_pipeline(prediction_type=prediction_type),
+        reward_transform=reward_transform,
+        snr_gamma=snr_gamma,
+        beta=0.7,
+    )
+    inputs = next(iter(trainer.get_train_dataloader()))
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, inputs)
+    expected = _manual_loss(trainer, inputs, state)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_beta_zero_and_unit_rewards_give_plain_denoising_loss():
+    mse = torch.tensor([0.3, 0.5, 0.1])
+    loss, terms = reward_weighted_loss(
+        mse, torch.ones(3), torch.ones(3), torch.tensor([9.0, 9.0]), torch.ones(2), beta=0.0
+    )
+    torch.testing.assert_close(loss, mse.mean())
+    assert terms["loss_pretrain"] == 0
+    weighted, _ = reward_weighted_loss(
+        mse, torch.tensor([1.0, 0.0, 0.5]), torch.ones(3), torch.tensor([0.2, 0.4]), torch.ones(2), beta=0.5
+    )
+    torch.testing.assert_close(weighted, torch.tensor((0.3 + 0.0 + 0.05) / 3 + 0.5 * 0.3))
+
+
+def test_trainer_reduces_to_plain_loss(tmp_path):
+    data = tiny_preference_dataset(8, reward_rows=False)
+    data = data.map(lambda row: {"label": 1, "reward": 1.0})
+    trainer = make_trainer(tmp_path, data=data, beta=0.0)
+    inputs = next(iter(trainer.get_train_dataloader()))
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, inputs)
+        torch.set_rng_state(state)
+        mse, weights = trainer._denoising_terms(trainer.model, inputs["audio"])
+    torch.testing.assert_close(loss, mse.mean())
+
+
+def test_only_lora_parameters_change(tmp_path):
+    trainer = make_trainer(tmp_path, use_lora=True, lora_rank=4, lora_alpha=4)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= trainable
+
+
+def test_cached_equals_uncached(tmp_path):
+    results = []
+    for cache in (True, False):
+        trainer = make_trainer(tmp_path / str(cache), cache_latents=cache, max_steps=3, condition_dropout=0.2)
+        trainer.train()
+        results.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        results.append([e["loss"] for e in trainer.state.log_history if "loss" in e])
+    cached, cached_losses, uncached, uncached_losses = results
+    np.testing.assert_allclose(cached_losses, uncached_losses, rtol=1e-4)
+    for key in cached:
+        torch.testing.assert_close(cached[key], uncached[key], rtol=1e-4, atol=1e-6)
+
+
+def test_dpo_loss_on_a_hand_made_pair():
+    loss, metrics = diffusion_dpo_loss(
+        torch.tensor([0.2]), torch.tensor([0.5]), torch.tensor([0.3]), torch.tensor([0.4]), beta=10.0
+    )
+    inside = (
+        -0.5 * 10.0 * ((0.2 - 0.5) - (0.3 - 0.4))
+    )  # = 1.0: the model prefers the chosen clip more than the reference
+    torch.testing.assert_close(loss, torch.tensor(-math.log(1 / (1 + math.exp(-inside)))))
+    assert metrics["dpo_implicit_accuracy"] == 1.0
+    same, _ = diffusion_dpo_loss(
+        torch.tensor([0.2]), torch.tensor([0.5]), torch.tensor([0.2]), torch.tensor([0.5]), beta=10.0
+    )
+    torch.testing.assert_close(same, torch.tensor(math.log(2.0)))
+
+
+def _pairwise(n=6):
+    from baton_tta.testing import _tone_clip
+
+    rng = np.random.default_rng(0)
+    rows = {
+        "prompt": [f"a dog barks then rain falls {i}" for i in range(n)],
+        "chosen": [encode_audio(_tone_clip(rng, 16000, 1.0), 16000, f"c{i}.wav") for i in range(n)],
+        "rejected": [encode_audio(_tone_clip(rng, 16000, 1.0), 16000, f"r{i}.wav") for i in range(n)],
+    }
+    data = Dataset.from_dict(rows)
+    for column in ("chosen", "rejected"):
+        data = data.cast_column(column, Audio(decode=False))
+    return data
+
+
+@pytest.mark.parametrize("use_lora", [False, True])
+def test_dpo_training_starts_at_log2_and_moves(tmp_path, use_lora):
+    trainer = make_trainer(
+        tmp_path,
+        data=_pairwise(),
+        pretrain=None,
+        loss_type="dpo",
+        dpo_beta=500.0,
+        use_lora=use_lora,
+        max_steps=3,
+    )
+    inputs = next(iter(trainer.get_train_dataloader()))
+    with torch.no_grad():
+        first = trainer.compute_loss(trainer.model, inputs)
+    torch.testing.assert_close(
+        first, torch.tensor(math.log(2.0)), rtol=1e-4, atol=1e-4
+    )  # policy == reference
+    trainer.train()
+    assert any("dpo_implicit_accuracy" in e for e in trainer.state.log_history)
+
+
+def test_bad_inputs_fail_before_training(tmp_path):
+    unlabelled = tiny_preference_dataset(6, reward_rows=False).map(
+        lambda r: {"label": -1, "source": "unlabelled", "reward": float("nan")}
+    )
+    with pytest.raises(ValueError, match="6 row\\(s\\) have no label and no reward"):
+        make_trainer(tmp_path, data=unlabelled)
+    bad_reward = tiny_preference_dataset(6).map(
+        lambda r, i: {"reward": 3.0 if i == 1 else r["reward"]}, with_indices=True
+    )
+    with pytest.raises(ValueError, match=r"rewards outside \[0, 1\] in rows \[1\]"):
+        make_trainer(tmp_path, data=bad_reward)
+    with pytest.raises(ValueError, match="preference dataset is empty"):
+        make_trainer(tmp_path, data=tiny_preference_dataset(4).select([]))
+    long_clips = tiny_preference_dataset(4, seconds=3.0)
+    with pytest.raises(ValueError, match="row 0, column 'audio': clip is 3.00 s, training length is 1 s"):
+        make_trainer(tmp_path, data=long_clips)
+    with pytest.raises(ValueError, match="reward_transform"):
+        make_args(tmp_path, reward_transform="square")
+
+
+class ConstantReward:
+    def __init__(self, value):
+        self.value = value
+        self.calls = 0
+
+    def score(self, prompts, audios, sampling_rate):
+        self.calls += 1
+        assert sampling_rate == 16000 and len(prompts) == len(audios)
+        return [self.value] * len(prompts)
+
+
+def test_reward_model_scores_unlabelled_rows_and_validation(tmp_path):
+    data = tiny_preference_dataset(8, reward_rows=False)
+    data = data.map(
+        lambda r, i: {"label": -1, "source": "unlabelled", "reward": float("nan")} if i % 2 else {},
+        with_indices=True,
+    )
+    reward = ConstantReward(0.25)
+    args = make_args(
+        tmp_path, validation_prompts=["a dog barks"], validation_every_n_steps=2, validation_inference_steps=2
+    )
+    trainer = RewardWeightedDiffusionTrainer(
+        tiny_tango_pipeline(), args, data, tiny_pretrain_dataset(4), reward_model=reward
+    )
+    assert sorted(trainer.train_rewards) == sorted(
+        [0.25] * 4 + [float(x) for x in data.select(range(0, 8, 2))["label"]]
+    )
+    trainer.train()
+    assert reward.calls == 2  # once for the unlabelled rows, once at the step-2 validation
+    assert any(e.get("validation_mean_reward") == 0.25 for e in trainer.state.log_history)
+    assert (tmp_path / "out" / "validation" / "step-2" / "00.wav").is_file()
+
+
+def test_saved_pipeline_and_lora_weights_load(tmp_path):
+    trainer = make_trainer(
+        tmp_path, use_lora=True, lora_rank=4, lora_alpha=8, max_steps=2, learning_rate=5e-2
+    )
+    trainer.train()
+    trainer.save_model()
+    out = tmp_path / "out"
+    assert {"README.md", "training_curves.png", "pytorch_lora_weights.safetensors", "model_index.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    card = (out / "README.md").read_text()
+    assert "library_name: diffusers" in card and "| `beta` | `0.5` |" in card and "lora" in card
+    trained = trainer.pipeline
+    trained.set_progress_bar_config(disable=True)
+    kwargs = {"audio_length_in_s": 0.5, "num_inference_steps": 2, "output_type": "latent"}
+    expected = trained("a dog barks", generator=torch.Generator().manual_seed(0), **kwargs).audios
+    base = DiffusionPipeline.from_pretrained(out, trust_remote_code=True)
+    base.set_progress_bar_config(disable=True)
+    plain = base("a dog barks", generator=torch.Generator().manual_seed(0), **kwargs).audios
+    assert not torch.allclose(plain, expected)  # the folder holds the base weights ...
+    base.load_lora_weights(out)  # ... and the adapters load with diffusers' loader
+    with_lora = base("a dog barks", generator=torch.Generator().manual_seed(0), **kwargs).audios
+    torch.testing.assert_close(with_lora, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_merged_lora_pipeline(tmp_path):
+    trainer = make_trainer(
+        tmp_path, use_lora=True, lora_rank=4, lora_alpha=8, merge_lora=True, learning_rate=5e-2
+    )
+    trainer.train()
+    trainer.save_model()
+    kwargs = {"audio_length_in_s": 0.5, "num_inference_steps": 2, "output_type": "latent"}
+    trainer.pipeline.set_progress_bar_config(disable=True)
+    expected = trainer.pipeline("a dog barks", generator=torch.Generator().manual_seed(0), **kwargs).audios
+    merged = DiffusionPipeline.from_pretrained(tmp_path / "out", trust_remote_code=True)
+    merged.set_progress_bar_config(disable=True)
+    got = merged("a dog barks", generator=torch.Generator().manual_seed(0), **kwargs).audios
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_full_finetune_saves_loadable_pipeline(tmp_path):
+    trainer = make_trainer(tmp_path, learning_rate=1e-2)
+    trainer.train()
+    trainer.save_model()
+    loaded = DiffusionPipeline.from_pretrained(tmp_path / "out", trust_remote_code=True)
+    for (name, a), (_, b) in zip(loaded.unet.state_dict().items(), trainer.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert json.loads((tmp_path / "out" / "model_index.json").read_text())["_class_name"] == [
+        "pipeline_tango",
+        "TangoPipeline",
+    ]
