@@ -128,7 +128,7 @@ def test_trainer_reduces_to_plain_loss(tmp_path):
     with torch.no_grad():
         loss = trainer.compute_loss(trainer.model, inputs)
         torch.set_rng_state(state)
-        mse, weights = trainer._denoising_terms(trainer.model, inputs["audio"])
+        mse, _ = trainer._denoising_terms(trainer.model, inputs["audio"])
     torch.testing.assert_close(loss, mse.mean())
 
 
@@ -221,7 +221,7 @@ def test_bad_inputs_fail_before_training(tmp_path):
     with pytest.raises(ValueError, match="preference dataset is empty"):
         make_trainer(tmp_path, data=tiny_preference_dataset(4).select([]))
     long_clips = tiny_preference_dataset(4, seconds=3.0)
-    with pytest.raises(ValueError, match="row 0, column 'audio': clip is 3.00 s, training length is 1 s"):
+    with pytest.raises(ValueError, match=r"row 0, column 'audio': clip is 3\.00 s, training length is 1 s"):
         make_trainer(tmp_path, data=long_clips)
     with pytest.raises(ValueError, match="reward_transform"):
         make_args(tmp_path, reward_transform="square")
