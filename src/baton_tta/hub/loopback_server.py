@@ -452,6 +452,8 @@ def _endpoint_overrides(endpoint: str) -> list[tuple[str, str, object]]:
         ("datasets.config", "HF_DATASETS_OFFLINE", False),
         ("diffusers.utils.constants", "HUGGINGFACE_CO_RESOLVE_ENDPOINT", endpoint),
         ("diffusers.utils.constants", "HF_HUB_OFFLINE", False),
+        ("diffusers.utils.hub_utils", "HF_HUB_OFFLINE", False),
+        ("diffusers.loaders.lora_base", "HF_HUB_OFFLINE", False),
     ]
 
 

@@ -1,0 +1,181 @@
+"""The training script as users run it: main job, SIGKILL + resume, 2-process DDP, Hub push."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "trainers" / "train.py"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _unet_weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
+
+
+@pytest.mark.slow
+def test_readme_main_job(tmp_path):
+    """`python trainers/train.py` with no arguments (the README's main job) from another directory."""
+    result = subprocess.run(
+        [sys.executable, str(TRAIN)], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "outputs" / "baton-tiny"
+    assert f"Fine-tuned pipeline saved to {out.resolve()}" in result.stdout
+    assert "trust_remote_code=True" in result.stdout
+    assert {"README.md", "training_curves.png", "pipeline_tango.py"} <= {p.name for p in out.iterdir()}
+    assert list((out / "validation").glob("step-*/00.wav"))
+
+
+ARGS = [
+    "--max_steps",
+    "8",
+    "--save_steps",
+    "2",
+    "--logging_steps",
+    "1",
+    "--validation_every_n_steps",
+    "0",
+    "--tiny_dataset_rows",
+    "16",
+    "--per_device_train_batch_size",
+    "2",
+    "--learning_rate",
+    "0.01",
+    "--save_total_limit",
+    "10",
+]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    reference = subprocess.run(
+        [sys.executable, str(TRAIN), *ARGS, "--output_dir", str(tmp_path / "ref")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, str(TRAIN), *ARGS, "--output_dir", str(run_dir)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while (
+        not (run_dir / "checkpoint-4" / "trainer_state.json").exists()
+        and time.monotonic() < deadline
+        and process.poll() is None
+    ):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "model_index.json").exists(), "killed before the end"
+    assert (run_dir / "checkpoint-4").is_dir()
+
+    resumed = subprocess.run(
+        [sys.executable, str(TRAIN), *ARGS, "--output_dir", str(run_dir), "--resume_from_checkpoint", "last"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stderr and "checkpoint-" in resumed.stderr
+    expected, got = _unet_weights(tmp_path / "ref"), _unet_weights(run_dir)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path):
+    # on CPU, accelerate's --cpu flag starts a single process; --multi_gpu runs torchrun, and the
+    # worker's use_cpu=True makes each rank join a gloo (MULTI_CPU) group
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(ROOT / "tests" / "ddp_train_worker.py"),
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rank 0 of 2 done" in result.stdout and "rank 1 of 2 done" in result.stdout
+    rank0, rank1 = (
+        load_file(str(tmp_path / "rank0.safetensors")),
+        load_file(str(tmp_path / "rank1.safetensors")),
+    )
+    initial = __import__("baton_tta.testing", fromlist=["tiny_unet"]).tiny_unet(seed=3).state_dict()
+    assert any(not torch.equal(rank0[k], initial[k]) for k in rank0), "training changed the weights"
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+
+
+def test_push_to_hub_uploads_everything_in_one_commit(tmp_path, loopback_hub):
+    from huggingface_hub import HfApi
+
+    from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+    from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
+
+    args = RewardWeightedDiffusionConfig(
+        output_dir=str(tmp_path / "out"),
+        audio_length_s=1.0,
+        per_device_train_batch_size=4,
+        max_steps=2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_lora=True,
+        lora_rank=4,
+        hub_model_id="baton/tiny-baton",
+        dataloader_pin_memory=False,
+    )
+    trainer = RewardWeightedDiffusionTrainer(
+        tiny_tango_pipeline(), args, tiny_preference_dataset(8), tiny_pretrain_dataset(4)
+    )
+    trainer.train()
+    before = len(
+        loopback_hub.state.repos.get(("model", "baton/tiny-baton"), type("R", (), {"commits": []})).commits
+    )
+    trainer.push_to_hub()
+    repo = loopback_hub.state.repos[("model", "baton/tiny-baton")]
+    assert len(repo.commits) == before + 2  # repo creation + exactly one upload commit
+    files = {s.rfilename for s in HfApi().repo_info("baton/tiny-baton").siblings}
+    assert {
+        "README.md",
+        "training_curves.png",
+        "pytorch_lora_weights.safetensors",
+        "model_index.json",
+        "pipeline_tango.py",
+        "unet/diffusion_pytorch_model.safetensors",
+    } <= files
+    from diffusers import DiffusionPipeline
+
+    loaded = DiffusionPipeline.from_pretrained(
+        "baton/tiny-baton", trust_remote_code=True, cache_dir=tmp_path / "cache"
+    )
+    loaded.load_lora_weights("baton/tiny-baton", cache_dir=tmp_path / "cache")
+    assert type(loaded).__name__ == "TangoPipeline"
