@@ -399,3 +399,25 @@ def tiny_pretrain_dataset(num_rows: int = 12, seconds: float = 1.0, seed: int = 
     return Dataset.from_dict({"prompt": prompts, "audio": audio}).cast_column(
         "audio", Audio(sampling_rate=SAMPLING_RATE, decode=False)
     )
+
+
+def tiny_reward_model(seed: int = 0, text_backbone: str = "clap", loss: str = "bce"):
+    """A :class:`BatonRewardModel` around :func:`tiny_clap` (or a tiny T5 text side), with processors."""
+    from baton_tta.reward import BatonRewardConfig, BatonRewardModel
+
+    clap, extractor = tiny_clap(seed)
+    tokenizer = tiny_tokenizer()
+    t5_config = tiny_text_encoder(len(tokenizer), seed).config.to_dict() if text_backbone == "t5" else None
+    _seeded(seed)
+    config = BatonRewardConfig(
+        clap_config=clap.config.to_dict(),
+        head_hidden_sizes=[32],
+        loss=loss,
+        text_backbone=text_backbone,
+        t5_config=t5_config,
+    )
+    model = BatonRewardModel(config)
+    model.clap.load_state_dict(clap.state_dict())
+    if text_backbone == "t5":
+        model.text_encoder.load_state_dict(tiny_text_encoder(len(tokenizer), seed).state_dict())
+    return model.set_processors(tokenizer, extractor).eval()
