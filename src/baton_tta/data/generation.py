@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Audio, Dataset, concatenate_datasets
+from datasets import Audio, Dataset
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import encode_audio
 from baton_tta.data.schema import LABEL_NONE, binary_features
+from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
 logger = logging.getLogger(__name__)
@@ -53,23 +54,14 @@ def _check_run_config(output_dir: Path, config: dict[str, Any]) -> None:
 
 def finished_prompt_indices(output_dir: str | os.PathLike) -> set[int]:
     """Prompt indices already present in a complete shard."""
-    shard_dir = Path(output_dir) / SHARD_DIR
-    done: set[int] = set()
-    for shard in sorted(shard_dir.glob("*.parquet")):
-        done.update(Dataset.from_parquet(str(shard), keep_in_memory=True)["prompt_index"])
-    return done
+    return done_indices(Path(output_dir) / SHARD_DIR, "prompt_index")
 
 
-def _write_shard(rows: dict[str, list], shard_dir: Path, first: int, last: int) -> None:
-    shard_dir.mkdir(parents=True, exist_ok=True)
+def _shard_features():
     features = binary_features()
     features["prompt_index"] = features["seed"]
     features["clip_index"] = features["seed"]
-    target = shard_dir / f"prompts-{first:06d}-{last:06d}.parquet"
-    temporary = target.with_suffix(".parquet.tmp")
-    # from_dict(features=...) with an Audio feature needs torchcodec; casting afterwards does not
-    Dataset.from_dict(rows).cast(features).to_parquet(str(temporary))
-    os.replace(temporary, target)
+    return features
 
 
 def generate_clips(
@@ -126,11 +118,9 @@ def generate_clips(
             num_waveforms_per_prompt=clips_per_prompt,
             generator=generators,
         ).audios
-        _write_shard(
-            _clip_rows(rows, batch, audios, pipeline.sampling_rate, config),
-            output_dir / SHARD_DIR,
-            batch[0],
-            batch[-1],
+        rows_out = _clip_rows(rows, batch, audios, pipeline.sampling_rate, config)
+        write_shard(
+            rows_out, _shard_features(), output_dir / SHARD_DIR, f"prompts-{batch[0]:06d}-{batch[-1]:06d}"
         )
     return assemble_clips(output_dir)
 
@@ -163,10 +153,9 @@ def _clip_rows(
 def assemble_clips(output_dir: str | os.PathLike) -> Dataset:
     """All shards, ordered by prompt and clip, saved to ``output_dir/dataset``."""
     output_dir = Path(output_dir)
-    shards = sorted((output_dir / SHARD_DIR).glob("*.parquet"))
-    if not shards:
+    dataset = read_shards(output_dir / SHARD_DIR)
+    if dataset is None:
         raise FileNotFoundError(f"{output_dir / SHARD_DIR}: no generated shards")
-    dataset = concatenate_datasets([Dataset.from_parquet(str(s), keep_in_memory=True) for s in shards])
     dataset = dataset.sort(["prompt_index", "clip_index"]).flatten_indices()
     dataset = dataset.cast_column("audio", Audio(sampling_rate=16000, decode=False))
     dataset.save_to_disk(str(output_dir / DATASET_DIR))

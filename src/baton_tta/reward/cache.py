@@ -1,0 +1,124 @@
+"""On-disk cache of reward-model embeddings: each caption and each clip is encoded by the frozen
+backbone once, then reused across epochs, runs and scripts.
+
+The official BATON script re-ran CLAP on every item in every epoch; the head is all that trains, so
+its inputs never change. Entries are keyed by the content (caption text, or the clip's encoded bytes /
+samples) and live under a folder named by the backbone's fingerprint (config, weights sample, feature
+extractor settings): another backbone never sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from baton_tta.data.audio import decode_audio
+from baton_tta.reward.modeling import CLAP_SAMPLING_RATE, BatonRewardModel
+
+
+def backbone_fingerprint(model: BatonRewardModel) -> str:
+    """A short hash of what determines the embeddings: the encoders' configs, a sample of every weight
+    tensor, the text backbone and the feature extractor's settings."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(model.config.clap_config, sort_keys=True, default=str).encode())
+    digest.update(
+        f"{model.config.text_backbone}:{json.dumps(model.config.t5_config, sort_keys=True, default=str)}".encode()
+    )
+    encoders = [model.clap] + ([model.text_encoder] if model.text_encoder is not None else [])
+    for encoder in encoders:
+        for name, tensor in encoder.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            sample = flat[:: max(1, flat.numel() // 64)][:64].float().cpu().numpy()
+            digest.update(name.encode() + str(tuple(tensor.shape)).encode() + sample.tobytes())
+    if model.feature_extractor is not None:
+        digest.update(json.dumps(model.feature_extractor.to_dict(), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def content_key(value: Any) -> str:
+    """Hash of a caption, or of a clip's content: encoded bytes, file bytes, or samples + rate."""
+    digest = hashlib.sha256()
+    if isinstance(value, str):
+        digest.update(b"text:" + value.encode("utf-8"))
+    elif isinstance(value, dict) and value.get("bytes"):
+        digest.update(b"audio-bytes:" + value["bytes"])
+    elif isinstance(value, dict) and value.get("path"):
+        digest.update(b"audio-bytes:" + Path(value["path"]).read_bytes())
+    elif isinstance(value, dict) and value.get("array") is not None:
+        digest.update(
+            f"audio-array:{value['sampling_rate']}:".encode()
+            + np.asarray(value["array"], np.float32).tobytes()
+        )
+    else:
+        raise TypeError(f"cannot key a cache entry on {type(value).__name__}")
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """``embed_texts`` / ``embed_audios`` return (N, D) arrays, computing only what is missing."""
+
+    def __init__(self, cache_dir: str | os.PathLike, model: BatonRewardModel, batch_size: int = 32):
+        self.model = model
+        self.fingerprint = backbone_fingerprint(model)
+        self.root = Path(cache_dir) / self.fingerprint
+        self.batch_size = batch_size
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.npy"
+
+    def _lookup(self, kind: str, values: list[Any], compute) -> np.ndarray:
+        keys = [content_key(v) for v in values]
+        found: dict[str, np.ndarray] = {}
+        for key in set(keys):
+            path = self._path(kind, key)
+            if path.is_file():
+                found[key] = np.load(path)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        self.hits += sum(1 for k in keys if k in found)
+        self.misses += len(keys) - sum(1 for k in keys if k in found)
+        first_value = {k: v for k, v in zip(reversed(keys), reversed(values))}
+        for start in tqdm(
+            range(0, len(missing), self.batch_size),
+            desc=f"embedding {kind}",
+            disable=len(missing) < 2 * self.batch_size,
+        ):
+            chunk = missing[start : start + self.batch_size]
+            embeddings = compute([first_value[k] for k in chunk])
+            for key, embedding in zip(chunk, embeddings):
+                self._store(kind, key, embedding)
+                found[key] = embedding
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+
+    def _store(self, kind: str, key: str, embedding: np.ndarray) -> None:
+        path = self._path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(temporary, embedding.astype(np.float32))
+        os.replace(temporary, path)
+
+    @torch.no_grad()
+    def embed_texts(self, prompts: list[str]) -> np.ndarray:
+        def compute(batch: list[str]) -> np.ndarray:
+            return self.model.embed_text(**self.model.text_inputs(batch)).float().cpu().numpy()
+
+        return self._lookup("text", list(prompts), compute)
+
+    @torch.no_grad()
+    def embed_audios(self, audios: list[Any], where: str = "audio") -> np.ndarray:
+        """Audio column values (any rate, mono or stereo) → CLAP audio embeddings."""
+
+        def compute(batch: list[Any]) -> np.ndarray:
+            waves = [decode_audio(v, CLAP_SAMPLING_RATE, where=where) for v in batch]
+            inputs = self.model.audio_inputs(waves, CLAP_SAMPLING_RATE)
+            return self.model.embed_audio(**inputs).float().cpu().numpy()
+
+        return self._lookup("audio", list(audios), compute)

@@ -1,0 +1,75 @@
+"""Reward-model labels for the clips people did not label (BATON's reward-model rows).
+
+Every row without a human label (``source`` "unlabelled", or a reward-model row being re-scored) gets
+``reward = score`` and ``source = "reward_model"``; human rows are kept as they are. Scores are written
+batch by batch as shards (see :mod:`baton_tta.data.shards`), so a rerun resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from datasets import Dataset, Features, Value
+from tqdm.auto import tqdm
+
+from baton_tta.data.audio import decode_audio
+from baton_tta.data.shards import done_indices, read_shards, write_shard
+from baton_tta.reward.modeling import CLAP_SAMPLING_RATE, BatonRewardModel
+
+logger = logging.getLogger(__name__)
+SHARD_DIR = "score_shards"
+DATASET_DIR = "dataset"
+SCORE_FEATURES = Features({"row_index": Value("int64"), "reward": Value("float32")})
+
+
+def rows_to_score(dataset: Dataset, rescore_reward_rows: bool = False) -> list[int]:
+    """Rows without a human label: ``source`` "unlabelled" (and "reward_model" when re-scoring)."""
+    sources = {"unlabelled", "reward_model"} if rescore_reward_rows else {"unlabelled"}
+    return [i for i, source in enumerate(dataset["source"]) if source in sources]
+
+
+def label_with_reward_model(
+    dataset: Dataset,
+    model: BatonRewardModel,
+    output_dir: str | os.PathLike,
+    batch_size: int = 16,
+    rescore_reward_rows: bool = False,
+) -> Dataset:
+    """Score the unlabelled rows of a binary preference dataset; save and return the labelled dataset."""
+    output_dir = Path(output_dir)
+    todo = rows_to_score(dataset, rescore_reward_rows)
+    done = done_indices(output_dir / SHARD_DIR, "row_index")
+    remaining = [i for i in todo if i not in done]
+    if done:
+        logger.info("resuming: %d of %d rows already scored", len(set(todo) & done), len(todo))
+    for start in tqdm(range(0, len(remaining), batch_size), desc="scoring clips", unit="batch"):
+        batch = remaining[start : start + batch_size]
+        rows = dataset.select(batch)
+        waves = [
+            decode_audio(a, CLAP_SAMPLING_RATE, where=f"row {i}, column 'audio'")
+            for i, a in zip(batch, rows["audio"])
+        ]
+        scores = model.score(
+            list(rows["prompt"]), waves, sampling_rate=CLAP_SAMPLING_RATE, batch_size=batch_size
+        )
+        write_shard(
+            {"row_index": batch, "reward": scores},
+            SCORE_FEATURES,
+            output_dir / SHARD_DIR,
+            f"rows-{batch[0]:07d}-{batch[-1]:07d}",
+        )
+    scored = read_shards(output_dir / SHARD_DIR)
+    score_of = dict(zip(scored["row_index"], scored["reward"])) if scored is not None else {}
+
+    def apply(row: dict, index: int) -> dict:
+        if index in score_of and index in set_todo:
+            return {"reward": float(score_of[index]), "source": "reward_model"}
+        return {}
+
+    set_todo = set(todo)
+    labelled = dataset.map(apply, with_indices=True, desc="writing rewards")
+    labelled.save_to_disk(str(output_dir / DATASET_DIR))
+    logger.info("%d rows scored by the reward model, %d human rows kept", len(todo), len(dataset) - len(todo))
+    return labelled

@@ -1,0 +1,199 @@
+"""Train the reward model's head on cached embeddings (paper §3.2/§4.3, BCE on human labels).
+
+Captions and clips are embedded once through :class:`EmbeddingCache`; every epoch then runs the MLP
+head only. The validation split is made by prompt, within each task, so all clips of a caption fall
+on one side (no leakage of a caption between train and validation).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from baton_tta.reward.cache import EmbeddingCache
+from baton_tta.reward.metrics import metrics_by_task, plot_prediction_histogram
+from baton_tta.reward.modeling import BatonRewardModel
+
+logger = logging.getLogger(__name__)
+
+PRESETS = {
+    "paper": {"num_epochs": 50, "batch_size": 64, "learning_rate": 0.01, "weight_decay": 0.0},
+    "official": {"num_epochs": 51, "batch_size": 32, "learning_rate": 0.01, "weight_decay": 1e-5},
+}
+
+
+@dataclass
+class RewardTrainingConfig:
+    """Head training settings; ``preset`` "paper" (50 epochs, batch 64, Adam lr 0.01) or "official"
+    (51 epochs, batch 32, weight decay 1e-5) fills the four optimisation fields."""
+
+    preset: str | None = field(
+        default="paper", metadata={"help": "'paper', 'official' or None (use the fields)."}
+    )
+    num_epochs: int = field(default=50, metadata={"help": "Epochs over the training split."})
+    batch_size: int = field(default=64, metadata={"help": "Rows per Adam step."})
+    learning_rate: float = field(default=0.01, metadata={"help": "Adam learning rate."})
+    weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay."})
+    validation_fraction: float = field(default=0.2, metadata={"help": "Share of prompts held out, per task."})
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after n epochs without a better validation loss."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the split, the head init and the batch order."})
+
+    def __post_init__(self):
+        if self.preset is not None:
+            if self.preset not in PRESETS:
+                raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {self.preset!r}")
+            for key, value in PRESETS[self.preset].items():
+                setattr(self, key, value)
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+
+
+def human_labelled(dataset: Dataset) -> Dataset:
+    """Rows a person labelled 1 or 0; skips and unlabelled / reward-model rows are counted and left out."""
+    keep, excluded = [], Counter()
+    for index, (label, source) in enumerate(zip(dataset["label"], dataset["source"])):
+        if source == "human" and label in (0, 1):
+            keep.append(index)
+        else:
+            excluded["skipped (label -1)" if source == "human" else f"source {source!r}"] += 1
+    if excluded:
+        logger.info("reward training uses %d human-labelled rows; excluded %s", len(keep), dict(excluded))
+    if not keep:
+        raise ValueError("no human-labelled rows (label 1/0 with source 'human') to train on")
+    return dataset.select(keep)
+
+
+def split_by_prompt(
+    prompts: list[str], tasks: list[str], validation_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Row indices of train / validation: within each task, whole prompts go to one side."""
+    rng = random.Random(seed)
+    validation_prompts: set[tuple[str, str]] = set()
+    for task in sorted(set(tasks)):
+        unique = sorted({p for p, t in zip(prompts, tasks) if t == task})
+        rng.shuffle(unique)
+        count = max(1, round(validation_fraction * len(unique))) if len(unique) > 1 else 0
+        validation_prompts.update((task, p) for p in unique[:count])
+    train = [i for i, key in enumerate(zip(tasks, prompts)) if key not in validation_prompts]
+    validation = [i for i, key in enumerate(zip(tasks, prompts)) if key in validation_prompts]
+    return train, validation
+
+
+@dataclass
+class RewardTrainingResult:
+    history: list[dict[str, float]]
+    metrics: dict[str, dict[str, float]]
+    train_rows: int
+    validation_rows: int
+    best_epoch: int
+
+
+def train_reward_model(
+    model: BatonRewardModel,
+    dataset: Dataset,
+    config: RewardTrainingConfig,
+    cache_dir: str | Path,
+    output_dir: str | Path | None = None,
+    dataset_id: str | None = None,
+) -> RewardTrainingResult:
+    """Fit the head on human labels; returns per-epoch history and validation metrics per task. With
+    ``output_dir``: saves the model (best validation epoch), histogram PNG, metrics JSON and card."""
+    data = human_labelled(dataset)
+    prompts, tasks = list(data["prompt"]), [t or "" for t in data["task"]]
+    labels = np.asarray(data["label"], dtype=np.float32)
+    train_idx, val_idx = split_by_prompt(prompts, tasks, config.validation_fraction, config.seed)
+    if not train_idx or not val_idx:
+        raise ValueError(
+            f"need prompts on both sides of the split (train {len(train_idx)}, validation {len(val_idx)} rows)"
+        )
+    cache = EmbeddingCache(cache_dir, model)
+    embeddings = np.concatenate([cache.embed_audios(list(data["audio"])), cache.embed_texts(prompts)], axis=1)
+    logger.info("embeddings: %d cache hits, %d computed", cache.hits, cache.misses)
+    features = torch.from_numpy(embeddings)
+    targets = torch.from_numpy(labels)
+
+    torch.manual_seed(config.seed)
+    for module in model.head:
+        if isinstance(module, torch.nn.Linear):
+            module.reset_parameters()
+    optimizer = torch.optim.Adam(
+        model.head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    train_tensor = torch.tensor(train_idx)
+    history, best, best_state, best_epoch, waited = [], math.inf, None, 0, 0
+    audio_dim = model.clap.config.projection_dim
+    for epoch in tqdm(range(1, config.num_epochs + 1), desc="reward head", unit="epoch"):
+        model.train()
+        order = train_tensor[torch.randperm(len(train_tensor), generator=generator)]
+        total = 0.0
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            out = model(
+                audio_embeds=features[batch, :audio_dim],
+                text_embeds=features[batch, audio_dim:],
+                labels=targets[batch],
+            )
+            optimizer.zero_grad()
+            out.loss.backward()
+            optimizer.step()
+            total += out.loss.item() * len(batch)
+        model.eval()
+        with torch.no_grad():
+            val = model(
+                audio_embeds=features[val_idx, :audio_dim],
+                text_embeds=features[val_idx, audio_dim:],
+                labels=targets[val_idx],
+            )
+        entry = {"epoch": epoch, "train_loss": total / len(order), "validation_loss": val.loss.item()}
+        history.append(entry)
+        if entry["validation_loss"] < best - 1e-6:
+            best, best_epoch, waited = entry["validation_loss"], epoch, 0
+            best_state = {k: v.clone() for k, v in model.head.state_dict().items()}
+        else:
+            waited += 1
+            if config.early_stopping_patience is not None and waited >= config.early_stopping_patience:
+                logger.info("early stopping after epoch %d (best %d)", epoch, best_epoch)
+                break
+    model.head.load_state_dict(best_state)
+    with torch.no_grad():
+        scores = model(
+            audio_embeds=features[val_idx, :audio_dim], text_embeds=features[val_idx, audio_dim:]
+        ).rewards.numpy()
+    val_labels, val_tasks = labels[val_idx].astype(int), [tasks[i] for i in val_idx]
+    result = RewardTrainingResult(
+        history, metrics_by_task(val_labels, scores, val_tasks), len(train_idx), len(val_idx), best_epoch
+    )
+    if output_dir is not None:
+        _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
+    return result
+
+
+def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks, dataset_id) -> None:
+    from baton_tta.reward.card import write_reward_card
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    plot_prediction_histogram(labels, scores, tasks, output_dir / "prediction_histogram.png")
+    report = {
+        "metrics": result.metrics,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "train_rows": result.train_rows,
+        "validation_rows": result.validation_rows,
+        "config": asdict(config),
+    }
+    (output_dir / "reward_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    write_reward_card(output_dir, result, config, model, dataset_id)
