@@ -421,3 +421,31 @@ def tiny_reward_model(seed: int = 0, text_backbone: str = "clap", loss: str = "b
     if text_backbone == "t5":
         model.text_encoder.load_state_dict(tiny_text_encoder(len(tokenizer), seed).state_dict())
     return model.set_processors(tokenizer, extractor).eval()
+
+
+def tiny_labelled_dataset(num_rows: int = 160, clips_per_prompt: int = 4, seed: int = 0):
+    """Human-labelled rows with a learnable rule the tiny CLAP can see: a clip is "aligned" when its
+    tone is high (3–6 kHz) and "not aligned" when low (150–600 Hz). Prompts repeat per
+    ``clips_per_prompt`` rows, alternating tasks, so prompt-level splits have something to split."""
+    import numpy as np
+    from datasets import Audio, Dataset
+
+    from baton_tta.data.audio import encode_audio
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(SAMPLING_RATE) / SAMPLING_RATE
+    rows = {k: [] for k in ("prompt", "audio", "label", "task", "source", "annotator")}
+    for i in range(num_rows):
+        high = bool(rng.random() < 0.5)
+        frequency = rng.uniform(3000, 6000) if high else rng.uniform(150, 600)
+        wave = (0.4 * np.sin(2 * np.pi * frequency * t) + 0.01 * rng.standard_normal(t.shape)).astype(
+            np.float32
+        )
+        group = i // clips_per_prompt
+        rows["prompt"].append(f"a bell rings then birds chirp {group}")
+        rows["audio"].append(encode_audio(wave, SAMPLING_RATE, f"{i:04d}.wav"))
+        rows["label"].append(int(high))
+        rows["task"].append("integrity" if group % 2 == 0 else "temporal")
+        rows["source"].append("human")
+        rows["annotator"].append(f"annotator{i % 3}")
+    return Dataset.from_dict(rows).cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))

@@ -63,12 +63,13 @@ def label_with_reward_model(
     scored = read_shards(output_dir / SHARD_DIR)
     score_of = dict(zip(scored["row_index"], scored["reward"])) if scored is not None else {}
 
+    wanted = set(todo)
+
     def apply(row: dict, index: int) -> dict:
-        if index in score_of and index in set_todo:
+        if index in score_of and index in wanted:
             return {"reward": float(score_of[index]), "source": "reward_model"}
         return {}
 
-    set_todo = set(todo)
     labelled = dataset.map(apply, with_indices=True, desc="writing rewards")
     labelled.save_to_disk(str(output_dir / DATASET_DIR))
     logger.info("%d rows scored by the reward model, %d human rows kept", len(todo), len(dataset) - len(todo))
