@@ -154,6 +154,19 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def _repo(self, repo_type: str, repo_id: str) -> Repo | None:
         return self.state.repos.get((repo_type, repo_id))
 
+    def _snapshot(
+        self, repo_type: str, repo_id: str, revision: str, head: bool = False
+    ) -> tuple[Repo, str, dict] | None:
+        """The repo and its files at ``revision``; answers 404 (RepoNotFound / RevisionNotFound) and
+        returns None when either is missing."""
+        repo = self._repo(repo_type, repo_id)
+        snapshot = repo.snapshot(revision) if repo else None
+        if snapshot is None:
+            code = "RepoNotFound" if repo is None else "RevisionNotFound"
+            self._error(404, f"{repo_type} {repo_id}@{revision} not found", code, head)
+            return None
+        return repo, snapshot[0], snapshot[1]
+
     # ------------------------------------------------------------------ routing
     def do_POST(self) -> None:
         url = urlsplit(self.path)
@@ -311,12 +324,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         return entry
 
     def _repo_info(self, repo_type: str, repo_id: str, revision: str, head: bool) -> None:
-        repo = self._repo(repo_type, repo_id)
-        snapshot = repo.snapshot(revision) if repo else None
-        if snapshot is None:
-            code = "RepoNotFound" if repo is None else "RevisionNotFound"
-            return self._error(404, f"{repo_type} {repo_id}@{revision} not found", code, head)
-        sha, files = snapshot
+        found = self._snapshot(repo_type, repo_id, revision, head)
+        if found is None:
+            return None
+        repo, sha, files = found
         info = {
             "id": repo_id,
             "sha": sha,
@@ -334,16 +345,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def _tree(
         self, repo_type: str, repo_id: str, revision: str, folder: str, recursive: bool, head: bool
     ) -> None:
-        repo = self._repo(repo_type, repo_id)
-        snapshot = repo.snapshot(revision) if repo else None
-        if snapshot is None:
-            return self._error(
-                404,
-                f"{repo_id}@{revision} not found",
-                "RepoNotFound" if repo is None else "RevisionNotFound",
-                head,
-            )
-        _, files = snapshot
+        found = self._snapshot(repo_type, repo_id, revision, head)
+        if found is None:
+            return None
+        _, _, files = found
         prefix = folder.strip("/") + "/" if folder.strip("/") else ""
         entries, folders = [], set()
         for path, stored in sorted(files.items()):
@@ -368,11 +373,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send(200, tree + entries, head=head)
 
     def _paths_info(self, repo_type: str, repo_id: str, revision: str, body: bytes) -> None:
-        repo = self._repo(repo_type, repo_id)
-        snapshot = repo.snapshot(revision) if repo else None
-        if snapshot is None:
-            return self._error(404, f"{repo_id}@{revision} not found", "RepoNotFound")
-        _, files = snapshot
+        found = self._snapshot(repo_type, repo_id, revision)
+        if found is None:
+            return None
+        _, _, files = found
         try:
             paths = json.loads(body).get("paths", [])
         except json.JSONDecodeError:
@@ -388,12 +392,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._send(200, result)
 
     def _resolve(self, repo_type: str, repo_id: str, revision: str, path: str, head: bool) -> None:
-        repo = self._repo(repo_type, repo_id)
-        snapshot = repo.snapshot(revision) if repo else None
-        if snapshot is None:
-            code = "RepoNotFound" if repo is None else "RevisionNotFound"
-            return self._error(404, f"{repo_id}@{revision} not found", code, head)
-        sha, files = snapshot
+        found = self._snapshot(repo_type, repo_id, revision, head)
+        if found is None:
+            return None
+        _, sha, files = found
         stored = files.get(path)
         if stored is None:
             return self._error(404, f"{path} not found in {repo_id}@{revision}", "EntryNotFound", head)
