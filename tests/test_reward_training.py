@@ -199,3 +199,45 @@ def test_reward_model_hub_round_trip(tmp_path, loopback_hub):
     np.testing.assert_allclose(
         loaded.score(["a dog barks"], waves, 16000), model.score(["a dog barks"], waves, 16000), rtol=1e-6
     )
+
+
+def _event_tags(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted(folder.rglob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file under {folder}"
+    tags = set()
+    for file in files:
+        accumulator = EventAccumulator(str(file), size_guidance={"audio": 0, "scalars": 0, "tensors": 0})
+        accumulator.Reload()
+        for kind in ("scalars", "audio", "tensors"):
+            tags.update(accumulator.Tags().get(kind, []))
+    return tags
+
+
+def test_report_to_tensorboard_logs_losses(tmp_path):
+    pytest.importorskip("tensorboard")
+    config = RewardTrainingConfig(**{**TOY, "num_epochs": 3, "report_to": ["tensorboard"]})
+    train_reward_model(
+        tiny_reward_model(), tiny_labelled_dataset(24), config, tmp_path / "cache", tmp_path / "rm"
+    )
+    assert {"reward/train_loss", "reward/validation_loss"} <= _event_tags(tmp_path / "rm" / "runs")
+    with pytest.raises(ValueError, match="report_to supports"):
+        train_reward_model(
+            tiny_reward_model(),
+            tiny_labelled_dataset(24),
+            RewardTrainingConfig(**{**TOY, "report_to": ["wandb"]}),
+            tmp_path,
+        )
+
+
+def test_bad_audio_in_training_names_the_row(tmp_path):
+    from conftest import wav_bytes
+
+    data = tiny_labelled_dataset(12)
+    bad = {"bytes": wav_bytes(np.array([0.1, np.nan], np.float32), 16000, subtype="FLOAT"), "path": "nan.wav"}
+    data = data.map(lambda r, i: {"audio": bad} if i == 5 else {}, with_indices=True)
+    with pytest.raises(ValueError, match="row 5, column 'audio': audio has 1 NaN/inf samples"):
+        train_reward_model(
+            tiny_reward_model(), data, RewardTrainingConfig(**{**TOY, "num_epochs": 1}), tmp_path
+        )

@@ -311,3 +311,21 @@ def test_full_finetune_saves_loadable_pipeline(tmp_path):
         "pipeline_tango",
         "TangoPipeline",
     ]
+
+
+def test_validation_audio_goes_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from test_reward_training import _event_tags
+
+    trainer = make_trainer(
+        tmp_path,
+        report_to=["tensorboard"],
+        validation_prompts=["a dog barks"],
+        validation_every_n_steps=2,
+        validation_inference_steps=2,
+        num_validation_clips=2,
+    )
+    trainer.train()
+    tags = _event_tags(tmp_path / "out" / "runs")  # TensorBoardCallback's default: output_dir/runs
+    assert {"validation/00", "validation/01"} <= tags and "train/loss" in tags
+    assert len(list((tmp_path / "out" / "validation" / "step-2").glob("*.wav"))) == 2

@@ -76,6 +76,7 @@ class EmbeddingCache:
         return self.root / kind / key[:2] / f"{key}.npy"
 
     def _lookup(self, kind: str, values: list[Any], compute) -> np.ndarray:
+        """``compute`` receives ``(row_index, value)`` pairs for the entries not cached yet."""
         keys = [content_key(v) for v in values]
         found: dict[str, np.ndarray] = {}
         for key in set(keys):
@@ -85,14 +86,14 @@ class EmbeddingCache:
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         self.hits += sum(1 for k in keys if k in found)
         self.misses += len(keys) - sum(1 for k in keys if k in found)
-        first_value = {k: v for k, v in zip(reversed(keys), reversed(values))}
+        first_row = {k: i for i, k in reversed(list(enumerate(keys)))}
         for start in tqdm(
             range(0, len(missing), self.batch_size),
             desc=f"embedding {kind}",
             disable=len(missing) < 2 * self.batch_size,
         ):
             chunk = missing[start : start + self.batch_size]
-            embeddings = compute([first_value[k] for k in chunk])
+            embeddings = compute([(first_row[k], values[first_row[k]]) for k in chunk])
             for key, embedding in zip(chunk, embeddings):
                 self._store(kind, key, embedding)
                 found[key] = embedding
@@ -107,17 +108,21 @@ class EmbeddingCache:
 
     @torch.no_grad()
     def embed_texts(self, prompts: list[str]) -> np.ndarray:
-        def compute(batch: list[str]) -> np.ndarray:
-            return self.model.embed_text(**self.model.text_inputs(batch)).float().cpu().numpy()
+        def compute(batch: list[tuple[int, str]]) -> np.ndarray:
+            texts = [text for _, text in batch]
+            return self.model.embed_text(**self.model.text_inputs(texts)).float().cpu().numpy()
 
         return self._lookup("text", list(prompts), compute)
 
     @torch.no_grad()
-    def embed_audios(self, audios: list[Any], where: str = "audio") -> np.ndarray:
-        """Audio column values (any rate, mono or stereo) → CLAP audio embeddings."""
+    def embed_audios(self, audios: list[Any], column: str = "audio") -> np.ndarray:
+        """Audio column values (any rate, mono or stereo) → CLAP audio embeddings; unusable audio is an
+        error naming its row and column."""
 
-        def compute(batch: list[Any]) -> np.ndarray:
-            waves = [decode_audio(v, CLAP_SAMPLING_RATE, where=where) for v in batch]
+        def compute(batch: list[tuple[int, Any]]) -> np.ndarray:
+            waves = [
+                decode_audio(v, CLAP_SAMPLING_RATE, where=f"row {i}, column '{column}'") for i, v in batch
+            ]
             inputs = self.model.audio_inputs(waves, CLAP_SAMPLING_RATE)
             return self.model.embed_audio(**inputs).float().cpu().numpy()
 

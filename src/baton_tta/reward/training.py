@@ -49,6 +49,9 @@ class RewardTrainingConfig:
         default=None, metadata={"help": "Stop after n epochs without a better validation loss."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the split, the head init and the batch order."})
+    report_to: list[str] = field(
+        default_factory=list, metadata={"help": "'tensorboard' logs the losses per epoch to output_dir/runs."}
+    )
 
     def __post_init__(self):
         if self.preset is not None:
@@ -134,6 +137,7 @@ def train_reward_model(
     generator = torch.Generator().manual_seed(config.seed)
     train_tensor = torch.tensor(train_idx)
     history, best, best_state, best_epoch, waited = [], math.inf, None, 0, 0
+    writer = _tensorboard_writer(config, output_dir)
     audio_dim = model.clap.config.projection_dim
     for epoch in tqdm(range(1, config.num_epochs + 1), desc="reward head", unit="epoch"):
         model.train()
@@ -159,6 +163,9 @@ def train_reward_model(
             )
         entry = {"epoch": epoch, "train_loss": total / len(order), "validation_loss": val.loss.item()}
         history.append(entry)
+        if writer is not None:
+            for key in ("train_loss", "validation_loss"):
+                writer.add_scalar(f"reward/{key}", entry[key], epoch)
         if entry["validation_loss"] < best - 1e-6:
             best, best_epoch, waited = entry["validation_loss"], epoch, 0
             best_state = {k: v.clone() for k, v in model.head.state_dict().items()}
@@ -167,6 +174,8 @@ def train_reward_model(
             if config.early_stopping_patience is not None and waited >= config.early_stopping_patience:
                 logger.info("early stopping after epoch %d (best %d)", epoch, best_epoch)
                 break
+    if writer is not None:
+        writer.close()
     model.head.load_state_dict(best_state)
     with torch.no_grad():
         scores = model(
@@ -179,6 +188,17 @@ def train_reward_model(
     if output_dir is not None:
         _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
     return result
+
+
+def _tensorboard_writer(config: RewardTrainingConfig, output_dir: str | Path | None):
+    unknown = set(config.report_to) - {"tensorboard", "none"}
+    if unknown:
+        raise ValueError(f"report_to supports 'tensorboard' (or 'none'), got {sorted(unknown)}")
+    if "tensorboard" not in config.report_to:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(Path(output_dir or ".") / "runs"))
 
 
 def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks, dataset_id) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 import soundfile as sf
 import torch
 from transformers import TrainerCallback
+from transformers.integrations import TensorBoardCallback
 
 if TYPE_CHECKING:
     from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
@@ -56,8 +58,6 @@ class ValidationCallback(TrainerCallback):
 
     @staticmethod
     def _tensorboard(trainer, step, prompts, audios, rate) -> None:
-        from transformers.integrations import TensorBoardCallback
-
         for callback in trainer.callback_handler.callbacks:
             if isinstance(callback, TensorBoardCallback) and callback.tb_writer is not None:
                 for i, (prompt, audio) in enumerate(zip(prompts, audios)):
@@ -65,3 +65,22 @@ class ValidationCallback(TrainerCallback):
                         f"validation/{i:02d}", torch.from_numpy(audio)[None], step, sample_rate=rate
                     )
                     callback.tb_writer.add_text(f"validation/{i:02d}_prompt", prompt, step)
+
+
+class DiffusersTensorBoardCallback(TensorBoardCallback):
+    """transformers' TensorBoard callback writes ``model.config.to_json_string()`` at the start, which a
+    diffusers UNet (config = FrozenDict) lacks; this one writes the UNet config as JSON instead."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        model = kwargs.pop("model", None)
+        super().on_train_begin(args, state, control, **kwargs)
+        if self.tb_writer is not None and model is not None:
+            self.tb_writer.add_text("model_config", json.dumps(dict(model.config), default=str))
+
+
+def use_diffusers_tensorboard(trainer) -> None:
+    """Swap the TensorBoard callback that ``report_to`` added for :class:`DiffusersTensorBoardCallback`."""
+    for callback in list(trainer.callback_handler.callbacks):
+        if type(callback) is TensorBoardCallback:
+            trainer.callback_handler.remove_callback(callback)
+            trainer.add_callback(DiffusersTensorBoardCallback())

@@ -29,6 +29,7 @@ from transformers.trainer_utils import set_seed
 from baton_tta.data.audio import decode_audio
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import RewardWeightedDiffusionConfig
 from baton_tta.trainer.data import (
     DiffusionCollator,
@@ -137,9 +138,8 @@ class RewardWeightedDiffusionTrainer(Trainer):
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
         self._metrics: dict[str, list[float]] = defaultdict(list)
+        use_diffusers_tensorboard(self)
         if args.validation_every_n_steps and args.validation_prompts:
-            from baton_tta.trainer.callbacks import ValidationCallback
-
             self.add_callback(ValidationCallback(self))
 
     # ------------------------------------------------------------------ data
