@@ -94,3 +94,61 @@ def test_clap_score_is_the_mean_cosine():
     assert clap_score(text, audio) == pytest.approx((1.0 + 0.0 - 1.0) / 3)
     with pytest.raises(ValueError, match="same shape"):
         clap_score(text, audio[:2])
+
+
+def _tiny_cnn14_config():
+    from baton_tta.metrics.cnn14 import Cnn14Config
+
+    return Cnn14Config(channels=(4, 8, 8, 16, 16, 32), classes_num=10)
+
+
+def test_cnn14_front_end_matches_librosa():
+    librosa = pytest.importorskip("librosa")
+    import torch
+
+    from baton_tta.metrics.cnn14 import Cnn14
+
+    model = Cnn14(_tiny_cnn14_config())
+    wave = np.sin(np.linspace(0, 2000, 16000)).astype(np.float32) * 0.3
+    with torch.no_grad():
+        power = model.spectrogram_extractor(torch.from_numpy(wave)[None])[0, 0].numpy()
+    reference = (
+        np.abs(librosa.stft(wave, n_fft=512, hop_length=160, window="hann", center=True, pad_mode="reflect"))
+        ** 2
+    )
+    np.testing.assert_allclose(power, reference.T, rtol=1e-3, atol=1e-3)
+    mel = librosa.filters.mel(sr=16000, n_fft=512, n_mels=64, fmin=50, fmax=8000)
+    np.testing.assert_allclose(model.logmel_extractor.melW.numpy(), mel.T, atol=1e-7)
+
+
+def test_cnn14_outputs_and_public_key_names(tmp_path):
+    import torch
+
+    from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
+
+    torch.manual_seed(0)
+    model = Cnn14(_tiny_cnn14_config())
+    embedding, logits = model(torch.randn(3, 16000) * 0.1)
+    assert embedding.shape == (3, 32) and logits.shape == (3, 10)
+    keys = set(model.state_dict())
+    assert {
+        "spectrogram_extractor.stft.conv_real.weight",
+        "logmel_extractor.melW",
+        "bn0.running_mean",
+        "conv_block1.conv1.weight",
+        "conv_block6.bn2.num_batches_tracked",
+        "fc1.weight",
+        "fc_audioset.bias",
+    } <= keys
+    torch.save({"model": model.state_dict(), "iteration": 0}, tmp_path / "Cnn14.pth")
+    loaded = load_cnn14(tmp_path / "Cnn14.pth", _tiny_cnn14_config())
+    wave = torch.randn(2, 16000) * 0.1
+    torch.testing.assert_close(loaded(wave)[1], model(wave)[1])
+    renamed = {
+        ("fc_audioset.weightX" if k == "fc_audioset.weight" else k): v for k, v in model.state_dict().items()
+    }
+    torch.save({"model": renamed}, tmp_path / "renamed.pth")
+    with pytest.raises(
+        ValueError, match=r"missing \['fc_audioset.weight'\], unexpected \['fc_audioset.weightX'\]"
+    ):
+        load_cnn14(tmp_path / "renamed.pth", _tiny_cnn14_config())
