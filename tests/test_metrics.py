@@ -152,3 +152,61 @@ def test_cnn14_outputs_and_public_key_names(tmp_path):
         ValueError, match=r"missing \['fc_audioset.weight'\], unexpected \['fc_audioset.weightX'\]"
     ):
         load_cnn14(tmp_path / "renamed.pth", _tiny_cnn14_config())
+
+
+def test_vggish_front_end_properties():
+    from baton_tta.metrics.vggish import MEL_HIGH, MEL_LOW, htk_mel_matrix, waveform_to_examples
+
+    weights = htk_mel_matrix()
+    assert weights.shape == (257, 64) and not weights[0].any()
+    frequencies = np.linspace(0, 8000, 257)
+    active = frequencies[weights.sum(axis=1) > 0]
+    assert active.min() > MEL_LOW and active.max() < MEL_HIGH
+    assert weights.max(axis=0).min() > 0.5  # every band covers at least one bin near its peak
+    tone = np.sin(2 * np.pi * 1000 * np.arange(32000) / 16000)
+    examples = waveform_to_examples(tone)
+    assert examples.shape == (2, 1, 96, 64)  # 198 frames of 10 ms → two 0.96 s examples
+    loudest = examples[0, 0].mean(axis=0).argmax()
+    centre = np.argmax(weights, axis=0)[loudest] * 8000 / 256
+    assert abs(centre - 1000) < 100
+    assert waveform_to_examples(np.zeros(300)).shape == (0, 1, 96, 64)
+
+
+def test_vggish_public_key_names(tmp_path):
+    import torch
+
+    from baton_tta.metrics.vggish import VGGish, VGGishConfig, load_vggish
+
+    config = VGGishConfig(conv_channels=(4, 4, 8, 8, 8, 8), hidden=16, embedding=12)
+    torch.manual_seed(0)
+    model = VGGish(config)
+    layers = (
+        "features.0",
+        "features.3",
+        "features.6",
+        "features.8",
+        "features.11",
+        "features.13",
+        "embeddings.0",
+        "embeddings.2",
+        "embeddings.4",
+    )
+    assert set(model.state_dict()) == {f"{layer}.{kind}" for layer in layers for kind in ("weight", "bias")}
+    embeddings = model.embed_waveform(np.random.default_rng(0).normal(size=48000) * 0.1)
+    assert embeddings.shape == (3, 12) and (embeddings < 0).any()  # before the last ReLU
+    state = {**model.state_dict(), "pproc._pca_means": torch.zeros(12, 1)}
+    torch.save(state, tmp_path / "vggish.pth")
+    loaded = load_vggish(tmp_path / "vggish.pth", config)
+    np.testing.assert_allclose(
+        loaded.embed_waveform(np.ones(16000) * 0.1), model.embed_waveform(np.ones(16000) * 0.1)
+    )
+    del state["embeddings.4.bias"]
+    state["embeddings.4.biases"] = torch.zeros(12)
+    torch.save(state, tmp_path / "renamed.pth")
+    with pytest.raises(
+        ValueError, match=r"missing \['embeddings.4.bias'\], unexpected \['embeddings.4.biases'\]"
+    ):
+        load_vggish(tmp_path / "renamed.pth", config)
+    torch.save({"weights": object()}, tmp_path / "pickle.pth")
+    with pytest.raises(ValueError, match="weights_only"):
+        load_vggish(tmp_path / "pickle.pth", config)

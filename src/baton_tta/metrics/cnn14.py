@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
+from baton_tta.metrics.checkpoints import load_public_checkpoint
+
 
 @dataclass(frozen=True)
 class Cnn14Config:
@@ -124,20 +126,4 @@ class Cnn14(nn.Module):
 
 def load_cnn14(path: str | os.PathLike, config: Cnn14Config | None = None) -> Cnn14:
     """Cnn14 from a PANNs checkpoint file (``{"model": state_dict}`` or a bare state dict)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # unpickling refused: not a plain checkpoint
-        raise ValueError(f"{path}: not loadable with weights_only=True ({error})") from error
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    model = Cnn14(config)
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: Cnn14 checkpoint keys do not match: missing {missing[:10]}, unexpected {unexpected[:10]}"
-        )
-    model.load_state_dict(state)
-    return model.eval()
+    return load_public_checkpoint(Cnn14(config), path, "Cnn14", ignore=())
