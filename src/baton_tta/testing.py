@@ -449,3 +449,16 @@ def tiny_labelled_dataset(num_rows: int = 160, clips_per_prompt: int = 4, seed: 
         rows["source"].append("human")
         rows["annotator"].append(f"annotator{i % 3}")
     return Dataset.from_dict(rows).cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
+
+
+def tiny_backbones(seed: int = 0):
+    """Random tiny Cnn14, VGGish and CLAP for evaluation tests (the real ones load public files)."""
+    from baton_tta.metrics.cnn14 import Cnn14, Cnn14Config
+    from baton_tta.metrics.evaluation import Backbones, ClapEmbedder
+    from baton_tta.metrics.vggish import VGGish, VGGishConfig
+
+    _seeded(seed)
+    cnn14 = Cnn14(Cnn14Config(channels=(4, 8, 8, 16, 16, 32), classes_num=10))
+    vggish = VGGish(VGGishConfig(conv_channels=(4, 4, 8, 8, 8, 8), hidden=16, embedding=12))
+    clap, extractor = tiny_clap(seed)
+    return Backbones(cnn14=cnn14, vggish=vggish, clap=ClapEmbedder(clap, tiny_tokenizer(), extractor))

@@ -1,0 +1,156 @@
+"""What ``trainers/evaluate.py`` does, importable: pipelines × eval prompts → Table 4 metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from baton_tta.data.audio import decode_audio
+from baton_tta.metrics.evaluation import (
+    Backbones,
+    ClapEmbedder,
+    compute_metrics,
+    embed_clips,
+    generate_eval_clips,
+    push_metrics_to_card,
+    write_report,
+)
+
+logger = logging.getLogger(__name__)
+TINY = "tiny"
+
+
+@dataclass
+class EvaluateArguments:
+    pipelines: list[str] = field(
+        metadata={"help": "NAME=PATH_OR_ID (or PATH, or 'tiny'), one per model (base, fine-tuned …)."}
+    )
+    eval_set: str = field(
+        metadata={
+            "help": "Prompt set (build_eval_sets.py output, dataset/CSV with 'prompt' and an id column)."
+        }
+    )
+    output_dir: str = field(
+        default="outputs/evaluation", metadata={"help": "results.json/.md/.png and the clip cache."}
+    )
+    id_column: str = field(
+        default="audiocap_id", metadata={"help": "Clip id column (pairs clips with references)."}
+    )
+    reference_audio_dir: str | None = field(
+        default=None, metadata={"help": "Folder of reference WAV/FLAC named <id>.<ext>."}
+    )
+    backbones: str = field(
+        default="public", metadata={"help": "'public' (files below) or 'tiny' (random, for tests)."}
+    )
+    cnn14_checkpoint: str | None = field(
+        default=None, metadata={"help": "PANNs Cnn14_16k_mAP=0.438.pth (FD, KL, IS)."}
+    )
+    vggish_checkpoint: str | None = field(
+        default=None, metadata={"help": "torchvggish vggish-10086976.pth (FAD)."}
+    )
+    clap_model: str | None = field(default=None, metadata={"help": "transformers CLAP id/path (CLAP score)."})
+    num_inference_steps: int = field(default=200, metadata={"help": "Denoising steps."})
+    audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length."})
+    guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance."})
+    seed: int = field(default=0, metadata={"help": "Base seed (each clip id gets its own)."})
+    max_prompts: int | None = field(default=None, metadata={"help": "Evaluate the first n prompts only."})
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Write the last model's metrics into its Hub card."}
+    )
+    hub_model_id: str | None = field(default=None, metadata={"help": "Repo whose card receives the metrics."})
+
+
+def load_backbones(args: EvaluateArguments) -> Backbones:
+    if args.backbones == TINY:
+        from baton_tta.testing import tiny_backbones
+
+        return tiny_backbones()
+    from baton_tta.metrics.cnn14 import load_cnn14
+    from baton_tta.metrics.vggish import load_vggish
+
+    clap = None
+    if args.clap_model:
+        from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+
+        clap = ClapEmbedder(
+            ClapModel.from_pretrained(args.clap_model),
+            AutoTokenizer.from_pretrained(args.clap_model),
+            ClapFeatureExtractor.from_pretrained(args.clap_model),
+        )
+    return Backbones(
+        cnn14=load_cnn14(args.cnn14_checkpoint) if args.cnn14_checkpoint else None,
+        vggish=load_vggish(args.vggish_checkpoint) if args.vggish_checkpoint else None,
+        clap=clap,
+    )
+
+
+def _pipeline(spec: str):
+    name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
+    if source == TINY:
+        from baton_tta.testing import tiny_tango_pipeline
+
+        return name, tiny_tango_pipeline()
+    from baton_tta.pipelines.pipeline_tango import TangoPipeline
+
+    return name, TangoPipeline.from_pretrained(source)
+
+
+def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:
+    waves, missing = [], []
+    for clip in ids:
+        files = [p for p in folder.glob(f"{clip}.*") if p.suffix.lower() in (".wav", ".flac", ".ogg")]
+        if not files:
+            missing.append(clip)
+            continue
+        waves.append(decode_audio(str(files[0]), 16000, where=str(files[0])))
+    if missing:
+        raise FileNotFoundError(f"{folder}: no reference audio for {len(missing)} clip id(s): {missing[:10]}")
+    return waves
+
+
+def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
+    from baton_tta.data.loading import load_raw
+
+    prompts_data = load_raw(args.eval_set)
+    if args.max_prompts:
+        prompts_data = prompts_data.select(range(min(args.max_prompts, len(prompts_data))))
+    if "prompt" not in prompts_data.column_names or args.id_column not in prompts_data.column_names:
+        raise ValueError(
+            f"{args.eval_set}: needs columns 'prompt' and '{args.id_column}' (has {prompts_data.column_names})"
+        )
+    ids, prompts = [str(i) for i in prompts_data[args.id_column]], list(prompts_data["prompt"])
+    backbones = load_backbones(args)
+    output = Path(args.output_dir)
+    reference = None
+    if args.reference_audio_dir:
+        reference = embed_clips(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
+    results, counts = {}, {}
+    for spec in args.pipelines:
+        name, pipeline = _pipeline(spec)
+        waves = generate_eval_clips(
+            pipeline,
+            name,
+            ids,
+            prompts,
+            output / "clips",
+            args.seed,
+            args.audio_length_in_s,
+            args.num_inference_steps,
+            args.guidance_scale,
+        )
+        embedded = embed_clips(ids, waves, backbones)
+        counts[name] = embedded.counts
+        results[name] = compute_metrics(embedded, prompts, backbones, reference)
+    write_report(results, output, {"prompts": len(ids), "embedded_clips": counts, "eval_set": args.eval_set})
+    if args.push_to_hub:
+        last = list(results)[-1]
+        push_metrics_to_card(
+            args.hub_model_id or last,
+            results[last],
+            dataset_name=Path(args.eval_set).name,
+            dataset_type=args.eval_set,
+        )
+    return results

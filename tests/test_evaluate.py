@@ -1,0 +1,121 @@
+"""evaluate.py end to end on the tiny pipeline and tiny backbones; metrics land in a Hub card."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from datasets import Dataset
+
+from baton_tta.metrics.evaluation import compute_metrics, embed_clips, push_metrics_to_card, table4_markdown
+from baton_tta.testing import tiny_backbones
+from conftest import sine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _eval_set(tmp_path, n=10):
+    ids = [f"cap{i}" for i in range(n)]
+    Dataset.from_dict(
+        {"audiocap_id": ids, "prompt": [f"a dog barks then rain falls {i}" for i in range(n)]}
+    ).save_to_disk(str(tmp_path / "eval_set"))
+    (tmp_path / "refs").mkdir()
+    for i, clip in enumerate(ids):
+        sf.write(tmp_path / "refs" / f"{clip}.wav", sine(22050, 1.0, 200 + 150 * i), 22050)
+    return ids
+
+
+def test_each_clip_is_embedded_once_and_metrics_are_consistent():
+    backbones = tiny_backbones()
+    waves = [sine(16000, 1.0, 300 + 100 * i) for i in range(10)]
+    ids = [str(i) for i in range(10)]
+    embedded = embed_clips(ids, waves, backbones)
+    assert embedded.counts == {"cnn14": 10, "vggish": 10, "clap": 10}
+    assert embedded.panns_embedding.shape == (10, 32) and embedded.panns_logits.shape == (10, 10)
+    assert embedded.vggish_frames.shape == (10, 12) and embedded.clap_audio.shape == (10, 32)
+    same = compute_metrics(embedded, ["x"] * 10, backbones, reference=embedded)
+    assert abs(same["FD"]) < 1e-4 and abs(same["FAD"]) < 1e-4 and abs(same["KL"]) < 1e-4
+    assert same["IS"] >= 1.0 and -1.0 <= same["CLAP"] <= 1.0
+    no_reference = compute_metrics(embedded, ["x"] * 10, backbones)
+    assert no_reference["FD"] is None and no_reference["IS"] == same["IS"]
+
+
+def test_evaluate_script_end_to_end(tmp_path):
+    _eval_set(tmp_path)
+    command = [
+        sys.executable,
+        str(ROOT / "trainers" / "evaluate.py"),
+        "--pipelines",
+        "base=tiny",
+        "again=tiny",
+        "--eval_set",
+        str(tmp_path / "eval_set"),
+        "--reference_audio_dir",
+        str(tmp_path / "refs"),
+        "--backbones",
+        "tiny",
+        "--num_inference_steps",
+        "2",
+        "--audio_length_in_s",
+        "1.0",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(report["results"]) == {"base", "again"}
+    base = report["results"]["base"]
+    assert all(isinstance(base[m], float) for m in ("FD", "FAD", "IS", "KL", "CLAP"))
+    assert base == report["results"]["again"]  # same tiny pipeline, same seeds → same clips → same metrics
+    assert report["embedded_clips"]["base"] == {"cnn14": 10, "vggish": 10, "clap": 10}
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert table.startswith("| Model | FD ↓ | FAD ↓ | IS ↑ | KL ↓ | CLAP ↑ |") and "| base |" in table
+    assert (tmp_path / "out" / "results.png").stat().st_size > 1000
+    assert len(list((tmp_path / "out" / "clips" / "base").glob("*.wav"))) == 10
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)  # clips come from the cache
+    assert rerun.returncode == 0 and "generating base" not in rerun.stderr
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["results"] == report["results"]
+
+
+def test_missing_reference_audio_is_named(tmp_path):
+    from baton_tta.metrics.run import EvaluateArguments, run_evaluation
+
+    _eval_set(tmp_path, 3)
+    (tmp_path / "refs" / "cap1.wav").unlink()
+    args = EvaluateArguments(
+        pipelines=["tiny"],
+        eval_set=str(tmp_path / "eval_set"),
+        reference_audio_dir=str(tmp_path / "refs"),
+        backbones="tiny",
+        output_dir=str(tmp_path / "out"),
+    )
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match=r"no reference audio for 1 clip id\(s\): \['cap1'\]"):
+        run_evaluation(args)
+
+
+def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
+    from huggingface_hub import HfApi, ModelCard
+
+    api = HfApi()
+    api.create_repo("baton/tuned")
+    (tmp_path / "README.md").write_text("---\nlibrary_name: diffusers\n---\n# tuned\n")
+    api.upload_file(
+        path_or_fileobj=str(tmp_path / "README.md"), path_in_repo="README.md", repo_id="baton/tuned"
+    )
+    metrics = {"FD": 12.5, "FAD": 1.25, "IS": 4.5, "KL": 0.75, "CLAP": 0.31, "IS_std": 0.1}
+    push_metrics_to_card(
+        "baton/tuned", metrics, dataset_name="AudioCaps temporal subset", dataset_type="audiocaps"
+    )
+    card = ModelCard.load("baton/tuned")
+    values = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert values == {"FD": 12.5, "FAD": 1.25, "IS": 4.5, "KL": 0.75, "CLAP": 0.31}
+    assert "model-index" in card.content and card.data.library_name == "diffusers"
+    assert table4_markdown({"m": metrics}).splitlines()[2] == "| m | 12.500 | 1.250 | 4.500 | 0.750 | 0.310 |"
+    assert np.isfinite(list(values.values())).all()
