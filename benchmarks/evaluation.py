@@ -1,5 +1,5 @@
-"""Evaluation cost: seconds per 100 clips for embedding (each backbone once per clip) and for the
-metrics, with tiny and real-size random-weight backbones (Cnn14, VGGish, CLAP HTSAT/RoBERTa).
+"""Evaluation cost: seconds per 100 clips for embedding (each backbone once per clip), and seconds
+for the metrics of one model (dominated by the matrix square root of FD, so not scaled by clips), with tiny and real-size random-weight backbones (Cnn14, VGGish, CLAP HTSAT/RoBERTa).
 
     python benchmarks/evaluation.py [--clips 100] [--real-clips 20] [--seconds 10]
 
@@ -54,7 +54,7 @@ def row(name: str, backbones: Backbones, clips: int, seconds: float) -> str:
     scale = 100 / clips
     runs = "/".join(f"{k} {v / clips:g}" for k, v in generated.counts.items())
     note = "" if clips == 100 else f" (×{scale:g} from {clips} clips)"
-    return f"| {name} | {embed * scale:.1f}{note} | {metrics * scale:.2f} | {runs} |"
+    return f"| {name} | {embed * scale:.1f}{note} | {metrics:.2f} | {runs} |"
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     print(f"## Evaluation, {args.seconds:g} s clips, CPU, seconds per 100 clips\n")
     print(
-        "| backbones | embedding (Cnn14 + VGGish + CLAP) | metrics (FD, FAD, IS, KL, CLAP) | backbone runs per clip |"
+        "| backbones | embedding per 100 clips (Cnn14 + VGGish + CLAP) | metrics once per model (FD, FAD, IS, KL, CLAP) | backbone runs per clip |"
     )
     print("|---|---:|---:|---|")
     print(row("tiny, random", tiny_backbones(), args.clips, args.seconds), flush=True)
