@@ -40,6 +40,7 @@ TOKENIZER_CORPUS = [
     "speech laughter applause footsteps typing clock tick gunshot explosion",
     "steady tone rising chirp pulse train low rumble hiss decaying bell clicks",
     "sound of people talking loudly quietly nearby distant repeatedly briefly",
+    "a hum , a beep , a whistle , a sizzle sounds and can be heard , and finally a siren .",
 ]
 
 

@@ -91,7 +91,8 @@ class RewardWeightedDiffusionTrainer(Trainer):
         self.noise_scheduler = DDPMScheduler.from_config(self.pipeline.scheduler.config)
 
         for frozen in (self.pipeline.text_encoder, self.pipeline.vae, self.pipeline.vocoder):
-            frozen.requires_grad_(False).eval()
+            if frozen is not None:  # the vocoder is optional (Griffin-Lim)
+                frozen.requires_grad_(False).eval()
         self.pipeline.to(args.device)
         unet = self.pipeline.unet
         self.use_lora = bool(args.use_lora or peft_config is not None)
@@ -379,7 +380,10 @@ def _base_unet(unet: UNet2DConditionModel) -> UNet2DConditionModel:
 
 
 def _mel_kwargs(pipeline: TangoPipeline) -> dict[str, Any]:
-    return {k: pipeline.config[k] for k in ("mel_n_fft", "mel_win_length", "mel_fmin", "mel_fmax")}
+    """The pipeline's own settings (mel front end, Griffin-Lim): its config less the components."""
+    return {
+        k: v for k, v in pipeline.config.items() if not k.startswith("_") and k not in pipeline.components
+    }
 
 
 def _load_reward_model(reward_model: Any) -> Any:

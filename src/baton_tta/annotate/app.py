@@ -1,0 +1,180 @@
+"""The Gradio annotation app: one clip at a time, Aligned / Not aligned / Skip, saved before moving on.
+
+Everything a person types or a dataset holds is shown in plain text boxes, never as HTML or Markdown,
+so a caption or an annotator name cannot inject markup or script. The keyboard shortcuts (A, N, S,
+U) are a small script that clicks the buttons; they are ignored while typing in a text box.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from baton_tta.annotate.clips import INSTRUCTIONS, ClipSet
+from baton_tta.annotate.store import LABELS, LabelStore, normalise_annotator
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+SHORTCUTS_JS = """
+() => {
+  const keys = {a: "btn-aligned", n: "btn-not-aligned", s: "btn-skip", u: "btn-undo"};
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const id = keys[event.key.toLowerCase()];
+    const button = id && document.getElementById(id);
+    if (button) { event.preventDefault(); button.click(); }
+  });
+}
+"""
+
+
+@dataclass
+class View:
+    """What the page shows after an action."""
+
+    annotator: str | None
+    clip_id: str | None
+    progress: str
+    prompt: str
+    task: str
+    instructions: str
+    audio: tuple | None
+    status: str
+
+
+class Annotator:
+    """The app's logic, free of Gradio: every method takes the session state and returns a View."""
+
+    def __init__(self, clips: ClipSet, store: LabelStore, instructions: dict[str, str] | None = None):
+        self.clips = clips
+        self.store = store
+        self.instructions = {**INSTRUCTIONS, **(instructions or {})}
+
+    def _next_view(self, annotator: str, status: str, clip_id: str | None = None) -> View:
+        done = self.store.labelled_by(annotator) & set(self.clips.clip_ids)
+        progress = f"{len(done)} / {len(self.clips)} labelled by {annotator}"
+        if clip_id is None:
+            clip_id = next((c for c in self.clips.order_for(annotator) if c not in done), None)
+        if clip_id is None:
+            return View(
+                annotator, None, progress, "", "", "", None, status or "All clips are labelled. Thank you!"
+            )
+        clip = self.clips.clip(clip_id)
+        task = f"{clip.task}: {', '.join(clip.events)}" if clip.events else clip.task
+        return View(
+            annotator,
+            clip_id,
+            progress,
+            clip.prompt,
+            task,
+            self.instructions.get(clip.task, ""),
+            self.clips.waveform(clip_id),
+            status,
+        )
+
+    def start(self, name: str) -> View:
+        """Begin (or resume) as ``name`` at the next clip this annotator has not labelled."""
+        try:
+            annotator = normalise_annotator(name)
+        except ValueError as error:
+            return View(None, None, "", "", "", "", None, str(error))
+        return self._next_view(annotator, f"Labelling as {annotator}.")
+
+    def label(self, annotator: str | None, clip_id: str | None, label: int) -> View:
+        """Commit ``label`` for the clip on screen, then show the next one."""
+        if annotator is None:
+            return View(None, None, "", "", "", "", None, "Enter your annotator name and press Start first.")
+        if clip_id is None:
+            return self._next_view(annotator, "Nothing to label.")
+        self.store.add(clip_id, annotator, label)
+        return self._next_view(annotator, "Saved.")
+
+    def undo(self, annotator: str | None) -> View:
+        """Withdraw the annotator's last label and show that clip again."""
+        if annotator is None:
+            return View(None, None, "", "", "", "", None, "Enter your annotator name and press Start first.")
+        vote = self.store.undo_last(annotator)
+        if vote is None:
+            return self._next_view(annotator, "Nothing to undo.")
+        if vote.clip_id not in self.clips.clip_ids:
+            return self._next_view(annotator, "Undid a label of a clip from another dataset.")
+        return self._next_view(annotator, "Undone: label it again.", clip_id=vote.clip_id)
+
+
+def build_app(annotator: Annotator, title: str = "BATON annotation") -> gr.Blocks:
+    """The page. Element ids (``annotator``, ``btn-aligned`` …) are stable: tests and shortcuts use them."""
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        gr.Markdown(f"## {title}\nListen to the clip, then answer: does it match the caption?")
+        state = gr.State({"annotator": None, "clip_id": None})
+        with gr.Row():
+            name = gr.Textbox(label="Annotator name", elem_id="annotator", max_lines=1, scale=4)
+            start = gr.Button("Start", elem_id="start", scale=1)
+        progress = gr.Textbox(label="Progress", elem_id="progress", interactive=False)
+        prompt = gr.Textbox(label="Caption", elem_id="prompt", interactive=False)
+        with gr.Row():
+            task = gr.Textbox(label="Task and events", elem_id="task", interactive=False)
+            instructions = gr.Textbox(label="Instructions", elem_id="instructions", interactive=False)
+        audio = gr.Audio(label="Clip", elem_id="audio", interactive=False, type="numpy", buttons=["download"])
+        with gr.Row():
+            aligned = gr.Button("Aligned (A)", elem_id="btn-aligned", variant="primary")
+            not_aligned = gr.Button("Not aligned (N)", elem_id="btn-not-aligned", variant="stop")
+            skip = gr.Button("Skip (S)", elem_id="btn-skip")
+            undo = gr.Button("Undo last (U)", elem_id="btn-undo")
+        status = gr.Textbox(label="Status", elem_id="status", interactive=False)
+        outputs = [state, progress, prompt, task, instructions, audio, status]
+
+        def render(view: View) -> list:
+            session = {"annotator": view.annotator, "clip_id": view.clip_id}
+            return [
+                session,
+                view.progress,
+                view.prompt,
+                view.task,
+                view.instructions,
+                view.audio,
+                view.status,
+            ]
+
+        def on_start(typed: str) -> list:
+            return render(annotator.start(typed))
+
+        def on_label(value: int):
+            def handler(session: dict) -> list:
+                return render(annotator.label(session["annotator"], session["clip_id"], value))
+
+            return handler
+
+        def on_undo(session: dict) -> list:
+            return render(annotator.undo(session["annotator"]))
+
+        start.click(on_start, inputs=name, outputs=outputs, api_name="start")
+        name.submit(on_start, inputs=name, outputs=outputs, api_name=False)
+        for button, key in ((aligned, "aligned"), (not_aligned, "not_aligned"), (skip, "skip")):
+            button.click(on_label(LABELS[key]), inputs=state, outputs=outputs, api_name=key)
+        undo.click(on_undo, inputs=state, outputs=outputs, api_name="undo")
+    return app
+
+
+def launch_app(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    auth: tuple[str, str] | None = None,
+    prevent_thread_lock: bool = False,
+):
+    """Serve on ``host`` (loopback unless asked otherwise), with the shortcuts script and optional
+    username/password auth; ``share`` opens a public Gradio link and is off unless asked for."""
+    return app.queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        auth=auth,
+        js=SHORTCUTS_JS,
+        prevent_thread_lock=prevent_thread_lock,
+        footer_links=[],
+    )

@@ -1,0 +1,86 @@
+"""The clips to annotate: a binary-schema dataset (local or Hub), each row with a stable clip id.
+
+A clip id is a hash of the caption and the encoded audio, so it does not change when the dataset is
+re-saved, re-ordered or pushed and pulled again, and labels in the store always find their clip.
+Each annotator hears the clips in their own seeded order, so several annotators do not all start on
+the same few clips and the votes spread evenly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from datasets import Dataset
+
+from baton_tta.data.audio import decode_audio
+from baton_tta.data.loading import load_preference_dataset
+from baton_tta.data.schema import SAMPLING_RATE
+
+INSTRUCTIONS = {
+    "integrity": "Integrity: is every event named in the caption present in the clip? "
+    "Aligned only if all of them can be heard.",
+    "temporal": "Temporal order: are all events present, and do they happen in the order the caption "
+    "states? Aligned only if both hold.",
+}
+
+
+def clip_id_for(prompt: str, audio: dict) -> str:
+    """16 hex digits of SHA-256 over the caption and the clip's encoded bytes."""
+    digest = hashlib.sha256(prompt.encode("utf-8") + b"\0" + (audio.get("bytes") or b""))
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """What the app shows for one clip."""
+
+    clip_id: str
+    prompt: str
+    task: str
+    events: list[str]
+    index: int
+
+
+class ClipSet:
+    """A dataset of clips to label, addressable by clip id, in a seeded order per annotator."""
+
+    def __init__(self, dataset: Dataset, seed: int = 0):
+        self.dataset = dataset
+        self.seed = seed
+        self.clip_ids = [clip_id_for(p, a) for p, a in zip(dataset["prompt"], dataset["audio"], strict=True)]
+        duplicates = len(self.clip_ids) - len(set(self.clip_ids))
+        if duplicates:
+            raise ValueError(f"{duplicates} row(s) repeat another row's caption and audio exactly")
+        self._index = {clip_id: i for i, clip_id in enumerate(self.clip_ids)}
+
+    @classmethod
+    def load(cls, name_or_path: str, split: str = "train", seed: int = 0) -> ClipSet:
+        """Clips from a folder, files or Hub id, through the project's loader and validation."""
+        return cls(load_preference_dataset(name_or_path, split=split, schema="binary"), seed=seed)
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def order_for(self, annotator: str) -> list[str]:
+        """The annotator's own permutation of the clip ids: the same name and seed give the same order,
+        however the dataset's rows are ordered."""
+        key = hashlib.sha256(f"{self.seed}:{annotator}".encode()).hexdigest()
+        order = sorted(self.clip_ids)
+        random.Random(int(key[:16], 16)).shuffle(order)
+        return order
+
+    def clip(self, clip_id: str) -> Clip:
+        index = self._index[clip_id]
+        row = self.dataset[index]
+        return Clip(clip_id, row["prompt"], row["task"], list(row["events"] or []), index)
+
+    def waveform(self, clip_id: str) -> tuple[int, np.ndarray]:
+        """(sampling rate, int16 samples) for the audio player."""
+        audio = decode_audio(self.dataset[self._index[clip_id]]["audio"], SAMPLING_RATE)
+        return SAMPLING_RATE, (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+
+    def tasks(self) -> list[str]:
+        return list(self.dataset["task"])

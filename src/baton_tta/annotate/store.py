@@ -1,0 +1,138 @@
+"""The label store: an append-only SQLite log in WAL mode, so an acknowledged label is never lost.
+
+Every click is one committed transaction (``synchronous=FULL``) before the app shows the next clip,
+so killing the app, closing the tab or pulling the plug loses at most the click being made. Rows are
+never updated in place except to mark a label undone; the log keeps who said what and when, which
+the export's raw votes and any later audit read back. WAL lets several annotators and browser tabs
+write at once (writers queue on SQLite's lock for up to ``timeout`` seconds; readers never wait).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+LABELS = {"aligned": 1, "not_aligned": 0, "skip": -1}
+LABEL_NAMES = {value: name for name, value in LABELS.items()}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clip_id TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    label INTEGER NOT NULL CHECK (label IN (1, 0, -1)),
+    created_at TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    undone_at TEXT
+);
+CREATE INDEX IF NOT EXISTS labels_by_annotator ON labels (annotator, undone_at, id);
+CREATE INDEX IF NOT EXISTS labels_by_clip ON labels (clip_id);
+"""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One effective label: the annotator's latest, not undone, label of a clip."""
+
+    id: int
+    clip_id: str
+    annotator: str
+    label: int
+    created_at: str
+    app_version: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def normalise_annotator(name: str) -> str:
+    """Annotator names as stored: trimmed, inner whitespace collapsed; empty or over-long is refused."""
+    name = " ".join(str(name).split())
+    if not name:
+        raise ValueError("enter your annotator name first")
+    if len(name) > 64:
+        raise ValueError(f"annotator name is {len(name)} characters long; 64 at most")
+    return name
+
+
+class LabelStore:
+    """Durable labels of many annotators. Safe to share between threads and processes: each call
+    opens its own short-lived connection."""
+
+    def __init__(self, path: str | os.PathLike, app_version: str, timeout: float = 30.0):
+        self.path = Path(path)
+        self.app_version = app_version
+        self.timeout = timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            yield connection
+        finally:
+            connection.close()
+
+    def add(self, clip_id: str, annotator: str, label: int) -> int:
+        """Record a label and return its row id once it is committed to disk."""
+        if label not in LABEL_NAMES:
+            raise ValueError(f"label must be one of {sorted(LABEL_NAMES)}, got {label!r}")
+        annotator = normalise_annotator(annotator)
+        with self._connect() as connection:
+            cursor = connection.execute(
+                "INSERT INTO labels (clip_id, annotator, label, created_at, app_version) VALUES (?, ?, ?, ?, ?)",
+                (str(clip_id), annotator, int(label), _now(), self.app_version),
+            )
+            return int(cursor.lastrowid)
+
+    def undo_last(self, annotator: str) -> Vote | None:
+        """Mark the annotator's most recent label undone (kept in the log) and return it; None if
+        there is nothing to undo."""
+        annotator = normalise_annotator(annotator)
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute(
+                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels "
+                "WHERE annotator = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
+                (annotator,),
+            ).fetchone()
+            if row is not None:
+                connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))
+            connection.execute("COMMIT")
+        return Vote(*row) if row is not None else None
+
+    def votes(self) -> list[Vote]:
+        """Effective votes, one per (clip, annotator): the latest label not undone."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels WHERE id IN ("
+                " SELECT MAX(id) FROM labels WHERE undone_at IS NULL GROUP BY clip_id, annotator"
+                ") ORDER BY id"
+            ).fetchall()
+        return [Vote(*row) for row in rows]
+
+    def labelled_by(self, annotator: str) -> set[str]:
+        """Clip ids this annotator has a standing label for."""
+        annotator = normalise_annotator(annotator)
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT DISTINCT clip_id FROM labels WHERE annotator = ? AND undone_at IS NULL", (annotator,)
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def log(self) -> list[tuple]:
+        """Every row ever written, undone ones included: (id, clip_id, annotator, label, created_at,
+        app_version, undone_at)."""
+        with self._connect() as connection:
+            return connection.execute("SELECT * FROM labels ORDER BY id").fetchall()

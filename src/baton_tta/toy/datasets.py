@@ -1,0 +1,105 @@
+"""Toy-world datasets in the project's schemas: prompts, pretrain pairs, and oracle-labelled preferences.
+
+Captions come from the real prompt builder (:func:`baton_tta.prompts.build_prompts`) over the toy
+vocabulary's display names, so conjunctions, group sizes and seeding are exactly stage 1's.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+from datasets import Audio, Dataset
+
+from baton_tta.data.audio import encode_audio
+from baton_tta.data.schema import SAMPLING_RATE, binary_features
+from baton_tta.prompts import TemplateCaptionGenerator, build_prompts
+from baton_tta.prompts.captions import DEFAULT_GROUP_SIZE
+from baton_tta.toy.events import TOY_EVENTS
+from baton_tta.toy.oracle import OracleAnnotator
+from baton_tta.toy.synth import DEFAULT_DURATION_S, misaligned_scene, render_scene, scene_for_caption
+
+TOY_GENERATOR = "toy-synthesiser"
+
+
+def toy_labels() -> list[str]:
+    """The toy vocabulary as AudioSet-like display names, the labels captions are built from."""
+    return [event.display_name for event in TOY_EVENTS]
+
+
+def build_toy_prompts(num_integrity: int, num_temporal: int, seed: int = 0) -> Dataset:
+    """Stage 1's prompt dataset (``prompt``, ``events``, ``task``, …) over the toy vocabulary."""
+    return build_prompts(toy_labels(), num_integrity=num_integrity, num_temporal=num_temporal, seed=seed)
+
+
+def _audio_column(dataset: Dataset) -> Dataset:
+    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
+
+
+def toy_pretrain_dataset(num_rows: int, seed: int = 0, duration_s: float = DEFAULT_DURATION_S) -> Dataset:
+    """``prompt``/``audio`` pairs where every clip matches its caption: the toy AudioCaps, used to
+    pretrain the toy model and as the β term's data. Alternating integrity and temporal captions over
+    random label groups (groups repeat: the toy world has only 45 pairs), each a fresh scene."""
+    rng = np.random.default_rng(seed)
+    captions = random.Random(seed)
+    generator = TemplateCaptionGenerator()
+    labels = toy_labels()
+    prompts, audio = [], []
+    for index in range(num_rows):
+        task = "integrity" if index % 2 == 0 else "temporal"
+        events = [str(e) for e in rng.choice(labels, size=DEFAULT_GROUP_SIZE[task], replace=False)]
+        placements = scene_for_caption(events, task, rng, duration_s)
+        waveform = render_scene(placements, seed=seed * 1_000_003 + index, duration_s=duration_s)
+        prompts.append(generator.caption(events, task, captions).text)
+        audio.append(encode_audio(waveform, SAMPLING_RATE, f"pretrain-{index:05d}.wav"))
+    return _audio_column(Dataset.from_dict({"prompt": prompts, "audio": audio}))
+
+
+def toy_preference_dataset(
+    num_prompts: int,
+    clips_per_prompt: int = 5,
+    seed: int = 0,
+    aligned_fraction: float = 0.5,
+    annotator: OracleAnnotator | None = None,
+    duration_s: float = DEFAULT_DURATION_S,
+) -> Dataset:
+    """A binary preference dataset (BATON §3.1 shape: ``clips_per_prompt`` clips per caption) whose
+    clips are rendered, each matching its caption with probability ``aligned_fraction`` and otherwise
+    making one of the usual mistakes, then labelled by ``annotator`` (a noiseless oracle by default).
+
+    The label comes from the oracle listening to the clip, not from how it was rendered, so a noisy
+    annotator behaves as a person would."""
+    annotator = annotator or OracleAnnotator(seed=seed)
+    prompts = build_toy_prompts(
+        num_integrity=(num_prompts + 1) // 2, num_temporal=num_prompts // 2, seed=seed
+    )
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {name: [] for name in binary_features()}
+    for prompt_index, row in enumerate(prompts):
+        for clip in range(clips_per_prompt):
+            clip_seed = seed + prompt_index * clips_per_prompt + clip
+            if rng.random() < aligned_fraction:
+                placements = scene_for_caption(row["events"], row["task"], rng, duration_s)
+            else:
+                placements, _ = misaligned_scene(row["events"], row["task"], rng, duration_s)
+            waveform = render_scene(placements, seed=clip_seed, duration_s=duration_s)
+            label = annotator.annotate(row["events"], row["task"], waveform)
+            rows["prompt"].append(row["prompt"])
+            rows["audio"].append(encode_audio(waveform, SAMPLING_RATE, f"{prompt_index:05d}-{clip}.wav"))
+            rows["label"].append(label)
+            rows["task"].append(row["task"])
+            rows["events"].append(list(row["events"]))
+            rows["source"].append("human")
+            rows["reward"].append(float(label) if label >= 0 else float("nan"))
+            rows["annotator"].append("oracle")
+            rows["generator"].append(TOY_GENERATOR)
+            rows["seed"].append(clip_seed)
+    return Dataset.from_dict(rows).cast(binary_features())
+
+
+def label_clips(
+    annotator: OracleAnnotator, events: Sequence[Sequence[str]], tasks: Sequence[str], waveforms: Sequence
+) -> list[int]:
+    """Oracle labels for generated clips, in order (the stand-in for stage 1's annotation round)."""
+    return [annotator.annotate(e, t, w) for e, t, w in zip(events, tasks, waveforms, strict=True)]
