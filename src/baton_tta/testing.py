@@ -179,9 +179,13 @@ def tiny_tango_pipeline(seed: int = 0, prediction_type: str = "v_prediction") ->
     )
 
 
-def tiny_clap(seed: int = 0, projection_dim: int = 32) -> tuple[ClapModel, ClapFeatureExtractor]:
+def tiny_clap(
+    seed: int = 0, projection_dim: int = 32, num_mel_bins: int = 16, frequency_max: float = 14000.0
+) -> tuple[ClapModel, ClapFeatureExtractor]:
     """A CLAP model (RoBERTa text tower, HTSAT audio tower) and its 48 kHz feature extractor, both
-    small; the text tower takes ids from :func:`tiny_tokenizer`."""
+    small; the text tower takes ids from :func:`tiny_tokenizer`. ``num_mel_bins`` (16 or 32: HTSAT
+    folds a 1 s clip into its 64-wide input only up to 32 bins) and ``frequency_max`` set the audio
+    tower's mel front end."""
     _seeded(seed)
     vocab_size = len(tiny_tokenizer())
     text_config = {
@@ -199,7 +203,7 @@ def tiny_clap(seed: int = 0, projection_dim: int = 32) -> tuple[ClapModel, ClapF
     audio_config = {
         "spec_size": 64,
         "window_size": 4,
-        "num_mel_bins": 16,
+        "num_mel_bins": num_mel_bins,
         "patch_stride": (4, 4),
         "patch_size": 4,
         "patch_embeds_hidden_size": 16,
@@ -213,7 +217,8 @@ def tiny_clap(seed: int = 0, projection_dim: int = 32) -> tuple[ClapModel, ClapF
     config = ClapConfig(text_config=text_config, audio_config=audio_config, projection_dim=projection_dim)
     model = ClapModel(config).eval()
     extractor = ClapFeatureExtractor(
-        feature_size=16,
+        feature_size=num_mel_bins,
+        frequency_max=frequency_max,
         sampling_rate=48000,
         hop_length=480,
         max_length_s=1,

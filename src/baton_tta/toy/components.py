@@ -15,12 +15,15 @@ import logging
 
 import numpy as np
 import torch
+from datasets import Dataset
 from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
+from transformers import ClapFeatureExtractor, ClapModel
 
 from baton_tta.pipelines.pipeline_tango import TangoPipeline, log_mel_spectrogram
 from baton_tta.testing import (
     TINY_LATENT_CHANNELS,
+    tiny_clap,
     tiny_scheduler,
     tiny_text_encoder,
     tiny_tokenizer,
@@ -30,6 +33,7 @@ from baton_tta.toy.oracle import HOP_LENGTH, N_MELS
 from baton_tta.toy.synth import DEFAULT_DURATION_S, SAMPLING_RATE, render_scene, scene_for_caption
 
 logger = logging.getLogger(__name__)
+CLAP_SAMPLING_RATE = 48000
 
 
 def toy_autoencoder(seed: int = 0) -> AutoencoderKL:
@@ -113,3 +117,39 @@ def toy_tango_pipeline(vae: AutoencoderKL, seed: int = 0) -> TangoPipeline:
         mel_hop_length=HOP_LENGTH,
         mel_num_bins=N_MELS,
     )
+
+
+def train_toy_clap(
+    pairs: Dataset, steps: int = 300, batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0
+) -> tuple[ClapModel, ClapFeatureExtractor]:
+    """A tiny CLAP fitted contrastively (CLAP's own symmetric InfoNCE loss) to toy (caption, clip)
+    pairs, with a 32-bin mel front end up to 8 kHz where the toy events live. It gives the reward
+    model audio and text embeddings that mean something in the toy world, and the CLAP score a
+    judge, as LAION-CLAP does for real audio."""
+    from baton_tta.data.audio import decode_audio, resample
+
+    clap, extractor = tiny_clap(seed, num_mel_bins=32, frequency_max=8000.0)
+    tokenizer = tiny_tokenizer()
+    prompts = list(pairs["prompt"])
+    waves = [
+        resample(decode_audio(a, SAMPLING_RATE), SAMPLING_RATE, CLAP_SAMPLING_RATE) for a in pairs["audio"]
+    ]
+    features = extractor(waves, sampling_rate=CLAP_SAMPLING_RATE, return_tensors="pt")["input_features"]
+    tokens = tokenizer(prompts, padding=True, truncation=True, return_tensors="pt")
+    optimizer = torch.optim.AdamW(clap.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    clap.train()
+    progress = tqdm(range(steps), desc="toy CLAP", leave=False)
+    for _ in progress:
+        batch = torch.randperm(len(prompts), generator=generator)[:batch_size]
+        loss = clap(
+            input_ids=tokens.input_ids[batch],
+            attention_mask=tokens.attention_mask[batch],
+            input_features=features[batch],
+            return_loss=True,
+        ).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+    return clap.eval(), extractor

@@ -2,7 +2,9 @@
 
 It stands in for BATON's human annotators (paper §3.1) in the toy world: a (caption, clip) pair is
 *aligned* when, for an integrity caption, every named event is present, and for a temporal caption,
-every named event is present in the stated order. ``noise`` flips a label with that probability and
+every named event is present in the stated order — and, in both, no event the caption does not name
+is heard (at most ``max_extra_events``). Without that last rule a clip of loud broadband noise, which
+lights up every band, would "contain" every caption's events; a person would call it not aligned. ``noise`` flips a label with that probability and
 ``skip`` answers "skip" (-1) with that probability, as people disagree and pass.
 
 Detection uses only the mel front end the model is trained on (:func:`log_mel_spectrogram`): each
@@ -122,14 +124,23 @@ class OracleAnnotator:
         skip: probability of answering "skip" instead.
         seed: seeds the noise and skips, so a run is reproducible.
         min_duration_s: how long an event must sound, continuously, to count as present.
+        max_extra_events: how many events the caption does not name may also be heard.
     """
 
-    def __init__(self, noise: float = 0.0, skip: float = 0.0, seed: int = 0, min_duration_s: float = 0.08):
+    def __init__(
+        self,
+        noise: float = 0.0,
+        skip: float = 0.0,
+        seed: int = 0,
+        min_duration_s: float = 0.08,
+        max_extra_events: int = 0,
+    ):
         for name, value in (("noise", noise), ("skip", skip)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
         self.noise = noise
         self.skip = skip
+        self.max_extra_events = max_extra_events
         self.min_frames = max(1, round(min_duration_s * SAMPLING_RATE / HOP_LENGTH))
         self.thresholds = calibrated_thresholds()
         self._rng = np.random.default_rng(seed)
@@ -147,12 +158,17 @@ class OracleAnnotator:
         return detections
 
     def is_aligned(self, events: Sequence[str], task: str, waveform: np.ndarray) -> bool:
-        """The noiseless judgement: all named events present, and for ``temporal`` in caption order."""
+        """The noiseless judgement: all named events present (for ``temporal`` in caption order) and
+        no more than ``max_extra_events`` others."""
         if task not in ("integrity", "temporal"):
             raise ValueError(f"task must be 'integrity' or 'temporal', got {task!r}")
         detections = self.detect(waveform)
-        named = [detections[get_event(event).name] for event in events]
+        names = [get_event(event).name for event in events]
+        named = [detections[name] for name in names]
         if not all(d.present for d in named):
+            return False
+        extra = sum(1 for name, d in detections.items() if d.present and name not in names)
+        if extra > self.max_extra_events:
             return False
         if task == "integrity":
             return True

@@ -13,27 +13,29 @@ from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
 TINY = "tiny"
+TOY = "toy"
 
 
 @dataclass
 class ScriptArguments:
-    """Where the model and the data come from ("tiny" = built in code, offline)."""
+    """Where the model and the data come from ("tiny" = built in code, offline; "toy" = the toy sound
+    world's rendered clips, labelled by its oracle)."""
 
     pipeline_name_or_path: str = field(
         default=TINY, metadata={"help": "TangoPipeline folder or Hub id, or 'tiny'."}
     )
     dataset_name: str = field(
-        default=TINY, metadata={"help": "Preference dataset (Hub id, folder, files) or 'tiny'."}
+        default=TINY, metadata={"help": "Preference dataset (Hub id, folder, files), 'toy' or 'tiny'."}
     )
     dataset_split: str = field(default="train", metadata={"help": "Split of the preference dataset."})
     pretrain_dataset_name: str | None = field(
-        default=None, metadata={"help": "Pretrain (AudioCaps-like) data or 'tiny'."}
+        default=None, metadata={"help": "Pretrain (AudioCaps-like) data, 'toy' or 'tiny'."}
     )
     reward_model_name_or_path: str | None = field(
         default=None, metadata={"help": "BatonRewardModel for unscored rows."}
     )
     tiny_dataset_rows: int = field(
-        default=24, metadata={"help": "Rows of the built-in tiny preference dataset."}
+        default=24, metadata={"help": "Rows of the built-in tiny / toy preference dataset."}
     )
 
 
@@ -42,6 +44,15 @@ def _resolve_data(
 ):
     if name is None:
         return None
+    if name == TOY:
+        from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
+
+        if pretrain:
+            return toy_pretrain_dataset(max(4, script.tiny_dataset_rows // 2), seed=args.seed + 1)
+        clips = 4
+        return toy_preference_dataset(
+            num_prompts=max(2, script.tiny_dataset_rows // clips), clips_per_prompt=clips, seed=args.seed
+        )
     if name != TINY:
         return name
     from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset
