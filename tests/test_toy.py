@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ NAMES = [event.name for event in TOY_EVENTS]
 def test_vocabulary_is_ten_distinct_events_in_disjoint_bands():
     assert len(TOY_EVENTS) == 10 and len(set(NAMES)) == 10
     bands = sorted(event.band_hz for event in TOY_EVENTS)
-    assert all(low_hi[1] < next_band[0] for low_hi, next_band in zip(bands, bands[1:], strict=False))
+    assert all(low_hi[1] < next_band[0] for low_hi, next_band in itertools.pairwise(bands))
     assert get_event("Beep, bleep").name == "beep" and get_event("beep").display_name == "Beep, bleep"
     with pytest.raises(KeyError, match="unknown toy event 'dog'"):
         get_event("dog")
@@ -52,7 +54,7 @@ def test_caption_scenes_follow_the_task():
     rng = np.random.default_rng(0)
     temporal = scene_for_caption(["hum", "bell", "hiss"], "temporal", rng)
     assert [p.event for p in temporal] == ["hum", "bell", "hiss"]
-    assert all(a.end_s <= b.start_s for a, b in zip(temporal, temporal[1:], strict=False))
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(temporal))
     together = scene_for_caption(["hum", "bell"], "integrity", rng)
     assert {p.event for p in together} == {"hum", "bell"} and all(p.end_s <= 1.0 for p in together)
     with pytest.raises(ValueError, match="task must be"):
