@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--temporal_instructions", default=None, help="Instructions shown for temporal clips.")
     export = commands.choices["export"]
     export.add_argument("--output", required=True, help="Folder for the dataset and agreement report.")
-    export.add_argument("--push_to_hub", default=None, help="Dataset repo id to push to, with a card.")
+    export.add_argument(
+        "--push_to_hub", "--push-to-hub", default=None, help="Dataset repo id to push, with a card."
+    )
     export.add_argument("--private", action="store_true", help="Create the Hub repo private.")
     return parser
 

@@ -47,11 +47,11 @@ class ToyLoopConfig:
     clap_pairs: int = 512
     clap_steps: int = 300
     pretrain_pairs: int = 1024
-    pretrain_steps: int = 800
+    pretrain_steps: int = 1000
     pretrain_learning_rate: float = 2e-3
     batch_size: int = 16
     train_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 30, "temporal": 30})
-    eval_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 15, "temporal": 30})
+    eval_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 15, "temporal": 25})
     clips_per_prompt: int = 5
     eval_clips_per_prompt: int = 4
     inference_steps: int = 10
@@ -59,7 +59,7 @@ class ToyLoopConfig:
     annotator_noise: float = 0.05
     annotator_skip: float = 0.05
     reward_epochs: int = 60
-    finetune_steps: int = 120
+    finetune_steps: int = 100
     finetune_learning_rate: float = 2e-4
     beta: float = 0.5
     bootstrap_samples: int = 1000
@@ -414,6 +414,8 @@ def save_result(result: ToyLoopResult, output_dir: str | Path) -> dict[str, Path
             [[row[task][0] - row[task][1], row[task][2] - row[task][0]] for row in result.rows]
         ).T
         axis.barh(range(len(names)), rates, xerr=errors, color="#4c72b0", capsize=3)
+        for position, (rate, high) in enumerate(zip(rates, rates + errors[1], strict=True)):
+            axis.text(min(high + 0.02, 0.88), position, f"{rate:.2f}", va="center")
         axis.set_yticks(range(len(names)), names)
         axis.invert_yaxis()
         axis.set_xlim(0, 1)
