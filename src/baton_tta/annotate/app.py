@@ -64,7 +64,8 @@ class Annotator:
                 annotator, None, progress, "", "", "", None, status or "All clips are labelled. Thank you!"
             )
         clip = self.clips.clip(clip_id)
-        task = f"{clip.task}: {', '.join(clip.events)}" if clip.events else clip.task
+        events = " · ".join(clip.events)  # not commas: display names hold commas ("Beep, bleep")
+        task = f"{clip.task}: {events}" if events else clip.task
         return View(
             annotator,
             clip_id,
