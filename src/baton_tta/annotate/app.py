@@ -32,18 +32,21 @@ SHORTCUTS_JS = """
 """
 
 
+NO_ANNOTATOR = "Enter your annotator name and press Start first."
+
+
 @dataclass
 class View:
     """What the page shows after an action."""
 
-    annotator: str | None
-    clip_id: str | None
-    progress: str
-    prompt: str
-    task: str
-    instructions: str
-    audio: tuple | None
-    status: str
+    annotator: str | None = None
+    clip_id: str | None = None
+    progress: str = ""
+    prompt: str = ""
+    task: str = ""
+    instructions: str = ""
+    audio: tuple | None = None
+    status: str = ""
 
 
 class Annotator:
@@ -55,14 +58,12 @@ class Annotator:
         self.instructions = {**INSTRUCTIONS, **(instructions or {})}
 
     def _next_view(self, annotator: str, status: str, clip_id: str | None = None) -> View:
-        done = self.store.labelled_by(annotator) & set(self.clips.clip_ids)
+        done = {c for c in self.store.labelled_by(annotator) if c in self.clips}
         progress = f"{len(done)} / {len(self.clips)} labelled by {annotator}"
         if clip_id is None:
             clip_id = next((c for c in self.clips.order_for(annotator) if c not in done), None)
         if clip_id is None:
-            return View(
-                annotator, None, progress, "", "", "", None, status or "All clips are labelled. Thank you!"
-            )
+            return View(annotator, progress=progress, status=status or "All clips are labelled. Thank you!")
         clip = self.clips.clip(clip_id)
         events = " · ".join(clip.events)  # not commas: display names hold commas ("Beep, bleep")
         task = f"{clip.task}: {events}" if events else clip.task
@@ -82,13 +83,13 @@ class Annotator:
         try:
             annotator = normalise_annotator(name)
         except ValueError as error:
-            return View(None, None, "", "", "", "", None, str(error))
+            return View(status=str(error))
         return self._next_view(annotator, f"Labelling as {annotator}.")
 
     def label(self, annotator: str | None, clip_id: str | None, label: int) -> View:
         """Commit ``label`` for the clip on screen, then show the next one."""
         if annotator is None:
-            return View(None, None, "", "", "", "", None, "Enter your annotator name and press Start first.")
+            return View(status=NO_ANNOTATOR)
         if clip_id is None:
             return self._next_view(annotator, "Nothing to label.")
         self.store.add(clip_id, annotator, label)
@@ -97,11 +98,11 @@ class Annotator:
     def undo(self, annotator: str | None) -> View:
         """Withdraw the annotator's last label and show that clip again."""
         if annotator is None:
-            return View(None, None, "", "", "", "", None, "Enter your annotator name and press Start first.")
+            return View(status=NO_ANNOTATOR)
         vote = self.store.undo_last(annotator)
         if vote is None:
             return self._next_view(annotator, "Nothing to undo.")
-        if vote.clip_id not in self.clips.clip_ids:
+        if vote.clip_id not in self.clips:
             return self._next_view(annotator, "Undid a label of a clip from another dataset.")
         return self._next_view(annotator, "Undone: label it again.", clip_id=vote.clip_id)
 

@@ -55,6 +55,7 @@ class ClipSet:
         if duplicates:
             raise ValueError(f"{duplicates} row(s) repeat another row's caption and audio exactly")
         self._index = {clip_id: i for i, clip_id in enumerate(self.clip_ids)}
+        self._orders: dict[str, list[str]] = {}
 
     @classmethod
     def load(cls, name_or_path: str, split: str = "train", seed: int = 0) -> ClipSet:
@@ -64,13 +65,18 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
+    def __contains__(self, clip_id: object) -> bool:
+        return clip_id in self._index
+
     def order_for(self, annotator: str) -> list[str]:
         """The annotator's own permutation of the clip ids: the same name and seed give the same order,
-        however the dataset's rows are ordered."""
-        key = hashlib.sha256(f"{self.seed}:{annotator}".encode()).hexdigest()
-        order = sorted(self.clip_ids)
-        random.Random(int(key[:16], 16)).shuffle(order)
-        return order
+        however the dataset's rows are ordered. Computed once per annotator: the app asks every click."""
+        if annotator not in self._orders:
+            key = hashlib.sha256(f"{self.seed}:{annotator}".encode()).hexdigest()
+            order = sorted(self.clip_ids)
+            random.Random(int(key[:16], 16)).shuffle(order)
+            self._orders[annotator] = order
+        return list(self._orders[annotator])
 
     def clip(self, clip_id: str) -> Clip:
         index = self._index[clip_id]

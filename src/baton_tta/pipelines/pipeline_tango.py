@@ -67,6 +67,21 @@ def _mel_basis(sampling_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: f
     return torch.from_numpy(filters.T.copy()).float()
 
 
+def prepare_waveform(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """TANGO's ``read_wav_file`` after resampling: remove DC, peak-normalise, pad or trim to
+    ``num_samples`` and scale to ±0.5. ``waveform``: (batch, samples)."""
+    if waveform.dim() != 2:
+        raise ValueError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
+    waveform = waveform.float()
+    waveform = waveform - waveform.mean(dim=1, keepdim=True)
+    waveform = waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
+    if waveform.shape[1] >= num_samples:
+        waveform = waveform[:, :num_samples]
+    else:
+        waveform = F.pad(waveform, (0, num_samples - waveform.shape[1]))
+    return 0.5 * waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
+
+
 def log_mel_spectrogram(
     waveform: torch.Tensor,
     sampling_rate: int = 16000,
@@ -288,18 +303,8 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     # ------------------------------------------------------------------ audio front end (training side)
     def prepare_waveform(self, waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
-        """TANGO's ``read_wav_file`` after resampling: remove DC, peak-normalise, pad or trim to
-        ``num_samples`` and scale to ±0.5. ``waveform``: (batch, samples) at :attr:`sampling_rate`."""
-        if waveform.dim() != 2:
-            raise ValueError(f"waveform must be (batch, samples), got shape {tuple(waveform.shape)}")
-        waveform = waveform.float()
-        waveform = waveform - waveform.mean(dim=1, keepdim=True)
-        waveform = waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
-        if waveform.shape[1] >= num_samples:
-            waveform = waveform[:, :num_samples]
-        else:
-            waveform = F.pad(waveform, (0, num_samples - waveform.shape[1]))
-        return 0.5 * waveform / (waveform.abs().amax(dim=1, keepdim=True) + 1e-8)
+        """See :func:`prepare_waveform`; ``waveform`` at :attr:`sampling_rate`."""
+        return prepare_waveform(waveform, num_samples)
 
     def waveform_to_mel(self, waveform: torch.Tensor, num_frames: int | None = None) -> torch.Tensor:
         """Log-mel spectrogram (batch, frames, mels) of the pipeline's front end, see

@@ -20,7 +20,7 @@ from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 from transformers import ClapFeatureExtractor, ClapModel
 
-from baton_tta.pipelines.pipeline_tango import TangoPipeline, log_mel_spectrogram
+from baton_tta.pipelines.pipeline_tango import TangoPipeline, log_mel_spectrogram, prepare_waveform
 from baton_tta.testing import (
     TINY_LATENT_CHANNELS,
     tiny_clap,
@@ -30,7 +30,7 @@ from baton_tta.testing import (
     tiny_unet,
 )
 from baton_tta.toy.oracle import HOP_LENGTH, N_MELS
-from baton_tta.toy.synth import DEFAULT_DURATION_S, SAMPLING_RATE, render_scene, scene_for_caption
+from baton_tta.toy.synth import DEFAULT_DURATION_S, SAMPLING_RATE, random_caption_scene, render_scene
 
 logger = logging.getLogger(__name__)
 CLAP_SAMPLING_RATE = 48000
@@ -55,18 +55,14 @@ def toy_autoencoder(seed: int = 0) -> AutoencoderKL:
 
 def toy_mels(num_clips: int, seed: int, duration_s: float = DEFAULT_DURATION_S) -> torch.Tensor:
     """(clips, frames, 64) log-mels of random caption-shaped toy scenes, at TANGO's level (peak 0.5)."""
-    from baton_tta.toy.datasets import toy_labels
-
     rng = np.random.default_rng(seed)
-    labels = toy_labels()
     waveforms = []
     for index in range(num_clips):
-        task = "integrity" if index % 2 == 0 else "temporal"
-        events = list(rng.choice(labels, size=2 if task == "integrity" else 3, replace=False))
-        waveform = render_scene(scene_for_caption(events, task, rng, duration_s), seed=seed + index)
-        waveforms.append(0.5 * waveform / np.abs(waveform).max())
+        _, _, placements = random_caption_scene(index, rng, duration_s)
+        waveforms.append(render_scene(placements, seed=seed + index, duration_s=duration_s))
+    batch = torch.from_numpy(np.stack(waveforms))
     frames = int(duration_s * SAMPLING_RATE / HOP_LENGTH)
-    return log_mel_spectrogram(torch.from_numpy(np.stack(waveforms)))[:, :frames]
+    return log_mel_spectrogram(prepare_waveform(batch, batch.shape[1]))[:, :frames]
 
 
 def train_toy_autoencoder(

@@ -7,7 +7,6 @@ vocabulary's display names, so conjunctions, group sizes and seeding are exactly
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 import numpy as np
 from datasets import Audio, Dataset
@@ -15,17 +14,17 @@ from datasets import Audio, Dataset
 from baton_tta.data.audio import encode_audio
 from baton_tta.data.schema import SAMPLING_RATE, binary_features
 from baton_tta.prompts import TemplateCaptionGenerator, build_prompts
-from baton_tta.prompts.captions import DEFAULT_GROUP_SIZE
-from baton_tta.toy.events import TOY_EVENTS
+from baton_tta.toy.events import toy_labels
 from baton_tta.toy.oracle import OracleAnnotator
-from baton_tta.toy.synth import DEFAULT_DURATION_S, misaligned_scene, render_scene, scene_for_caption
+from baton_tta.toy.synth import (
+    DEFAULT_DURATION_S,
+    misaligned_scene,
+    random_caption_scene,
+    render_scene,
+    scene_for_caption,
+)
 
 TOY_GENERATOR = "toy-synthesiser"
-
-
-def toy_labels() -> list[str]:
-    """The toy vocabulary as AudioSet-like display names, the labels captions are built from."""
-    return [event.display_name for event in TOY_EVENTS]
 
 
 def build_toy_prompts(num_integrity: int, num_temporal: int, seed: int = 0) -> Dataset:
@@ -44,12 +43,9 @@ def toy_pretrain_dataset(num_rows: int, seed: int = 0, duration_s: float = DEFAU
     rng = np.random.default_rng(seed)
     captions = random.Random(seed)
     generator = TemplateCaptionGenerator()
-    labels = toy_labels()
     prompts, audio = [], []
     for index in range(num_rows):
-        task = "integrity" if index % 2 == 0 else "temporal"
-        events = [str(e) for e in rng.choice(labels, size=DEFAULT_GROUP_SIZE[task], replace=False)]
-        placements = scene_for_caption(events, task, rng, duration_s)
+        task, events, placements = random_caption_scene(index, rng, duration_s)
         waveform = render_scene(placements, seed=seed * 1_000_003 + index, duration_s=duration_s)
         prompts.append(generator.caption(events, task, captions).text)
         audio.append(encode_audio(waveform, SAMPLING_RATE, f"pretrain-{index:05d}.wav"))
@@ -96,10 +92,3 @@ def toy_preference_dataset(
             rows["generator"].append(TOY_GENERATOR)
             rows["seed"].append(clip_seed)
     return Dataset.from_dict(rows).cast(binary_features())
-
-
-def label_clips(
-    annotator: OracleAnnotator, events: Sequence[Sequence[str]], tasks: Sequence[str], waveforms: Sequence
-) -> list[int]:
-    """Oracle labels for generated clips, in order (the stand-in for stage 1's annotation round)."""
-    return [annotator.annotate(e, t, w) for e, t, w in zip(events, tasks, waveforms, strict=True)]

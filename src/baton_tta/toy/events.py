@@ -121,6 +121,11 @@ TOY_EVENTS: tuple[ToyEvent, ...] = (
 EVENTS_BY_NAME: dict[str, ToyEvent] = {event.name: event for event in TOY_EVENTS}
 
 
+def toy_labels() -> list[str]:
+    """The vocabulary as AudioSet-like display names, the labels captions are built from."""
+    return [event.display_name for event in TOY_EVENTS]
+
+
 def get_event(name: str) -> ToyEvent:
     """The event called ``name`` (its label or display name), with the list of valid names if none."""
     for event in TOY_EVENTS:

@@ -248,12 +248,13 @@ class ToyLoop:
             pipeline, list(train_prompts["prompt"]), c.clips_per_prompt, c, seed=c.seed + 100
         )
         person = OracleAnnotator(noise=c.annotator_noise, skip=c.annotator_skip, seed=c.seed + 7)
+        rows = train_prompts.to_list()
         prompts, tasks, events, labels, sources, rewards, truth = [], [], [], [], [], [], []
         for index, waveform in enumerate(waveforms):
-            row = train_prompts[index // c.clips_per_prompt]
+            row = rows[index // c.clips_per_prompt]
             human = (index // c.clips_per_prompt) % 2 == 0
             truth.append(int(self.oracle.is_aligned(row["events"], row["task"], waveform)))
-            label = person.annotate(row["events"], row["task"], waveform) if human else -1
+            label = person.person_label(bool(truth[-1])) if human else -1
             prompts.append(row["prompt"])
             tasks.append(row["task"])
             events.append(row["events"])
@@ -261,7 +262,7 @@ class ToyLoop:
             sources.append("human" if human else "unlabelled")
             rewards.append(float(label) if label >= 0 else math.nan)
         dataset = _as_binary(prompts, waveforms, labels, sources, rewards, tasks, events, "toy-oracle")
-        self.truth = truth
+        self.truth, self.waveforms = truth, waveforms  # stage 2 scores these without decoding them again
         return dataset
 
     # (2) ---------------------------------------------------------------------------------------
@@ -279,14 +280,11 @@ class ToyLoop:
         model.save_pretrained(self.output_dir / "reward-model")
         unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
         rows = feedback.select(unlabelled)
-        from baton_tta.data.audio import decode_audio
-
-        scores = model.score(
-            list(rows["prompt"]), [decode_audio(a, SAMPLING_RATE) for a in rows["audio"]], SAMPLING_RATE
-        )
+        scores = model.score(list(rows["prompt"]), [self.waveforms[i] for i in unlabelled], SAMPLING_RATE)
+        tasks = feedback["task"]
         accuracy = {}
         for task in TASKS:
-            picked = [k for k, i in enumerate(unlabelled) if feedback[i]["task"] == task]
+            picked = [k for k, i in enumerate(unlabelled) if tasks[i] == task]
             correct = [int(scores[k] >= 0.5) == self.truth[unlabelled[k]] for k in picked]
             accuracy[task] = float(np.mean(correct)) if correct else math.nan
         scored = rows.map(

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from baton_tta.pipelines.pipeline_tango import _mel_basis, log_mel_spectrogram
+from baton_tta.pipelines.pipeline_tango import _mel_basis, log_mel_spectrogram, prepare_waveform
 from baton_tta.toy.events import TOY_EVENTS, ToyEvent, get_event
-from baton_tta.toy.synth import SAMPLING_RATE, render_scene, scene_for_caption
+from baton_tta.toy.synth import SAMPLING_RATE, random_caption_scene, render_scene
 
 HOP_LENGTH = 160
 N_MELS = 64
@@ -56,10 +56,8 @@ def event_bins(event: ToyEvent) -> np.ndarray:
 
 def clip_log_mel(waveform: np.ndarray) -> np.ndarray:
     """(frames, 64) log-mel of a 16 kHz clip after TANGO's level normalisation (peak at 0.5)."""
-    waveform = np.asarray(waveform, dtype=np.float32)
-    waveform = waveform - waveform.mean()
-    waveform = 0.5 * waveform / (np.abs(waveform).max() + 1e-8)
-    return log_mel_spectrogram(torch.from_numpy(waveform)[None])[0].numpy()
+    waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))[None]
+    return log_mel_spectrogram(prepare_waveform(waveform, waveform.shape[1]))[0].numpy()
 
 
 def event_activity(mel: np.ndarray) -> np.ndarray:
@@ -76,17 +74,14 @@ def calibrated_thresholds(num_scenes: int = 240, seed: int = 1234) -> np.ndarray
     For each event it takes the 99th percentile of the frames where it is silent and the 5th
     percentile of the frames well inside its placements, and puts the threshold halfway."""
     rng = np.random.default_rng(seed)
-    names = [event.name for event in TOY_EVENTS]
     on: list[list[float]] = [[] for _ in TOY_EVENTS]
     off: list[list[float]] = [[] for _ in TOY_EVENTS]
     for index in range(num_scenes):
-        task = "integrity" if index % 2 == 0 else "temporal"
-        events = list(rng.choice(names, size=2 if task == "integrity" else 3, replace=False))
-        placements = scene_for_caption(events, task, rng)
+        _, _, placements = random_caption_scene(index, rng)
         activity = event_activity(clip_log_mel(render_scene(placements, seed=index)))
         frames_s = np.arange(activity.shape[1]) * HOP_LENGTH / SAMPLING_RATE
         for row, event in enumerate(TOY_EVENTS):
-            mine = [p for p in placements if p.event == event.name]
+            mine = [p for p in placements if get_event(p.event) == event]
             inside = np.zeros_like(frames_s, dtype=bool)
             near = np.zeros_like(frames_s, dtype=bool)
             for p in mine:
@@ -177,7 +172,12 @@ class OracleAnnotator:
 
     def annotate(self, events: Sequence[str], task: str, waveform: np.ndarray) -> int:
         """A person-like label: the true one, flipped with probability ``noise``, or -1 with ``skip``."""
-        label = int(self.is_aligned(events, task, waveform))
+        return self.person_label(self.is_aligned(events, task, waveform))
+
+    def person_label(self, aligned: bool) -> int:
+        """The label a person gives a clip whose true judgement is ``aligned`` (noise and skips
+        applied), for callers that already judged the clip."""
+        label = int(aligned)
         if self._rng.random() < self.skip:
             return SKIP
         if self._rng.random() < self.noise:

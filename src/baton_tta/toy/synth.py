@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baton_tta.toy.events import TOY_EVENTS, band_noise, get_event
+from baton_tta.toy.events import TOY_EVENTS, band_noise, get_event, toy_labels
 
 SAMPLING_RATE = 16000
 DEFAULT_DURATION_S = 1.0
@@ -79,6 +79,16 @@ def scene_for_caption(
             placements.append(Placement(event, start, length, rng.uniform(0.6, 1.0)))
         return placements
     raise ValueError(f"task must be 'integrity' or 'temporal', got {task!r}")
+
+
+def random_caption_scene(
+    index: int, rng: np.random.Generator, duration_s: float = DEFAULT_DURATION_S
+) -> tuple[str, list[str], list[Placement]]:
+    """The ``index``-th scene of a random stream that matches its caption: tasks alternate (even
+    indices integrity, 2 events; odd temporal, 3 events), events are distinct display names."""
+    task = "integrity" if index % 2 == 0 else "temporal"
+    events = [str(e) for e in rng.choice(toy_labels(), size=2 if task == "integrity" else 3, replace=False)]
+    return task, events, scene_for_caption(events, task, rng, duration_s)
 
 
 MISTAKES = ("drop", "replace", "reorder")
