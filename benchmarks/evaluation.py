@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
+from baton_tta.clap import ClapEmbedder
 from baton_tta.metrics.cnn14 import Cnn14
-from baton_tta.metrics.evaluation import Backbones, ClapEmbedder, compute_metrics, embed_clips
+from baton_tta.metrics.evaluation import Backbones, compute_metrics, embed_clips
 from baton_tta.metrics.vggish import VGGish
-from baton_tta.testing import tiny_backbones, tiny_tokenizer
+from baton_tta.tiny import tiny_backbones, tiny_tokenizer
 
 
 def real_backbones() -> Backbones:

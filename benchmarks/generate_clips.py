@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 
 from baton_tta.data.generation import generate_clips
-from baton_tta.testing import tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
 
 
 def clips_per_second(device: str, batch: int, clips: int, steps: int, audio_length: float) -> float:

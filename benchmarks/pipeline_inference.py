@@ -18,7 +18,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from baton_tta.pipelines.convert_tango import shipped_config
-from baton_tta.testing import tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
 
 
 def timed(fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None) -> float:

@@ -21,26 +21,26 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import numpy as np
 import torch
 from datasets import Audio, Dataset
-from transformers import ClapConfig, ClapFeatureExtractor
+from transformers import ClapConfig, ClapFeatureExtractor, ClapProcessor
 
 from baton_tta.data import decode_audio, encode_audio
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel, EmbeddingCache, reward_metrics
-from baton_tta.testing import tiny_labelled_dataset, tiny_reward_model, tiny_tokenizer
+from baton_tta.tiny import tiny_reward_model, tiny_tokenizer
+from baton_tta.toy.tones import tone_labelled_dataset
 
 
 def real_size_model() -> BatonRewardModel:
     """CLAP HTSAT-unfused geometry (the default ClapConfig), random weights, official 512 head."""
     torch.manual_seed(0)
-    model = BatonRewardModel(BatonRewardConfig(clap_config=ClapConfig().to_dict(), head_hidden_sizes=[512]))
+    model = BatonRewardModel(BatonRewardConfig(clap_config=ClapConfig(), head_hidden_sizes=[512]))
     tokenizer = tiny_tokenizer(model_max_length=77)
-    return model.set_processors(
-        tokenizer, ClapFeatureExtractor(truncation="rand_trunc")
-    ).eval()  # unfused model
+    extractor = ClapFeatureExtractor(truncation="rand_trunc")  # unfused model
+    return model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer)).eval()
 
 
 def clips(n: int, seconds: float) -> Dataset:
     """``n`` labelled clips: the learnable tiny set, lengthened to ``seconds`` by repetition."""
-    base = tiny_labelled_dataset(n)
+    base = tone_labelled_dataset(n)
     if seconds == 1.0:
         return base
     audio = [

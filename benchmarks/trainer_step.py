@@ -26,7 +26,8 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from baton_tta.pipelines.convert_tango import shipped_config
-from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 
@@ -47,7 +48,7 @@ def _trainer(output: str, steps: int, cache: bool) -> RewardWeightedDiffusionTra
         disable_tqdm=True,
     )
     return RewardWeightedDiffusionTrainer(
-        tiny_tango_pipeline(), args, tiny_preference_dataset(4 * steps), tiny_pretrain_dataset(8)
+        tiny_tango_pipeline(), args, tone_preference_dataset(4 * steps), tone_pretrain_dataset(8)
     )
 
 

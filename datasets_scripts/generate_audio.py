@@ -1,68 +1,8 @@
-"""Stage 1: generate N clips per prompt (BATON: 5) with a TangoPipeline; resumable.
+"""Stage 1: N clips per prompt (BATON: 5) with a TangoPipeline; resumable.
 
-    python datasets_scripts/generate_audio.py --prompts data/prompts --pipeline you/tango-diffusers \
-        --output_dir data/clips --clips_per_prompt 5 --num_inference_steps 200 [--push_to_hub --hub_dataset_id you/clips]
+Thin wrapper: the command lives in `baton_tta.scripts.generate_audio` (also `baton-tta generate-audio`)."""
 
-Rerunning the same command after an interruption generates only the prompts that are not done yet.
-"""
-
-from __future__ import annotations
-
-import logging
-from dataclasses import dataclass, field
-
-import torch
-from transformers import HfArgumentParser
-
-from baton_tta.cli import TINY_PIPELINE, load_pipeline
-from baton_tta.data.generation import generate_clips
-from baton_tta.data.loading import load_raw
-from baton_tta.hub.datasets import push_preference_dataset
-
-
-@dataclass
-class GenerateAudioArguments:
-    prompts: str = field(metadata={"help": "Prompt dataset (make_prompts.py output folder, file or Hub id)."})
-    output_dir: str = field(
-        metadata={"help": "Shards, generation_config.json and the final dataset go here."}
-    )
-    pipeline: str = field(
-        default=TINY_PIPELINE, metadata={"help": "'tiny', a TangoPipeline folder or Hub id."}
-    )
-    clips_per_prompt: int = field(default=5, metadata={"help": "Clips per prompt (BATON: 5)."})
-    prompts_per_batch: int = field(default=4, metadata={"help": "Prompts per pipeline call."})
-    audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length in seconds."})
-    num_inference_steps: int = field(default=200, metadata={"help": "Denoising steps (BATON: 200)."})
-    guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance (TANGO: 3)."})
-    seed: int = field(default=0, metadata={"help": "Base seed; clip seed = seed + prompt_index * N + k."})
-    audio_format: str = field(default="flac", metadata={"help": "'flac' or 'wav' bytes in the dataset."})
-    device: str = field(
-        default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "torch device."}
-    )
-    push_to_hub: bool = field(default=False, metadata={"help": "Push the clips with a dataset card."})
-    hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    (args,) = HfArgumentParser(GenerateAudioArguments).parse_args_into_dataclasses()
-    pipeline = load_pipeline(args.pipeline).to(args.device)
-    clips = generate_clips(
-        load_raw(args.prompts),
-        pipeline,
-        args.output_dir,
-        clips_per_prompt=args.clips_per_prompt,
-        prompts_per_batch=args.prompts_per_batch,
-        seed=args.seed,
-        audio_length_in_s=args.audio_length_in_s,
-        num_inference_steps=args.num_inference_steps,
-        guidance_scale=args.guidance_scale,
-        generator_name=args.pipeline,
-        audio_format=args.audio_format,
-    )
-    if args.push_to_hub:
-        push_preference_dataset(clips, args.hub_dataset_id or args.output_dir.rstrip("/").split("/")[-1])
-
+from baton_tta.scripts.generate_audio import main
 
 if __name__ == "__main__":
     main()

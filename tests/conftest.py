@@ -1,4 +1,6 @@
-"""Shared fixtures: offline by default, per-test Hugging Face cache, tiny pipeline, loopback Hub."""
+"""Shared fixtures: offline by default, per-test Hugging Face cache, tiny pipeline, loopback Hub.
+
+Plain helpers (signals, encoded audio) live in ``helpers.py``; fixtures only here."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 import torch
 
-from baton_tta.hub.loopback_server import LoopbackHubServer, hub_endpoint
-from baton_tta.testing import tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
+from hub_server import LoopbackHubServer, hub_endpoint
 
 torch.set_num_threads(1)
 
@@ -35,28 +37,9 @@ def tiny_pipe():
 
 
 @pytest.fixture
-def loopback_hub():
-    """A Hub API server on 127.0.0.1 that every Hub client in this process talks to."""
+def loopback_hub(request):
+    """A Hub API server on 127.0.0.1 that every Hub client in this process talks to; a test that
+    uses it is marked ``hub`` (select or skip them with ``-m hub`` / ``-m "not hub"``)."""
+    request.node.add_marker(pytest.mark.hub)
     with LoopbackHubServer() as server, hub_endpoint(server.endpoint):
         yield server
-
-
-def generator(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def sine(rate: int, seconds: float = 0.5, freq: float = 440.0, amplitude: float = 0.5):
-    import numpy as np
-
-    t = np.arange(round(rate * seconds)) / rate
-    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def wav_bytes(samples, rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
-    import io
-
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
-    return buffer.getvalue()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 output = Path(sys.argv[1])
@@ -26,7 +27,7 @@ args = RewardWeightedDiffusionConfig(
     use_cpu=True,
 )
 trainer = RewardWeightedDiffusionTrainer(
-    tiny_tango_pipeline(seed=3), args, tiny_preference_dataset(8), tiny_pretrain_dataset(4)
+    tiny_tango_pipeline(seed=3), args, tone_preference_dataset(8), tone_pretrain_dataset(4)
 )
 trainer.train()
 weights = {

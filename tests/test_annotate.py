@@ -214,37 +214,31 @@ def test_export_round_trips_through_the_loader(tmp_path, clip_dataset):
 
 
 def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub, monkeypatch, capsys):
-    import importlib.util
-    from pathlib import Path
+    from baton_tta.scripts import annotate, export_labels
 
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    spec = importlib.util.spec_from_file_location(
-        "annotate_script", Path(__file__).parents[1] / "datasets_scripts" / "annotate.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     clip_dataset.save_to_disk(str(tmp_path / "clips"))
     store = LabelStore(tmp_path / "labels.sqlite", app_version="1")
     store.add(ClipSet(clip_dataset).clip_ids[0], "x", 1)
-    script.main(
+    export_labels.main(
         [
-            "export",
             "--dataset",
             str(tmp_path / "clips"),
             "--store",
             str(tmp_path / "labels.sqlite"),
-            "--output",
+            "--output_dir",
             str(tmp_path / "out"),
             "--push_to_hub",
+            "--hub_dataset_id",
             "someone/toy-labels",
         ]
     )
-    assert "| integrity |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| integrity |" in printed and f"written to {(tmp_path / 'out').resolve()}" in printed
     pulled = load_preference_dataset("someone/toy-labels")
     assert len(pulled) == len(clip_dataset) and sorted(pulled["label"]).count(1) == 1
-    parser = script._parser()
-    serve = parser.parse_args(["serve", "--dataset", "d", "--store", "s"])
+    serve = annotate.ServeArguments(dataset="d", store="s")
     assert serve.host == "127.0.0.1" and serve.share is False and serve.auth is None
-    assert script._auth("ann:secret") == ("ann", "secret")
+    assert annotate.parse_auth("ann:secret") == ("ann", "secret")
     with pytest.raises(SystemExit, match="user:password"):
-        script._auth("no-colon")
+        annotate.parse_auth("no-colon")

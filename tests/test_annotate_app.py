@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -196,7 +197,7 @@ def test_sigkill_mid_labelling_loses_nothing_acknowledged(gradio_tmp):
     clips = ClipSet.load(str(clips_dir))
     order = clips.order_for("carol")
     store = LabelStore(store_path, app_version="check")
-    with __import__("sqlite3").connect(store_path) as connection:
+    with sqlite3.connect(store_path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     saved = store.labelled_by("carol")
     count = len(acknowledged)

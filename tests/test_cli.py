@@ -1,34 +1,24 @@
-"""The offline demo command writes playable clips and a manifest."""
+"""``baton-tta <command>``: every command is reachable from the wheel, parses with TrlParser, and the
+offline ``generate`` command writes playable clips and a manifest."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 
+import pytest
 import soundfile as sf
 
-from baton_tta.cli import clip_filename, main
+from baton_tta.cli import COMMANDS, main
+from baton_tta.scripts.generate import clip_filename
 
 
 def test_generate_writes_wavs_and_manifest(tmp_path):
     out = tmp_path / "demo"
-    code = main(
-        [
-            "generate",
-            "--prompt",
-            "A dog barks!",
-            "--prompt",
-            "rain",
-            "--output-dir",
-            str(out),
-            "--audio-length",
-            "0.5",
-            "--steps",
-            "2",
-            "--clips-per-prompt",
-            "2",
-        ]
-    )
-    assert code == 0
+    argv = ["generate", "--prompts", "A dog barks!", "rain", "--output_dir", str(out)]
+    argv += ["--audio_length_in_s", "0.5", "--num_inference_steps", "2", "--clips_per_prompt", "2"]
+    assert main(argv) == 0
     wavs = sorted(out.glob("*.wav"))
     assert [w.name for w in wavs] == [
         "000_a-dog-barks_0.wav",
@@ -40,9 +30,53 @@ def test_generate_writes_wavs_and_manifest(tmp_path):
     assert rate == 16000 and data.shape == (8000,)
     records = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
     assert [r["file"] for r in records] == [w.name for w in wavs]
-    assert records[2] == {"prompt": "rain", "file": "001_rain_0.wav", "seed": 1, "pipeline": "tiny"}
+    # clip k of prompt i is seeded seed + i·N + k, as stage 1's generation
+    assert records[2] == {"prompt": "rain", "file": "001_rain_0.wav", "seed": 2, "pipeline": "tiny"}
 
 
 def test_clip_filename_is_safe():
     assert clip_filename(7, "Ünïcode / slashes?", 3) == "007_n-code-slashes_3.wav"
     assert clip_filename(0, "!!!", 0) == "000_clip_0.wav"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_and_documented_flags(command, capsys):
+    """Each command's module has ``main(argv)``; ``--help`` exits 0 listing every dataclass field."""
+    module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    arguments = [
+        v for v in vars(module).values() if dataclasses.is_dataclass(v) and v.__module__ == module.__name__
+    ]
+    for arguments_class in arguments:
+        for f in dataclasses.fields(arguments_class):
+            assert f"--{f.name}" in shown, f"{command}: --{f.name} missing from --help"
+            assert f.metadata.get("help"), f"{command}: --{f.name} has no help text"
+
+
+def test_push_flags_are_booleans_with_a_hub_id(capsys):
+    """Every command that publishes takes --push_to_hub (a switch) and a --hub_*_id."""
+    for command in (
+        "generate-audio",
+        "export-labels",
+        "label-with-reward-model",
+        "train-reward-model",
+        "evaluate",
+        "convert-tango",
+    ):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        shown = capsys.readouterr().out
+        assert "--push_to_hub [PUSH_TO_HUB]" in shown and (
+            "--hub_model_id" in shown or "--hub_dataset_id" in shown
+        )
+
+
+def test_unknown_command_and_usage(capsys):
+    assert main(["no-such-command"]) == 2
+    assert "unknown command" in capsys.readouterr().err
+    assert main([]) == 0
+    usage = capsys.readouterr().out
+    assert all(name in usage for name in COMMANDS)

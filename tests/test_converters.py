@@ -11,7 +11,7 @@ from datasets import Audio, Dataset
 
 from baton_tta.data import PreferenceDataError, encode_audio
 from baton_tta.data.converters import convert_baton_official, convert_pairwise
-from conftest import sine
+from helpers import sine
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from baton_tta.data.audio import AudioDecodeError, decode_audio, encode_audio
-from conftest import sine, wav_bytes
+from helpers import sine, wav_bytes
 
 
 @pytest.mark.parametrize("rate", [16000, 22050, 44100, 48000])
@@ -58,7 +60,7 @@ def test_encode_round_trip(audio_format):
     tone = sine(16000, 0.25)
     encoded = encode_audio(tone, 16000, "clips/0001_a.wav", audio_format)
     assert encoded["path"] == f"clips/0001_a.{audio_format}"
-    info = sf.info(__import__("io").BytesIO(encoded["bytes"]))
+    info = sf.info(io.BytesIO(encoded["bytes"]))
     assert info.format == audio_format.upper() and info.samplerate == 16000 and info.channels == 1
     np.testing.assert_allclose(decode_audio(encoded, 16000), tone, atol=1.0 / 32768 + 1e-6)
 

@@ -12,7 +12,7 @@ from datasets import Audio, Dataset, DatasetDict
 
 from baton_tta.data import PreferenceDataError, encode_audio, load_preference_dataset, select_trainable
 from baton_tta.data.schema import binary_features
-from conftest import sine, wav_bytes
+from helpers import sine, wav_bytes
 
 
 def _clip(name="a.wav", freq=440.0):
@@ -217,6 +217,6 @@ def test_select_trainable_counts_exclusions(tmp_path, caplog):
         kept = select_trainable(ds)
     assert kept["prompt"] == ["a dog barks 0", "a dog barks 2", "a dog barks 4"]
     assert (
-        "kept 3 of 5 rows for training; excluded 1 not labelled yet, 1 skipped by annotator (label -1)"
-        in caplog.text
+        "training uses 3 of 5 rows; left out: 1 skipped by the annotator (label -1), "
+        "1 not labelled or scored yet" in caplog.text
     )

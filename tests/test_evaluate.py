@@ -13,8 +13,8 @@ import soundfile as sf
 from datasets import Dataset
 
 from baton_tta.metrics.evaluation import compute_metrics, embed_clips, push_metrics_to_card, table4_markdown
-from baton_tta.testing import tiny_backbones
-from conftest import sine
+from baton_tta.tiny import tiny_backbones
+from helpers import sine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_evaluate_script_end_to_end(tmp_path):
 
 
 def test_missing_reference_audio_is_named(tmp_path):
-    from baton_tta.metrics.run import EvaluateArguments, run_evaluation
+    from baton_tta.scripts.evaluate import EvaluateArguments, run_evaluation
 
     _eval_set(tmp_path, 3)
     (tmp_path / "refs" / "cap1.wav").unlink()

@@ -10,9 +10,8 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
 from baton_tta import TangoPipeline
-from conftest import generator
-
-pytestmark = pytest.mark.hub
+from baton_tta.hub.cards import LICENSES
+from helpers import generator
 
 
 def test_pipeline_push_download_and_load(tiny_pipe, tmp_path, loopback_hub):
@@ -53,7 +52,7 @@ def test_preference_dataset_push_card_and_load(loopback_hub, tmp_path):
 
     from baton_tta.data import encode_audio, load_preference_dataset
     from baton_tta.hub.datasets import push_preference_dataset
-    from conftest import sine
+    from helpers import sine
 
     rows = {
         "prompt": ["a dog barks", "rain", "an owl"],
@@ -67,7 +66,7 @@ def test_preference_dataset_push_card_and_load(loopback_hub, tmp_path):
     local = load_preference_dataset(tmp_path / "local")
     push_preference_dataset(local, "baton/clips", pretty_name="Tiny clips")
     card = DatasetCard.load("baton/clips", repo_type="dataset")
-    assert card.data.license == "cc-by-4.0" and "text-to-audio" in card.data.task_categories
+    assert card.data.license == LICENSES["dataset"] and "text-to-audio" in card.data.task_categories
     assert "| integrity | 2 | 50.0 % | 50.0 % | 0.0 % |" in card.text
     assert "| temporal | 1 | 0.0 % | 0.0 % | 100.0 % |" in card.text
     assert "- annotators: 2" in card.text

@@ -12,14 +12,14 @@ import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 
 from baton_tta import TangoPipeline
-from baton_tta.testing import (
+from baton_tta.tiny import (
     tiny_scheduler,
     tiny_tango_pipeline,
     tiny_text_encoder,
     tiny_tokenizer,
     tiny_vocoder,
 )
-from conftest import generator
+from helpers import generator
 
 FAST = {"num_inference_steps": 3}
 
@@ -118,8 +118,9 @@ def test_guidance_combines_unconditional_and_conditional(tiny_pipe):
     """One denoising step with guidance w must equal uncond + w·(cond − uncond) computed by hand."""
     captured = {}
 
-    def capture(step, timestep, latents):
-        captured["latents"] = latents
+    def capture(pipe, step, timestep, callback_kwargs):
+        captured["latents"] = callback_kwargs["latents"]
+        return {}
 
     latents = torch.randn(1, 8, 50, 32, generator=generator(3))
     tiny_pipe(
@@ -339,15 +340,14 @@ def test_lora_weights_save_and_load(tiny_pipe, tmp_path):
     torch.testing.assert_close(loaded, tuned)
 
 
-def test_griffin_lim_pipeline_without_vocoder(tiny_pipe, tmp_path):
-    """No vocoder: the front end's geometry comes from the config and Griffin-Lim inverts the mel
-    well enough that its mel matches; the folder saves and loads both ways."""
-    from baton_tta.pipelines.pipeline_tango import griffin_lim, log_mel_spectrogram
+def test_griffin_lim_vocoder_is_a_component(tiny_pipe, tmp_path):
+    """Griffin-Lim is a vocoder-shaped module: the pipeline reads its geometry from its config, it
+    inverts a mel closely enough that the mel comes back, and the folder saves and loads both ways."""
+    from baton_tta.pipelines.pipeline_tango import log_mel_spectrogram
+    from baton_tta.toy.vocoder import GriffinLimVocoder
 
-    components = {**tiny_pipe.components, "vocoder": None}
-    with pytest.raises(ValueError, match="mel_sampling_rate"):
-        TangoPipeline(**components)
-    pipe = TangoPipeline(**components, mel_sampling_rate=16000, mel_hop_length=160, mel_num_bins=64)
+    vocoder = GriffinLimVocoder(sampling_rate=16000, model_in_dim=64, upsample_rates=(160,))
+    pipe = TangoPipeline(**{**tiny_pipe.components, "vocoder": vocoder})
     assert (pipe.sampling_rate, pipe.hop_length, pipe.num_mel_bins) == (16000, 160, 64)
     audio = pipe("a bell rings", num_inference_steps=2, audio_length_in_s=0.5, generator=generator(0)).audios
     assert audio.shape == (1, 8000) and np.isfinite(audio).all() and np.abs(audio).max() > 0
@@ -355,17 +355,102 @@ def test_griffin_lim_pipeline_without_vocoder(tiny_pipe, tmp_path):
     t = torch.arange(16000) / 16000
     tone = 0.4 * torch.sin(2 * torch.pi * 1000 * t)[None] * (t > 0.5)
     mel = log_mel_spectrogram(tone)
-    inverted = griffin_lim(mel, num_iters=32)
-    assert torch.equal(inverted, griffin_lim(mel, num_iters=32))  # fixed initial phase
+    inverted = vocoder(mel)
+    assert torch.equal(inverted, vocoder(mel))  # fixed initial phase
     again = log_mel_spectrogram(inverted)[:, : mel.shape[1]]
     loud = mel > -4  # where there is sound, the mel comes back within a fraction of a nat
     assert (again - mel)[loud].abs().mean() < 0.3
 
     pipe.save_pretrained(tmp_path / "gl")
     index = json.loads((tmp_path / "gl" / "model_index.json").read_text())
-    assert index["vocoder"] == [None, None] and index["mel_hop_length"] == 160
+    assert index["vocoder"] == ["baton_tta.toy.vocoder", "GriffinLimVocoder"]
+    assert "mel_hop_length" not in index and "griffin_lim_iters" not in index
     for loaded in (
         TangoPipeline.from_pretrained(tmp_path / "gl"),
         DiffusionPipeline.from_pretrained(tmp_path / "gl", trust_remote_code=True),
     ):
-        assert loaded.vocoder is None and loaded.hop_length == 160
+        assert isinstance(loaded.vocoder, GriffinLimVocoder) and loaded.hop_length == 160
+        torch.testing.assert_close(loaded.vocoder(mel), inverted)
+
+
+def test_callback_on_step_end_follows_diffusers_contract(tiny_pipe):
+    """The callback gets (pipe, step, timestep, {requested tensors}); what it returns replaces them.
+    Zeroing the latents at the last step must therefore give latents of exactly zero."""
+    from diffusers.callbacks import PipelineCallback
+
+    seen = []
+
+    def zero_last(pipe, step, timestep, callback_kwargs):
+        assert pipe is tiny_pipe and set(callback_kwargs) == {"latents", "prompt_embeds"}
+        seen.append((step, int(timestep)))
+        if step == FAST["num_inference_steps"] - 1:
+            return {"latents": torch.zeros_like(callback_kwargs["latents"])}
+        return {}
+
+    out = tiny_pipe(
+        "a dog barks",
+        audio_length_in_s=0.5,
+        output_type="latent",
+        callback_on_step_end=zero_last,
+        callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"],
+        **FAST,
+    ).audios
+    assert [s for s, _ in seen] == [0, 1, 2] and torch.count_nonzero(out) == 0
+    assert [t for _, t in seen] == tiny_pipe.scheduler.timesteps.tolist()
+    with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs"):
+        tiny_pipe("a dog barks", callback_on_step_end_tensor_inputs=["noise_pred"], **FAST)
+
+    class Count(PipelineCallback):
+        tensor_inputs = ["latents"]  # noqa: RUF012 (diffusers declares it a plain list)
+
+        def callback_fn(self, pipeline, step_index, timestep, callback_kwargs):
+            seen.append(("object", step_index))
+            return callback_kwargs
+
+    seen.clear()
+    tiny_pipe("a dog barks", audio_length_in_s=0.5, callback_on_step_end=Count(), **FAST)
+    assert seen == [("object", 0), ("object", 1), ("object", 2)]
+
+
+def test_prompt_embeds_give_the_same_audio_as_prompts(tiny_pipe):
+    """Precomputed states (with their masks, for both branches) replace the captions exactly."""
+    prompts = ["a dog barks", "rain falls while a man speaks"]
+    reference = tiny_pipe(prompts, audio_length_in_s=0.5, generator=generator(), **FAST).audios
+    embeds, mask = tiny_pipe.encode_text(prompts)
+    negative, negative_mask = tiny_pipe.encode_text(["", ""], max_length=embeds.shape[1])
+    again = tiny_pipe(
+        prompt_embeds=embeds,
+        prompt_attention_mask=mask,
+        negative_prompt_embeds=negative,
+        negative_attention_mask=negative_mask,
+        audio_length_in_s=0.5,
+        generator=generator(),
+        **FAST,
+    ).audios
+    np.testing.assert_allclose(again, reference, atol=1e-6)
+    with pytest.raises(ValueError, match="either `prompt` or `prompt_embeds`"):
+        tiny_pipe("a dog barks", prompt_embeds=embeds, **FAST)
+    with pytest.raises(ValueError, match="give `prompt`"):
+        tiny_pipe(**FAST)
+
+
+def test_eta_reaches_ddim(tiny_pipe):
+    """η is passed to schedulers that take it: DDIM with η = 1 is stochastic, so it changes the
+    output against η = 0 under the same generator; DDPM ignores it."""
+    from diffusers import DDIMScheduler
+
+    tiny_pipe.scheduler = DDIMScheduler.from_config(tiny_pipe.scheduler.config)
+    run = {"audio_length_in_s": 0.5, "output_type": "latent", **FAST}
+    deterministic = tiny_pipe("a dog barks", eta=0.0, generator=generator(), **run).audios
+    stochastic = tiny_pipe("a dog barks", eta=1.0, generator=generator(), **run).audios
+    assert not torch.allclose(deterministic, stochastic)
+    assert tiny_pipe.prepare_extra_step_kwargs(None, 0.5)["eta"] == 0.5
+
+
+def test_encode_mel_is_the_vae_posterior(tiny_pipe):
+    """encode_mel returns the unscaled posterior; mel_to_latents is its mode times the scale."""
+    mel = tiny_pipe.waveform_to_mel(0.3 * torch.randn(2, 8000, generator=generator(1)), num_frames=48)
+    posterior = tiny_pipe.encode_mel(mel)
+    latents = tiny_pipe.mel_to_latents(mel, sample_posterior=False)
+    torch.testing.assert_close(latents, posterior.mode() * tiny_pipe.vae.config.scaling_factor)
+    assert posterior.mean.shape == latents.shape and (posterior.std > 0).all()

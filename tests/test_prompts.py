@@ -147,7 +147,7 @@ def test_llm_generator_accepts_valid_answers_and_counts_fallbacks():
 def test_llm_generator_with_tiny_random_transformers_model(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from baton_tta.testing import tiny_tokenizer
+    from baton_tta.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     config = GPT2Config(

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from baton_tta.data.audio import decode_audio
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
-from baton_tta.testing import tiny_reward_model
-from conftest import sine
+from baton_tta.tiny import tiny_reward_model
+from helpers import sine
 
 PROMPTS = ["a dog barks", "rain falls and wind blows", "a bell rings"]
 
@@ -87,7 +88,7 @@ def test_save_load_gives_identical_scores(tmp_path):
     expected = model.score(PROMPTS, [sine(16000, 1.0, f) for f in (300, 600, 900)], sampling_rate=16000)
     model.save_pretrained(tmp_path / "rm")
     assert (tmp_path / "rm" / "model.safetensors").is_file() and (
-        tmp_path / "rm" / "preprocessor_config.json"
+        tmp_path / "rm" / "processor_config.json"
     ).is_file()
     loaded = BatonRewardModel.from_pretrained(tmp_path / "rm")
     assert isinstance(loaded.config, BatonRewardConfig) and loaded.config.head_hidden_sizes == [32]
@@ -112,18 +113,19 @@ def test_config_errors():
         BatonRewardConfig(loss="hinge")
     with pytest.raises(ValueError, match="needs a t5_config"):
         BatonRewardConfig(text_backbone="t5")
-    with pytest.raises(ValueError, match="set_processors"):
+    with pytest.raises(ValueError, match="set_processor"):
         BatonRewardModel(
             BatonRewardConfig(clap_config=tiny_reward_model().config.clap_config, head_hidden_sizes=[8])
         ).score(["x"], [sine(16000)], 16000)
 
 
 def test_trainer_loads_reward_model_by_path_and_scores_unlabelled_rows(tmp_path):
-    from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+    from baton_tta.tiny import tiny_tango_pipeline
+    from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
     from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
     tiny_reward_model().save_pretrained(tmp_path / "rm")
-    data = tiny_preference_dataset(6, reward_rows=False)
+    data = tone_preference_dataset(6, reward_rows=False)
     data = data.map(
         lambda r, i: {"label": -1, "source": "unlabelled", "reward": float("nan")} if i < 2 else {},
         with_indices=True,
@@ -138,17 +140,14 @@ def test_trainer_loads_reward_model_by_path_and_scores_unlabelled_rows(tmp_path)
         dataloader_pin_memory=False,
     )
     trainer = RewardWeightedDiffusionTrainer(
-        tiny_tango_pipeline(), args, data, tiny_pretrain_dataset(4), reward_model=str(tmp_path / "rm")
+        tiny_tango_pipeline(), args, data, tone_pretrain_dataset(4), reward_model=str(tmp_path / "rm")
     )
     assert isinstance(trainer.reward_model, BatonRewardModel)
     scored = trainer.train_rewards[:2]
     assert all(0 < r < 1 for r in scored)
     expected = trainer.reward_model.score(
         data["prompt"][:2],
-        [
-            __import__("baton_tta.data", fromlist=["decode_audio"]).decode_audio(a, 16000)
-            for a in data["audio"][:2]
-        ],
+        [decode_audio(a, 16000) for a in data["audio"][:2]],
         16000,
     )
     np.testing.assert_allclose(scored, expected, rtol=1e-6)

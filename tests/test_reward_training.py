@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from baton_tta.data import load_preference_dataset
+from baton_tta.data.audio import decode_audio
 from baton_tta.reward import (
     BatonRewardModel,
     EmbeddingCache,
@@ -22,13 +23,14 @@ from baton_tta.reward import (
     train_reward_model,
 )
 from baton_tta.reward.labelling import SHARD_DIR
-from baton_tta.testing import tiny_labelled_dataset, tiny_preference_dataset, tiny_reward_model
+from baton_tta.tiny import tiny_reward_model
+from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset
 
 TOY = {"preset": None, "num_epochs": 60, "batch_size": 16, "learning_rate": 0.01, "seed": 0}
 
 
 def test_cache_hits_misses_and_backbone_invalidation(tmp_path):
-    data = tiny_labelled_dataset(8)
+    data = tone_labelled_dataset(8)
     model = tiny_reward_model(seed=0)
     cache = EmbeddingCache(tmp_path, model)
     first = cache.embed_audios(list(data["audio"]))
@@ -42,11 +44,7 @@ def test_cache_hits_misses_and_backbone_invalidation(tmp_path):
     with torch.no_grad():  # the cached value is what the model computes
         direct = model.embed_audio(
             **model.audio_inputs(
-                [
-                    __import__("baton_tta.data", fromlist=["decode_audio"]).decode_audio(
-                        data[0]["audio"], 48000
-                    )
-                ],
+                [decode_audio(data[0]["audio"], 48000)],
                 48000,
             )
         )
@@ -71,7 +69,7 @@ def test_duplicate_contents_are_embedded_once(tmp_path):
 
 
 def test_split_by_prompt_has_no_overlap_and_covers_tasks():
-    data = tiny_labelled_dataset(80)
+    data = tone_labelled_dataset(80)
     prompts, tasks = list(data["prompt"]), list(data["task"])
     train, validation = split_by_prompt(prompts, tasks, 0.25, seed=3)
     assert sorted(train + validation) == list(range(80))
@@ -84,7 +82,7 @@ def test_learnable_toy_task_reaches_high_accuracy(tmp_path):
     model = tiny_reward_model()
     result = train_reward_model(
         model,
-        tiny_labelled_dataset(160),
+        tone_labelled_dataset(160),
         RewardTrainingConfig(**TOY),
         tmp_path / "cache",
         tmp_path / "rm",
@@ -102,7 +100,7 @@ def test_learnable_toy_task_reaches_high_accuracy(tmp_path):
     loaded = BatonRewardModel.from_pretrained(tmp_path / "rm")
     from baton_tta.data import decode_audio
 
-    data = tiny_labelled_dataset(4, seed=9)
+    data = tone_labelled_dataset(4, seed=9)
     waves = [decode_audio(a, 16000) for a in data["audio"]]
     np.testing.assert_allclose(
         loaded.score(data["prompt"], waves, 16000), model.score(data["prompt"], waves, 16000), rtol=1e-6
@@ -110,7 +108,7 @@ def test_learnable_toy_task_reaches_high_accuracy(tmp_path):
 
 
 def test_training_excludes_non_human_rows_and_counts_them(tmp_path, caplog):
-    data = tiny_labelled_dataset(24)
+    data = tone_labelled_dataset(24)
     data = data.map(
         lambda r, i: {"label": -1} if i < 3 else ({"source": "reward_model", "label": -1} if i < 5 else {}),
         with_indices=True,
@@ -122,7 +120,11 @@ def test_training_excludes_non_human_rows_and_counts_them(tmp_path, caplog):
             tiny_reward_model(), data, RewardTrainingConfig(**{**TOY, "num_epochs": 2}), tmp_path
         )
     assert result.train_rows + result.validation_rows == 19
-    assert "excluded {'skipped (label -1)': 3, \"source 'reward_model'\": 2}" in caplog.text
+    # rows 3-4 became reward-model rows without a score: the one rule calls them "not scored yet"
+    assert (
+        "reward training uses 19 of 24 rows; left out: 3 skipped by the annotator (label -1), "
+        "2 not labelled or scored yet" in caplog.text
+    )
 
 
 def test_presets_and_early_stopping(tmp_path):
@@ -134,7 +136,7 @@ def test_presets_and_early_stopping(tmp_path):
     with pytest.raises(ValueError, match="preset must be one of"):
         RewardTrainingConfig(preset="fast")
     config = RewardTrainingConfig(**{**TOY, "learning_rate": 0.5, "early_stopping_patience": 2})
-    result = train_reward_model(tiny_reward_model(), tiny_labelled_dataset(40), config, tmp_path)
+    result = train_reward_model(tiny_reward_model(), tone_labelled_dataset(40), config, tmp_path)
     assert len(result.history) < 60 and len(result.history) == result.best_epoch + 2
 
 
@@ -162,7 +164,7 @@ class FailingAfter:
 
 
 def test_labelling_scores_unlabelled_rows_and_resumes(tmp_path):
-    data = tiny_preference_dataset(10, reward_rows=False)
+    data = tone_preference_dataset(10, reward_rows=False)
     data = data.map(
         lambda r, i: {"label": -1, "source": "unlabelled", "reward": float("nan")} if i >= 3 else {},
         with_indices=True,
@@ -193,7 +195,7 @@ def test_reward_model_hub_round_trip(tmp_path, loopback_hub):
     HfApi().create_repo("baton/reward")
     HfApi().upload_folder(repo_id="baton/reward", folder_path=str(tmp_path / "rm"))
     loaded = BatonRewardModel.from_pretrained("baton/reward", cache_dir=str(tmp_path / "cache"))
-    from conftest import sine
+    from helpers import sine
 
     waves = [sine(16000, 1.0, 440)]
     np.testing.assert_allclose(
@@ -219,22 +221,22 @@ def test_report_to_tensorboard_logs_losses(tmp_path):
     pytest.importorskip("tensorboard")
     config = RewardTrainingConfig(**{**TOY, "num_epochs": 3, "report_to": ["tensorboard"]})
     train_reward_model(
-        tiny_reward_model(), tiny_labelled_dataset(24), config, tmp_path / "cache", tmp_path / "rm"
+        tiny_reward_model(), tone_labelled_dataset(24), config, tmp_path / "cache", tmp_path / "rm"
     )
     assert {"reward/train_loss", "reward/validation_loss"} <= _event_tags(tmp_path / "rm" / "runs")
     with pytest.raises(ValueError, match="report_to supports"):
         train_reward_model(
             tiny_reward_model(),
-            tiny_labelled_dataset(24),
+            tone_labelled_dataset(24),
             RewardTrainingConfig(**{**TOY, "report_to": ["wandb"]}),
             tmp_path,
         )
 
 
 def test_bad_audio_in_training_names_the_row(tmp_path):
-    from conftest import wav_bytes
+    from helpers import wav_bytes
 
-    data = tiny_labelled_dataset(12)
+    data = tone_labelled_dataset(12)
     bad = {"bytes": wav_bytes(np.array([0.1, np.nan], np.float32), 16000, subtype="FLOAT"), "path": "nan.wav"}
     data = data.map(lambda r, i: {"audio": bad} if i == 5 else {}, with_indices=True)
     with pytest.raises(ValueError, match="row 5, column 'audio': audio has 1 NaN/inf samples"):

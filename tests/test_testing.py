@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from baton_tta.testing import tiny_clap, tiny_scheduler, tiny_tango_pipeline, tiny_tokenizer
+from baton_tta.tiny import tiny_clap, tiny_scheduler, tiny_tango_pipeline, tiny_tokenizer
 
 
 def test_tokenizer_has_t5_special_tokens():

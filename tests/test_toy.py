@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from baton_tta.data.schema import get_schema, validate_dataset
-from baton_tta.testing import tiny_tokenizer
+from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.datasets import build_toy_prompts, toy_labels, toy_preference_dataset, toy_pretrain_dataset
 from baton_tta.toy.events import TOY_EVENTS, get_event
 from baton_tta.toy.oracle import OracleAnnotator
@@ -135,10 +135,11 @@ def test_loop_smoke_each_stage_output(tmp_path):
 
     from baton_tta.pipelines.pipeline_tango import TangoPipeline
     from baton_tta.toy.loop import CONDITIONS, ToyLoop, ToyLoopConfig, ToyLoopResult, save_result
+    from baton_tta.toy.vocoder import GriffinLimVocoder
 
     loop = ToyLoop(ToyLoopConfig.smoke(), tmp_path)
     base = loop.pretrain()
-    assert isinstance(base, TangoPipeline) and base.vocoder is None
+    assert isinstance(base, TangoPipeline) and isinstance(base.vocoder, GriffinLimVocoder)
     assert (tmp_path / "base" / "model_index.json").is_file()
     loop.fit_clap()
     train, held_out = loop.prompts()

@@ -12,8 +12,11 @@ from datasets import Audio, Dataset
 from diffusers import DiffusionPipeline
 
 from baton_tta.data import encode_audio
-from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
+from baton_tta.tiny import tiny_tango_pipeline
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import (
+    DiffusionDPOConfig,
+    DiffusionDPOTrainer,
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
     reward_weighted_loss,
@@ -21,7 +24,7 @@ from baton_tta.trainer import (
 from baton_tta.trainer.loss import diffusion_dpo_loss
 
 
-def make_args(tmp_path, **overrides):
+def make_args(tmp_path, config_class=RewardWeightedDiffusionConfig, **overrides):
     values = {
         "output_dir": str(tmp_path / "out"),
         "audio_length_s": 1.0,
@@ -37,15 +40,15 @@ def make_args(tmp_path, **overrides):
         "condition_dropout": 0.0,
     }
     values.update(overrides)
-    return RewardWeightedDiffusionConfig(**values)
+    return config_class(**values)
 
 
 def make_trainer(tmp_path, pipeline=None, data=None, pretrain="default", **overrides):
-    pretrain = tiny_pretrain_dataset(8) if isinstance(pretrain, str) else pretrain
+    pretrain = tone_pretrain_dataset(8) if isinstance(pretrain, str) else pretrain
     return RewardWeightedDiffusionTrainer(
         pipeline or tiny_tango_pipeline(),
         make_args(tmp_path, **overrides),
-        data if data is not None else tiny_preference_dataset(12),
+        data if data is not None else tone_preference_dataset(12),
         pretrain,
     )
 
@@ -120,7 +123,7 @@ def test_beta_zero_and_unit_rewards_give_plain_denoising_loss():
 
 
 def test_trainer_reduces_to_plain_loss(tmp_path):
-    data = tiny_preference_dataset(8, reward_rows=False)
+    data = tone_preference_dataset(8, reward_rows=False)
     data = data.map(lambda row: {"label": 1, "reward": 1.0})
     trainer = make_trainer(tmp_path, data=data, beta=0.0)
     inputs = next(iter(trainer.get_train_dataloader()))
@@ -172,13 +175,13 @@ def test_dpo_loss_on_a_hand_made_pair():
 
 
 def _pairwise(n=6):
-    from baton_tta.testing import _tone_clip
+    from baton_tta.toy.tones import tone_clip
 
     rng = np.random.default_rng(0)
     rows = {
         "prompt": [f"a dog barks then rain falls {i}" for i in range(n)],
-        "chosen": [encode_audio(_tone_clip(rng, 16000, 1.0), 16000, f"c{i}.wav") for i in range(n)],
-        "rejected": [encode_audio(_tone_clip(rng, 16000, 1.0), 16000, f"r{i}.wav") for i in range(n)],
+        "chosen": [encode_audio(tone_clip(rng, 1.0), 16000, f"c{i}.wav") for i in range(n)],
+        "rejected": [encode_audio(tone_clip(rng, 1.0), 16000, f"r{i}.wav") for i in range(n)],
     }
     data = Dataset.from_dict(rows)
     for column in ("chosen", "rejected"):
@@ -188,15 +191,8 @@ def _pairwise(n=6):
 
 @pytest.mark.parametrize("use_lora", [False, True])
 def test_dpo_training_starts_at_log2_and_moves(tmp_path, use_lora):
-    trainer = make_trainer(
-        tmp_path,
-        data=_pairwise(),
-        pretrain=None,
-        loss_type="dpo",
-        dpo_beta=500.0,
-        use_lora=use_lora,
-        max_steps=3,
-    )
+    args = make_args(tmp_path, DiffusionDPOConfig, dpo_beta=500.0, use_lora=use_lora, max_steps=3)
+    trainer = DiffusionDPOTrainer(tiny_tango_pipeline(), args, _pairwise())
     inputs = next(iter(trainer.get_train_dataloader()))
     with torch.no_grad():
         first = trainer.compute_loss(trainer.model, inputs)
@@ -208,19 +204,19 @@ def test_dpo_training_starts_at_log2_and_moves(tmp_path, use_lora):
 
 
 def test_bad_inputs_fail_before_training(tmp_path):
-    unlabelled = tiny_preference_dataset(6, reward_rows=False).map(
+    unlabelled = tone_preference_dataset(6, reward_rows=False).map(
         lambda r: {"label": -1, "source": "unlabelled", "reward": float("nan")}
     )
     with pytest.raises(ValueError, match="6 row\\(s\\) have no label and no reward"):
         make_trainer(tmp_path, data=unlabelled)
-    bad_reward = tiny_preference_dataset(6).map(
+    bad_reward = tone_preference_dataset(6).map(
         lambda r, i: {"reward": 3.0 if i == 1 else r["reward"]}, with_indices=True
     )
-    with pytest.raises(ValueError, match=r"rewards outside \[0, 1\] in rows \[1\]"):
+    with pytest.raises(ValueError, match=r"row 1, column 'reward': 3.0 must be a finite number in \[0, 1\]"):
         make_trainer(tmp_path, data=bad_reward)
     with pytest.raises(ValueError, match="preference dataset is empty"):
-        make_trainer(tmp_path, data=tiny_preference_dataset(4).select([]))
-    long_clips = tiny_preference_dataset(4, seconds=3.0)
+        make_trainer(tmp_path, data=tone_preference_dataset(4).select([]))
+    long_clips = tone_preference_dataset(4, seconds=3.0)
     with pytest.raises(ValueError, match=r"row 0, column 'audio': clip is 3\.00 s, training length is 1 s"):
         make_trainer(tmp_path, data=long_clips)
     with pytest.raises(ValueError, match="reward_transform"):
@@ -234,12 +230,14 @@ class ConstantReward:
 
     def score(self, prompts, audios, sampling_rate):
         self.calls += 1
-        assert sampling_rate == 16000 and len(prompts) == len(audios)
+        assert len(prompts) == len(audios)
+        # unlabelled rows are decoded at CLAP's rate; validation clips come at the pipeline's
+        assert sampling_rate in (16000, 48000) and all(len(a) == sampling_rate for a in audios)
         return [self.value] * len(prompts)
 
 
 def test_reward_model_scores_unlabelled_rows_and_validation(tmp_path):
-    data = tiny_preference_dataset(8, reward_rows=False)
+    data = tone_preference_dataset(8, reward_rows=False)
     data = data.map(
         lambda r, i: {"label": -1, "source": "unlabelled", "reward": float("nan")} if i % 2 else {},
         with_indices=True,
@@ -249,7 +247,7 @@ def test_reward_model_scores_unlabelled_rows_and_validation(tmp_path):
         tmp_path, validation_prompts=["a dog barks"], validation_every_n_steps=2, validation_inference_steps=2
     )
     trainer = RewardWeightedDiffusionTrainer(
-        tiny_tango_pipeline(), args, data, tiny_pretrain_dataset(4), reward_model=reward
+        tiny_tango_pipeline(), args, data, tone_pretrain_dataset(4), reward_model=reward
     )
     assert sorted(trainer.train_rewards) == sorted(
         [0.25] * 4 + [float(x) for x in data.select(range(0, 8, 2))["label"]]

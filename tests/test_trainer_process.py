@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import HfApi
 from safetensors.torch import load_file
+
+from baton_tta.tiny import tiny_tango_pipeline, tiny_unet
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
+from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "trainers" / "train.py"
@@ -30,7 +35,7 @@ def test_readme_main_job(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "outputs" / "baton-tiny"
-    assert f"Fine-tuned pipeline saved to {out.resolve()}" in result.stdout
+    assert f"pipeline, model card and training curves written to {out.resolve()}" in result.stdout
     assert "trust_remote_code=True" in result.stdout
     assert {"README.md", "training_curves.png", "pipeline_tango.py"} <= {p.name for p in out.iterdir()}
     assert list((out / "validation").glob("step-*/00.wav"))
@@ -45,7 +50,7 @@ ARGS = [
     "1",
     "--validation_every_n_steps",
     "0",
-    "--tiny_dataset_rows",
+    "--builtin_dataset_rows",
     "16",
     "--per_device_train_batch_size",
     "2",
@@ -128,18 +133,13 @@ def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path):
         load_file(str(tmp_path / "rank0.safetensors")),
         load_file(str(tmp_path / "rank1.safetensors")),
     )
-    initial = __import__("baton_tta.testing", fromlist=["tiny_unet"]).tiny_unet(seed=3).state_dict()
+    initial = tiny_unet(seed=3).state_dict()
     assert any(not torch.equal(rank0[k], initial[k]) for k in rank0), "training changed the weights"
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
 
 
 def test_push_to_hub_uploads_everything_in_one_commit(tmp_path, loopback_hub):
-    from huggingface_hub import HfApi
-
-    from baton_tta.testing import tiny_preference_dataset, tiny_pretrain_dataset, tiny_tango_pipeline
-    from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
-
     args = RewardWeightedDiffusionConfig(
         output_dir=str(tmp_path / "out"),
         audio_length_s=1.0,
@@ -154,7 +154,7 @@ def test_push_to_hub_uploads_everything_in_one_commit(tmp_path, loopback_hub):
         dataloader_pin_memory=False,
     )
     trainer = RewardWeightedDiffusionTrainer(
-        tiny_tango_pipeline(), args, tiny_preference_dataset(8), tiny_pretrain_dataset(4)
+        tiny_tango_pipeline(), args, tone_preference_dataset(8), tone_pretrain_dataset(4)
     )
     trainer.train()
     before = len(

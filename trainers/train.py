@@ -1,42 +1,25 @@
-"""Fine-tune TANGO with BATON (reward-weighted denoising loss, paper Eq. 7) or Diffusion-DPO.
+"""Stage 3: fine-tune TANGO with BATON's reward-weighted loss (paper Eq. 7).
 
-    accelerate launch trainers/train.py --config recipes/baton_tango_integrity.yaml [--key value ...]
-    python trainers/train.py                      # recipes/tiny.yaml: tiny pipeline + data made in code
+    accelerate launch trainers/train.py --config recipes/baton_tango_temporal.yaml [--key value ...]
+    python trainers/train.py                      # the offline demo: recipes/tiny.yaml
 
-Every field of ScriptArguments and RewardWeightedDiffusionConfig is a YAML key and a --flag;
-flags override the YAML. ``--resume_from_checkpoint last`` continues the newest checkpoint.
+Thin wrapper around ``baton_tta.scripts.train`` (also ``baton-tta train`` and
+``accelerate launch -m baton_tta.scripts.train``). Without ``--config`` and without any pipeline or
+data flag, the offline demo recipe ``recipes/tiny.yaml`` is used; given your own pipeline or data,
+nothing from that recipe is mixed in.
 """
 
-from __future__ import annotations
-
-import logging
 import sys
 from pathlib import Path
 
-from trl import TrlParser
+from baton_tta.scripts.train import main
 
-from baton_tta.trainer.config import RewardWeightedDiffusionConfig
-from baton_tta.trainer.run import ScriptArguments, run_training
-
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "tiny.yaml"
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--config" not in argv:
-        argv = ["--config", str(DEFAULT_RECIPE), *argv]
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    script_args, training_args = TrlParser(
-        (ScriptArguments, RewardWeightedDiffusionConfig)
-    ).parse_args_and_config(argv)
-    output = run_training(script_args, training_args)
-    if training_args.process_index == 0:
-        print(f"\nFine-tuned pipeline saved to {output.resolve()}")
-        print(
-            "Load it with:\n  from diffusers import DiffusionPipeline\n"
-            f'  pipe = DiffusionPipeline.from_pretrained("{output.resolve()}", trust_remote_code=True)'
-        )
-
+DEMO_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "tiny.yaml"
+SOURCE_FLAGS = ("--pipeline_name_or_path", "--dataset_name", "--pretrain_dataset_name")
 
 if __name__ == "__main__":
-    main()
+    argv = sys.argv[1:]
+    names_a_source = any(arg.split("=")[0] in SOURCE_FLAGS for arg in argv)
+    if "--config" not in argv and not names_a_source:
+        argv = ["--config", str(DEMO_RECIPE), *argv]
+    main(argv)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from datasets import Dataset
 
-from baton_tta.data.audio import decode_audio
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.loading import load_preference_dataset
-from baton_tta.data.schema import SAMPLING_RATE
 
 INSTRUCTIONS = {
     "integrity": "Integrity: is every event named in the caption present in the clip? "

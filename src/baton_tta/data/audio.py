@@ -17,6 +17,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+#: TANGO's audio rate (its mel front end, VAE and vocoder): every dataset column is stored at it.
+SAMPLING_RATE = 16000
+#: CLAP's audio rate (LAION-CLAP and transformers' ``ClapFeatureExtractor``).
+CLAP_SAMPLING_RATE = 48000
 #: A clip whose peak stays below this is treated as silent (about -120 dBFS).
 SILENCE_PEAK = 1e-6
 

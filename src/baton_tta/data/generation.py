@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Audio, Dataset
 from tqdm.auto import tqdm
 
-from baton_tta.data.audio import encode_audio
+from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
@@ -64,6 +66,48 @@ def _shard_features():
     return features
 
 
+def render_clips(
+    pipeline: TangoPipeline,
+    prompts: Sequence[str],
+    seeds: Sequence[Sequence[int]],
+    prompts_per_batch: int = 4,
+    audio_length_in_s: float = 10.0,
+    num_inference_steps: int = 200,
+    guidance_scale: float = 3.0,
+    desc: str = "generating clips",
+) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """The library's one generation loop: ``len(seeds[i])`` clips of ``prompts[i]``, each from its own
+    generator seeded with ``seeds[i][k]``, so a clip never depends on the batch it was drawn in.
+
+    Yields, batch by batch, the prompt positions and their waveforms (prompt-major), with one
+    progress bar over the batches; callers write each batch before the next is drawn."""
+    if len(seeds) != len(prompts):
+        raise ValueError(f"{len(seeds)} seed lists for {len(prompts)} prompts")
+    per_prompt = {len(s) for s in seeds}
+    if len(per_prompt) > 1 or per_prompt == {0}:
+        raise ValueError(f"every prompt needs the same positive number of seeds, got {sorted(per_prompt)}")
+    clips = per_prompt.pop() if per_prompt else 0
+    device = pipeline._execution_device
+    pipeline.set_progress_bar_config(disable=True)  # one bar over batches instead of one per call
+    batches = [
+        list(range(i, min(i + prompts_per_batch, len(prompts))))
+        for i in range(0, len(prompts), prompts_per_batch)
+    ]
+    for batch in tqdm(batches, desc=desc, unit="batch", disable=not batches):
+        generators = [
+            torch.Generator(device=device).manual_seed(seeds[p][k]) for p in batch for k in range(clips)
+        ]
+        audios = pipeline(
+            [prompts[p] for p in batch],
+            audio_length_in_s=audio_length_in_s,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_waveforms_per_prompt=clips,
+            generator=generators,
+        ).audios
+        yield batch, list(audios)
+
+
 def generate_clips(
     prompts: Dataset,
     pipeline: TangoPipeline,
@@ -100,29 +144,25 @@ def generate_clips(
     todo = [i for i in range(len(prompts)) if i not in done]
     if done:
         logger.info("resuming: %d of %d prompts already generated", len(done), len(prompts))
-    device = pipeline._execution_device
-    pipeline.set_progress_bar_config(disable=True)  # one bar over batches instead of one per call
-    batches = [todo[i : i + prompts_per_batch] for i in range(0, len(todo), prompts_per_batch)]
-    for batch in tqdm(batches, desc="generating clips", unit="batch"):
-        rows = prompts.select(batch)
-        generators = [
-            torch.Generator(device=device).manual_seed(clip_seed(seed, p, k, clips_per_prompt))
-            for p in batch
-            for k in range(clips_per_prompt)
-        ]
-        audios = pipeline(
-            list(rows["prompt"]),
-            audio_length_in_s=audio_length_in_s,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            num_waveforms_per_prompt=clips_per_prompt,
-            generator=generators,
-        ).audios
-        rows_out = _clip_rows(rows, batch, audios, pipeline.sampling_rate, config)
+    texts = prompts["prompt"]
+    seeds = [[clip_seed(seed, p, k, clips_per_prompt) for k in range(clips_per_prompt)] for p in todo]
+    for positions, audios in render_clips(
+        pipeline,
+        [texts[p] for p in todo],
+        seeds,
+        prompts_per_batch,
+        audio_length_in_s,
+        num_inference_steps,
+        guidance_scale,
+    ):
+        batch = [todo[p] for p in positions]
+        rows_out = _clip_rows(prompts.select(batch), batch, audios, pipeline.sampling_rate, config)
         write_shard(
             rows_out, _shard_features(), output_dir / SHARD_DIR, f"prompts-{batch[0]:06d}-{batch[-1]:06d}"
         )
-    return assemble_clips(output_dir)
+    dataset = assemble_clips(output_dir)
+    print(f"{len(dataset)} clips written to {(output_dir / DATASET_DIR).resolve()}")
+    return dataset
 
 
 def _clip_rows(
@@ -157,6 +197,6 @@ def assemble_clips(output_dir: str | os.PathLike) -> Dataset:
     if dataset is None:
         raise FileNotFoundError(f"{output_dir / SHARD_DIR}: no generated shards")
     dataset = dataset.sort(["prompt_index", "clip_index"]).flatten_indices()
-    dataset = dataset.cast_column("audio", Audio(sampling_rate=16000, decode=False))
+    dataset = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
     dataset.save_to_disk(str(output_dir / DATASET_DIR))
     return dataset

@@ -164,8 +164,30 @@ def load_preference_dataset(
     spec = get_schema(schema)
     source = str(name_or_path)
     dataset = load_raw(name_or_path, split=split, audio_column=spec.audio_columns[0])
-    renames = dict(column_map or {})
-    if schema == "pretrain" and "prompt" not in dataset.column_names and "caption" in dataset.column_names:
+    path = Path(name_or_path)
+    base = path if path.is_dir() else path.parent if path.is_file() else None
+    dataset = standardize(dataset, spec, source, column_map, base, validate, check_audio)
+    logger.info(
+        "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
+    )
+    return dataset
+
+
+def standardize(
+    dataset: Dataset,
+    schema: str | Schema,
+    source: str,
+    column_map: dict[str, str] | None = None,
+    base: Path | None = None,
+    validate: bool = True,
+    check_audio: bool = True,
+) -> Dataset:
+    """Any dataset (loaded or built in memory) → the schema's columns, defaults filled, validated:
+    renames ``column_map`` (``{their_column: our_column}``), checks required columns, fills optional
+    ones, then reports every bad value by row and column. ``source`` names the data in errors."""
+    spec = get_schema(schema) if isinstance(schema, str) else schema
+    renames = {k: v for k, v in (column_map or {}).items() if k != v}
+    if spec.name == "pretrain" and "prompt" not in dataset.column_names and "caption" in dataset.column_names:
         renames.setdefault("caption", "prompt")
     absent = [c for c in renames if c not in dataset.column_names]
     if absent:
@@ -178,11 +200,7 @@ def load_preference_dataset(
         raise PreferenceDataError(
             source, [f"column '{c}' is missing (columns present: {dataset.column_names})" for c in missing]
         )
-    path = Path(name_or_path)
-    dataset = conform(dataset, spec, base=path if path.is_dir() else path.parent if path.is_file() else None)
+    dataset = conform(dataset, spec, base=base)
     if validate:
         validate_dataset(dataset, spec, source, check_audio=check_audio)
-    logger.info(
-        "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
-    )
     return dataset

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from datasets import Audio, Dataset, Features, List, Value
 
-from baton_tta.data.audio import AudioDecodeError, decode_audio
+from baton_tta.data.audio import SAMPLING_RATE, AudioDecodeError, decode_audio
 
 logger = logging.getLogger(__name__)
 
-SAMPLING_RATE = 16000
 TASKS = ("integrity", "temporal")
 LABEL_ALIGNED, LABEL_NOT_ALIGNED, LABEL_NONE = 1, 0, -1
 SOURCES = ("human", "reward_model", "unlabelled")
@@ -160,18 +159,67 @@ def validate_dataset(dataset: Dataset, schema: str | Schema, source: str, check_
         raise PreferenceDataError(source, problems, total)
 
 
-def select_trainable(dataset: Dataset, label_column: str = "label", source_column: str = "source") -> Dataset:
-    """Rows with a usable label (1/0) or a reward-model score; every excluded row is counted and the
-    counts logged by reason (skipped by the annotator vs not labelled yet)."""
+#: What a binary row is for, decided by :func:`row_role` alone.
+ROLE_HUMAN = "human"  # labelled 1/0 by a person: trains the reward model and, with its label, the UNet
+ROLE_REWARD_MODEL = "reward_model"  # scored by the reward model: trains the UNet with its score
+ROLE_UNSCORED = "unscored"  # no label and no score yet: a reward model must score it first
+ROLE_SKIPPED = "skipped"  # a person answered "skip" (label -1): never trains
+ROLE_REASONS = {
+    ROLE_UNSCORED: "not labelled or scored yet",
+    ROLE_SKIPPED: "skipped by the annotator (label -1)",
+}
+
+
+def row_role(label: Any, source: Any, reward: Any) -> str:
+    """The one rule for which binary rows train, and how (every stage asks it).
+
+    A reward-model row with a finite score is a reward-model row; otherwise a 1/0 label is a human
+    row (its reward is the label); a row with neither that comes from the generator ("unlabelled")
+    or from a reward model is waiting for a score; anything else is a skip."""
+    scored = isinstance(reward, int | float) and math.isfinite(reward)
+    if source == "reward_model" and scored:
+        return ROLE_REWARD_MODEL
+    if label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) and source != "reward_model":
+        return ROLE_HUMAN
+    if source in ("unlabelled", "reward_model"):
+        return ROLE_UNSCORED
+    return ROLE_SKIPPED
+
+
+def rows_by_role(
+    dataset: Dataset,
+    label_column: str = "label",
+    source_column: str = "source",
+    reward_column: str = "reward",
+) -> dict[str, list[int]]:
+    """Row indices of each role (see :func:`row_role`); a missing source column means "human"."""
     labels = dataset[label_column]
     sources = dataset[source_column] if source_column in dataset.column_names else ["human"] * len(labels)
-    keep, excluded = [], Counter()
-    for index, (label, source) in enumerate(zip(labels, sources)):
-        if label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) or source == "reward_model":
-            keep.append(index)
-        else:
-            excluded["not labelled yet" if source == "unlabelled" else "skipped by annotator (label -1)"] += 1
+    rewards = dataset[reward_column] if reward_column in dataset.column_names else [None] * len(labels)
+    roles: dict[str, list[int]] = {
+        r: [] for r in (ROLE_HUMAN, ROLE_REWARD_MODEL, ROLE_UNSCORED, ROLE_SKIPPED)
+    }
+    for index, (label, source, reward) in enumerate(zip(labels, sources, rewards)):
+        roles[row_role(label, source, reward)].append(index)
+    return roles
+
+
+def log_excluded(roles: dict[str, list[int]], kept: Iterable[str], purpose: str) -> None:
+    """Log, by reason, how many rows ``purpose`` leaves out (never drop rows silently)."""
+    excluded = {role: len(rows) for role, rows in roles.items() if role not in set(kept) and rows}
     if excluded:
-        details = ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items()))
-        logger.info("kept %d of %d rows for training; excluded %s", len(keep), len(labels), details)
-    return dataset.select(keep)
+        reasons = ", ".join(
+            f"{n} {ROLE_REASONS.get(role, f'{role} rows')}" for role, n in sorted(excluded.items())
+        )
+        total = sum(len(rows) for rows in roles.values())
+        logger.info(
+            "%s uses %d of %d rows; left out: %s", purpose, total - sum(excluded.values()), total, reasons
+        )
+
+
+def select_trainable(dataset: Dataset, label_column: str = "label", source_column: str = "source") -> Dataset:
+    """Rows that can train the UNet now: human rows and scored reward-model rows; the rest are
+    counted and logged by reason."""
+    roles = rows_by_role(dataset, label_column, source_column)
+    log_excluded(roles, (ROLE_HUMAN, ROLE_REWARD_MODEL), "training")
+    return dataset.select(sorted(roles[ROLE_HUMAN] + roles[ROLE_REWARD_MODEL]))

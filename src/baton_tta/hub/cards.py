@@ -1,48 +1,151 @@
-"""Model cards for fine-tuned pipelines: base model, data, every hyperparameter, training curves."""
+"""Every card baton-tta writes — fine-tuned pipeline, reward model, dataset — from one module.
+
+Each card is rendered from a Jinja template in ``hub/templates/`` with ``huggingface_hub``'s
+``from_template`` (as TRL renders its model cards), carries BATON's citation, and states its licence
+from :data:`LICENSES`. Metadata fields (``base_model``, ``datasets``) hold Hub ids only: a local path
+means nothing on the Hub, so it is named in the card's text instead and left out of the metadata.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from datasets import Dataset
+from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
-if TYPE_CHECKING:
-    from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
+BATON_CITATION = """@article{liao2024baton,
+  title   = {BATON: Aligning Text-to-Audio Model with Human Preference Feedback},
+  author  = {Liao, Huan and Han, Haonan and Yang, Kai and Du, Tianjiao and Yang, Rui and Xu, Qinmei
+             and Xu, Zunnan and Liu, Jingquan and Lu, Jiasheng and Li, Xiu},
+  journal = {arXiv preprint arXiv:2402.00744},
+  year    = {2024}
+}"""
 
+#: The licence each kind of artifact inherits, in one place. A fine-tuned TANGO inherits TANGO's
+#: CC BY-NC-SA 4.0; datasets of TANGO-generated clips carry the same; a reward model is CLAP
+#: (Apache-2.0, as ``laion/clap-htsat-*``) plus a head trained here.
+LICENSES = {"pipeline": "cc-by-nc-sa-4.0", "dataset": "cc-by-nc-sa-4.0", "reward_model": "apache-2.0"}
 CURVES_FILE = "training_curves.png"
-HYPERPARAMETERS = (
-    "loss_type",
-    "beta",
-    "reward_transform",
-    "snr_gamma",
-    "condition_dropout",
-    "dpo_beta",
-    "human_to_reward_ratio",
-    "audio_length_s",
-    "cache_latents",
-    "use_lora",
-    "lora_rank",
-    "lora_alpha",
-    "lora_target_modules",
-    "merge_lora",
-    "learning_rate",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "num_train_epochs",
-    "max_steps",
-    "optim",
-    "weight_decay",
-    "adam_beta1",
-    "adam_beta2",
-    "lr_scheduler_type",
-    "warmup_steps",
-    "max_grad_norm",
-    "seed",
-    "bf16",
-    "fp16",
-    "gradient_checkpointing",
-)
+EVALUATION_HEADING = "## Evaluation"
+NOT_EVALUATED = "Not evaluated yet: run `baton-tta evaluate … --push_to_hub` to add Table 4's metrics here."
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+SCHEMA_DESCRIPTIONS = {
+    "prompt": "caption the clip was generated from",
+    "audio": "the clip (16 kHz)",
+    "label": "1 aligned, 0 not aligned, -1 no label (skipped by the annotator, or not labelled yet)",
+    "task": '"integrity" (events together) or "temporal" (events in order)',
+    "events": "AudioSet labels of the caption, in caption order",
+    "source": '"human", "reward_model" or "unlabelled"',
+    "reward": "the label for human rows, the reward model's score for reward-model rows",
+    "annotator": "who labelled the clip",
+    "generator": "model that generated the clip",
+    "seed": "sampling seed of the clip",
+    "chosen": "preferred clip",
+    "rejected": "dispreferred clip",
+}
+
+
+def hub_id(name: Any) -> str | None:
+    """``name`` if it can only be a Hub repo id (not an existing local path, id-shaped), else None."""
+    if not isinstance(name, str) or not _HUB_ID.match(name) or Path(name).exists():
+        return None
+    return name
+
+
+def _template(name: str) -> str:
+    return resources.files("baton_tta.hub").joinpath("templates", name).read_text("utf-8")
+
+
+def _names(sources: Sequence[str]) -> str:
+    """Data sources for the card's text: Hub ids and local paths in backticks, descriptions as they are."""
+    named = [f"`{s}`" if hub_id(s) or Path(s).exists() else s for s in sources]
+    return ", ".join(named) or "in-memory datasets"
+
+
+# --------------------------------------------------------------------------- fine-tuned pipeline
+def pipeline_card(
+    *,
+    title: str,
+    summary: str,
+    base_model: str | None,
+    datasets: Sequence[str],
+    hyperparameters: Mapping[str, Any],
+    num_rows: int,
+    mean_reward: float,
+    steps: int,
+    final_loss: float | None,
+    use_lora: bool,
+    curves_file: str | None = CURVES_FILE,
+    tags: Sequence[str] = (),
+) -> ModelCard:
+    """Card of a fine-tuned TangoPipeline folder: what it was trained from and how."""
+    data = ModelCardData(
+        library_name="diffusers",
+        pipeline_tag="text-to-audio",
+        base_model=hub_id(base_model),
+        datasets=[d for d in map(hub_id, datasets) if d] or None,
+        tags=["baton", "text-to-audio", "tango", "diffusers", "rlhf", *tags] + (["lora"] if use_lora else []),
+        license=LICENSES["pipeline"],
+    )
+    return ModelCard.from_template(
+        data,
+        template_str=_template("pipeline_card.md"),
+        title=title,
+        summary=summary,
+        base_model_text=f"`{base_model}`" if hub_id(base_model) else "a local TangoPipeline",
+        datasets_text=_names(datasets),
+        num_rows=num_rows,
+        mean_reward=f"{mean_reward:.3f}",
+        hyperparameters=dict(hyperparameters),
+        steps=steps,
+        final_loss="n/a" if final_loss is None else f"{final_loss:.4g}",
+        use_lora=use_lora,
+        curves_file=curves_file,
+        evaluation=NOT_EVALUATED,
+        citation=BATON_CITATION,
+    )
+
+
+def evaluation_table(metrics: Mapping[str, float | None]) -> str:
+    """The metrics as a Markdown table (missing ones left out)."""
+    rows = [f"| {k} | {v:.4g} |" for k, v in metrics.items() if v is not None and not math.isnan(v)]
+    return "| metric | value |\n|---|---:|\n" + "\n".join(rows) if rows else NOT_EVALUATED
+
+
+def with_evaluation(
+    card: ModelCard, metrics: Mapping[str, float | None], dataset_name: str, dataset_type: str
+) -> ModelCard:
+    """The card with ``metrics`` as model-index results and as its Evaluation section's body."""
+    results = [
+        EvalResult(
+            task_type="text-to-audio",
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            metric_type=name.lower(),
+            metric_name=name,
+            metric_value=round(float(value), 4),
+        )
+        for name, value in metrics.items()
+        if value is not None and not math.isnan(value)
+    ]
+    card.data.eval_results = results or None
+    card.data.model_name = card.data.model_name or "baton-tango"
+    section = f"{EVALUATION_HEADING}\n\nOn `{dataset_name}`:\n\n{evaluation_table(metrics)}\n"
+    body = card.text
+    start = body.find(EVALUATION_HEADING)
+    if start < 0:
+        body = body.rstrip() + "\n\n" + section
+    else:
+        end = body.find("\n## ", start + len(EVALUATION_HEADING))
+        body = body[:start] + section + (body[end:] if end >= 0 else "")
+    return ModelCard(f"---\n{card.data.to_yaml()}\n---\n{body}")
 
 
 def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
@@ -54,7 +157,7 @@ def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
 
     keys = [
         k
-        for k in ("loss", "loss_preference", "loss_pretrain", "mean_reward", "grad_norm")
+        for k in ("loss", "loss_preference", "loss_pretrain", "loss_dpo", "mean_reward", "grad_norm")
         if any(k in e for e in log_history)
     ]
     if not keys:
@@ -71,74 +174,123 @@ def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
     return path
 
 
-def write_training_card(
-    trainer: RewardWeightedDiffusionTrainer, output_dir: Path, metrics: dict[str, float] | None = None
+# --------------------------------------------------------------------------- reward model
+def reward_model_card(
+    *,
+    metrics: Mapping[str, Mapping[str, float]],
+    validation_text: str,
+    train_rows: int,
+    settings: Mapping[str, Any],
+    head: Sequence[int],
+    text_backbone: str,
+    loss: str,
+    dataset: str | None,
 ) -> ModelCard:
-    """README.md (+ training_curves.png) for a fine-tuned pipeline folder."""
-    args = trainer.args
-    curves = plot_training_curves(trainer.state.log_history, output_dir / CURVES_FILE)
-    rows = "\n".join(
-        f"| `{name}` | `{getattr(args, name)}` |" for name in HYPERPARAMETERS if hasattr(args, name)
-    )
-    final = [e for e in trainer.state.log_history if "train_loss" in e]
-    datasets = trainer.dataset_ids or None
+    """Card of a trained reward model: validation metrics per task (kept apart in the model-index
+    by ``dataset_config`` = task), the prediction histogram, every training setting."""
+    dataset_id = hub_id(dataset)
+    results = [
+        EvalResult(
+            task_type="text-audio-alignment",
+            task_name="caption-clip alignment reward",
+            dataset_type=dataset_id or "local",
+            dataset_name=f"{dataset_id or 'preference data'} ({task})",
+            dataset_config=task,
+            dataset_split="validation",
+            metric_type=metric,
+            metric_name=metric,
+            metric_value=round(value, 4),
+        )
+        for task, values in metrics.items()
+        for metric, value in values.items()
+        if metric in ("accuracy", "roc_auc", "f1", "ece") and not math.isnan(value)
+    ]
     data = ModelCardData(
-        library_name="diffusers",
-        pipeline_tag="text-to-audio",
-        base_model=trainer.base_model_id
-        if isinstance(trainer.base_model_id, str) and trainer.base_model_id
-        else None,
-        datasets=datasets,
-        tags=["baton", "text-to-audio", "tango", "diffusers", "rlhf"]
-        + (["lora"] if trainer.use_lora else []),
-        license="cc-by-nc-sa-4.0",
+        library_name="transformers",
+        model_name="baton-reward-model",
+        eval_results=results or None,
+        datasets=[dataset_id] if dataset_id else None,
+        tags=["baton", "reward-model", "clap", "text-to-audio"],
+        license=LICENSES["reward_model"],
     )
-    lora = (
-        "\nLoRA weights are in `pytorch_lora_weights.safetensors`:\n\n```python\n"
-        'pipe.load_lora_weights("<this repo>")\n```\n'
-        if trainer.use_lora
-        else ""
+    shown = {
+        task: {k: (f"{v:.0f}" if k == "count" else f"{v:.3f}") for k, v in values.items()}
+        for task, values in metrics.items()
+    }
+    return ModelCard.from_template(
+        data,
+        template_str=_template("reward_card.md"),
+        text_encoder="CLAP" if text_backbone == "clap" else "T5",
+        head=list(head),
+        loss=loss.upper(),
+        dataset_text=f"`{dataset_id}`" if dataset_id else "a local dataset",
+        validation_text=validation_text,
+        metrics=shown,
+        train_rows=train_rows,
+        settings=dict(settings),
+        citation=BATON_CITATION,
     )
-    metric_lines = "".join(f"| {k} | {v:.4g} |\n" for k, v in (metrics or {}).items())
-    evaluation = (
-        ("| metric | value |\n|---|---|\n" + metric_lines)
-        if metric_lines
-        else "Not evaluated yet (see `trainers/evaluate.py`)."
+
+
+# --------------------------------------------------------------------------- datasets
+def _size(n: int) -> list[str]:
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < limit:
+            return [name]
+    return ["n>1M"]
+
+
+def dataset_card(
+    dataset: Dataset,
+    schema: str,
+    columns: Sequence[str],
+    repo_id: str,
+    pretty_name: str | None = None,
+    license: str | None = None,
+) -> DatasetCard:
+    """Card with the schema, rows per task, label balance, generators and annotator count."""
+    balance, facts = [], []
+    if schema == "binary":
+        tasks = Counter(dataset["task"])
+        for task in sorted(tasks):
+            labels = Counter(label for label, t in zip(dataset["label"], dataset["task"]) if t == task)
+            n = tasks[task]
+            balance.append(
+                [task or "(unspecified)", n, *(f"{100 * labels[v] / n:.1f} %" for v in (1, 0, -1))]
+            )
+        rewards = [
+            r
+            for r, s in zip(dataset["reward"], dataset["source"])
+            if s == "reward_model" and not math.isnan(r)
+        ]
+        facts = [
+            f"sources: {dict(Counter(dataset['source']))}",
+            f"generators: {sorted(set(dataset['generator']) - {''}) or ['unknown']}",
+            f"annotators: {len({a for a in dataset['annotator'] if a})}",
+            f"reward-model rows: {len(rewards)}"
+            + (f", mean score {sum(rewards) / len(rewards):.3f}" if rewards else ""),
+        ]
+    data = DatasetCardData(
+        license=license or LICENSES["dataset"],
+        pretty_name=pretty_name,
+        task_categories=["text-to-audio"],
+        tags=["baton", "preference", "audio", "text-to-audio"],
+        size_categories=_size(len(dataset)),
     )
-    curves_line = f"![training curves]({CURVES_FILE})" if curves else ""
-    text = f"""---
-{data.to_yaml()}
----
-
-# BATON fine-tuned TANGO
-
-TANGO fine-tuned with BATON's reward-weighted denoising loss (arXiv 2402.00744,
-Eq. 7: `mean f(r)·‖target − pred‖² + β · pretrain loss`) with baton-tta.
-
-Base model: `{trainer.base_model_id or "a TangoPipeline"}`. Training data: {", ".join(f"`{d}`" for d in trainer.dataset_ids) or "in-memory datasets"}
-({len(trainer.train_dataset)} preference rows, mean reward {sum(trainer.train_rewards) / max(1, len(trainer.train_rewards)):.3f}).
-
-## Use
-
-```python
-from diffusers import DiffusionPipeline
-pipe = DiffusionPipeline.from_pretrained("<this repo or folder>", trust_remote_code=True)
-audio = pipe("A dog barks followed by a car horn", num_inference_steps=200).audios[0]
-```
-{lora}
-## Training
-
-| hyperparameter | value |
-|---|---|
-{rows}
-
-Steps: {trainer.state.global_step}; final train loss: {final[-1]["train_loss"] if final else "n/a"}.
-{curves_line}
-
-## Evaluation
-
-{evaluation}
-"""
-    card = ModelCard(text)
-    card.save(output_dir / "README.md")
-    return card
+    return DatasetCard.from_template(
+        data,
+        template_str=_template("dataset_card.md"),
+        title=pretty_name or repo_id,
+        schema=schema,
+        columns=[(c, SCHEMA_DESCRIPTIONS.get(c, "")) for c in dataset.column_names if c in columns],
+        balance=balance,
+        facts=facts,
+        num_rows=len(dataset),
+        repo_id=repo_id,
+        citation=BATON_CITATION,
+    )

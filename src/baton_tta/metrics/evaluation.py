@@ -18,8 +18,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from tqdm.auto import tqdm
+from huggingface_hub import ModelCard
 
+from baton_tta.clap import ClapEmbedder
+from baton_tta.data.audio import SAMPLING_RATE
+from baton_tta.data.generation import render_clips
+from baton_tta.hub.cards import with_evaluation
 from baton_tta.metrics.cnn14 import Cnn14
 from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
 from baton_tta.metrics.vggish import VGGish
@@ -28,27 +32,6 @@ from baton_tta.pipelines.pipeline_tango import TangoPipeline
 logger = logging.getLogger(__name__)
 METRICS = ("FD", "FAD", "IS", "KL", "CLAP")
 BETTER = {"FD": "↓", "FAD": "↓", "IS": "↑", "KL": "↓", "CLAP": "↑"}
-
-
-class ClapEmbedder:
-    """CLAP text and audio embeddings (transformers ``ClapModel``) for the CLAP score."""
-
-    def __init__(self, model, tokenizer, feature_extractor):
-        self.model, self.tokenizer, self.feature_extractor = model.eval(), tokenizer, feature_extractor
-
-    @torch.no_grad()
-    def texts(self, prompts: list[str]) -> np.ndarray:
-        tokens = self.tokenizer(prompts, padding=True, truncation=True, return_tensors="pt")
-        return self.model.get_text_features(
-            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-        ).pooler_output.numpy()
-
-    @torch.no_grad()
-    def audios(self, waves_48k: list[np.ndarray]) -> np.ndarray:
-        features = self.feature_extractor(waves_48k, sampling_rate=48000, return_tensors="pt")
-        return self.model.get_audio_features(
-            input_features=features["input_features"], is_longer=features.get("is_longer")
-        ).pooler_output.numpy()
 
 
 @dataclass
@@ -76,8 +59,6 @@ def embed_clips(
     ids: Sequence[str], waves_16k: Sequence[np.ndarray], backbones: Backbones, batch_size: int = 8
 ) -> ClipEmbeddings:
     """Run each backbone over each clip exactly once (counts are recorded for the benchmark)."""
-    from baton_tta.data.audio import resample
-
     out = ClipEmbeddings(ids=list(ids))
     if backbones.cnn14 is not None:
         embeddings, logits = [], []
@@ -97,13 +78,7 @@ def embed_clips(
         out.vggish_frames = np.concatenate(frames)
         out.counts["vggish"] = len(waves_16k)
     if backbones.clap is not None:
-        waves_48k = [resample(np.asarray(w, np.float32), 16000, 48000) for w in waves_16k]
-        out.clap_audio = np.concatenate(
-            [
-                backbones.clap.audios(waves_48k[i : i + batch_size])
-                for i in range(0, len(waves_48k), batch_size)
-            ]
-        )
+        out.clap_audio = backbones.clap.embed_audios(list(waves_16k), SAMPLING_RATE, batch_size=batch_size)
         out.counts["clap"] = len(waves_16k)
     return out
 
@@ -132,7 +107,7 @@ def compute_metrics(
         splits = min(is_splits, len(generated.ids))
         result["IS"], result["IS_std"] = inception_score(generated.panns_logits, splits=splits)
     if generated.clap_audio is not None and backbones.clap is not None:
-        result["CLAP"] = clap_score(backbones.clap.texts(list(prompts)), generated.clap_audio)
+        result["CLAP"] = clap_score(backbones.clap.embed_texts(list(prompts)), generated.clap_audio)
     return result
 
 
@@ -157,24 +132,19 @@ def generate_eval_clips(
         for clip, prompt in zip(ids, prompts)
     ]
     todo = [i for i, p in enumerate(paths) if not p.is_file()]
-    pipeline.set_progress_bar_config(disable=True)
-    for start in tqdm(range(0, len(todo), batch_size), desc=f"generating {name}", disable=not todo):
-        chunk = todo[start : start + batch_size]
-        generators = [
-            torch.Generator(device=pipeline.device).manual_seed(
-                seed + int(hashlib.sha256(ids[i].encode()).hexdigest()[:8], 16) % 2**31
-            )
-            for i in chunk
-        ]
-        audios = pipeline(
-            [prompts[i] for i in chunk],
-            audio_length_in_s=audio_length_in_s,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=generators,
-        ).audios
-        for i, audio in zip(chunk, audios):
-            sf.write(paths[i], audio, pipeline.sampling_rate, subtype="FLOAT")
+    seeds = [[seed + int(hashlib.sha256(ids[i].encode()).hexdigest()[:8], 16) % 2**31] for i in todo]
+    for positions, audios in render_clips(
+        pipeline,
+        [prompts[i] for i in todo],
+        seeds,
+        batch_size,
+        audio_length_in_s,
+        num_inference_steps,
+        guidance_scale,
+        desc=f"generating {name}",
+    ):
+        for position, audio in zip(positions, audios):
+            sf.write(paths[todo[position]], audio, pipeline.sampling_rate, subtype="FLOAT")
     return [sf.read(p, dtype="float32")[0] for p in paths]
 
 
@@ -235,22 +205,10 @@ def push_metrics_to_card(
     dataset_type: str,
     token: str | None = None,
 ) -> None:
-    """Write the metrics into ``repo_id``'s model card as model-index ``EvalResult``s."""
-    from huggingface_hub import EvalResult, ModelCard
-
+    """Write Table 4's metrics into ``repo_id``'s model card: model-index results and the card's
+    Evaluation section."""
     card = ModelCard.load(repo_id, token=token)
-    results = [
-        EvalResult(
-            task_type="text-to-audio",
-            dataset_type=dataset_type,
-            dataset_name=dataset_name,
-            metric_type=m.lower(),
-            metric_name=m,
-            metric_value=round(float(v), 4),
-        )
-        for m, v in metrics.items()
-        if m in METRICS and v is not None and not math.isnan(v)
-    ]
-    card.data.eval_results = results
-    card.data.model_name = card.data.model_name or repo_id.split("/")[-1]
-    card.push_to_hub(repo_id, token=token, commit_message="Add evaluation results")
+    table = {name: metrics.get(name) for name in METRICS}
+    updated = with_evaluation(card, table, dataset_name, dataset_type)
+    updated.push_to_hub(repo_id, token=token, commit_message="Add evaluation results")
+    print(f"evaluation results added to the model card of {repo_id}")

@@ -26,9 +26,12 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import create_repo, upload_folder
 from transformers import PreTrainedTokenizerBase, SpeechT5HifiGan, T5EncoderModel
@@ -114,37 +117,6 @@ def log_mel_spectrogram(
     return mel.transpose(1, 2)
 
 
-def griffin_lim(
-    log_mel: torch.Tensor,
-    sampling_rate: int = 16000,
-    hop_length: int = 160,
-    n_fft: int = 1024,
-    win_length: int = 1024,
-    fmin: float = 0.0,
-    fmax: float = 8000.0,
-    num_iters: int = 32,
-) -> torch.Tensor:
-    """Invert a log-mel spectrogram (batch, frames, mels) of :func:`log_mel_spectrogram` to a waveform
-    (batch, (frames - 1) · hop): mel → linear magnitude by the filters' pseudo-inverse, then Griffin-Lim
-    phase recovery. The initial phase is drawn from a fixed seed, so the same mel always gives the
-    same waveform."""
-    basis = _mel_basis(sampling_rate, n_fft, log_mel.shape[-1], fmin, fmax).to(log_mel.device)
-    magnitude = (torch.linalg.pinv(basis) @ log_mel.exp().transpose(1, 2)).clamp(min=0.0)
-    window = torch.hann_window(win_length, periodic=True, device=log_mel.device)
-    length = (magnitude.shape[-1] - 1) * hop_length
-    seeded = torch.Generator(device="cpu").manual_seed(0)
-    phase = torch.rand(magnitude.shape, generator=seeded).to(log_mel.device)
-    angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * phase)
-
-    def to_waveform(angles: torch.Tensor) -> torch.Tensor:
-        return torch.istft(magnitude * angles, n_fft, hop_length, win_length, window, length=length)
-
-    for _ in range(num_iters):
-        spectrum = torch.stft(to_waveform(angles), n_fft, hop_length, win_length, window, return_complex=True)
-        angles = spectrum / spectrum.abs().clamp(min=1e-8)
-    return to_waveform(angles)
-
-
 class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     r"""Text-to-audio generation with TANGO (and BATON-fine-tuned TANGO).
 
@@ -154,22 +126,17 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         tokenizer ([`PreTrainedTokenizerBase`]): tokenizer of the text encoder.
         unet ([`UNet2DConditionModel`]): denoiser over the VAE latents, cross-attending to the text.
         scheduler ([`SchedulerMixin`]): a diffusers scheduler; TANGO trains with DDPM v-prediction.
-        vocoder ([`SpeechT5HifiGan`], *optional*): HiFi-GAN turning log-mel spectrograms into waveforms.
-            Without one, the mel spectrogram is inverted by Griffin-Lim (:func:`griffin_lim`): slower and
-            rougher, but it needs no trained weights (the toy world uses it), and it shows what a VAE
-            decodes without a vocoder's own errors on top.
+        vocoder ([`SpeechT5HifiGan`] or any module shaped like it): turns log-mel spectrograms into
+            waveforms; its config gives the front end's geometry (``sampling_rate``, ``model_in_dim`` mel
+            bins, hop = product of ``upsample_rates``), so training inputs always match what it inverts.
         mel_n_fft (`int`, defaults to 1024): FFT size of the mel front end used for training inputs.
         mel_win_length (`int`, defaults to 1024): analysis window length of the mel front end.
         mel_fmin (`float`, defaults to 0.0): lowest mel filter frequency in Hz.
         mel_fmax (`float`, defaults to 8000.0): highest mel filter frequency in Hz.
-        mel_sampling_rate, mel_hop_length, mel_num_bins (`int`, *optional*): the front end's geometry
-            when there is no vocoder; with a vocoder they are read from its config instead, so the front
-            end always matches what the vocoder inverts.
-        griffin_lim_iters (`int`, defaults to 32): Griffin-Lim iterations when there is no vocoder.
     """
 
     model_cpu_offload_seq = "text_encoder->unet->vae->vocoder"
-    _optional_components: ClassVar[list[str]] = ["vocoder"]
+    _callback_tensor_inputs: ClassVar[list[str]] = ["latents", "prompt_embeds", "prompt_attention_mask"]
 
     def __init__(
         self,
@@ -178,25 +145,13 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         tokenizer: PreTrainedTokenizerBase,
         unet: UNet2DConditionModel,
         scheduler: KarrasDiffusionSchedulers,
-        vocoder: SpeechT5HifiGan | None = None,
+        vocoder: SpeechT5HifiGan,
         mel_n_fft: int = 1024,
         mel_win_length: int = 1024,
         mel_fmin: float = 0.0,
         mel_fmax: float = 8000.0,
-        mel_sampling_rate: int | None = None,
-        mel_hop_length: int | None = None,
-        mel_num_bins: int | None = None,
-        griffin_lim_iters: int = 32,
     ):
         super().__init__()
-        geometry = {
-            "mel_sampling_rate": mel_sampling_rate,
-            "mel_hop_length": mel_hop_length,
-            "mel_num_bins": mel_num_bins,
-        }
-        missing = [name for name, value in geometry.items() if value is None]
-        if vocoder is None and missing:
-            raise ValueError(f"without a vocoder the pipeline needs {missing} to know its mel front end")
         self.register_modules(
             vae=vae,
             text_encoder=text_encoder,
@@ -206,12 +161,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             vocoder=vocoder,
         )
         self.register_to_config(
-            mel_n_fft=mel_n_fft,
-            mel_win_length=mel_win_length,
-            mel_fmin=mel_fmin,
-            mel_fmax=mel_fmax,
-            griffin_lim_iters=griffin_lim_iters,
-            **geometry,
+            mel_n_fft=mel_n_fft, mel_win_length=mel_win_length, mel_fmin=mel_fmin, mel_fmax=mel_fmax
         )
 
     # ------------------------------------------------------------------ geometry
@@ -227,21 +177,15 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     @property
     def sampling_rate(self) -> int:
-        if self.vocoder is None:
-            return int(self.config.mel_sampling_rate)
         return int(self.vocoder.config.sampling_rate)
 
     @property
     def hop_length(self) -> int:
         """Samples per mel frame: the vocoder's total upsampling."""
-        if self.vocoder is None:
-            return int(self.config.mel_hop_length)
         return math.prod(self.vocoder.config.upsample_rates)
 
     @property
     def num_mel_bins(self) -> int:
-        if self.vocoder is None:
-            return int(self.config.mel_num_bins)
         return int(self.vocoder.config.model_in_dim)
 
     def num_frames_for(self, audio_length_in_s: float) -> int:
@@ -280,26 +224,43 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
 
     def encode_prompt(
         self,
-        prompt: list[str],
+        prompt: list[str] | None,
         num_waveforms_per_prompt: int = 1,
         do_classifier_free_guidance: bool = True,
         negative_prompt: list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Text conditioning for sampling, repeated ``num_waveforms_per_prompt`` times per prompt.
 
-        With guidance the unconditional half (the empty caption, or ``negative_prompt``) comes first,
-        padded to the conditional length, as in TANGO's ``encode_text_classifier_free``.
+        Precomputed ``prompt_embeds`` (with their boolean ``prompt_attention_mask``; all tokens count
+        without one) replace encoding ``prompt``; ``negative_prompt_embeds`` replace the unconditional
+        branch. With guidance the unconditional half (the empty caption, ``negative_prompt`` or
+        ``negative_prompt_embeds``) comes first, padded to the conditional length, as in TANGO's
+        ``encode_text_classifier_free``. Returns (embeddings, boolean mask).
         """
-        embeds, mask = self.encode_text(prompt)
-        embeds = embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
-        mask = mask.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        device = self._execution_device
+        if prompt_embeds is None:
+            prompt_embeds, prompt_attention_mask = self.encode_text(prompt)
+        prompt_embeds, prompt_attention_mask = _with_mask(prompt_embeds, prompt_attention_mask, device)
+        batch = prompt_embeds.shape[0]
+        embeds = prompt_embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        mask = prompt_attention_mask.repeat_interleave(num_waveforms_per_prompt, dim=0)
         if not do_classifier_free_guidance:
             return embeds, mask
-        uncond_text = negative_prompt if negative_prompt is not None else [""] * len(prompt)
-        uncond_embeds, uncond_mask = self.encode_text(uncond_text, max_length=embeds.shape[1])
-        uncond_embeds = uncond_embeds.repeat_interleave(num_waveforms_per_prompt, dim=0)
+        if negative_prompt_embeds is None:
+            uncond_text = negative_prompt if negative_prompt is not None else [""] * batch
+            negative_prompt_embeds, negative_attention_mask = self.encode_text(
+                uncond_text, max_length=embeds.shape[1]
+            )
+        uncond, uncond_mask = _with_mask(negative_prompt_embeds, negative_attention_mask, device)
+        uncond, uncond_mask = _pad_tokens(uncond, uncond_mask, embeds.shape[1])
+        embeds, mask = _pad_tokens(embeds, mask, uncond.shape[1])
+        uncond = uncond.repeat_interleave(num_waveforms_per_prompt, dim=0)
         uncond_mask = uncond_mask.repeat_interleave(num_waveforms_per_prompt, dim=0)
-        return torch.cat([uncond_embeds, embeds]), torch.cat([uncond_mask, mask])
+        return torch.cat([uncond, embeds]), torch.cat([uncond_mask, mask])
 
     # ------------------------------------------------------------------ audio front end (training side)
     def prepare_waveform(self, waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
@@ -328,13 +289,18 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 mel = F.pad(mel, (0, 0, 0, num_frames - mel.shape[1]))
         return mel
 
+    def encode_mel(self, mel: torch.Tensor) -> DiagonalGaussianDistribution:
+        """The VAE posterior of log-mel (batch, frames, mels), unscaled: TANGO's
+        ``encode_first_stage``. Training caches its mean and std and draws from it every step."""
+        mel = mel.unsqueeze(1).to(device=self.vae.device, dtype=self.vae.dtype)
+        return self.vae.encode(mel).latent_dist
+
     def mel_to_latents(
         self, mel: torch.Tensor, generator: torch.Generator | None = None, sample_posterior: bool = True
     ) -> torch.Tensor:
         """Encode log-mel (batch, frames, mels) into scaled latents, as TANGO's
         ``get_first_stage_encoding(encode_first_stage(mel))``."""
-        mel = mel.unsqueeze(1).to(device=self.vae.device, dtype=self.vae.dtype)
-        posterior = self.vae.encode(mel).latent_dist
+        posterior = self.encode_mel(mel)
         latents = posterior.sample(generator=generator) if sample_posterior else posterior.mode()
         return latents * self.vae.config.scaling_factor
 
@@ -354,23 +320,36 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     # ------------------------------------------------------------------ sampling
     def check_inputs(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None,
         audio_length_in_s: float,
         num_inference_steps: int,
         guidance_scale: float,
         negative_prompt: str | list[str] | None,
         num_waveforms_per_prompt: int,
         output_type: str,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> None:
         """Validate every argument before any model runs, quoting the offending value."""
-        if isinstance(prompt, str):
-            prompts = [prompt]
+        if prompt is not None and prompt_embeds is not None:
+            raise ValueError("give either `prompt` or `prompt_embeds`, not both")
+        if prompt is None and prompt_embeds is None:
+            raise ValueError("give `prompt` (captions) or `prompt_embeds` (precomputed text states)")
+        if prompt_embeds is not None:
+            if prompt_embeds.dim() != 3:
+                raise ValueError(
+                    f"`prompt_embeds` must be (batch, tokens, width), got shape {tuple(prompt_embeds.shape)}"
+                )
+            batch = prompt_embeds.shape[0]
+        elif isinstance(prompt, str):
+            batch = 1
         elif isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
-            prompts = prompt
+            if not prompt:
+                raise ValueError("`prompt` is an empty list: give at least one caption")
+            batch = len(prompt)
         else:
             raise ValueError(f"`prompt` must be a string or a list of strings, got {prompt!r}")
-        if not prompts:
-            raise ValueError("`prompt` is an empty list: give at least one caption")
         if audio_length_in_s is None or not audio_length_in_s > 0:
             raise ValueError(f"`audio_length_in_s` must be > 0 seconds, got {audio_length_in_s!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
@@ -381,15 +360,29 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             raise ValueError(
                 f"`num_waveforms_per_prompt` must be a positive integer, got {num_waveforms_per_prompt!r}"
             )
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("give either `negative_prompt` or `negative_prompt_embeds`, not both")
         if negative_prompt is not None:
             negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
-            if len(negatives) != len(prompts):
+            if len(negatives) != batch:
                 raise ValueError(
-                    f"`negative_prompt` has {len(negatives)} entries but `prompt` has {len(prompts)}: "
+                    f"`negative_prompt` has {len(negatives)} entries but there are {batch} prompts: "
                     "give one negative prompt per prompt (or a single string for a single prompt)"
                 )
+        if negative_prompt_embeds is not None and negative_prompt_embeds.shape[0] != batch:
+            raise ValueError(
+                f"`negative_prompt_embeds` has batch {negative_prompt_embeds.shape[0]} but there are {batch} prompts"
+            )
         if output_type not in ("np", "pt", "latent"):
             raise ValueError(f"`output_type` must be 'np', 'pt' or 'latent', got {output_type!r}")
+        unknown = [
+            k for k in callback_on_step_end_tensor_inputs or [] if k not in self._callback_tensor_inputs
+        ]
+        if unknown:
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` has to be in {self._callback_tensor_inputs}, "
+                f"but found {unknown}"
+            )
 
     def prepare_latents(
         self,
@@ -425,44 +418,57 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         latents = latents / self.vae.config.scaling_factor
         return self.vae.decode(latents.to(self.vae.dtype)).sample
 
+    # Copied from diffusers.pipelines.deprecated.audioldm.pipeline_audioldm.AudioLDMPipeline.mel_spectrogram_to_waveform
     def mel_spectrogram_to_waveform(self, mel_spectrogram: torch.Tensor) -> torch.Tensor:
         """Log-mel (batch, [1,] frames, mels) → float32 waveform (batch, samples) on the CPU."""
         if mel_spectrogram.dim() == 4:
             mel_spectrogram = mel_spectrogram.squeeze(1)
-        if self.vocoder is None:
-            cfg = self.config
-            return griffin_lim(
-                mel_spectrogram.float(),
-                sampling_rate=self.sampling_rate,
-                hop_length=self.hop_length,
-                n_fft=cfg.mel_n_fft,
-                win_length=cfg.mel_win_length,
-                fmin=cfg.mel_fmin,
-                fmax=cfg.mel_fmax,
-                num_iters=cfg.griffin_lim_iters,
-            ).cpu()
         waveform = self.vocoder(mel_spectrogram.to(self.vocoder.dtype))
-        return waveform.cpu().float()
+        return waveform.cpu().float()  # float32 costs nothing here and is what audio writers expect
+
+    # Copied from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion.StableDiffusionPipeline.prepare_extra_step_kwargs
+    def prepare_extra_step_kwargs(
+        self, generator: torch.Generator | list[torch.Generator] | None, eta: float
+    ) -> dict:
+        """Pass ``eta`` (DDIM's η; other schedulers ignore it) and the generator to schedulers whose
+        ``step`` takes them (DDPM draws noise), so runs repeat."""
+        parameters = set(inspect.signature(self.scheduler.step).parameters)
+        extra_step_kwargs = {}
+        if "eta" in parameters:
+            extra_step_kwargs["eta"] = eta
+        if "generator" in parameters:
+            extra_step_kwargs["generator"] = generator
+        return extra_step_kwargs
 
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         audio_length_in_s: float = 10.0,
         num_inference_steps: int = 200,
         guidance_scale: float = 3.0,
         negative_prompt: str | list[str] | None = None,
         num_waveforms_per_prompt: int = 1,
+        eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_attention_mask: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
-        callback_on_step_end: Callable[[int, int, torch.Tensor], None] | None = None,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, int, dict], dict]
+        | PipelineCallback
+        | MultiPipelineCallbacks
+        | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> AudioPipelineOutput | tuple:
         r"""Generate audio from captions.
 
         Args:
-            prompt (`str` or `list[str]`): caption(s) to render.
+            prompt (`str` or `list[str]`, *optional*): caption(s) to render; or give `prompt_embeds`.
             audio_length_in_s (`float`, defaults to 10.0): length of each clip in seconds (TANGO: 10).
             num_inference_steps (`int`, defaults to 200): denoising steps (the BATON paper uses 200).
             guidance_scale (`float`, defaults to 3.0): classifier-free guidance weight; values <= 1
@@ -470,16 +476,34 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             negative_prompt (`str` or `list[str]`, *optional*): replaces the empty caption of the
                 unconditional branch.
             num_waveforms_per_prompt (`int`, defaults to 1): clips per caption (BATON: 5).
+            eta (`float`, defaults to 0.0): η of the DDIM paper; only [`DDIMScheduler`] uses it.
             generator (`torch.Generator` or a list of them, *optional*): makes sampling deterministic.
             latents (`torch.Tensor`, *optional*): initial noise; drawn from ``generator`` if absent.
+            prompt_embeds (`torch.Tensor`, *optional*): precomputed T5 states (batch, tokens, width),
+                e.g. from :meth:`encode_text`, instead of `prompt`.
+            prompt_attention_mask (`torch.Tensor`, *optional*): boolean mask of real tokens in
+                `prompt_embeds` (all tokens count without one).
+            negative_prompt_embeds (`torch.Tensor`, *optional*): precomputed unconditional states.
+            negative_attention_mask (`torch.Tensor`, *optional*): their mask.
             output_type (`str`, defaults to "np"): "np" (numpy arrays), "pt" (tensors) or "latent".
             return_dict (`bool`, defaults to True): return an [`AudioPipelineOutput`] or a tuple.
-            callback_on_step_end (`Callable`, *optional*): called as ``fn(step, timestep, latents)``.
+            callback_on_step_end (`Callable`, [`PipelineCallback`] or [`MultiPipelineCallbacks`], *optional*):
+                called at the end of each denoising step as ``fn(pipe, step, timestep, callback_kwargs)``
+                where ``callback_kwargs`` holds the tensors named by
+                `callback_on_step_end_tensor_inputs`; the dict it returns replaces them (diffusers'
+                contract).
+            callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to ``["latents"]``):
+                which of ``latents``, ``prompt_embeds``, ``prompt_attention_mask`` the callback gets.
+
+        Examples:
 
         Returns:
             [`AudioPipelineOutput`] with ``audios`` of shape (batch, samples) at :attr:`sampling_rate`
             (or the latents for ``output_type="latent"``).
         """
+        if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
         self.check_inputs(
             prompt,
             audio_length_in_s,
@@ -488,20 +512,32 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             negative_prompt,
             num_waveforms_per_prompt,
             output_type,
+            prompt_embeds,
+            negative_prompt_embeds,
+            tensor_inputs,
         )
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        prompts = None if prompt is None else [prompt] if isinstance(prompt, str) else list(prompt)
         negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
         device = self._execution_device
         do_cfg = guidance_scale > 1.0
-        batch_size = len(prompts) * num_waveforms_per_prompt
 
-        prompt_embeds, prompt_mask = self.encode_prompt(prompts, num_waveforms_per_prompt, do_cfg, negatives)
+        prompt_embeds, prompt_attention_mask = self.encode_prompt(
+            prompts,
+            num_waveforms_per_prompt,
+            do_cfg,
+            negatives,
+            prompt_embeds,
+            prompt_attention_mask,
+            negative_prompt_embeds,
+            negative_attention_mask,
+        )
+        batch_size = prompt_embeds.shape[0] // (2 if do_cfg else 1)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         num_frames = self.num_frames_for(audio_length_in_s)
         latents = self.prepare_latents(
             batch_size, num_frames, prompt_embeds.dtype, device, generator, latents
         )
-        extra_step_kwargs = self._scheduler_step_kwargs(generator)
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         timesteps = self.scheduler.timesteps
         with self.progress_bar(total=len(timesteps)) as progress_bar:
@@ -512,7 +548,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     model_input,
                     t,
                     encoder_hidden_states=prompt_embeds,
-                    encoder_attention_mask=prompt_mask,
+                    encoder_attention_mask=prompt_attention_mask,
                     return_dict=False,
                 )[0]
                 if do_cfg:
@@ -520,7 +556,12 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     prediction = uncond + guidance_scale * (cond - uncond)
                 latents = self.scheduler.step(prediction, t, latents, **extra_step_kwargs).prev_sample
                 if callback_on_step_end is not None:
-                    callback_on_step_end(step, int(t), latents)
+                    state = {"latents": latents, "prompt_embeds": prompt_embeds}
+                    state["prompt_attention_mask"] = prompt_attention_mask
+                    outputs = callback_on_step_end(self, step, t, {k: state[k] for k in tensor_inputs})
+                    latents = outputs.pop("latents", latents)
+                    prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
+                    prompt_attention_mask = outputs.pop("prompt_attention_mask", prompt_attention_mask)
                 progress_bar.update()
 
         if output_type == "latent":
@@ -534,12 +575,6 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         if not return_dict:
             return (audio,)
         return AudioPipelineOutput(audios=audio)
-
-    def _scheduler_step_kwargs(self, generator: torch.Generator | list[torch.Generator] | None) -> dict:
-        """Pass the generator to schedulers whose step draws noise (DDPM does), so runs repeat."""
-        if "generator" in inspect.signature(self.scheduler.step).parameters:
-            return {"generator": generator}
-        return {}
 
     # ------------------------------------------------------------------ saving
     @classmethod
@@ -573,6 +608,25 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 create_pr=hub_kwargs.get("create_pr", False),
                 token=hub_kwargs.get("token"),
             )
+
+
+def _with_mask(
+    embeds: torch.Tensor, mask: torch.Tensor | None, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings on ``device`` with a boolean mask (all tokens real when none is given)."""
+    embeds = embeds.to(device)
+    if mask is None:
+        return embeds, torch.ones(embeds.shape[:2], dtype=torch.bool, device=device)
+    return embeds, mask.to(device=device, dtype=torch.bool)
+
+
+def _pad_tokens(embeds: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad (batch, tokens, width) states and their mask to at least ``length`` tokens, so the
+    two halves of classifier-free guidance stack."""
+    extra = length - embeds.shape[1]
+    if extra <= 0:
+        return embeds, mask
+    return F.pad(embeds, (0, 0, 0, extra)), F.pad(mask, (0, extra), value=False)
 
 
 def write_remote_code_entry(save_directory: str | os.PathLike) -> None:

@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from baton_tta.data.audio import decode_audio
-from baton_tta.reward.modeling import CLAP_SAMPLING_RATE, BatonRewardModel
+from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
+from baton_tta.reward.modeling import BatonRewardModel
 
 
 def backbone_fingerprint(model: BatonRewardModel) -> str:
     """A short hash of what determines the embeddings: the encoders' configs, a sample of every weight
     tensor, the text backbone and the feature extractor's settings."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(model.config.clap_config, sort_keys=True, default=str).encode())
+    digest.update(model.config.clap_config.to_json_string(use_diff=False).encode())
     digest.update(
-        f"{model.config.text_backbone}:{json.dumps(model.config.t5_config, sort_keys=True, default=str)}".encode()
+        f"{model.config.text_backbone}:{model.config.t5_config and model.config.t5_config.to_json_string()}".encode()
     )
     encoders = [model.clap] + ([model.text_encoder] if model.text_encoder is not None else [])
     for encoder in encoders:
@@ -37,8 +37,9 @@ def backbone_fingerprint(model: BatonRewardModel) -> str:
             flat = tensor.detach().reshape(-1)
             sample = flat[:: max(1, flat.numel() // 64)][:64].float().cpu().numpy()
             digest.update(name.encode() + str(tuple(tensor.shape)).encode() + sample.tobytes())
-    if model.feature_extractor is not None:
-        digest.update(json.dumps(model.feature_extractor.to_dict(), sort_keys=True, default=str).encode())
+    if model.processor is not None:
+        extractor = model.processor.feature_extractor.to_dict()
+        digest.update(json.dumps(extractor, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset, Features, Value
 from tqdm.auto import tqdm
 
-from baton_tta.data.audio import decode_audio
+from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
+from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, rows_by_role
 from baton_tta.data.shards import done_indices, read_shards, write_shard
-from baton_tta.reward.modeling import CLAP_SAMPLING_RATE, BatonRewardModel
+from baton_tta.reward.modeling import BatonRewardModel
 
 logger = logging.getLogger(__name__)
 SHARD_DIR = "score_shards"
@@ -25,9 +27,34 @@ SCORE_FEATURES = Features({"row_index": Value("int64"), "reward": Value("float32
 
 
 def rows_to_score(dataset: Dataset, rescore_reward_rows: bool = False) -> list[int]:
-    """Rows without a human label: ``source`` "unlabelled" (and "reward_model" when re-scoring)."""
-    sources = {"unlabelled", "reward_model"} if rescore_reward_rows else {"unlabelled"}
-    return [i for i, source in enumerate(dataset["source"]) if source in sources]
+    """Rows without a human label: waiting for a score, plus scored reward-model rows when re-scoring
+    (:func:`~baton_tta.data.schema.row_role`)."""
+    roles = rows_by_role(dataset)
+    return sorted(roles[ROLE_UNSCORED] + (roles[ROLE_REWARD_MODEL] if rescore_reward_rows else []))
+
+
+def score_rows(
+    dataset: Dataset,
+    indices: list[int],
+    model: Any,
+    batch_size: int = 16,
+    prompt_column: str = "prompt",
+    audio_column: str = "audio",
+) -> list[float]:
+    """Reward-model scores of ``dataset``'s rows ``indices``; ``model`` is a
+    :class:`BatonRewardModel` or any object with ``score(prompts, audios, sampling_rate)``."""
+    scores: list[float] = []
+    for start in range(0, len(indices), batch_size):
+        batch = indices[start : start + batch_size]
+        rows = dataset.select(batch)
+        waves = [
+            decode_audio(a, CLAP_SAMPLING_RATE, where=f"row {i}, column '{audio_column}'")
+            for i, a in zip(batch, rows[audio_column])
+        ]
+        scores.extend(
+            float(s) for s in model.score(list(rows[prompt_column]), waves, sampling_rate=CLAP_SAMPLING_RATE)
+        )
+    return scores
 
 
 def label_with_reward_model(
@@ -46,14 +73,7 @@ def label_with_reward_model(
         logger.info("resuming: %d of %d rows already scored", len(set(todo) & done), len(todo))
     for start in tqdm(range(0, len(remaining), batch_size), desc="scoring clips", unit="batch"):
         batch = remaining[start : start + batch_size]
-        rows = dataset.select(batch)
-        waves = [
-            decode_audio(a, CLAP_SAMPLING_RATE, where=f"row {i}, column 'audio'")
-            for i, a in zip(batch, rows["audio"])
-        ]
-        scores = model.score(
-            list(rows["prompt"]), waves, sampling_rate=CLAP_SAMPLING_RATE, batch_size=batch_size
-        )
+        scores = score_rows(dataset, batch, model, batch_size)
         write_shard(
             {"row_index": batch, "reward": scores},
             SCORE_FEATURES,

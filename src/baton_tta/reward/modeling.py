@@ -4,73 +4,73 @@ concatenated, an MLP, a sigmoid; trained with BCE on aligned / not-aligned label
 The official code's head is 1024 → 512 → ReLU → 1 on CLAP's 512-d projections; here the input width
 follows the backbone (``2 × projection_dim``). ``text_backbone="t5"`` swaps the text side for a T5
 encoder (mean-pooled), the paper's Table 8 ablation. Loading needs no remote code:
-``BatonRewardModel.from_pretrained(dir_or_id)`` restores the head, the CLAP weights and (when saved)
-the tokenizer and the feature extractor that :meth:`BatonRewardModel.score` uses.
+``BatonRewardModel.from_pretrained(dir_or_id)`` (or ``AutoModel``, once ``baton_tta.reward`` is
+imported) restores the head, the CLAP weights and (when saved) the processor — tokenizer and feature
+extractor — that :meth:`BatonRewardModel.score` uses.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from transformers import (
-    AutoTokenizer,
+    AutoConfig,
+    AutoModel,
     ClapConfig,
-    ClapFeatureExtractor,
     ClapModel,
-    PretrainedConfig,
+    ClapProcessor,
+    PreTrainedConfig,
     PreTrainedModel,
     T5Config,
     T5EncoderModel,
 )
-from transformers.utils import ModelOutput
+from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import ModelOutput, cached_file
 
-from baton_tta.data.audio import check_waveform, resample
+from baton_tta.clap import clap_audio_embeddings, clap_audio_inputs, clap_text_embeddings, clap_text_inputs
 
-CLAP_SAMPLING_RATE = 48000
+#: Files a saved ``ClapProcessor`` (tokenizer + feature extractor) leaves next to the weights.
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
-class BatonRewardConfig(PretrainedConfig):
+class BatonRewardConfig(PreTrainedConfig):
     """Configuration of :class:`BatonRewardModel`.
 
     Args:
-        clap_config (`dict`): the embedded ``ClapConfig``.
+        clap_config (`ClapConfig` or `dict`): the CLAP backbone (a sub-config, saved inside this one).
         head_hidden_sizes (`list[int]`, defaults to [512]): hidden widths of the MLP head (official: 512).
         loss (`str`, defaults to "bce"): "bce" (paper) or "mse" (Table 8 ablation), on the sigmoid output.
         text_backbone (`str`, defaults to "clap"): "clap" or "t5" (Table 8 ablation).
-        t5_config (`dict`, *optional*): the T5 encoder config when ``text_backbone="t5"``.
+        t5_config (`T5Config` or `dict`, *optional*): the T5 encoder when ``text_backbone="t5"``.
     """
 
     model_type = "baton_reward"
+    sub_configs_defaults: ClassVar[dict] = {
+        "clap_config": ClapConfig,
+        "t5_config": SubConfigSpec(T5Config, optional=True),
+    }
 
-    def __init__(
-        self,
-        clap_config: dict | None = None,
-        head_hidden_sizes: list[int] | None = None,
-        loss: str = "bce",
-        text_backbone: str = "clap",
-        t5_config: dict | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        if loss not in ("bce", "mse"):
-            raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
-        if text_backbone not in ("clap", "t5"):
-            raise ValueError(f"text_backbone must be 'clap' or 't5', got {text_backbone!r}")
-        if text_backbone == "t5" and t5_config is None:
+    clap_config: dict | PreTrainedConfig | None = None
+    t5_config: dict | PreTrainedConfig | None = None
+    head_hidden_sizes: list[int] | None = None
+    loss: str = "bce"
+    text_backbone: str = "clap"
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        self.head_hidden_sizes = list(self.head_hidden_sizes or [512])
+        if self.loss not in ("bce", "mse"):
+            raise ValueError(f"loss must be 'bce' or 'mse', got {self.loss!r}")
+        if self.text_backbone not in ("clap", "t5"):
+            raise ValueError(f"text_backbone must be 'clap' or 't5', got {self.text_backbone!r}")
+        if self.text_backbone == "t5" and self.t5_config is None:
             raise ValueError("text_backbone='t5' needs a t5_config")
-        self.clap_config = (
-            clap_config if isinstance(clap_config, dict) or clap_config is None else clap_config.to_dict()
-        )
-        self.clap_config = self.clap_config or ClapConfig().to_dict()
-        self.head_hidden_sizes = list(head_hidden_sizes or [512])
-        self.loss = loss
-        self.text_backbone = text_backbone
-        self.t5_config = t5_config.to_dict() if isinstance(t5_config, PretrainedConfig) else t5_config
 
 
 @dataclass
@@ -83,19 +83,26 @@ class BatonRewardOutput(ModelOutput):
 
 
 class BatonRewardModel(PreTrainedModel):
+    """Frozen CLAP (or T5) encoders + trainable MLP head → reward in [0, 1] (paper §3.2).
+
+    ``processor`` (a ``ClapProcessor``: the text tokenizer and CLAP's feature extractor) is saved
+    beside the weights and restored by ``from_pretrained``, so :meth:`score` works after loading.
+    """
+
     config_class = BatonRewardConfig
-    base_model_prefix = "baton_reward"
+    base_model_prefix = "clap"
     main_input_name = "input_features"
+    _no_split_modules: ClassVar[list[str]] = ["ClapTextLayer", "ClapAudioLayer", "T5Block"]
 
     def __init__(self, config: BatonRewardConfig):
         super().__init__(config)
-        self.clap = ClapModel(ClapConfig(**config.clap_config))
+        self.clap = ClapModel(config.clap_config)
         self.clap.requires_grad_(False)
         projection = self.clap.config.projection_dim
         text_width = projection
         self.text_encoder = None
         if config.text_backbone == "t5":
-            self.text_encoder = T5EncoderModel(T5Config(**config.t5_config))
+            self.text_encoder = T5EncoderModel(config.t5_config)
             self.text_encoder.requires_grad_(False)
             text_width = self.text_encoder.config.d_model
         layers: list[nn.Module] = []
@@ -105,15 +112,13 @@ class BatonRewardModel(PreTrainedModel):
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.head = nn.Sequential(*layers)
-        self.tokenizer = None
-        self.feature_extractor = None
+        self.processor: ClapProcessor | None = None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear) and any(module is m for m in self.head.modules()):
-            nn.init.kaiming_uniform_(
-                module.weight, a=5**0.5
-            )  # torch's default Linear init, as the official head
+            # torch's default Linear init, as the official head
+            nn.init.kaiming_uniform_(module.weight, a=5**0.5)
             bound = 1 / module.in_features**0.5
             nn.init.uniform_(module.bias, -bound, bound)
 
@@ -132,21 +137,18 @@ class BatonRewardModel(PreTrainedModel):
     # ------------------------------------------------------------------ embeddings
     @torch.no_grad()
     def embed_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if self.text_encoder is not None:
-            hidden = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = (
-                (attention_mask if attention_mask is not None else torch.ones_like(input_ids))
-                .unsqueeze(-1)
-                .to(hidden.dtype)
-            )
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return self.clap.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        if self.text_encoder is None:
+            return clap_text_embeddings(self.clap, input_ids, attention_mask)
+        hidden = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
 
     @torch.no_grad()
     def embed_audio(
         self, input_features: torch.Tensor, is_longer: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return self.clap.get_audio_features(input_features=input_features, is_longer=is_longer).pooler_output
+        return clap_audio_embeddings(self.clap, input_features, is_longer)
 
     def forward(
         self,
@@ -157,16 +159,18 @@ class BatonRewardModel(PreTrainedModel):
         audio_embeds: torch.Tensor | None = None,
         text_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        **kwargs: Any,
     ) -> BatonRewardOutput:
         """Score (caption, clip) pairs from model inputs or from precomputed (cached) embeddings."""
         if audio_embeds is None:
+            if input_features is None:
+                raise ValueError("give input_features (CLAP features of the clips) or audio_embeds")
             audio_embeds = self.embed_audio(input_features, is_longer)
         if text_embeds is None:
+            if input_ids is None:
+                raise ValueError("give input_ids (tokenised captions) or text_embeds")
             text_embeds = self.embed_text(input_ids, attention_mask)
-        logits = self.head(
-            torch.cat([audio_embeds, text_embeds], dim=-1).to(self.head[0].weight.dtype)
-        ).squeeze(-1)
+        features = torch.cat([audio_embeds, text_embeds], dim=-1).to(self.head[0].weight.dtype)
+        logits = self.head(features).squeeze(-1)
         rewards = torch.sigmoid(logits)
         loss = None
         if labels is not None:
@@ -178,37 +182,33 @@ class BatonRewardModel(PreTrainedModel):
         return BatonRewardOutput(loss=loss, logits=logits, rewards=rewards)
 
     # ------------------------------------------------------------------ convenience
-    def set_processors(self, tokenizer: Any, feature_extractor: ClapFeatureExtractor) -> BatonRewardModel:
-        """The tokenizer (of the text backbone) and CLAP feature extractor used by :meth:`score`."""
-        self.tokenizer = tokenizer
-        self.feature_extractor = feature_extractor
+    def set_processor(self, processor: ClapProcessor) -> BatonRewardModel:
+        """The tokenizer (of the text backbone) and CLAP feature extractor :meth:`score` uses."""
+        self.processor = processor
         return self
 
+    def _require_processor(self) -> ClapProcessor:
+        if self.processor is None:
+            raise ValueError(
+                "this reward model has no processor (tokenizer + feature extractor): call "
+                "set_processor(ClapProcessor(feature_extractor, tokenizer)) or load a folder saved with one"
+            )
+        return self.processor
+
     def text_inputs(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+        return clap_text_inputs(self._require_processor().tokenizer, prompts, self.device)
 
     def audio_inputs(self, audios: list[np.ndarray], sampling_rate: int) -> dict[str, torch.Tensor]:
-        """Waveforms at any rate → CLAP features at 48 kHz (resampled here)."""
-        waves = []
-        for index, audio in enumerate(audios):
-            wave = np.asarray(audio, dtype=np.float32)
-            if wave.ndim == 2:
-                wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
-            check_waveform(wave, where=f"audio {index}", allow_silent=True)
-            waves.append(resample(wave, sampling_rate, CLAP_SAMPLING_RATE))
-        features = self.feature_extractor(waves, sampling_rate=CLAP_SAMPLING_RATE, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in features.items() if k in ("input_features", "is_longer")}
+        """Waveforms at any rate → CLAP features at 48 kHz (see :func:`baton_tta.clap.clap_audio_inputs`)."""
+        extractor = self._require_processor().feature_extractor
+        return clap_audio_inputs(extractor, audios, sampling_rate, self.device)
 
     @torch.no_grad()
     def score(
         self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int, batch_size: int = 16
     ) -> list[float]:
         """Rewards in [0, 1] for (prompt, waveform) pairs; waveforms at ``sampling_rate``, any length."""
-        if self.tokenizer is None or self.feature_extractor is None:
-            raise ValueError(
-                "score() needs a tokenizer and a feature extractor: call set_processors(...) or load a saved model"
-            )
+        self._require_processor()
         if len(prompts) != len(audios):
             raise ValueError(f"{len(prompts)} prompts but {len(audios)} audios")
         self.eval()
@@ -224,31 +224,49 @@ class BatonRewardModel(PreTrainedModel):
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
-        """Weights and config, plus the tokenizer and feature extractor so ``score`` works after loading."""
+        """Weights and config, plus the processor so ``score`` works after loading."""
         super().save_pretrained(save_directory, *args, **kwargs)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(save_directory)
-        if self.feature_extractor is not None:
-            self.feature_extractor.save_pretrained(save_directory)
+        if self.processor is not None:
+            self.processor.save_pretrained(save_directory)
 
     @classmethod
     def from_pretrained(
         cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any
     ) -> BatonRewardModel:
+        """Load weights and, when the folder or repo has one, the processor. A processor that is there
+        but fails to load is an error, not a silent ``score``-less model."""
+        source = str(pretrained_model_name_or_path)
+        if not Path(source).exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
+            raise FileNotFoundError(f"{source}: no such reward-model folder")
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path)
-            extractor = ClapFeatureExtractor.from_pretrained(pretrained_model_name_or_path)
-        except (OSError, ValueError):
-            return model  # saved without processors: score() will say what is missing
-        return model.set_processors(tokenizer, extractor)
+        if _has_processor(source, kwargs.get("revision"), kwargs.get("token")):
+            model.set_processor(ClapProcessor.from_pretrained(source, revision=kwargs.get("revision")))
+        return model
 
     @classmethod
     def from_clap(cls, clap_name_or_path: str | os.PathLike, **config_kwargs: Any) -> BatonRewardModel:
         """A reward model around a pretrained CLAP checkpoint (e.g. ``laion/clap-htsat-unfused``), with
-        its tokenizer and feature extractor; the head starts untrained."""
+        its processor; the head starts untrained."""
         clap = ClapModel.from_pretrained(clap_name_or_path)
-        model = cls(BatonRewardConfig(clap_config=clap.config.to_dict(), **config_kwargs))
+        model = cls(BatonRewardConfig(clap_config=clap.config, **config_kwargs))
         model.clap.load_state_dict(clap.state_dict())
-        tokenizer = AutoTokenizer.from_pretrained(clap_name_or_path)
-        return model.set_processors(tokenizer, ClapFeatureExtractor.from_pretrained(clap_name_or_path))
+        return model.set_processor(ClapProcessor.from_pretrained(clap_name_or_path))
+
+
+def _has_processor(source: str, revision: str | None, token: str | None) -> bool:
+    """Whether the folder or repo holds a saved processor (found in the cache when offline)."""
+    return any(
+        cached_file(
+            source,
+            name,
+            revision=revision,
+            token=token,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+        )
+        for name in PROCESSOR_FILES
+    )
+
+
+AutoConfig.register(BatonRewardConfig.model_type, BatonRewardConfig)
+AutoModel.register(BatonRewardConfig, BatonRewardModel)

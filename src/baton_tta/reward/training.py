@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,12 +20,16 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
+from baton_tta.hub.cards import reward_model_card
 from baton_tta.reward.cache import EmbeddingCache
 from baton_tta.reward.metrics import metrics_by_task, plot_prediction_histogram
 from baton_tta.reward.modeling import BatonRewardModel
 
 logger = logging.getLogger(__name__)
 
+#: Where embeddings are cached unless a run names another folder (shared by runs and scripts).
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "baton_tta", "embeddings")
 PRESETS = {
     "paper": {"num_epochs": 50, "batch_size": 64, "learning_rate": 0.01, "weight_decay": 0.0},
     "official": {"num_epochs": 51, "batch_size": 32, "learning_rate": 0.01, "weight_decay": 1e-5},
@@ -64,18 +68,13 @@ class RewardTrainingConfig:
 
 
 def human_labelled(dataset: Dataset) -> Dataset:
-    """Rows a person labelled 1 or 0; skips and unlabelled / reward-model rows are counted and left out."""
-    keep, excluded = [], Counter()
-    for index, (label, source) in enumerate(zip(dataset["label"], dataset["source"])):
-        if source == "human" and label in (0, 1):
-            keep.append(index)
-        else:
-            excluded["skipped (label -1)" if source == "human" else f"source {source!r}"] += 1
-    if excluded:
-        logger.info("reward training uses %d human-labelled rows; excluded %s", len(keep), dict(excluded))
-    if not keep:
-        raise ValueError("no human-labelled rows (label 1/0 with source 'human') to train on")
-    return dataset.select(keep)
+    """Rows a person labelled 1 or 0 (:func:`~baton_tta.data.schema.row_role`); the others are
+    counted and logged by reason."""
+    roles = rows_by_role(dataset)
+    log_excluded(roles, (ROLE_HUMAN,), "reward training")
+    if not roles[ROLE_HUMAN]:
+        raise ValueError("no human-labelled rows (label 1/0, not from a reward model) to train on")
+    return dataset.select(roles[ROLE_HUMAN])
 
 
 def split_by_prompt(
@@ -202,8 +201,6 @@ def _tensorboard_writer(config: RewardTrainingConfig, output_dir: str | Path | N
 
 
 def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks, dataset_id) -> None:
-    from baton_tta.reward.card import write_reward_card
-
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     plot_prediction_histogram(labels, scores, tasks, output_dir / "prediction_histogram.png")
@@ -216,4 +213,18 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
         "config": asdict(config),
     }
     (output_dir / "reward_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    write_reward_card(output_dir, result, config, model, dataset_id)
+    card = reward_model_card(
+        metrics=result.metrics,
+        validation_text=(
+            f"Split by prompt within each task: {result.validation_rows} held-out clips; "
+            f"the model kept is epoch {result.best_epoch}'s (lowest validation loss)."
+        ),
+        train_rows=result.train_rows,
+        settings=asdict(config),
+        head=[model.embedding_dim, *model.config.head_hidden_sizes, 1],
+        text_backbone=model.config.text_backbone,
+        loss=model.config.loss,
+        dataset=dataset_id,
+    )
+    card.save(output_dir / "README.md")
+    print(f"reward model, card, metrics and histogram written to {output_dir.resolve()}")

@@ -1,11 +1,12 @@
-"""The toy world's TangoPipeline: a VAE trained here on toy mels, Griffin-Lim instead of a vocoder.
+"""The toy world's TangoPipeline: a VAE trained here on toy mels, Griffin-Lim as its vocoder.
 
 TANGO takes its VAE and vocoder pretrained from AudioLDM and trains only the UNet; the toy world does
 the same with a first stage it can make on a CPU in a minute: a small AutoencoderKL fitted to toy
 log-mels (no mid-block attention, which costs most of the time at mel resolution and buys nothing
-for these sounds) and no vocoder at all, since Griffin-Lim inverts toy mels well enough for the
-oracle (measured: every rendered clip still judged correctly after mel → Griffin-Lim → mel).
-The text encoder and tokenizer are the tiny ones of :mod:`baton_tta.testing`: T5 stays frozen and
+for these sounds) and :class:`~baton_tta.toy.vocoder.GriffinLimVocoder` as its vocoder, since
+Griffin-Lim inverts toy mels well enough for the oracle (measured: every rendered clip still judged
+correctly after mel → Griffin-Lim → mel).
+The text encoder and tokenizer are the tiny ones of :mod:`baton_tta.tiny`: T5 stays frozen and
 random, as TANGO keeps Flan-T5 frozen; the UNet learns to read it.
 """
 
@@ -20,8 +21,10 @@ from diffusers import AutoencoderKL
 from tqdm.auto import tqdm
 from transformers import ClapFeatureExtractor, ClapModel
 
+from baton_tta.clap import clap_audio_inputs, clap_text_inputs
+from baton_tta.data.audio import decode_audio
 from baton_tta.pipelines.pipeline_tango import TangoPipeline, log_mel_spectrogram, prepare_waveform
-from baton_tta.testing import (
+from baton_tta.tiny import (
     TINY_LATENT_CHANNELS,
     tiny_clap,
     tiny_scheduler,
@@ -31,9 +34,9 @@ from baton_tta.testing import (
 )
 from baton_tta.toy.oracle import HOP_LENGTH, N_MELS
 from baton_tta.toy.synth import DEFAULT_DURATION_S, SAMPLING_RATE, random_caption_scene, render_scene
+from baton_tta.toy.vocoder import GriffinLimVocoder
 
 logger = logging.getLogger(__name__)
-CLAP_SAMPLING_RATE = 48000
 
 
 def toy_autoencoder(seed: int = 0) -> AutoencoderKL:
@@ -100,7 +103,7 @@ def train_toy_autoencoder(
 
 def toy_tango_pipeline(vae: AutoencoderKL, seed: int = 0) -> TangoPipeline:
     """A TangoPipeline for the toy world: the given (trained) VAE, a fresh tiny UNet to train, the tiny
-    frozen T5, TANGO's scheduler, and Griffin-Lim in place of a vocoder."""
+    frozen T5, TANGO's scheduler, and Griffin-Lim as the vocoder."""
     tokenizer = tiny_tokenizer()
     return TangoPipeline(
         vae=vae,
@@ -108,10 +111,9 @@ def toy_tango_pipeline(vae: AutoencoderKL, seed: int = 0) -> TangoPipeline:
         tokenizer=tokenizer,
         unet=tiny_unet(seed),
         scheduler=tiny_scheduler(),
-        vocoder=None,
-        mel_sampling_rate=SAMPLING_RATE,
-        mel_hop_length=HOP_LENGTH,
-        mel_num_bins=N_MELS,
+        vocoder=GriffinLimVocoder(
+            sampling_rate=SAMPLING_RATE, model_in_dim=N_MELS, upsample_rates=(HOP_LENGTH,)
+        ),
     )
 
 
@@ -122,16 +124,12 @@ def train_toy_clap(
     pairs, with a 32-bin mel front end up to 8 kHz where the toy events live. It gives the reward
     model audio and text embeddings that mean something in the toy world, and the CLAP score a
     judge, as LAION-CLAP does for real audio."""
-    from baton_tta.data.audio import decode_audio, resample
-
     clap, extractor = tiny_clap(seed, num_mel_bins=32, frequency_max=8000.0)
     tokenizer = tiny_tokenizer()
     prompts = list(pairs["prompt"])
-    waves = [
-        resample(decode_audio(a, SAMPLING_RATE), SAMPLING_RATE, CLAP_SAMPLING_RATE) for a in pairs["audio"]
-    ]
-    features = extractor(waves, sampling_rate=CLAP_SAMPLING_RATE, return_tensors="pt")["input_features"]
-    tokens = tokenizer(prompts, padding=True, truncation=True, return_tensors="pt")
+    waves = [decode_audio(a, SAMPLING_RATE) for a in pairs["audio"]]
+    features = clap_audio_inputs(extractor, waves, SAMPLING_RATE, "cpu")["input_features"]
+    tokens = clap_text_inputs(tokenizer, prompts, "cpu")
     optimizer = torch.optim.AdamW(clap.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     clap.train()
@@ -139,8 +137,8 @@ def train_toy_clap(
     for _ in progress:
         batch = torch.randperm(len(prompts), generator=generator)[:batch_size]
         loss = clap(
-            input_ids=tokens.input_ids[batch],
-            attention_mask=tokens.attention_mask[batch],
+            input_ids=tokens["input_ids"][batch],
+            attention_mask=tokens["attention_mask"][batch],
             input_features=features[batch],
             return_loss=True,
         ).loss

@@ -11,8 +11,8 @@ import random
 import numpy as np
 from datasets import Audio, Dataset
 
-from baton_tta.data.audio import encode_audio
-from baton_tta.data.schema import SAMPLING_RATE, binary_features
+from baton_tta.data.audio import SAMPLING_RATE, encode_audio
+from baton_tta.data.schema import binary_features
 from baton_tta.prompts import TemplateCaptionGenerator, build_prompts
 from baton_tta.toy.events import toy_labels
 from baton_tta.toy.oracle import OracleAnnotator

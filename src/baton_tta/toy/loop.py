@@ -16,17 +16,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from datasets import Dataset
 from diffusers import DDIMScheduler
-from tqdm.auto import tqdm
+from transformers import ClapProcessor
 
-from baton_tta.data.audio import encode_audio
-from baton_tta.data.schema import SAMPLING_RATE, binary_features
+from baton_tta.clap import ClapEmbedder
+from baton_tta.data.audio import SAMPLING_RATE, encode_audio
+from baton_tta.data.generation import clip_seed, render_clips
+from baton_tta.data.schema import binary_features
+from baton_tta.metrics.functions import clap_score
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
-from baton_tta.testing import tiny_tokenizer
+from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.components import toy_tango_pipeline, train_toy_autoencoder, train_toy_clap
 from baton_tta.toy.datasets import build_toy_prompts, toy_pretrain_dataset
 from baton_tta.toy.oracle import OracleAnnotator
@@ -134,22 +136,26 @@ def _trainer_args(config: ToyLoopConfig, output_dir: Path, steps: int, lr: float
 
 def generate(
     pipeline: TangoPipeline, prompts: list[str], clips_per_prompt: int, config: ToyLoopConfig, seed: int
-):
-    """``clips_per_prompt`` clips per prompt, prompt-major, with DDIM and one seed per batch."""
+) -> list[np.ndarray]:
+    """``clips_per_prompt`` clips per prompt, prompt-major, with DDIM; clip k of prompt i is seeded
+    ``seed + i · clips_per_prompt + k`` (stage 1's rule, :func:`baton_tta.data.generation.clip_seed`)."""
     pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
-    pipeline.set_progress_bar_config(disable=True)
-    waveforms = []
-    batch = max(1, 16 // clips_per_prompt)
-    for start in tqdm(range(0, len(prompts), batch), desc="generating", leave=False):
-        out = pipeline(
-            prompts[start : start + batch],
-            num_inference_steps=config.inference_steps,
-            guidance_scale=config.guidance_scale,
-            num_waveforms_per_prompt=clips_per_prompt,
-            audio_length_in_s=config.duration_s,
-            generator=torch.Generator().manual_seed(seed + start),
-        )
-        waveforms.extend(out.audios)
+    seeds = [
+        [clip_seed(seed, i, k, clips_per_prompt) for k in range(clips_per_prompt)]
+        for i in range(len(prompts))
+    ]
+    waveforms: list[np.ndarray] = []
+    for _, audios in render_clips(
+        pipeline,
+        prompts,
+        seeds,
+        prompts_per_batch=max(1, 16 // clips_per_prompt),
+        audio_length_in_s=config.duration_s,
+        num_inference_steps=config.inference_steps,
+        guidance_scale=config.guidance_scale,
+        desc="generating",
+    ):
+        waveforms.extend(audios)
     return waveforms
 
 
@@ -269,10 +275,10 @@ class ToyLoop:
     def reward_rows(self, feedback: Dataset) -> tuple[Dataset, dict[str, float]]:
         """Train the reward model on the human rows, score the rest, and measure it there."""
         c = self.config
-        config = BatonRewardConfig(clap_config=self.clap.config.to_dict(), head_hidden_sizes=[64])
+        config = BatonRewardConfig(clap_config=self.clap.config, head_hidden_sizes=[64])
         model = BatonRewardModel(config)
         model.clap.load_state_dict(self.clap.state_dict())
-        model.set_processors(tiny_tokenizer(), self.clap_extractor)
+        model.set_processor(ClapProcessor(feature_extractor=self.clap_extractor, tokenizer=tiny_tokenizer()))
         training = RewardTrainingConfig(
             preset=None, num_epochs=c.reward_epochs, batch_size=32, learning_rate=3e-3, seed=c.seed
         )
@@ -326,17 +332,9 @@ class ToyLoop:
         )
         return result
 
-    @torch.no_grad()
     def _clap_score(self, prompts: list[str], waveforms: list[np.ndarray]) -> float:
-        from baton_tta.data.audio import resample
-        from baton_tta.metrics.functions import clap_score
-
-        tokens = tiny_tokenizer()(prompts, padding=True, return_tensors="pt")
-        text = self.clap.get_text_features(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask)
-        waves = [resample(np.asarray(w, np.float32), SAMPLING_RATE, 48000) for w in waveforms]
-        features = self.clap_extractor(waves, sampling_rate=48000, return_tensors="pt")["input_features"]
-        audio = self.clap.get_audio_features(input_features=features)
-        return clap_score(_tensor(text).numpy(), _tensor(audio).numpy())
+        judge = ClapEmbedder(self.clap, tiny_tokenizer(), self.clap_extractor)
+        return clap_score(judge.embed_texts(prompts), judge.embed_audios(waveforms, SAMPLING_RATE))
 
     # all ---------------------------------------------------------------------------------------
     def run(self) -> ToyLoopResult:
@@ -380,11 +378,6 @@ class ToyLoop:
             "base clips aligned (oracle)": int(sum(self.truth)),
         }
         return ToyLoopResult(rows, accuracy, stats, asdict(self.config), dict(self.seconds))
-
-
-def _tensor(output) -> torch.Tensor:
-    """transformers 5 returns a model output from get_*_features; older ones a tensor."""
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
 def _concatenate(first: Dataset, second: Dataset) -> Dataset:

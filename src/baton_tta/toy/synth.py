@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.toy.events import TOY_EVENTS, band_noise, get_event, toy_labels
 
-SAMPLING_RATE = 16000
 DEFAULT_DURATION_S = 1.0
 BACKGROUND_LEVEL = 0.01  # −40 dB below a full-gain event
 

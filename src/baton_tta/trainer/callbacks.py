@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import soundfile as sf
 import torch
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 from transformers.integrations import TensorBoardCallback
-
-if TYPE_CHECKING:
-    from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +19,8 @@ class ValidationCallback(TrainerCallback):
     validation prompt with the current UNet, write them under ``output_dir/validation/step-N/``, log
     ``validation_mean_reward`` when a reward model is set, and add the audio to TensorBoard."""
 
-    def __init__(self, trainer: RewardWeightedDiffusionTrainer):
+    def __init__(self, trainer: Trainer):
+        """``trainer``: a :class:`~baton_tta.trainer.base.DiffusionTrainer` (its pipeline renders)."""
         self.trainer = trainer
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -50,8 +47,9 @@ class ValidationCallback(TrainerCallback):
         for i, audio in enumerate(audios):
             sf.write(folder / f"{i:02d}.wav", audio, pipe.sampling_rate)
         logs = {"validation_clips": float(len(audios))}
-        if trainer.reward_model is not None:
-            scores = trainer.reward_model.score(prompts, list(audios), sampling_rate=pipe.sampling_rate)
+        reward_model = getattr(trainer, "reward_model", None)
+        if reward_model is not None:
+            scores = reward_model.score(prompts, list(audios), sampling_rate=pipe.sampling_rate)
             logs["validation_mean_reward"] = float(sum(scores) / len(scores))
         self._tensorboard(trainer, state.global_step, prompts, audios, pipe.sampling_rate)
         trainer.log(logs)

@@ -1,7 +1,7 @@
 """Training inputs: which rows train, how they are encoded (once, or every step), how batches form.
 
 Only the UNet trains, so a caption's T5 states and a clip's VAE posterior never change: with
-``cache_latents`` they are computed once before training (design §6). Both paths go through the same
+``cache_latents`` they are computed once before training (docs/architecture.md, "Stage 3"). Both paths go through the same
 :class:`FeatureEncoder`, and the posterior is sampled at every step in either case, so cached and
 uncached training see the same numbers.
 """
@@ -18,8 +18,15 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from baton_tta.data.audio import decode_audio
-from baton_tta.data.schema import PreferenceDataError
+from baton_tta.data.audio import AudioDecodeError, decode_audio
+from baton_tta.data.schema import (
+    ROLE_HUMAN,
+    ROLE_REWARD_MODEL,
+    ROLE_UNSCORED,
+    PreferenceDataError,
+    log_excluded,
+    rows_by_role,
+)
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
 logger = logging.getLogger(__name__)
@@ -35,29 +42,32 @@ class EncodedRow:
 
 
 class FeatureEncoder:
-    """Captions → T5 states, clips → VAE posteriors, with the pipeline's own front end (TANGO's)."""
+    """Captions → T5 states, waveforms → VAE posteriors, with the pipeline's own front end (TANGO's)."""
 
-    def __init__(self, pipeline: TangoPipeline, audio_length_s: float, prompt_column: str, audio_column: str):
+    def __init__(self, pipeline: TangoPipeline, audio_length_s: float, prompt_column: str):
         self.pipeline = pipeline
         self.audio_length_s = audio_length_s
         self.prompt_column = prompt_column
-        self.audio_column = audio_column
         self.num_frames = pipeline.num_frames_for(audio_length_s)
 
     @torch.no_grad()
-    def encode(self, rows: list[dict], audio_column: str | None = None) -> list[EncodedRow]:
+    def encode(self, prompts: list[str], waves: list[np.ndarray]) -> list[EncodedRow]:
         pipe = self.pipeline
-        hidden, mask = pipe.encode_text([row[self.prompt_column] for row in rows])
-        column = audio_column or self.audio_column
-        waves = [decode_audio(row[column], pipe.sampling_rate) for row in rows]
+        hidden, mask = pipe.encode_text(list(prompts))
         num_samples = self.num_frames * pipe.hop_length
         waveform = torch.from_numpy(np.stack([_fit(w, num_samples) for w in waves])).to(pipe.vae.device)
         mel = pipe.waveform_to_mel(pipe.prepare_waveform(waveform, num_samples), num_frames=self.num_frames)
-        posterior = pipe.vae.encode(mel.unsqueeze(1).to(pipe.vae.dtype)).latent_dist
+        posterior = pipe.encode_mel(mel)
         return [
             EncodedRow(hidden[i, mask[i]].cpu(), posterior.mean[i].cpu(), posterior.std[i].cpu())
-            for i in range(len(rows))
+            for i in range(len(prompts))
         ]
+
+    def encode_rows(self, rows: list[dict], audio_column: str) -> list[EncodedRow]:
+        """Decode and encode dataset rows (the uncached path, every step)."""
+        rate = self.pipeline.sampling_rate
+        waves = [decode_audio(row[audio_column], rate) for row in rows]
+        return self.encode([row[self.prompt_column] for row in rows], waves)
 
 
 def _fit(wave: np.ndarray, num_samples: int) -> np.ndarray:
@@ -67,84 +77,86 @@ def _fit(wave: np.ndarray, num_samples: int) -> np.ndarray:
     return np.pad(wave, (0, num_samples - len(wave)))
 
 
-def encode_all(
-    encoder: FeatureEncoder, dataset: Dataset, batch_size: int, desc: str, audio_column: str | None = None
-) -> list[EncodedRow]:
-    """Encode every row once (the cache), batched, with a progress bar."""
-    out: list[EncodedRow] = []
-    for start in tqdm(range(0, len(dataset), batch_size), desc=desc, unit="batch"):
-        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        out.extend(encoder.encode(rows, audio_column))
-    return out
-
-
-def check_audio_lengths(
-    dataset: Dataset, columns: list[str], audio_length_s: float, tolerance_s: float, source: str
-) -> None:
-    """Clips far from the training length are an error (they would be mostly padding or cut short)."""
-    problems = []
-    for column in columns:
-        for index, value in enumerate(dataset[column]):
-            seconds = len(decode_audio(value, 16000, where=f"row {index}, column '{column}'")) / 16000
-            if abs(seconds - audio_length_s) > tolerance_s:
+def scan_clips(
+    dataset: Dataset,
+    column: str,
+    encoder: FeatureEncoder,
+    tolerance_s: float,
+    source: str,
+    batch_size: int,
+    encode: bool,
+) -> list[EncodedRow] | None:
+    """One pass over a clip column that decodes every clip once: each is checked (unreadable, empty,
+    NaN, silent — by :func:`decode_audio`) and measured against the training length, and, with
+    ``encode``, turned into its cached features on the spot. All problems are reported together,
+    by row and column, before any training step."""
+    rate = encoder.pipeline.sampling_rate
+    problems: list[str] = []
+    encoded: list[EncodedRow] = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc=f"{source}: {column}", unit="batch"):
+        batch = dataset[start : start + batch_size]
+        waves = []
+        for index, value in enumerate(batch[column], start):
+            where = f"row {index}, column '{column}'"
+            try:
+                wave = decode_audio(value, rate, where=where)
+            except AudioDecodeError as error:
+                problems.append(str(error))
+                continue
+            seconds = len(wave) / rate
+            if abs(seconds - encoder.audio_length_s) > tolerance_s:
                 problems.append(
-                    f"row {index}, column '{column}': clip is {seconds:.2f} s, training length is {audio_length_s:g} s "
+                    f"{where}: clip is {seconds:.2f} s, training length is {encoder.audio_length_s:g} s "
                     f"(± {tolerance_s:g} s; set audio_length_s / audio_length_tolerance_s)"
                 )
+            waves.append(wave)
+        if encode and not problems:
+            encoded.extend(encoder.encode(batch[encoder.prompt_column], waves))
     if problems:
         raise PreferenceDataError(source, problems[:50], len(problems))
+    return encoded if encode else None
 
 
 def select_preference_rows(
-    dataset: Dataset, args, has_reward_model: bool, seed: int
-) -> tuple[Dataset, list[float]]:
-    """Trainable rows of a binary preference dataset and their rewards (the label for human rows, the
-    score for reward-model rows, NaN for rows a reward model must still score), human : reward-model
-    rows at the configured ratio. Every exclusion is counted and logged; unusable data is an error
-    before training."""
+    dataset: Dataset,
+    reward_transform: str,
+    human_to_reward_ratio: float | None,
+    has_reward_model: bool,
+    seed: int,
+) -> tuple[Dataset, list[float], list[int]]:
+    """Trainable rows of a binary preference dataset (:func:`~baton_tta.data.schema.row_role`), their
+    rewards (the label for human rows, the score for reward-model rows, NaN for rows a reward model
+    must still score), and the positions of those unscored rows; human : reward-model rows at the
+    configured ratio. Columns have the binary schema's names. Every exclusion is counted and logged;
+    unusable data is an error before training."""
     if len(dataset) == 0:
         raise ValueError("the preference dataset is empty")
-    labels = dataset[args.label_column]
-    sources = (
-        dataset[args.source_column] if args.source_column in dataset.column_names else ["human"] * len(labels)
-    )
-    rewards = (
-        dataset[args.reward_column]
-        if args.reward_column in dataset.column_names
-        else [math.nan] * len(labels)
-    )
-    reward_of: dict[int, float] = {}
-    human, scored, skipped = [], [], 0
-    for index, (label, source, reward) in enumerate(zip(labels, sources, rewards)):
-        has_reward = reward is not None and not math.isnan(reward)
-        if source == "reward_model" and has_reward:
-            scored.append(index)
-            reward_of[index] = float(reward)
-        elif label in (0, 1):
-            human.append(index)
-            reward_of[index] = float(label)
-        elif source in ("unlabelled", "reward_model"):
-            scored.append(index)
-            reward_of[index] = math.nan
-        else:
-            skipped += 1
-    unscored = [i for i in scored if math.isnan(reward_of[i])]
-    if unscored and not has_reward_model:
+    roles = rows_by_role(dataset)
+    if roles[ROLE_UNSCORED] and not has_reward_model:
         raise ValueError(
-            f"{len(unscored)} row(s) have no label and no reward (first rows: {unscored[:10]}); "
-            "pass a reward_model to score them, or drop them"
+            f"{len(roles[ROLE_UNSCORED])} row(s) have no label and no reward (first rows: "
+            f"{roles[ROLE_UNSCORED][:10]}); pass a reward_model to score them, or drop them"
         )
-    if skipped:
-        logger.info("excluded %d row(s) skipped by annotators (label -1)", skipped)
+    log_excluded(roles, (ROLE_HUMAN, ROLE_REWARD_MODEL, ROLE_UNSCORED), "fine-tuning")
+    labels, rewards = dataset["label"], dataset["reward"]
+    reward_of = {i: float(labels[i]) for i in roles[ROLE_HUMAN]}
+    reward_of.update({i: float(rewards[i]) for i in roles[ROLE_REWARD_MODEL]})
+    reward_of.update(dict.fromkeys(roles[ROLE_UNSCORED], math.nan))
     out_of_range = [i for i, r in reward_of.items() if not math.isnan(r) and not 0.0 <= r <= 1.0]
-    if out_of_range and args.reward_transform == "identity":
+    if out_of_range and reward_transform == "identity":
         raise ValueError(f"rewards outside [0, 1] in rows {out_of_range[:10]} (reward_transform='identity')")
-    human, scored = _apply_ratio(human, scored, args.human_to_reward_ratio, seed)
+    human, scored = _apply_ratio(
+        roles[ROLE_HUMAN],
+        sorted(roles[ROLE_REWARD_MODEL] + roles[ROLE_UNSCORED]),
+        human_to_reward_ratio,
+        seed,
+    )
     keep = sorted(human + scored)
     if not keep:
         raise ValueError("no trainable rows: every row is skipped (label -1) or unusable")
     logger.info("training on %d human and %d reward-model rows", len(human), len(scored))
-    return dataset.select(keep), [reward_of[i] for i in keep]
+    kept_rewards = [reward_of[i] for i in keep]
+    return dataset.select(keep), kept_rewards, [k for k, r in enumerate(kept_rewards) if math.isnan(r)]
 
 
 def _apply_ratio(
@@ -225,7 +237,7 @@ class DiffusionCollator:
         key = f"{name}:{column}"
         if self.cache is not None:
             return [self.cache[key][i] for i in indices]
-        return self.encoder.encode([dataset[i] for i in indices], column)
+        return self.encoder.encode_rows([dataset[i] for i in indices], column)
 
     def __call__(self, items: list[dict[str, int]]) -> dict:
         indices = [item["index"] for item in items]

@@ -1,26 +1,37 @@
-"""What ``trainers/evaluate.py`` does, importable: pipelines × eval prompts → Table 4 metrics."""
+"""``baton-tta evaluate``: BATON stage 4 — pipelines × evaluation prompts → Table 4 (FD, FAD, IS, KL, CLAP).
+
+    baton-tta evaluate --pipelines tango=you/tango-diffusers baton=outputs/baton-tango \
+        --eval_set outputs/eval_sets/temporal --reference_audio_dir audiocaps/test ...
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from baton_tta.data.audio import decode_audio
+from baton_tta.clap import ClapEmbedder
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.loading import load_raw
+from baton_tta.metrics.cnn14 import load_cnn14
 from baton_tta.metrics.evaluation import (
     Backbones,
-    ClapEmbedder,
     compute_metrics,
     embed_clips,
     generate_eval_clips,
     push_metrics_to_card,
+    table4_markdown,
     write_report,
 )
+from baton_tta.metrics.vggish import load_vggish
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.scripts.builtin import resolve_backbones, resolve_pipeline
+from baton_tta.scripts.utils import default_repo_id, parse
 
 logger = logging.getLogger(__name__)
-TINY = "tiny"
 
 
 @dataclass
@@ -64,38 +75,19 @@ class EvaluateArguments:
 
 
 def load_backbones(args: EvaluateArguments) -> Backbones:
-    if args.backbones == TINY:
-        from baton_tta.testing import tiny_backbones
-
-        return tiny_backbones()
-    from baton_tta.metrics.cnn14 import load_cnn14
-    from baton_tta.metrics.vggish import load_vggish
-
-    clap = None
-    if args.clap_model:
-        from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
-
-        clap = ClapEmbedder(
-            ClapModel.from_pretrained(args.clap_model),
-            AutoTokenizer.from_pretrained(args.clap_model),
-            ClapFeatureExtractor.from_pretrained(args.clap_model),
-        )
+    builtin = resolve_backbones(args.backbones)
+    if builtin is not None:
+        return builtin
     return Backbones(
         cnn14=load_cnn14(args.cnn14_checkpoint) if args.cnn14_checkpoint else None,
         vggish=load_vggish(args.vggish_checkpoint) if args.vggish_checkpoint else None,
-        clap=clap,
+        clap=ClapEmbedder.from_pretrained(args.clap_model) if args.clap_model else None,
     )
 
 
-def _pipeline(spec: str):
+def _pipeline(spec: str) -> tuple[str, TangoPipeline]:
     name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
-    if source == TINY:
-        from baton_tta.testing import tiny_tango_pipeline
-
-        return name, tiny_tango_pipeline()
-    from baton_tta.pipelines.pipeline_tango import TangoPipeline
-
-    return name, TangoPipeline.from_pretrained(source)
+    return name, resolve_pipeline(source)
 
 
 def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:
@@ -105,15 +97,13 @@ def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:
         if not files:
             missing.append(clip)
             continue
-        waves.append(decode_audio(str(files[0]), 16000, where=str(files[0])))
+        waves.append(decode_audio(str(files[0]), SAMPLING_RATE, where=str(files[0])))
     if missing:
         raise FileNotFoundError(f"{folder}: no reference audio for {len(missing)} clip id(s): {missing[:10]}")
     return waves
 
 
 def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
-    from baton_tta.data.loading import load_raw
-
     prompts_data = load_raw(args.eval_set)
     if args.max_prompts:
         prompts_data = prompts_data.select(range(min(args.max_prompts, len(prompts_data))))
@@ -145,12 +135,22 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
         counts[name] = embedded.counts
         results[name] = compute_metrics(embedded, prompts, backbones, reference)
     write_report(results, output, {"prompts": len(ids), "embedded_clips": counts, "eval_set": args.eval_set})
+    print(f"results written to {output.resolve()}/results.{{json,md,png}}")
     if args.push_to_hub:
         last = list(results)[-1]
         push_metrics_to_card(
-            args.hub_model_id or last,
+            default_repo_id(args.hub_model_id, last),
             results[last],
             dataset_name=Path(args.eval_set).name,
             dataset_type=args.eval_set,
         )
     return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    (args,) = parse((EvaluateArguments,), argv)
+    print(table4_markdown(run_evaluation(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The built-in names every command accepts in place of a path or Hub id, resolved in one place.
+
+- ``"tiny"``: random-weight components (:mod:`baton_tta.tiny`) and tone-clip data
+  (:mod:`baton_tta.toy.tones`): to check an install or a code path offline; outputs are noise.
+- ``"toy"``: the toy sound world's data (:mod:`baton_tta.toy`): rendered scenes, oracle labels.
+
+Anything else is passed on to the loaders untouched.
+"""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from baton_tta.metrics.evaluation import Backbones
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.reward.modeling import BatonRewardModel
+from baton_tta.tiny import tiny_backbones, tiny_reward_model, tiny_tango_pipeline
+from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
+from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset, tone_pretrain_dataset
+
+TINY = "tiny"
+TOY = "toy"
+BUILTIN_NAMES = (TINY, TOY)
+TOY_CLIPS_PER_PROMPT = 4
+
+
+def is_builtin(name: str | None) -> bool:
+    return name in BUILTIN_NAMES
+
+
+def resolve_pipeline(name: str, seed: int = 0) -> TangoPipeline:
+    """``"tiny"`` builds the random tiny pipeline; anything else is loaded with ``from_pretrained``."""
+    if name == TINY:
+        return tiny_tango_pipeline(seed=seed)
+    if name == TOY:
+        raise ValueError("'toy' names data, not a pipeline: give a TangoPipeline folder, a Hub id or 'tiny'")
+    return TangoPipeline.from_pretrained(name)
+
+
+def resolve_preference_data(name: str, rows: int, seconds: float, seed: int) -> Dataset | str:
+    """A binary preference dataset by built-in name, or ``name`` for the loader."""
+    if name == TINY:
+        return tone_preference_dataset(num_rows=rows, seconds=seconds, seed=seed)
+    if name == TOY:
+        prompts = max(2, rows // TOY_CLIPS_PER_PROMPT)
+        return toy_preference_dataset(num_prompts=prompts, clips_per_prompt=TOY_CLIPS_PER_PROMPT, seed=seed)
+    return name
+
+
+def resolve_pretrain_data(name: str, rows: int, seconds: float, seed: int) -> Dataset | str:
+    """A ``prompt``/``audio`` dataset by built-in name, or ``name`` for the loader."""
+    if name == TINY:
+        return tone_pretrain_dataset(num_rows=rows, seconds=seconds, seed=seed)
+    if name == TOY:
+        return toy_pretrain_dataset(rows, seed=seed)
+    return name
+
+
+def resolve_labelled_data(name: str) -> Dataset | str:
+    """Human-labelled rows for reward training: ``"tiny"`` is a learnable tone task."""
+    return tone_labelled_dataset() if name == TINY else name
+
+
+def resolve_reward_model(name: str, text_backbone: str, loss: str, head_hidden_size: int) -> BatonRewardModel:
+    """``"tiny"`` wraps the tiny CLAP; anything else is a transformers CLAP checkpoint."""
+    if name == TINY:
+        return tiny_reward_model(text_backbone=text_backbone, loss=loss)
+    if text_backbone != "clap":
+        raise ValueError(
+            "text_backbone='t5' with a real CLAP: build BatonRewardConfig(t5_config=...) in Python"
+        )
+    return BatonRewardModel.from_clap(name, loss=loss, head_hidden_sizes=[head_hidden_size])
+
+
+def resolve_backbones(name: str) -> Backbones | None:
+    """``"tiny"`` gives random tiny metric backbones; None means "load the public files"."""
+    return tiny_backbones() if name == TINY else None

@@ -1,0 +1,46 @@
+"""``baton-tta train-dpo``: fine-tune TANGO with Diffusion-DPO on chosen / rejected pairs (Tango 2).
+
+    accelerate launch -m baton_tta.scripts.train_dpo --pipeline_name_or_path you/tango-diffusers \\
+        --dataset_name you/audio-alpaca-pairs --output_dir outputs/dpo-tango
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baton_tta.data.loading import load_preference_dataset
+from baton_tta.scripts.builtin import resolve_pipeline
+from baton_tta.scripts.utils import parse
+from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
+
+
+@dataclass
+class DPOScriptArguments:
+    pipeline_name_or_path: str = field(metadata={"help": "TangoPipeline folder or Hub id, or 'tiny'."})
+    dataset_name: str = field(
+        metadata={"help": "Pairwise dataset (prompt, chosen, rejected): id, folder, files."}
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Split of the pairwise dataset."})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    script, args = parse((DPOScriptArguments, DiffusionDPOConfig), argv)
+    pairs = script.dataset_name
+    if script.dataset_split != "train":
+        pairs = load_preference_dataset(
+            pairs, split=script.dataset_split, schema="pairwise", check_audio=False
+        )
+    trainer = DiffusionDPOTrainer(
+        resolve_pipeline(script.pipeline_name_or_path, args.seed), args, train_dataset=pairs
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model(args.output_dir)
+    if args.push_to_hub:
+        trainer.push_to_hub()
+    print(f"Diffusion-DPO pipeline saved to {Path(args.output_dir).resolve()}")
+
+
+if __name__ == "__main__":
+    main()
