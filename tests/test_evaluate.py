@@ -107,9 +107,26 @@ def test_missing_reference_audio_is_named(tmp_path):
 def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
     from huggingface_hub import HfApi, ModelCard
 
+    from baton_tta.hub.cards import NOT_EVALUATED, pipeline_card
+
     api = HfApi()
     api.create_repo("baton/tuned")
-    (tmp_path / "README.md").write_text("---\nlibrary_name: diffusers\n---\n# tuned\n")
+    card = pipeline_card(
+        title="t",
+        summary="s",
+        base_model="declare-lab/tango",
+        datasets=["you/baton-temporal", str(tmp_path)],
+        hyperparameters={"beta": 0.5},
+        num_rows=4,
+        mean_reward=0.5,
+        steps=2,
+        final_loss=0.1,
+        use_lora=False,
+    )
+    assert NOT_EVALUATED in card.text
+    # metadata holds Hub ids only: the local folder is named in the text, never in `datasets`
+    assert card.data.datasets == ["you/baton-temporal"] and card.data.base_model == "declare-lab/tango"
+    card.save(tmp_path / "README.md")
     api.upload_file(
         path_or_fileobj=str(tmp_path / "README.md"), path_in_repo="README.md", repo_id="baton/tuned"
     )
@@ -121,5 +138,8 @@ def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
     values = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert values == {"FD": 12.5, "FAD": 1.25, "IS": 4.5, "KL": 0.75, "CLAP": 0.31}
     assert "model-index" in card.content and card.data.library_name == "diffusers"
+    # the body shows the results too, and the rest of the card (citation) survives
+    assert NOT_EVALUATED not in card.text and "| FD | 12.5 |" in card.text and "| CLAP | 0.31 |" in card.text
+    assert "On `AudioCaps temporal subset`" in card.text and "@article{liao2024baton" in card.text
     assert table4_markdown({"m": metrics}).splitlines()[2] == "| m | 12.500 | 1.250 | 4.500 | 0.750 | 0.310 |"
     assert np.isfinite(list(values.values())).all()

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 from baton_tta.data import load_preference_dataset
 from baton_tta.data.audio import decode_audio
@@ -92,6 +93,10 @@ def test_learnable_toy_task_reaches_high_accuracy(tmp_path):
     assert result.train_rows + result.validation_rows == 160
     card = (tmp_path / "rm" / "README.md").read_text()
     assert "model-index" in card and f"value: {round(result.metrics['overall']['accuracy'], 4)}" in card
+    # per-task results stay apart in the model-index (one entry per task, named by its config)
+    index = ModelCard.load(tmp_path / "rm" / "README.md").data.eval_results
+    assert {r.dataset_config for r in index} == set(result.metrics)
+    assert len(index) == 4 * len(result.metrics)
     assert "| temporal |" in card and "prediction_histogram.png" in card
     report = json.loads((tmp_path / "rm" / "reward_metrics.json").read_text())
     assert report["best_epoch"] == result.best_epoch and len(report["history"]) == 60

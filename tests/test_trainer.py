@@ -17,6 +17,7 @@ from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import (
     DiffusionDPOConfig,
     DiffusionDPOTrainer,
+    DiffusionTrainingConfig,
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
     reward_weighted_loss,
@@ -327,3 +328,29 @@ def test_validation_audio_goes_to_tensorboard(tmp_path):
     tags = _event_tags(tmp_path / "out" / "runs")  # TensorBoardCallback's default: output_dir/runs
     assert {"validation/00", "validation/01"} <= tags and "train/loss" in tags
     assert len(list((tmp_path / "out" / "validation" / "step-2").glob("*.wav"))) == 2
+
+
+@pytest.mark.parametrize(
+    "config_class", [DiffusionTrainingConfig, RewardWeightedDiffusionConfig, DiffusionDPOConfig]
+)
+def test_every_config_field_is_documented_with_its_help(config_class):
+    """TRL's convention: one docstring entry per field this project defines (or re-defaults), whose
+    text is the field's ``help`` word for word."""
+    import inspect
+    import re
+
+    entries = dict(re.findall(r"^\s+(\w+) \(.*?\): (.+)$", config_class.__doc__, flags=re.M))
+    own = inspect.get_annotations(config_class)
+    for name in own:
+        help_text = config_class.__dataclass_fields__[name].metadata["help"]
+        assert entries.get(name) == help_text, f"{config_class.__name__}.{name}: docstring != help"
+
+
+def test_choices_are_enforced_by_the_parser(tmp_path):
+    from trl import TrlParser
+
+    parser = TrlParser((RewardWeightedDiffusionConfig,))
+    with pytest.raises(SystemExit):
+        parser.parse_args_and_config(args=["--output_dir", str(tmp_path), "--reward_transform", "square"])
+    with pytest.raises(ValueError, match="snr_gamma must be > 0"):
+        make_args(tmp_path, snr_gamma=-5.0)

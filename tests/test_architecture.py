@@ -1,0 +1,111 @@
+"""The layout keeps its promises: library code never imports test scaffolding, the import graph
+between baton_tta's parts has no cycle (imports inside functions included), and the pipeline file
+that ships inside saved folders stands alone."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import baton_tta
+
+PACKAGE = Path(baton_tta.__file__).parent
+#: Parts that exist to run things (commands, the built-in worlds), never imported by the library.
+SCAFFOLDING = ("baton_tta.tiny", "baton_tta.toy", "baton_tta.scripts", "baton_tta.cli")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every baton_tta module a file imports, at top level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("baton_tta"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("baton_tta"))
+    return found
+
+
+def _part(module: str) -> str:
+    """``baton_tta.reward.modeling`` → ``reward``; top-level modules (``clap``, ``tiny``) are parts."""
+    return module.split(".")[1] if module.count(".") >= 1 else "__init__"
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        source = _part(_module_name(path)) if _module_name(path) != "baton_tta" else "__init__"
+        targets = {_part(m) for m in _imports(path) if m != "baton_tta"}
+        graph.setdefault(source, set()).update(t for t in targets if t != source)
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_import_graph_between_parts_has_no_cycle():
+    graph = _graph()
+    assert {"pipelines", "data", "reward", "trainer", "metrics", "hub", "toy", "scripts"} <= set(graph)
+    assert _find_cycle(graph) is None, f"import cycle: {' -> '.join(_find_cycle(graph))}"
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_library_never_imports_scaffolding():
+    """Only the scaffolding itself may import tiny, toy, scripts or cli."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        if module.startswith(SCAFFOLDING):
+            continue
+        offenders += [f"{module} imports {m}" for m in _imports(path) if m.startswith(SCAFFOLDING)]
+    assert not offenders, offenders
+
+
+def test_main_paths_load_no_scaffolding():
+    """Importing the library's stages (what users' code imports) loads no test or demo scaffolding."""
+    code = (
+        "import sys, json, baton_tta, baton_tta.data, baton_tta.prompts, baton_tta.reward, baton_tta.trainer, "
+        "baton_tta.metrics, baton_tta.annotate, baton_tta.hub.cards, baton_tta.hub.datasets; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('baton_tta'))))"
+    )
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    assert "baton_tta.trainer.trainer" in loaded and "baton_tta.reward.modeling" in loaded
+    assert not [m for m in loaded if m.startswith(SCAFFOLDING)], loaded
+    assert not [m for m in loaded if "loopback" in m or "testing" in m], loaded
+
+
+def test_pipeline_file_stands_alone():
+    """``pipeline_tango.py`` is copied into every saved folder: it may import no baton_tta code."""
+    assert not _imports(PACKAGE / "pipelines" / "pipeline_tango.py")
