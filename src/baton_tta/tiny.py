@@ -249,7 +249,7 @@ def tiny_reward_model(seed: int = 0, text_backbone: str = "clap", loss: str = "b
     )
     model = BatonRewardModel(config)
     model.clap.load_state_dict(clap.state_dict())
-    if text_backbone == "t5":
+    if model.text_encoder is not None:
         model.text_encoder.load_state_dict(tiny_text_encoder(len(tokenizer), seed).state_dict())
     return model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer)).eval()
 

@@ -94,7 +94,8 @@ class LabelStore:
                 "INSERT INTO labels (clip_id, annotator, label, created_at, app_version) VALUES (?, ?, ?, ?, ?)",
                 (str(clip_id), annotator, int(label), _now(), self.app_version),
             )
-            return int(cursor.lastrowid)
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            return cursor.lastrowid
 
     def undo_last(self, annotator: str) -> Vote | None:
         """Mark the annotator's most recent label undone (kept in the log) and return it; None if

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
 
 def load_public_checkpoint(
-    model: nn.Module, path: str | os.PathLike, name: str, ignore: tuple[str, ...] = ()
-) -> nn.Module:
+    model: ModuleT, path: str | os.PathLike, name: str, ignore: tuple[str, ...] = ()
+) -> ModuleT:
     """Load ``path`` into ``model`` with ``torch.load(weights_only=True)``. Accepts a bare state dict
     or ``{"model": state_dict}``; keys starting with an ``ignore`` prefix are dropped; any other
     missing or unexpected key is an error that names it."""
@@ -30,4 +33,5 @@ def load_public_checkpoint(
             f"{path}: {name} checkpoint keys do not match: missing {missing[:10]}, unexpected {unexpected[:10]}"
         )
     model.load_state_dict(state)
-    return model.eval()
+    model.eval()
+    return model

@@ -96,6 +96,8 @@ def compute_metrics(
         reference is not None
         and generated.panns_embedding is not None
         and reference.panns_embedding is not None
+        and generated.panns_logits is not None
+        and reference.panns_logits is not None
     ):
         result["FD"] = frechet_distance(generated.panns_embedding, reference.panns_embedding)
         result["KL"] = kl_divergence(
@@ -153,9 +155,8 @@ def table4_markdown(results: dict[str, dict[str, float | None]]) -> str:
     header = "| Model | " + " | ".join(f"{m} {BETTER[m]}" for m in METRICS) + " |"
     lines = [header, "|---|" + "---:|" * len(METRICS)]
     for model, values in results.items():
-        cells = [
-            "—" if values.get(m) is None or math.isnan(values[m]) else f"{values[m]:.3f}" for m in METRICS
-        ]
+        numbers = [values.get(m) for m in METRICS]
+        cells = ["—" if v is None or math.isnan(v) else f"{v:.3f}" for v in numbers]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

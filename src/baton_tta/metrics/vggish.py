@@ -25,7 +25,7 @@ LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log1p(np.asarray(hz) / 700.0)
 
 
@@ -77,11 +77,22 @@ class VGGish(nn.Module):
         super().__init__()
         self.config = config = config or VGGishConfig()
         c = config.conv_channels
-        plan = [c[0], "M", c[1], "M", c[2], c[3], "M", c[4], c[5], "M"]
+        plan: list[int | None] = [
+            c[0],
+            None,
+            c[1],
+            None,
+            c[2],
+            c[3],
+            None,
+            c[4],
+            c[5],
+            None,
+        ]  # None: max-pool
         layers: list[nn.Module] = []
         channels = 1
         for item in plan:
-            if item == "M":
+            if item is None:
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=True)]

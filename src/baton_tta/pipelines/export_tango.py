@@ -33,10 +33,9 @@ def diffusers_vae_to_ldm(state: dict[str, torch.Tensor], num_blocks: int) -> dic
         new = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
         parts = new.split(".")
         if parts[1] == "down_blocks":
-            block = parts[2]
             rest = ".".join(parts[3:])
             rest = rest.replace("resnets.", "block.").replace("downsamplers.0.", "downsample.")
-            new = f"{parts[0]}.down.{block}.{rest}"
+            new = f"{parts[0]}.down.{parts[2]}.{rest}"
         elif parts[1] == "up_blocks":
             block = num_blocks - 1 - int(parts[2])
             rest = ".".join(parts[3:])

@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -243,6 +243,8 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """
         device = self._execution_device
         if prompt_embeds is None:
+            if prompt is None:
+                raise ValueError("give `prompt` (captions) or `prompt_embeds` (precomputed text states)")
             prompt_embeds, prompt_attention_mask = self.encode_text(prompt)
         prompt_embeds, prompt_attention_mask = _with_mask(prompt_embeds, prompt_attention_mask, device)
         batch = prompt_embeds.shape[0]
@@ -433,7 +435,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         """Pass ``eta`` (DDIM's η; other schedulers ignore it) and the generator to schedulers whose
         ``step`` takes them (DDPM draws noise), so runs repeat."""
         parameters = set(inspect.signature(self.scheduler.step).parameters)
-        extra_step_kwargs = {}
+        extra_step_kwargs: dict[str, Any] = {}
         if "eta" in parameters:
             extra_step_kwargs["eta"] = eta
         if "generator" in parameters:

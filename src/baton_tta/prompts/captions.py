@@ -193,7 +193,8 @@ def sample_label_groups(
             f"only {possible} distinct groups of {group_size} exist among {len(labels)} labels; asked for {count}"
         )
     rng = random.Random(seed)
-    seen, groups = set(), []
+    seen: set[tuple[str, ...] | frozenset[str]] = set()
+    groups: list[tuple[str, ...]] = []
     while len(groups) < count:
         group = tuple(rng.sample(labels, group_size))
         key = group if ordered else frozenset(group)
@@ -216,7 +217,7 @@ def build_prompts(
     generator = generator or TemplateCaptionGenerator()
     sizes = {**DEFAULT_GROUP_SIZE, **(group_sizes or {})}
     rng = random.Random(seed)
-    rows = {"prompt": [], "events": [], "task": [], "conjunction": [], "caption_source": []}
+    rows: dict[str, list] = {"prompt": [], "events": [], "task": [], "conjunction": [], "caption_source": []}
     for offset, (task, count) in enumerate((("integrity", num_integrity), ("temporal", num_temporal))):
         if count <= 0:
             continue

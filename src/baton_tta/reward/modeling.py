@@ -107,7 +107,7 @@ class BatonRewardModel(PreTrainedModel):
             text_width = self.text_encoder.config.d_model
         layers: list[nn.Module] = []
         width = projection + text_width
-        for hidden in config.head_hidden_sizes:
+        for hidden in config.head_hidden_sizes or []:
             layers += [nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
         layers.append(nn.Linear(width, 1))
@@ -124,7 +124,10 @@ class BatonRewardModel(PreTrainedModel):
 
     @property
     def embedding_dim(self) -> int:
-        return self.head[0].in_features
+        """Width of the head's input: audio embedding + text embedding."""
+        first = self.head[0]
+        assert isinstance(first, nn.Linear)
+        return first.in_features
 
     def train(self, mode: bool = True) -> BatonRewardModel:
         """Only the head trains: the frozen encoders stay in eval mode (no dropout)."""
@@ -169,7 +172,7 @@ class BatonRewardModel(PreTrainedModel):
             if input_ids is None:
                 raise ValueError("give input_ids (tokenised captions) or text_embeds")
             text_embeds = self.embed_text(input_ids, attention_mask)
-        features = torch.cat([audio_embeds, text_embeds], dim=-1).to(self.head[0].weight.dtype)
+        features = torch.cat([audio_embeds, text_embeds], dim=-1).to(self.dtype)
         logits = self.head(features).squeeze(-1)
         rewards = torch.sigmoid(logits)
         loss = None

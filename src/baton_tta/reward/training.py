@@ -175,7 +175,8 @@ def train_reward_model(
                 break
     if writer is not None:
         writer.close()
-    model.head.load_state_dict(best_state)
+    if best_state is not None:  # None only when no epoch ran
+        model.head.load_state_dict(best_state)
     with torch.no_grad():
         scores = model(
             audio_embeds=features[val_idx, :audio_dim], text_embeds=features[val_idx, audio_dim:]

@@ -53,40 +53,44 @@ class ScriptArguments:
     )
 
 
-def resolve_sources(script: ScriptArguments) -> ScriptArguments:
-    """The offline demo when nothing is named; otherwise exactly what the user named."""
-    named = (script.pipeline_name_or_path, script.dataset_name, script.pretrain_dataset_name)
-    if not any(named):
+def resolve_sources(script: ScriptArguments) -> tuple[str, str, str | None]:
+    """(pipeline, preference data, pretrain data): the offline demo when nothing is named,
+    otherwise exactly what the user named."""
+    pipeline, dataset, pretrain = (
+        script.pipeline_name_or_path,
+        script.dataset_name,
+        script.pretrain_dataset_name,
+    )
+    if not (pipeline or dataset or pretrain):
         logger.info("no pipeline or data given: running the offline demo (tiny pipeline, toy-world data)")
-        script.pipeline_name_or_path, script.dataset_name, script.pretrain_dataset_name = TINY, TOY, TOY
-        return script
-    missing = [n for n, v in (("pipeline_name_or_path", named[0]), ("dataset_name", named[1])) if not v]
-    if missing:
-        raise ValueError(f"give {' and '.join('--' + m for m in missing)} (nothing built-in is filled in)")
-    return script
+        return TINY, TOY, TOY
+    if not pipeline or not dataset:
+        missing = [
+            f"--{n}" for n, v in (("pipeline_name_or_path", pipeline), ("dataset_name", dataset)) if not v
+        ]
+        raise ValueError(f"give {' and '.join(missing)} (nothing built-in is filled in)")
+    return pipeline, dataset, pretrain
 
 
 def build_trainer(
     script: ScriptArguments, args: RewardWeightedDiffusionConfig
 ) -> RewardWeightedDiffusionTrainer:
-    script = resolve_sources(script)
+    pipeline_name, dataset_name, pretrain_name = resolve_sources(script)
     rows, seconds = script.builtin_dataset_rows, args.audio_length_s
-    train_data = resolve_preference_data(script.dataset_name, rows, seconds, args.seed)
+    train_data = resolve_preference_data(dataset_name, rows, seconds, args.seed)
     if isinstance(train_data, str) and script.dataset_split != "train":
         train_data = load_preference_dataset(train_data, split=script.dataset_split, check_audio=False)
     pretrain = None
-    if script.pretrain_dataset_name:
-        pretrain = resolve_pretrain_data(
-            script.pretrain_dataset_name, max(4, rows // 2), seconds, args.seed + 1
-        )
+    if pretrain_name:
+        pretrain = resolve_pretrain_data(pretrain_name, max(4, rows // 2), seconds, args.seed + 1)
     for role, name in (
-        ("pipeline", script.pipeline_name_or_path),
-        ("preference data", script.dataset_name),
-        ("pretrain data", script.pretrain_dataset_name or "none (beta term off)"),
+        ("pipeline", pipeline_name),
+        ("preference data", dataset_name),
+        ("pretrain data", pretrain_name or "none (beta term off)"),
     ):
         logger.info("%s: %s", role, name)
     return RewardWeightedDiffusionTrainer(
-        resolve_pipeline(script.pipeline_name_or_path, seed=args.seed),
+        resolve_pipeline(pipeline_name, seed=args.seed),
         args,
         train_dataset=train_data,
         pretrain_dataset=pretrain,

@@ -14,6 +14,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import Dataset
@@ -88,7 +89,7 @@ class ToyLoopConfig:
 
 
 #: Stage 3's conditions: which rows train, and β (paper Tables 5–7).
-CONDITIONS = {
+CONDITIONS: dict[str, dict[str, Any]] = {
     "no feedback (control)": {"rows": "all_as_aligned", "beta": True},
     "human rows": {"rows": "human", "beta": True},
     "reward-model rows": {"rows": "reward_model", "beta": True},
@@ -324,7 +325,7 @@ class ToyLoop:
             per_prompt[row["task"]].append(
                 [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
             )
-        result = {"model": name}
+        result: dict[str, Any] = {"model": name}
         for task in TASKS:
             result[task] = bootstrap_interval(per_prompt[task], c.bootstrap_samples, c.seed)
         result["clap_score"] = self._clap_score(
@@ -363,7 +364,11 @@ class ToyLoop:
         rows = [timed("judge base", self.judge, "base (pretrained only)", base, held_out)]
         for name, spec in CONDITIONS.items():
             tuned = timed(
-                f"3 {name}", self.finetune, name, datasets[spec["rows"]], self.config.beta * spec["beta"]
+                f"3 {name}",
+                self.finetune,
+                name,
+                datasets[spec["rows"]],
+                self.config.beta * spec["beta"],
             )
             rows.append(timed(f"judge {name}", self.judge, name, tuned, held_out))
         stats = {

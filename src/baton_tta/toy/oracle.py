@@ -56,8 +56,8 @@ def event_bins(event: ToyEvent) -> np.ndarray:
 
 def clip_log_mel(waveform: np.ndarray) -> np.ndarray:
     """(frames, 64) log-mel of a 16 kHz clip after TANGO's level normalisation (peak at 0.5)."""
-    waveform = torch.as_tensor(np.asarray(waveform, dtype=np.float32))[None]
-    return log_mel_spectrogram(prepare_waveform(waveform, waveform.shape[1]))[0].numpy()
+    batch = torch.as_tensor(np.asarray(waveform, dtype=np.float32))[None]
+    return log_mel_spectrogram(prepare_waveform(batch, batch.shape[1]))[0].numpy()
 
 
 def event_activity(mel: np.ndarray) -> np.ndarray:
@@ -167,8 +167,8 @@ class OracleAnnotator:
             return False
         if task == "integrity":
             return True
-        centroids = [d.centroid_s for d in named]
-        return all(a < b for a, b in itertools.pairwise(centroids))
+        centroids = [d.centroid_s for d in named]  # all set: every named event is present here
+        return all(a is not None and b is not None and a < b for a, b in itertools.pairwise(centroids))
 
     def annotate(self, events: Sequence[str], task: str, waveform: np.ndarray) -> int:
         """A person-like label: the true one, flipped with probability ``noise``, or -1 with ``skip``."""

@@ -64,11 +64,10 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         pairs = self._standardize(train_dataset, "pairwise", columns, "pairwise dataset")
         if len(pairs) == 0:
             raise ValueError("the pairwise dataset is empty")
-        cache = {f"preference:{c}": self._encode(pairs, c, "train_dataset", args) for c in PAIR_COLUMNS}
+        encoded = {f"preference:{c}": self._encode(pairs, c, "train_dataset", args) for c in PAIR_COLUMNS}
+        cache = {k: v for k, v in encoded.items() if v is not None} if args.cache_latents else None
         self.train_rewards = [1.0] * len(pairs)
-        collator = DiffusionCollator(
-            self.encoder, pairs, self.train_rewards, None, cache if args.cache_latents else None, PAIR_COLUMNS
-        )
+        collator = DiffusionCollator(self.encoder, pairs, self.train_rewards, None, cache, PAIR_COLUMNS)
         return collator, len(pairs), 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

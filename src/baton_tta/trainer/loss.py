@@ -69,7 +69,7 @@ def reward_weighted_loss(
     preference_term = (
         transform_rewards(rewards.float(), reward_transform) * preference_weights * preference_mse
     ).mean()
-    if pretrain_mse is None or beta == 0:
+    if pretrain_mse is None or pretrain_weights is None or beta == 0:
         pretrain_term = preference_term.new_zeros(())
     else:
         pretrain_term = (pretrain_weights * pretrain_mse).mean()

@@ -87,12 +87,11 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
             pretrain = self._standardize(self.pretrain_source, "pretrain", {}, "pretrain dataset")
             if len(pretrain) == 0:
                 raise ValueError("the pretrain dataset is empty")
-        cache = {"preference:audio": self._encode(preference, "audio", "train_dataset", args)}
+        encoded = {"preference:audio": self._encode(preference, "audio", "train_dataset", args)}
         if pretrain is not None:
-            cache["pretrain:audio"] = self._encode(pretrain, "audio", "pretrain_dataset", args)
-        collator = DiffusionCollator(
-            self.encoder, preference, rewards, pretrain, cache if args.cache_latents else None, ("audio",)
-        )
+            encoded["pretrain:audio"] = self._encode(pretrain, "audio", "pretrain_dataset", args)
+        cache = {k: v for k, v in encoded.items() if v is not None} if args.cache_latents else None
+        collator = DiffusionCollator(self.encoder, preference, rewards, pretrain, cache, ("audio",))
         return collator, len(preference), len(pretrain) if pretrain is not None else 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
