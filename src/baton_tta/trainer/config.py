@@ -54,7 +54,6 @@ class DiffusionTrainingConfig(TrainingArguments):
         remove_unused_columns (`bool`, defaults to False): Must stay False: the trainer reads its own columns.
         logging_steps (`float`, defaults to 10): Log every n steps.
         bf16 (`bool`, defaults to False): bf16 mixed precision (GPU).
-        report_to (`str` or `list[str]`, defaults to "none"): Integrations to log to ("tensorboard", ...).
     """
 
     # data
@@ -129,9 +128,6 @@ class DiffusionTrainingConfig(TrainingArguments):
     )
     logging_steps: float = field(default=10, metadata={"help": "Log every n steps."})
     bf16: bool | None = field(default=False, metadata={"help": "bf16 mixed precision (GPU)."})
-    report_to: str | list[str] = field(
-        default="none", metadata={"help": 'Integrations to log to ("tensorboard", ...).'}
-    )
 
     def __post_init__(self):
         super().__post_init__()
