@@ -151,3 +151,35 @@ def test_trainer_loads_reward_model_by_path_and_scores_unlabelled_rows(tmp_path)
         16000,
     )
     np.testing.assert_allclose(scored, expected, rtol=1e-6)
+
+
+def test_transformers_conventions(tmp_path, capfd):
+    """Auto classes load it; base_model_prefix names a real attribute; sub-configs are configs; the
+    processor comes back; loading prints no "model of type" warning; forward takes no stray kwargs."""
+    from transformers import AutoConfig, AutoModel, ClapConfig, ClapProcessor
+
+    model = tiny_reward_model(seed=1)
+    assert isinstance(getattr(model, model.base_model_prefix), torch.nn.Module)
+    assert isinstance(model.config.clap_config, ClapConfig) and model.config.t5_config is None
+    model.save_pretrained(tmp_path / "rm")
+    capfd.readouterr()
+    config = AutoConfig.from_pretrained(tmp_path / "rm")
+    loaded = AutoModel.from_pretrained(tmp_path / "rm")
+    assert type(loaded) is BatonRewardModel and config.model_type == "baton_reward"
+    assert isinstance(BatonRewardModel.from_pretrained(tmp_path / "rm").processor, ClapProcessor)
+    assert "to instantiate a model of type" not in "".join(capfd.readouterr())
+    with pytest.raises(TypeError, match="unexpected keyword argument 'return_dict'"):
+        loaded(text_embeds=torch.zeros(1, 32), audio_embeds=torch.zeros(1, 32), return_dict=True)
+
+
+def test_processor_load_errors_are_surfaced(tmp_path):
+    """A folder without a processor loads (score says what is missing); a broken one is an error."""
+    model = tiny_reward_model()
+    model.processor = None
+    model.save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match="has no processor"):
+        BatonRewardModel.from_pretrained(tmp_path / "bare").score(["a"], [sine(16000, 1.0)], 16000)
+    tiny_reward_model().save_pretrained(tmp_path / "broken")
+    (tmp_path / "broken" / "processor_config.json").write_text("{not json")
+    with pytest.raises(Exception, match="processor_config.json|Expecting|JSON"):
+        BatonRewardModel.from_pretrained(tmp_path / "broken")

@@ -354,3 +354,10 @@ def test_choices_are_enforced_by_the_parser(tmp_path):
         parser.parse_args_and_config(args=["--output_dir", str(tmp_path), "--reward_transform", "square"])
     with pytest.raises(ValueError, match="snr_gamma must be > 0"):
         make_args(tmp_path, snr_gamma=-5.0)
+
+
+def test_push_to_hub_refuses_arguments_it_would_ignore(tmp_path):
+    trainer = make_trainer(tmp_path)
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['colour'\]"):
+        trainer.push_to_hub(colour="red")
+    assert not (tmp_path / "out" / "model_index.json").exists()  # refused before anything was written
