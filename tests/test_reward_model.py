@@ -181,5 +181,5 @@ def test_processor_load_errors_are_surfaced(tmp_path):
         BatonRewardModel.from_pretrained(tmp_path / "bare").score(["a"], [sine(16000, 1.0)], 16000)
     tiny_reward_model().save_pretrained(tmp_path / "broken")
     (tmp_path / "broken" / "processor_config.json").write_text("{not json")
-    with pytest.raises(Exception, match="processor_config.json|Expecting|JSON"):
+    with pytest.raises(Exception, match=r"processor_config\.json|Expecting|JSON"):
         BatonRewardModel.from_pretrained(tmp_path / "broken")
