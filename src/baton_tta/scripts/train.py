@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
-
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.scripts.builtin import (
     TINY,
@@ -101,11 +99,7 @@ def build_trainer(
 def run_training(script: ScriptArguments, args: RewardWeightedDiffusionConfig) -> Path:
     """Train, save the pipeline (+ LoRA, card, curves) to ``args.output_dir``, push if asked."""
     trainer = build_trainer(script, args)
-    resume = args.resume_from_checkpoint
-    if resume in ("last", "true", "True"):
-        resume = get_last_checkpoint(args.output_dir)
-        logger.info("resuming from %s", resume or "scratch (no checkpoint found)")
-    trainer.train(resume_from_checkpoint=resume)
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model(args.output_dir)
     if args.push_to_hub:
         trainer.push_to_hub()

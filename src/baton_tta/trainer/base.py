@@ -12,6 +12,7 @@ rows)`` and ``compute_loss``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections import defaultdict
@@ -35,12 +36,28 @@ from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensor
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
 from baton_tta.trainer.loss import denoising_target, min_snr_weights, per_sample_mse
+from baton_tta.trainer.safety import (
+    FiniteGradientsCallback,
+    check_finite,
+    defining_settings,
+    last_complete_checkpoint,
+    mark_complete,
+    prepare_output_dir,
+)
 
 logger = logging.getLogger(__name__)
 
 TRAINABLE_WEIGHTS = "model.safetensors"
-#: What goes to the Hub from an output folder: the pipeline, its card and curves, LoRA weights.
-HUB_IGNORE = ["checkpoint-*", "checkpoint-*/**", "runs/**", "validation/**", "*.bin", "*.pt"]
+#: What goes to the Hub from an output folder, and nothing else: the pipeline (model_index.json, its
+#: code, one folder per component), the card and curves, LoRA weights. No checkpoints, no pickles.
+HUB_FILES = [
+    "model_index.json",
+    "pipeline_tango.py",
+    "README.md",
+    "training_curves.png",
+    "pytorch_lora_weights.safetensors",
+    *(f"{component}/*" for component in ("unet", "vae", "vocoder", "text_encoder", "tokenizer", "scheduler")),
+]
 
 
 class DiffusionTrainer(Trainer):
@@ -106,6 +123,7 @@ class DiffusionTrainer(Trainer):
         self.can_return_loss = True
         self._metrics: dict[str, list[float]] = defaultdict(list)
         use_diffusers_tensorboard(self)
+        self.add_callback(FiniteGradientsCallback())
         if args.validation_every_n_steps and args.validation_prompts:
             self.add_callback(ValidationCallback(self))
 
@@ -119,7 +137,7 @@ class DiffusionTrainer(Trainer):
             self.data_sources.append(data)
             logger.info("%s: %s", what, data)
             return load_preference_dataset(data, schema=schema, column_map=column_map, check_audio=False)
-        self.data_sources.append(f"in-memory {what}")
+        self.data_sources.append(f"in-memory {what} ({len(data)} rows, fingerprint {data._fingerprint})")
         logger.info("%s: an in-memory dataset of %d rows", what, len(data))
         return standardize(data, schema, f"{what} (in memory)", column_map, check_audio=False)
 
@@ -165,9 +183,44 @@ class DiffusionTrainer(Trainer):
         timesteps = self._random_timesteps(latents.shape[0], latents.device)
         return self._noised_mse(model, latents, self._condition(batch), batch["mask"], noise, timesteps)
 
-    def _record(self, metrics: dict[str, torch.Tensor]) -> None:
+    def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""
+        check_finite(self.state.global_step + 1, loss, metrics)
         for key, value in metrics.items():
             self._metrics[key].append(float(value))
+        return loss
+
+    # ------------------------------------------------------------------ running
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
+        """Train after checking the output folder: a folder holding another run's results is refused
+        (``overwrite_output_dir`` clears it); ``resume_from_checkpoint="last"`` (or True) continues the
+        newest *complete* checkpoint, and only with the same defining settings."""
+        if resume_from_checkpoint in (True, "last", "true", "True"):
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+            logger.info(
+                "resuming from %s", resume_from_checkpoint or "scratch (no complete checkpoint found)"
+            )
+            resuming = True
+        else:
+            resuming = bool(resume_from_checkpoint)
+        if self.args.should_save:
+            run = defining_settings(self.args, self.data_sources, _hub_or_none(self.base_model_id))
+            prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, then a marker written last: a kill mid-save leaves no marker, and
+        resuming skips that checkpoint."""
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            mark_complete(folder, self.state.global_step)
+
+    def init_hf_repo(self, token: str | None = None) -> None:
+        """No repo is created during training: :meth:`push_to_hub` creates it and uploads once, at the end."""
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """No pushes on save (``hub_strategy``): the Hub gets one commit, the finished pipeline."""
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the per-step loss terms collected since the last log, averaged over steps and over
@@ -190,7 +243,7 @@ class DiffusionTrainer(Trainer):
         output_dir = output_dir or self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         save_file(self.trainable_state_dict(), os.path.join(output_dir, TRAINABLE_WEIGHTS))
-        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+        torch.save(_without_secrets(self.args), os.path.join(output_dir, "training_args.bin"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         model = self.accelerator.unwrap_model(model or self.model)
@@ -249,6 +302,7 @@ class DiffusionTrainer(Trainer):
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
+        settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
         card = pipeline_card(
             title=self.card_title,
             summary=self.card_summary,
@@ -280,8 +334,6 @@ class DiffusionTrainer(Trainer):
             "warmup_steps",
             "max_grad_norm",
             "seed",
-            "bf16",
-            "fp16",
             "gradient_checkpointing",
         ]
         return [name for name in own + shared if name not in ("validation_prompts",)]
@@ -310,11 +362,22 @@ class DiffusionTrainer(Trainer):
             token=token or self.args.hub_token,
             revision=revision,
             create_pr=kwargs.get("create_pr", False),
-            ignore_patterns=HUB_IGNORE,
+            allow_patterns=HUB_FILES,
         )
 
 
 _TRAINING_ARGUMENT_FIELDS = set(TrainingArguments.__dataclass_fields__)
+
+
+def _without_secrets(args: DiffusionTrainingConfig) -> DiffusionTrainingConfig:
+    """A copy of the config without the Hub token, for files that stay on disk or travel."""
+    clean = copy.copy(args)
+    clean.hub_token = None
+    return clean
+
+
+def _hub_or_none(name: Any) -> str | None:
+    return name if isinstance(name, str) else None
 
 
 def _base_unet(unet: UNet2DConditionModel) -> UNet2DConditionModel:

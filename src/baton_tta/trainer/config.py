@@ -24,6 +24,7 @@ class DiffusionTrainingConfig(TrainingArguments):
         prompt_column (`str`, defaults to "prompt"): Caption column.
         audio_length_s (`float`, defaults to 10.0): Clip length the model is trained on, in seconds (TANGO: 10).
         audio_length_tolerance_s (`float`, defaults to 1.0): Clips whose length differs from audio_length_s by more than this are an error.
+        overwrite_output_dir (`bool`, defaults to False): Clear output_dir first when it holds another run's results (otherwise such a folder is refused).
         cache_latents (`bool`, defaults to True): Encode captions (T5) and clips (VAE) once before training; the uncached path re-encodes every step and gives identical losses.
 
     > Parameters that control the loss
@@ -65,6 +66,12 @@ class DiffusionTrainingConfig(TrainingArguments):
     audio_length_tolerance_s: float = field(
         default=1.0,
         metadata={"help": "Clips whose length differs from audio_length_s by more than this are an error."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Clear output_dir first when it holds another run's results (otherwise such a folder is refused)."
+        },
     )
     cache_latents: bool = field(
         default=True,
@@ -139,6 +146,8 @@ class DiffusionTrainingConfig(TrainingArguments):
             raise ValueError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False: the trainer reads its own columns")
+        if self.fp16 and self.device.type == "cpu":
+            raise ValueError("fp16 needs a GPU: on the CPU it would not run, while the card would say it did")
         self.label_names = []  # the UNet has no labels; keeps Trainer from guessing "class_labels"
 
 

@@ -86,7 +86,7 @@ class DiffusionDPOTrainer(DiffusionTrainer):
             if self.use_lora:
                 self.accelerator.unwrap_model(model).enable_adapters()
         loss, metrics = diffusion_dpo_loss(mse_w, mse_l, ref_w, ref_l, self.args.dpo_beta)
-        self._record(metrics)
+        loss = self._finish_loss(loss, {"loss_dpo": loss.detach(), **metrics})
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def _reference_model(self, model):

@@ -104,7 +104,7 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
             pref_mse, inputs["rewards"], pref_w, pre_mse, pre_w, self.args.beta, self.args.reward_transform
         )
         metrics["mean_reward"] = inputs["rewards"].mean()
-        self._record(metrics)
+        loss = self._finish_loss(loss, metrics)
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def card_facts(self) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""What keeps a fine-tuning run honest: it stops at the first non-finite loss or gradient, it never
+mixes with another run's folder, and it resumes only from checkpoints that were written completely.
+
+A GPU-day lost to a NaN that "finished successfully", to a folder holding two runs' files, or to a
+half-written checkpoint is the failure these guard against (docs/architecture.md, "Pitfalls").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+COMPLETE_MARKER = "checkpoint_complete.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+#: Config fields that define what a run learns; a resumed run must keep them (output, logging,
+#: saving, validation and the length of the run may change).
+DEFINING_FIELDS = (
+    "learning_rate",
+    "seed",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "optim",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "warmup_ratio",
+    "max_grad_norm",
+    "bf16",
+    "fp16",
+    "audio_length_s",
+    "snr_gamma",
+    "condition_dropout",
+    "use_lora",
+    "lora_rank",
+    "lora_alpha",
+    "lora_target_modules",
+    "beta",
+    "reward_transform",
+    "human_to_reward_ratio",
+    "dpo_beta",
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss term or a gradient is NaN or infinite; the message names the step and what broke."""
+
+
+def check_finite(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+    """Raise :class:`NonFiniteError` naming the step and every non-finite term of the loss."""
+    if bool(torch.isfinite(loss).all()):
+        return
+    broken = [f"{name} = {float(value)}" for name, value in terms.items() if not math.isfinite(float(value))]
+    raise NonFiniteError(
+        f"step {step}: the loss is {float(loss)} ({', '.join(broken) or 'no single term is'}); "
+        "training stopped before the weights changed (lower the learning rate, check the rewards)"
+    )
+
+
+class FiniteGradientsCallback(TrainerCallback):
+    """Before each optimizer step, stop if any gradient is NaN or infinite (naming the step and the
+    first parameters), so no weight ever becomes non-finite."""
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            return
+        broken = [
+            name
+            for name, p in model.named_parameters()
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+        ]
+        if broken:
+            raise NonFiniteError(
+                f"step {state.global_step + 1}: non-finite gradients in {len(broken)} parameter(s), "
+                f"first {broken[:3]}; training stopped before the optimizer step"
+            )
+
+
+def defining_settings(args: Any, data_sources: list[str], base_model: str | None) -> dict[str, Any]:
+    """What a run is: its base model, its data and the config fields that shape the weights."""
+    settings = {name: getattr(args, name) for name in DEFINING_FIELDS if hasattr(args, name)}
+    settings = json.loads(json.dumps(settings, default=str))
+    return {"base_model": base_model, "data": list(data_sources), "settings": settings}
+
+
+def _previous_results(output_dir: Path) -> list[str]:
+    """Files or folders another run leaves behind."""
+    if not output_dir.is_dir():
+        return []
+    names = [RUN_FILE, "model_index.json", "pytorch_lora_weights.safetensors", "validation", "README.md"]
+    found = [n for n in names if (output_dir / n).exists()]
+    return found + sorted(p.name for p in output_dir.iterdir() if _CHECKPOINT.match(p.name))
+
+
+def prepare_output_dir(
+    output_dir: str | os.PathLike, run: dict[str, Any], resuming: bool, overwrite: bool
+) -> None:
+    """Refuse a folder that holds another run's results (``overwrite`` clears it first); on resume,
+    refuse changed defining settings, listing them. Then record this run in ``run.json``."""
+    folder = Path(output_dir)
+    previous = _previous_results(folder)
+    if previous and overwrite and not resuming:
+        logger.info("overwrite_output_dir: clearing %s (%s)", folder, ", ".join(previous))
+        shutil.rmtree(folder)
+    elif previous and not resuming:
+        raise FileExistsError(
+            f"{folder} holds another run's results ({', '.join(previous[:6])}); use a new output_dir, "
+            "resume it with --resume_from_checkpoint last, or clear it with --overwrite_output_dir"
+        )
+    elif resuming and (folder / RUN_FILE).is_file():
+        recorded = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        changed = _differences(recorded, run)
+        if changed:
+            raise ValueError(
+                f"{folder}: resuming with settings that differ from the run being resumed: {'; '.join(changed)}"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomically(folder / RUN_FILE, json.dumps(run, indent=2, sort_keys=True))
+
+
+def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    old = {
+        "base_model": recorded.get("base_model"),
+        "data": recorded.get("data"),
+        **recorded.get("settings", {}),
+    }
+    new = {"base_model": current["base_model"], "data": current["data"], **current["settings"]}
+    return [
+        f"{k}: {old.get(k)!r} → {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def mark_complete(checkpoint_dir: str | os.PathLike, step: int) -> None:
+    """Written last, after every file of the checkpoint: its presence means the checkpoint is whole."""
+    _write_atomically(Path(checkpoint_dir) / COMPLETE_MARKER, json.dumps({"global_step": step}))
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """The newest ``checkpoint-N`` whose marker exists; newer incomplete ones (a kill during a save)
+    are skipped with a warning."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    checkpoints = sorted(
+        (int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()
+    )
+    for _, path in reversed(checkpoints):
+        if (path / COMPLETE_MARKER).is_file():
+            return str(path)
+        logger.warning("%s was not written completely (killed during the save?): skipping it", path)
+    return None
