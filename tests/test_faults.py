@@ -1,0 +1,205 @@
+"""Faults a practitioner must never meet silently, each reproduced: a run that ends "successfully"
+with a broken model, a secret in a file, two runs mixed in one folder, a checkpoint half written,
+and input errors that do not say where they are."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from baton_tta.tiny import tiny_tango_pipeline
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
+from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
+from baton_tta.trainer.safety import COMPLETE_MARKER, NonFiniteError, last_complete_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+TOKEN = "hf_MARKERtokenTHATmustNEVERbeWRITTEN0123"
+
+
+def _args(tmp_path, **overrides) -> RewardWeightedDiffusionConfig:
+    values = {
+        "output_dir": str(tmp_path / "out"),
+        "audio_length_s": 1.0,
+        "per_device_train_batch_size": 4,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "dataloader_pin_memory": False,
+        "seed": 3,
+    }
+    return RewardWeightedDiffusionConfig(**{**values, **overrides})
+
+
+def _trainer(tmp_path, data=None, **overrides) -> RewardWeightedDiffusionTrainer:
+    data = data if data is not None else tone_preference_dataset(8)
+    return RewardWeightedDiffusionTrainer(
+        tiny_tango_pipeline(), _args(tmp_path, **overrides), data, tone_pretrain_dataset(4)
+    )
+
+
+# ------------------------------------------------------------------ a broken model never "succeeds"
+def test_exploding_learning_rate_stops_with_the_step_and_the_term(tmp_path):
+    """lr 1e6 used to finish with loss 0, grad_norm nan and a UNet of NaNs; now it stops at the first
+    non-finite value, names the step and what broke, and writes no pipeline."""
+    trainer = _trainer(tmp_path, learning_rate=1e6, max_steps=6)
+    with pytest.raises(NonFiniteError, match=r"step \d+: (the loss is|non-finite gradients)") as error:
+        trainer.train()
+    message = str(error.value)
+    assert "loss_preference" in message or "loss_pretrain" in message or "gradients in" in message
+    unet = trainer.accelerator.unwrap_model(trainer.model)
+    assert all(bool(p.isfinite().all()) for p in unet.parameters())  # stopped before the optimizer step
+    assert not (tmp_path / "out" / "model_index.json").exists()
+
+
+def test_infinite_reward_is_refused_for_every_transform(tmp_path):
+    data = tone_preference_dataset(8).map(
+        lambda row, i: {"reward": float("inf")} if i == 1 else {}, with_indices=True
+    )
+    for transform in ("identity", "exp"):
+        with pytest.raises(
+            ValueError, match=r"row 1, column 'reward': inf must be a finite number in \[0, 1\]"
+        ):
+            _trainer(tmp_path, data=data, reward_transform=transform)
+
+
+def test_negative_snr_gamma_and_fp16_on_cpu_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="snr_gamma must be > 0"):
+        _args(tmp_path, snr_gamma=-5.0)
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        _args(tmp_path, fp16=True, use_cpu=True)
+
+
+def test_card_records_the_precision_that_ran_and_the_last_logged_loss(tmp_path):
+    trainer = _trainer(tmp_path)
+    trainer.train()
+    trainer.save_model()
+    card = (tmp_path / "out" / "README.md").read_text()
+    last = [e["loss"] for e in trainer.state.log_history if "loss" in e][-1]
+    assert "| `mixed_precision (as run)` | `no` |" in card
+    assert f"final logged train loss: {last:.4g}" in card
+    assert "`bf16`" not in card and "`fp16`" not in card
+
+
+# ------------------------------------------------------------------ nothing secret, nothing stale
+def test_token_is_never_written_nor_uploaded_and_push_is_one_commit(tmp_path, loopback_hub):
+    trainer = _trainer(
+        tmp_path,
+        max_steps=2,
+        save_strategy="steps",
+        save_steps=1,
+        use_lora=True,
+        lora_rank=4,
+        push_to_hub=True,
+        hub_model_id="baton/secret-test",
+        hub_token=TOKEN,
+    )
+    trainer.train()
+    assert ("model", "baton/secret-test") not in loopback_hub.state.repos  # no pushes during training
+    trainer.push_to_hub()
+    repo = loopback_hub.state.repos[("model", "baton/secret-test")]
+    assert len(repo.commits) == 2  # creation + exactly one upload
+    uploaded = {s.rfilename for s in HfApi().repo_info("baton/secret-test").siblings}
+    assert uploaded == {
+        ".gitattributes",
+        "README.md",
+        "training_curves.png",
+        "pytorch_lora_weights.safetensors",
+        "model_index.json",
+        "pipeline_tango.py",
+        *(
+            f
+            for f in uploaded
+            if f.split("/")[0] in ("unet", "vae", "vocoder", "text_encoder", "tokenizer", "scheduler")
+        ),
+    }
+    assert not any(
+        f.endswith((".bin", ".pt")) or f.startswith("checkpoint-") or f == "model.safetensors"
+        for f in uploaded
+    )
+    blobs = [f.content for _, files in repo.commits for f in files.values()] + list(
+        loopback_hub.state.lfs_objects.values()
+    )
+    assert not any(TOKEN.encode() in blob for blob in blobs)
+    written = [p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert written and not any(TOKEN.encode() in blob for blob in written)
+    assert list((tmp_path / "out").glob("checkpoint-*/training_args.bin"))  # still there, without the token
+
+
+# ------------------------------------------------------------------ runs never mix
+def test_a_second_run_is_refused_and_overwrite_clears(tmp_path):
+    first = _trainer(tmp_path, use_lora=True, lora_rank=4)
+    first.train()
+    first.save_model()
+    assert (tmp_path / "out" / "pytorch_lora_weights.safetensors").is_file()
+    with pytest.raises(FileExistsError, match=r"holds another run's results.*--overwrite_output_dir"):
+        _trainer(tmp_path).train()
+    second = _trainer(tmp_path, overwrite_output_dir=True)
+    second.train()
+    second.save_model()
+    assert not (
+        tmp_path / "out" / "pytorch_lora_weights.safetensors"
+    ).exists()  # the first run's file is gone
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["settings"]["use_lora"] is False and len(run["data"]) == 2
+
+
+def test_resume_with_changed_settings_is_an_error_listing_them(tmp_path):
+    _trainer(tmp_path, save_strategy="steps", save_steps=1).train()
+    changed = _trainer(tmp_path, save_strategy="steps", save_steps=1, learning_rate=5e-3, seed=9, beta=0.1)
+    with pytest.raises(ValueError, match=r"beta: 0\.5 → 0\.1; learning_rate: 1e-05 → 0\.005; seed: 3 → 9"):
+        changed.train(resume_from_checkpoint="last")
+    same = _trainer(
+        tmp_path, save_strategy="steps", save_steps=1, max_steps=3
+    )  # a longer run is the same run
+    same.train(resume_from_checkpoint="last")
+    assert same.state.global_step == 3
+
+
+def test_half_written_checkpoint_is_skipped_with_a_warning(tmp_path, caplog):
+    _trainer(tmp_path, save_strategy="steps", save_steps=1).train()
+    complete = last_complete_checkpoint(tmp_path / "out")
+    assert complete.endswith("checkpoint-2") and (Path(complete) / COMPLETE_MARKER).is_file()
+    torn = tmp_path / "out" / "checkpoint-3"
+    torn.mkdir()
+    (torn / "model.safetensors").write_bytes(b"\0" * 10)  # a save killed half way
+    with caplog.at_level(logging.WARNING, logger="baton_tta.trainer.safety"):
+        assert last_complete_checkpoint(tmp_path / "out") == complete
+    assert "checkpoint-3 was not written completely" in caplog.text
+    resumed = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
+    resumed.train(resume_from_checkpoint="last")
+    assert resumed.state.global_step == 3
+
+
+@pytest.mark.slow
+def test_repeated_kills_during_saves_always_resume(tmp_path):
+    """SIGKILL a run that saves every step, at staggered moments, three times; every restart with
+    --resume_from_checkpoint last continues, and the run finishes."""
+    command = [sys.executable, str(ROOT / "trainers" / "train.py"), "--pipeline_name_or_path", "tiny"]
+    command += ["--dataset_name", "tiny", "--builtin_dataset_rows", "16", "--audio_length_s", "1"]
+    command += ["--max_steps", "10", "--save_steps", "1", "--per_device_train_batch_size", "2"]
+    command += ["--validation_every_n_steps", "0", "--output_dir", str(tmp_path / "run")]
+    for attempt, delay in enumerate((14.0, 3.0, 5.0)):
+        resume = ["--resume_from_checkpoint", "last"] if attempt else []
+        process = subprocess.Popen(
+            [*command, *resume], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+        assert b"FileNotFoundError" not in stderr and b"Traceback" not in stderr, stderr[-2000:]
+    final = subprocess.run(
+        [*command, "--resume_from_checkpoint", "last"], env=ENV, capture_output=True, text=True, timeout=600
+    )
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert (tmp_path / "run" / "model_index.json").is_file()
