@@ -49,6 +49,8 @@ def _decode_value(value: Any) -> tuple[np.ndarray, int]:
     if isinstance(value, dict):
         if value.get("array") is not None:
             return np.asarray(value["array"], dtype=np.float32), int(value["sampling_rate"])
+        if value.get("bytes") is not None and len(value["bytes"]) == 0:
+            raise AudioDecodeError("the audio bytes are empty (0 bytes)")
         if value.get("bytes"):
             samples, rate = sf.read(io.BytesIO(value["bytes"]), dtype="float32", always_2d=False)
             return samples, rate

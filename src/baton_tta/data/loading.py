@@ -15,11 +15,13 @@ from pathlib import Path
 from datasets import Audio, Dataset, DatasetDict, load_dataset, load_from_disk
 
 from baton_tta.data.schema import (
+    MAX_REPORTED_PROBLEMS,
     SAMPLING_RATE,
     PreferenceDataError,
     Schema,
     default_row_values,
     get_schema,
+    raw_value_problems,
     validate_dataset,
 )
 
@@ -44,28 +46,49 @@ def _load_files(files: list[Path], split: str) -> Dataset:
     return load_dataset(builders.pop(), data_files={split: [str(f) for f in files]}, split=split)
 
 
-def _load_audio_folder(folder: Path, split: str, audio_column: str) -> Dataset:
-    """Metadata rows + the audio files they name, as encoded bytes. A missing file is an error that
-    names the file and the metadata row."""
+def _inside(folder: Path, name: str, where: str, allow_outside: bool) -> Path:
+    """``folder / name``, refused when it leaves ``folder`` (``../``, absolute paths, links) unless
+    allowed: a metadata file must not read files the user did not hand over."""
+    file = folder / name
+    if not allow_outside and not file.resolve().is_relative_to(folder.resolve()):
+        raise PreferenceDataError(
+            str(folder),
+            [f"{where}: {name!r} points outside {folder} (pass allow_outside_paths=True to allow it)"],
+        )
+    return file
+
+
+def _load_audio_folder(folder: Path, split: str, audio_column: str, allow_outside: bool) -> Dataset:
+    """Metadata rows + the audio files they name, as encoded bytes. A missing file, or one outside
+    the folder, is an error that names the file and the metadata row."""
     metadata = next(folder / name for name in METADATA_FILES if (folder / name).is_file())
     table = _load_files([metadata], split)
     if "file_name" not in table.column_names:
         raise PreferenceDataError(
             str(metadata), [f"column 'file_name' is missing (columns: {table.column_names})"]
         )
+    files = [
+        _inside(folder, name, f"row {index}, column 'file_name'", allow_outside)
+        for index, name in enumerate(table["file_name"])
+    ]
     missing = [
         f"row {index}, column 'file_name': {name!r} not found in {folder}"
-        for index, name in enumerate(table["file_name"])
-        if not (folder / name).is_file()
+        for index, (name, file) in enumerate(zip(table["file_name"], files))
+        if not file.is_file()
     ]
     if missing:
         raise PreferenceDataError(str(metadata), missing[:50], len(missing))
-    audio = [{"bytes": (folder / name).read_bytes(), "path": name} for name in table["file_name"]]
+    audio = [{"bytes": file.read_bytes(), "path": name} for name, file in zip(table["file_name"], files)]
     table = table.remove_columns("file_name").add_column(audio_column, audio)
     return table.cast_column(audio_column, Audio(decode=False))
 
 
-def load_raw(name_or_path: str | os.PathLike, split: str = "train", audio_column: str = "audio") -> Dataset:
+def load_raw(
+    name_or_path: str | os.PathLike,
+    split: str = "train",
+    audio_column: str = "audio",
+    allow_outside_paths: bool = False,
+) -> Dataset:
     """Load without renaming or validation (see :func:`load_preference_dataset`)."""
     path = Path(name_or_path)
     source = str(name_or_path)
@@ -73,7 +96,7 @@ def load_raw(name_or_path: str | os.PathLike, split: str = "train", audio_column
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
             return _pick_split(load_from_disk(str(path)), split, source)
         if any((path / name).is_file() for name in METADATA_FILES):
-            return _load_audio_folder(path, split, audio_column)
+            return _load_audio_folder(path, split, audio_column, allow_outside_paths)
         files = sorted(f for f in path.rglob("*") if f.suffix.lower() in FILE_BUILDERS)
         if not files:
             raise FileNotFoundError(
@@ -92,8 +115,10 @@ def load_raw(name_or_path: str | os.PathLike, split: str = "train", audio_column
     return load_dataset(source, split=split)
 
 
-def _paths_to_audio(dataset: Dataset, column: str, base: Path | None) -> Dataset:
-    """A string column of file paths (JSON/CSV sources) → an encoded ``Audio`` column."""
+def _paths_to_audio(dataset: Dataset, column: str, base: Path | None, allow_outside: bool) -> Dataset:
+    """A string column of file paths (JSON/CSV sources) → an encoded ``Audio`` column. Paths are read
+    relative to the data file's folder and must stay inside it unless ``allow_outside``; a dataset
+    built in code (no folder) reads them as given."""
     if isinstance(dataset.features[column], Audio):
         return dataset.cast_column(column, Audio(decode=False))
 
@@ -104,7 +129,8 @@ def _paths_to_audio(dataset: Dataset, column: str, base: Path | None) -> Dataset
             raise PreferenceDataError(
                 str(base), [f"row {index}, column '{column}': {value!r} is not an audio path"]
             )
-        file = Path(value) if base is None or Path(value).is_absolute() else base / value
+        where = f"row {index}, column '{column}'"
+        file = Path(value) if base is None else _inside(base, value, where, allow_outside)
         if not file.is_file():
             raise PreferenceDataError(
                 str(base or value), [f"row {index}, column '{column}': file {value!r} not found"]
@@ -115,11 +141,13 @@ def _paths_to_audio(dataset: Dataset, column: str, base: Path | None) -> Dataset
     return dataset.remove_columns(column).add_column(column, audio).cast_column(column, Audio(decode=False))
 
 
-def conform(dataset: Dataset, schema: Schema, base: Path | None = None) -> Dataset:
+def conform(
+    dataset: Dataset, schema: Schema, base: Path | None = None, allow_outside_paths: bool = False
+) -> Dataset:
     """Fill optional columns with defaults and cast to the schema's features (audio encoded)."""
     for column in schema.audio_columns:
         if column in dataset.column_names:
-            dataset = _paths_to_audio(dataset, column, base)
+            dataset = _paths_to_audio(dataset, column, base, allow_outside_paths)
     if schema.name == "binary":
         rows = [
             default_row_values(row)
@@ -150,6 +178,7 @@ def load_preference_dataset(
     schema: str = "binary",
     validate: bool = True,
     check_audio: bool = True,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """Load a preference (``schema="binary"``), pairwise or pretrain dataset and validate it.
 
@@ -160,13 +189,15 @@ def load_preference_dataset(
         schema: "binary", "pairwise" or "pretrain" (see :mod:`baton_tta.data.schema`).
         validate: check columns and every value before returning; errors name the row and column.
         check_audio: decode each clip during validation (catches empty/NaN/silent audio).
+        allow_outside_paths: let audio paths in metadata (``file_name``, path columns) point outside
+            the dataset's folder; by default such a path is an error naming its row.
     """
     spec = get_schema(schema)
     source = str(name_or_path)
-    dataset = load_raw(name_or_path, split=split, audio_column=spec.audio_columns[0])
+    dataset = load_raw(name_or_path, split, spec.audio_columns[0], allow_outside_paths)
     path = Path(name_or_path)
     base = path if path.is_dir() else path.parent if path.is_file() else None
-    dataset = standardize(dataset, spec, source, column_map, base, validate, check_audio)
+    dataset = standardize(dataset, spec, source, column_map, base, validate, check_audio, allow_outside_paths)
     logger.info(
         "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
     )
@@ -181,10 +212,12 @@ def standardize(
     base: Path | None = None,
     validate: bool = True,
     check_audio: bool = True,
+    allow_outside_paths: bool = False,
 ) -> Dataset:
     """Any dataset (loaded or built in memory) → the schema's columns, defaults filled, validated:
     renames ``column_map`` (``{their_column: our_column}``), checks required columns, fills optional
-    ones, then reports every bad value by row and column. ``source`` names the data in errors."""
+    ones, then reports every bad value by row and column. ``source`` names the data in errors; audio
+    paths must stay inside the dataset's folder unless ``allow_outside_paths``."""
     spec = get_schema(schema) if isinstance(schema, str) else schema
     renames = {k: v for k, v in (column_map or {}).items() if k != v}
     if spec.name == "pretrain" and "prompt" not in dataset.column_names and "caption" in dataset.column_names:
@@ -200,7 +233,10 @@ def standardize(
         raise PreferenceDataError(
             source, [f"column '{c}' is missing (columns present: {dataset.column_names})" for c in missing]
         )
-    dataset = conform(dataset, spec, base=base)
+    typed = raw_value_problems(dataset, spec)
+    if typed:
+        raise PreferenceDataError(source, typed[:MAX_REPORTED_PROBLEMS], len(typed))
+    dataset = conform(dataset, spec, base=base, allow_outside_paths=allow_outside_paths)
     if validate:
         validate_dataset(dataset, spec, source, check_audio=check_audio)
     return dataset

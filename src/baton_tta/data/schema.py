@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -111,9 +112,38 @@ def default_row_values(row: dict) -> dict:
     }
 
 
+def has_visible_text(text: object) -> bool:
+    """A string with at least one character a reader sees: not only spaces, control or format
+    characters (zero-width spaces and joiners, BOMs, direction marks)."""
+    return isinstance(text, str) and any(
+        not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cn", "Zs", "Zl", "Zp")
+        for ch in text
+    )
+
+
+def raw_value_problems(dataset: Dataset, schema: Schema) -> list[str]:
+    """Values that would not survive the cast to the schema's types, by row and column — checked on
+    the raw data, before ``datasets`` would fail with a bare ``ArrowInvalid``. Labels must be the
+    integers 1, 0 or -1 (1.0 counts as 1; strings such as "yes" or "1" do not); rewards numbers or empty."""
+    problems: list[str] = []
+    if schema.name != "binary":
+        return problems
+    if "label" in dataset.column_names:
+        for index, label in enumerate(dataset["label"]):
+            if isinstance(label, bool) or not isinstance(label, int | float) or label not in (1, 0, -1):
+                problems.append(
+                    f"row {index}, column 'label': {label!r} is not 1 (aligned), 0 (not aligned) or -1 (skip)"
+                )
+    if "reward" in dataset.column_names:
+        for index, reward in enumerate(dataset["reward"]):
+            if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
+                problems.append(f"row {index}, column 'reward': {reward!r} is not a number in [0, 1]")
+    return problems
+
+
 def _row_problems(index: int, row: dict, schema: Schema, check_audio: bool) -> Iterable[str]:
     prompt = row.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
+    if not has_visible_text(prompt):
         yield f"row {index}, column 'prompt': empty or missing prompt ({prompt!r})"
     if schema.name == "binary":
         label = row.get("label")

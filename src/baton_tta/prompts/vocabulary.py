@@ -101,7 +101,13 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     text = path.read_text(encoding="utf-8").splitlines()
     if not text:
         raise ValueError(f"{path}: empty label file")
-    if "display_name" in text[0]:
+    header = [cell.strip().strip('"').lower() for cell in text[0].split(",")]
+    if "display_name" not in header and (path.suffix.lower() == ".csv" or {"index", "mid"} & set(header)):
+        raise ValueError(
+            f"{path}: a labels CSV needs a 'display_name' column (header: {text[0]!r}); "
+            "give AudioSet's index,mid,display_name file, or a .txt list with one label per line"
+        )
+    if "display_name" in header:
         rows = list(csv.DictReader(text))
         labels = [row["display_name"].strip() for row in rows]
         empty = [i + 2 for i, label in enumerate(labels) if not label]

@@ -14,6 +14,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -190,6 +191,19 @@ def train_reward_model(
     return result
 
 
+def _without_nan(value: Any, path: str = "") -> tuple[Any, list[str]]:
+    """``value`` with every NaN or infinite float replaced by None, and the dotted paths replaced."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, [path.lstrip(".")]
+    if isinstance(value, dict):
+        pairs = [(k, _without_nan(v, f"{path}.{k}")) for k, v in value.items()]
+        return {k: clean for k, (clean, _) in pairs}, [p for _, (_, found) in pairs for p in found]
+    if isinstance(value, list):
+        items = [_without_nan(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [clean for clean, _ in items], [p for _, found in items for p in found]
+    return value, []
+
+
 def _tensorboard_writer(config: RewardTrainingConfig, output_dir: str | Path | None):
     unknown = set(config.report_to) - {"tensorboard", "none"}
     if unknown:
@@ -213,7 +227,14 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
         "validation_rows": result.validation_rows,
         "config": asdict(config),
     }
-    (output_dir / "reward_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    report, undefined = _without_nan(report)
+    if undefined:
+        report["notes"] = [
+            f"{path} is null: undefined on this validation split (e.g. ROC-AUC with clips of one class only)"
+            for path in undefined
+        ]
+    text = json.dumps(report, indent=2, allow_nan=False)  # NaN is not JSON: other tools refuse the file
+    (output_dir / "reward_metrics.json").write_text(text, encoding="utf-8")
     card = reward_model_card(
         metrics=result.metrics,
         validation_text=(

@@ -159,7 +159,7 @@ class RewardWeightedDiffusionConfig(DiffusionTrainingConfig):
     > Parameters that control the loss
 
         beta (`float`, defaults to 0.5): Weight of the pretrain denoising loss (paper Eq. 7; paper 0.5, official script 0.25).
-        reward_transform (`str`, defaults to "identity"): f in f(r)·‖target − pred‖²: "identity" (official code) or "exp" (paper text).
+        reward_transform (`str`, defaults to "identity"): f in f(r)·‖target − pred‖²: "identity" (official code) or "exp" (paper text); rewards must lie in [0, 1] for both.
 
     > Parameters that control the data
 
@@ -179,7 +179,8 @@ class RewardWeightedDiffusionConfig(DiffusionTrainingConfig):
     reward_transform: str = field(
         default="identity",
         metadata={
-            "help": 'f in f(r)·‖target − pred‖²: "identity" (official code) or "exp" (paper text).',
+            "help": 'f in f(r)·‖target − pred‖²: "identity" (official code) or "exp" (paper text); '
+            "rewards must lie in [0, 1] for both.",
             "choices": ["identity", "exp"],
         },
     )

@@ -119,7 +119,6 @@ def scan_clips(
 
 def select_preference_rows(
     dataset: Dataset,
-    reward_transform: str,
     human_to_reward_ratio: float | None,
     has_reward_model: bool,
     seed: int,
@@ -142,9 +141,7 @@ def select_preference_rows(
     reward_of = {i: float(labels[i]) for i in roles[ROLE_HUMAN]}
     reward_of.update({i: float(rewards[i]) for i in roles[ROLE_REWARD_MODEL]})
     reward_of.update(dict.fromkeys(roles[ROLE_UNSCORED], math.nan))
-    out_of_range = [i for i, r in reward_of.items() if not math.isnan(r) and not 0.0 <= r <= 1.0]
-    if out_of_range and reward_transform == "identity":
-        raise ValueError(f"rewards outside [0, 1] in rows {out_of_range[:10]} (reward_transform='identity')")
+    check_reward_range({i: r for i, r in reward_of.items() if not math.isnan(r)}, "the preference dataset")
     human, scored = _apply_ratio(
         roles[ROLE_HUMAN],
         sorted(roles[ROLE_REWARD_MODEL] + roles[ROLE_UNSCORED]),
@@ -157,6 +154,18 @@ def select_preference_rows(
     logger.info("training on %d human and %d reward-model rows", len(human), len(scored))
     kept_rewards = [reward_of[i] for i in keep]
     return dataset.select(keep), kept_rewards, [k for k, r in enumerate(kept_rewards) if math.isnan(r)]
+
+
+def check_reward_range(rewards: dict[int, float], source: str) -> None:
+    """Rewards are labels or reward-model probabilities: finite and in [0, 1], whatever the transform
+    (``exp`` then weights by 1 to e). Anything else is an error naming the rows."""
+    bad = [
+        f"row {i}: {r!r}" for i, r in sorted(rewards.items()) if not (math.isfinite(r) and 0.0 <= r <= 1.0)
+    ]
+    if bad:
+        raise ValueError(
+            f"{source}: rewards must be finite numbers in [0, 1]; {len(bad)} are not ({', '.join(bad[:10])})"
+        )
 
 
 def _apply_ratio(

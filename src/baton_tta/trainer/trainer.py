@@ -21,7 +21,7 @@ from baton_tta.reward.labelling import score_rows
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.config import RewardWeightedDiffusionConfig
-from baton_tta.trainer.data import DiffusionCollator, select_preference_rows
+from baton_tta.trainer.data import DiffusionCollator, check_reward_range, select_preference_rows
 from baton_tta.trainer.loss import reward_weighted_loss
 
 logger = logging.getLogger(__name__)
@@ -73,10 +73,11 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
         }
         data = self._standardize(train_dataset, "binary", columns, "preference dataset")
         preference, rewards, unscored = select_preference_rows(
-            data, args.reward_transform, args.human_to_reward_ratio, self.reward_model is not None, args.seed
+            data, args.human_to_reward_ratio, self.reward_model is not None, args.seed
         )
         if unscored:
             scores = score_rows(preference, unscored, self.reward_model)
+            check_reward_range(dict(zip(unscored, scores)), "the reward model's scores")
             mean = sum(scores) / len(scores)
             logger.info("scored %d unlabelled row(s) with the reward model (mean %.3f)", len(scores), mean)
             for position, score in zip(unscored, scores):
