@@ -42,7 +42,7 @@ def test_store_records_undoes_and_keeps_the_log(tmp_path):
     assert store.labelled_by("Alice") == {"clip-a"}
     votes = store.votes()
     assert [(v.clip_id, v.annotator, v.label, v.app_version) for v in votes] == [
-        ("clip-a", "Alice", 1, "9.9"),
+        ("clip-a", "alice", 1, "9.9"),  # names are stored normalised: one person, one name
         ("clip-a", "bob", -1, "9.9"),
     ]
     assert votes[0].id == first
@@ -238,7 +238,7 @@ def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub
     pulled = load_preference_dataset("someone/toy-labels")
     assert len(pulled) == len(clip_dataset) and sorted(pulled["label"]).count(1) == 1
     serve = annotate.ServeArguments(dataset="d", store="s")
-    assert serve.host == "127.0.0.1" and serve.share is False and serve.auth is None
-    assert annotate.parse_auth("ann:secret") == ("ann", "secret")
+    assert serve.host == "127.0.0.1" and serve.share is False and serve.auth == []
+    assert annotate.parse_auth(["Ann:secret"]) == [("ann", "secret")]
     with pytest.raises(SystemExit, match="user:password"):
-        annotate.parse_auth("no-colon")
+        annotate.parse_auth(["no-colon"])

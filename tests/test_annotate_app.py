@@ -214,3 +214,30 @@ def test_sigkill_mid_labelling_loses_nothing_acknowledged(gradio_tmp):
         restarted.kill()
         restarted.wait(timeout=30)
     assert store.labelled_by("carol") == set(order[: len(saved) + 1])
+
+
+def test_login_is_the_annotator_and_undo_touches_only_own_labels(gradio_tmp):
+    """With logins, a session labels as its login whatever name it types, and Undo withdraws only
+    the labels that session added."""
+    from gradio_client import Client
+
+    from baton_tta.annotate.app import Annotator, build_app, launch_app
+
+    clips_dir = _clips(gradio_tmp, num_prompts=3)
+    store = LabelStore(gradio_tmp / "labels.sqlite", app_version="test")
+    clips = ClipSet.load(str(clips_dir))
+    store.add(clips.clip_ids[0], "bob", 1)  # bob's earlier label, from another session
+    app = build_app(Annotator(clips, store), with_login=True)
+    port = _free_port()
+    launch_app(app, port=port, auth=[("alice", "pw-a"), ("bob", "pw-b")], prevent_thread_lock=True)
+    try:
+        alice = Client(f"http://127.0.0.1:{port}/", auth=("alice", "pw-a"), verbose=False)
+        status = alice.predict("bob", api_name="/start")[-1]
+        assert status == "Labelling as alice (your login)."
+        alice.predict(api_name="/aligned")
+        assert [(v.annotator, v.label) for v in store.votes()] == [("bob", 1), ("alice", 1)]
+        assert alice.predict(api_name="/undo")[-1] == "Undone: label it again."
+        assert alice.predict(api_name="/undo")[-1] == "Nothing to undo in this session."
+        assert [(v.annotator, v.label) for v in store.votes()] == [("bob", 1)]  # bob's label stands
+    finally:
+        app.close()

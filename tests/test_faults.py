@@ -318,3 +318,37 @@ def test_audio_paths_are_confined_to_the_dataset_folder(tmp_path):
     rows = [{"prompt": "a dog barks", "label": 1, "audio": str(tmp_path / "secret.wav")}]
     with pytest.raises(PreferenceDataError, match="points outside"):
         load_preference_dataset(_csv_dataset(tmp_path / "csv", rows))
+
+
+# ------------------------------------------------------------------ the annotation app: one person, one name
+def test_annotator_names_are_normalised_and_look_alikes_refused(tmp_path):
+    from baton_tta.annotate import LabelStore
+    from baton_tta.annotate.store import normalise_annotator
+
+    assert {normalise_annotator(n) for n in ("Alice", " ALICE ", "ａｌｉｃｅ", "Ali\u200bce")} == {"alice"}
+    with pytest.raises(ValueError, match="mixes writing systems"):
+        normalise_annotator("\u0430lice")  # Cyrillic а + Latin lice
+    assert normalise_annotator("Алиса") == "алиса"  # one writing system is fine
+    store = LabelStore(tmp_path / "labels.sqlite", app_version="1")
+    mine = store.add("clip", "Alice", 1)
+    assert store.undo(mine, "bob") is None  # nobody withdraws another person's label
+    assert store.undo(mine, "alice").clip_id == "clip"
+
+
+def test_exposed_app_without_login_warns_and_logins_are_checked(tmp_path, monkeypatch):
+    from baton_tta.scripts.annotate import exposure_warning, parse_auth
+
+    assert exposure_warning("127.0.0.1", False, []) is None
+    assert "without --auth" in exposure_warning("0.0.0.0", False, [])
+    assert "gradio.live" in exposure_warning("127.0.0.1", True, [])
+    assert exposure_warning("0.0.0.0", True, [("alice", "pw")]) is None
+    (tmp_path / "users.txt").write_text("# annotators\nAlice:pw1\nbob:pw2\n")
+    monkeypatch.setenv("BATON_ANNOTATE_AUTH", "carol:pw3")
+    assert parse_auth(["dave:pw4"], str(tmp_path / "users.txt")) == [
+        ("dave", "pw4"),
+        ("carol", "pw3"),
+        ("alice", "pw1"),
+        ("bob", "pw2"),
+    ]
+    with pytest.raises(SystemExit, match="given twice"):
+        parse_auth(["ALICE:x", "alice:y"])

@@ -47,6 +47,8 @@ class View:
     instructions: str = ""
     audio: tuple | None = None
     status: str = ""
+    added: int | None = None  # the store row this action wrote (the session may undo it)
+    undone: int | None = None  # the store row this action withdrew
 
 
 class Annotator:
@@ -78,42 +80,67 @@ class Annotator:
             status,
         )
 
-    def start(self, name: str) -> View:
-        """Begin (or resume) as ``name`` at the next clip this annotator has not labelled."""
+    def start(self, name: str, logged_in: str | None = None) -> View:
+        """Begin (or resume) at the next clip this annotator has not labelled. With a login, the
+        logged-in user *is* the annotator, whatever was typed."""
         try:
-            annotator = normalise_annotator(name)
+            annotator = normalise_annotator(logged_in if logged_in is not None else name)
         except ValueError as error:
             return View(status=str(error))
-        return self._next_view(annotator, f"Labelling as {annotator}.")
+        how = " (your login)" if logged_in is not None else ""
+        return self._next_view(annotator, f"Labelling as {annotator}{how}.")
 
-    def label(self, annotator: str | None, clip_id: str | None, label: int) -> View:
+    def label(
+        self, annotator: str | None, clip_id: str | None, label: int, logged_in: str | None = None
+    ) -> View:
         """Commit ``label`` for the clip on screen, then show the next one."""
+        if logged_in is not None and annotator != normalise_annotator(logged_in):
+            return View(status=f"You are logged in as {normalise_annotator(logged_in)}: press Start.")
         if annotator is None:
             return View(status=NO_ANNOTATOR)
         if clip_id is None:
             return self._next_view(annotator, "Nothing to label.")
-        self.store.add(clip_id, annotator, label)
-        return self._next_view(annotator, "Saved.")
+        added = self.store.add(clip_id, annotator, label)
+        view = self._next_view(annotator, "Saved.")
+        view.added = added
+        return view
 
-    def undo(self, annotator: str | None) -> View:
-        """Withdraw the annotator's last label and show that clip again."""
+    def undo(self, annotator: str | None, own_labels: list[int]) -> View:
+        """Withdraw the newest label this session added (never another session's or person's) and
+        show that clip again."""
         if annotator is None:
             return View(status=NO_ANNOTATOR)
-        vote = self.store.undo_last(annotator)
+        vote = self.store.undo(own_labels[-1], annotator) if own_labels else None
         if vote is None:
-            return self._next_view(annotator, "Nothing to undo.")
-        if vote.clip_id not in self.clips:
-            return self._next_view(annotator, "Undid a label of a clip from another dataset.")
-        return self._next_view(annotator, "Undone: label it again.", clip_id=vote.clip_id)
+            return self._next_view(annotator, "Nothing to undo in this session.")
+        view = (
+            self._next_view(annotator, "Undid a label of a clip from another dataset.")
+            if vote.clip_id not in self.clips
+            else self._next_view(annotator, "Undone: label it again.", clip_id=vote.clip_id)
+        )
+        view.undone = vote.id
+        return view
 
 
-def build_app(annotator: Annotator, title: str = "BATON annotation") -> gr.Blocks:
-    """The page. Element ids (``annotator``, ``btn-aligned`` …) are stable: tests and shortcuts use them."""
+def _login(request: gr.Request | None) -> str | None:
+    """The logged-in user when the app runs with auth (Gradio sets ``request.username``)."""
+    return getattr(request, "username", None) or None
+
+
+def build_app(annotator: Annotator, title: str = "BATON annotation", with_login: bool = False) -> gr.Blocks:
+    """The page. Element ids (``annotator``, ``btn-aligned`` …) are stable: tests and shortcuts use them.
+    ``with_login``: the app runs with auth, so the name box is the login and cannot be edited."""
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}\nListen to the clip, then answer: does it match the caption?")
-        state = gr.State({"annotator": None, "clip_id": None})
+        state = gr.State({"annotator": None, "clip_id": None, "mine": []})
         with gr.Row():
-            name = gr.Textbox(label="Annotator name", elem_id="annotator", max_lines=1, scale=4)
+            name = gr.Textbox(
+                label="Annotator (your login)" if with_login else "Annotator name",
+                elem_id="annotator",
+                max_lines=1,
+                scale=4,
+                interactive=not with_login,
+            )
             start = gr.Button("Start", elem_id="start", scale=1)
         progress = gr.Textbox(label="Progress", elem_id="progress", interactive=False)
         prompt = gr.Textbox(label="Caption", elem_id="prompt", interactive=False)
@@ -129,8 +156,11 @@ def build_app(annotator: Annotator, title: str = "BATON annotation") -> gr.Block
         status = gr.Textbox(label="Status", elem_id="status", interactive=False)
         outputs = [state, progress, prompt, task, instructions, audio, status]
 
-        def render(view: View) -> list:
-            session = {"annotator": view.annotator, "clip_id": view.clip_id}
+        def render(view: View, mine: list[int] | None = None) -> list:
+            mine = [i for i in (mine or []) if i != view.undone]
+            if view.added is not None:
+                mine.append(view.added)
+            session = {"annotator": view.annotator, "clip_id": view.clip_id, "mine": mine}
             return [
                 session,
                 view.progress,
@@ -141,23 +171,26 @@ def build_app(annotator: Annotator, title: str = "BATON annotation") -> gr.Block
                 view.status,
             ]
 
-        def on_start(typed: str) -> list:
-            return render(annotator.start(typed))
+        def on_start(typed: str, request: gr.Request) -> list:
+            return render(annotator.start(typed, _login(request)))
 
         def on_label(value: int):
-            def handler(session: dict) -> list:
-                return render(annotator.label(session["annotator"], session["clip_id"], value))
+            def handler(session: dict, request: gr.Request) -> list:
+                view = annotator.label(session["annotator"], session["clip_id"], value, _login(request))
+                return render(view, session.get("mine"))
 
             return handler
 
         def on_undo(session: dict) -> list:
-            return render(annotator.undo(session["annotator"]))
+            return render(annotator.undo(session["annotator"], session.get("mine", [])), session.get("mine"))
 
         start.click(on_start, inputs=name, outputs=outputs, api_name="start")
         name.submit(on_start, inputs=name, outputs=outputs, api_name=False)
         for button, key in ((aligned, "aligned"), (not_aligned, "not_aligned"), (skip, "skip")):
             button.click(on_label(LABELS[key]), inputs=state, outputs=outputs, api_name=key)
         undo.click(on_undo, inputs=state, outputs=outputs, api_name="undo")
+        if with_login:  # the login is the name: start straight away
+            app.load(on_start, inputs=name, outputs=outputs, api_name=False)
     return app
 
 
@@ -166,7 +199,7 @@ def launch_app(
     host: str = "127.0.0.1",
     port: int | None = None,
     share: bool = False,
-    auth: tuple[str, str] | None = None,
+    auth: list[tuple[str, str]] | None = None,
     prevent_thread_lock: bool = False,
 ):
     """Serve on ``host`` (loopback unless asked otherwise), with the shortcuts script and optional

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,13 +52,27 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _script(char: str) -> str:
+    """The writing system of a letter ("LATIN", "CYRILLIC", "GREEK", …), from its Unicode name."""
+    return unicodedata.name(char, "UNKNOWN").split(" ")[0]
+
+
 def normalise_annotator(name: str) -> str:
-    """Annotator names as stored: trimmed, inner whitespace collapsed; empty or over-long is refused."""
-    name = " ".join(str(name).split())
+    """One person, one name: Unicode NFKC, case-folded, printable characters only, inner whitespace
+    collapsed ("Alice", "ALICE " and "ａｌｉｃｅ" are all "alice"). A name that mixes writing systems
+    ("аlice" with a Cyrillic а) is refused: it would pass for someone else. Empty or over-long names
+    are refused too."""
+    name = unicodedata.normalize("NFKC", str(name)).casefold()
+    name = " ".join("".join(ch for ch in name if ch.isprintable()).split())
     if not name:
         raise ValueError("enter your annotator name first")
     if len(name) > 64:
         raise ValueError(f"annotator name is {len(name)} characters long; 64 at most")
+    scripts = {_script(ch) for ch in name if ch.isalpha()}
+    if len(scripts) > 1:
+        raise ValueError(
+            f"annotator name {name!r} mixes writing systems ({', '.join(sorted(scripts))}); use one"
+        )
     return name
 
 
@@ -107,6 +122,22 @@ class LabelStore:
                 "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels "
                 "WHERE annotator = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
                 (annotator,),
+            ).fetchone()
+            if row is not None:
+                connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))
+            connection.execute("COMMIT")
+        return Vote(*row) if row is not None else None
+
+    def undo(self, label_id: int, annotator: str) -> Vote | None:
+        """Mark one label undone — only if ``annotator`` wrote it and it stands; return it, or None.
+        The app undoes only the labels its own session added, never another person's."""
+        annotator = normalise_annotator(annotator)
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute(
+                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels "
+                "WHERE id = ? AND annotator = ? AND undone_at IS NULL",
+                (int(label_id), annotator),
             ).fetchone()
             if row is not None:
                 connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))

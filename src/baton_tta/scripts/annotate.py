@@ -8,15 +8,21 @@ the ``[annotate]`` extra (Gradio). Labels are exported with ``baton-tta export-l
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from baton_tta import __version__
 from baton_tta.annotate import ClipSet, LabelStore
+from baton_tta.annotate.store import normalise_annotator
 from baton_tta.scripts.utils import parse
 
+logger = logging.getLogger(__name__)
 AUTH_ENV = "BATON_ANNOTATE_AUTH"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
@@ -37,7 +43,16 @@ class ServeArguments(ClipStoreArguments):
     host: str = field(default="127.0.0.1", metadata={"help": "Address to bind; 0.0.0.0 exposes the app."})
     port: int | None = field(default=None, metadata={"help": "Port (Gradio picks one from 7860 if unset)."})
     share: bool = field(default=False, metadata={"help": "Also open a public gradio.live link."})
-    auth: str | None = field(default=None, metadata={"help": f"user:password (or set {AUTH_ENV})."})
+    auth: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": f"user:password logins (repeatable; or set {AUTH_ENV}); the login is the annotator name."
+        },
+    )
+    auth_file: str | None = field(
+        default=None,
+        metadata={"help": "File of user:password lines (# comments allowed), one login per annotator."},
+    )
     title: str = field(default="BATON annotation", metadata={"help": "Page title."})
     integrity_instructions: str | None = field(
         default=None, metadata={"help": "Instructions shown for integrity clips."}
@@ -47,21 +62,43 @@ class ServeArguments(ClipStoreArguments):
     )
 
 
-def parse_auth(value: str | None) -> tuple[str, str] | None:
-    """``user:password`` from --auth or the BATON_ANNOTATE_AUTH variable (keeps it out of shell history)."""
-    value = value or os.environ.get(AUTH_ENV)
-    if not value:
+def parse_auth(values: Sequence[str] = (), auth_file: str | None = None) -> list[tuple[str, str]]:
+    """Logins from ``--auth`` values, an ``--auth_file`` and the BATON_ANNOTATE_AUTH variable (keeps
+    passwords out of shell history; several logins separated by whitespace). User names are
+    normalised as annotator names are, so a login *is* an annotator; duplicates are refused."""
+    entries = list(values) + os.environ.get(AUTH_ENV, "").split()
+    if auth_file:
+        lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        entries += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    logins: dict[str, str] = {}
+    for entry in entries:
+        user, sep, password = entry.partition(":")
+        if not sep or not user.strip() or not password:
+            raise SystemExit(
+                f"--auth / --auth_file / {AUTH_ENV}: {entry.split(':')[0]!r}… must look like user:password"
+            )
+        name = normalise_annotator(user)
+        if name in logins:
+            raise SystemExit(f"login {name!r} is given twice")
+        logins[name] = password
+    return list(logins.items())
+
+
+def exposure_warning(host: str, share: bool, logins: list[tuple[str, str]]) -> str | None:
+    """A warning when the app is reachable beyond this machine with no login."""
+    if logins or (host in LOOPBACK_HOSTS and not share):
         return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise SystemExit(f"--auth / {AUTH_ENV} must look like user:password")
-    return user, password
+    where = "a public gradio.live link" if share else f"{host}"
+    return (
+        f"WARNING: the annotation app is reachable on {where} without --auth: anyone can label under any name"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from baton_tta.annotate.app import Annotator, build_app, launch_app  # the optional Gradio extra
 
     (args,) = parse((ServeArguments,), argv)
+    logins = parse_auth(args.auth, args.auth_file)
     clips, store = args.open()
     instructions = {
         task: text
@@ -71,9 +108,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if text
     }
-    print(f"labels go to {store.path}")
-    app = build_app(Annotator(clips, store, instructions), title=args.title)
-    launch_app(app, host=args.host, port=args.port, share=args.share, auth=parse_auth(args.auth))
+    if warning := exposure_warning(args.host, args.share, logins):
+        logger.warning(warning)
+        print(warning, file=sys.stderr)
+    print(
+        f"labels go to {store.path}" + (f"; {len(logins)} login(s), each labels as itself" if logins else "")
+    )
+    app = build_app(Annotator(clips, store, instructions), title=args.title, with_login=bool(logins))
+    launch_app(app, host=args.host, port=args.port, share=args.share, auth=logins or None)
 
 
 if __name__ == "__main__":
