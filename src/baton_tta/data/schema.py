@@ -124,21 +124,29 @@ def has_visible_text(text: object) -> bool:
 def raw_value_problems(dataset: Dataset, schema: Schema) -> list[str]:
     """Values that would not survive the cast to the schema's types, by row and column — checked on
     the raw data, before ``datasets`` would fail with a bare ``ArrowInvalid``. Labels must be the
-    integers 1, 0 or -1 (1.0 counts as 1; strings such as "yes" or "1" do not); rewards numbers or empty."""
+    integers 1, 0 or -1 (1.0 counts as 1; strings such as "yes" or "1" do not); rewards numbers or empty.
+    When any is wrong, the prompts' problems come along, so one report shows everything in row order."""
+    if schema.name != "binary" or not {"label", "reward"} & set(dataset.column_names):
+        return []
+    columns = [c for c in ("prompt", "label", "reward") if c in dataset.column_names]
+    typed = 0
     problems: list[str] = []
-    if schema.name != "binary":
-        return problems
-    if "label" in dataset.column_names:
-        for index, label in enumerate(dataset["label"]):
-            if isinstance(label, bool) or not isinstance(label, int | float) or label not in (1, 0, -1):
-                problems.append(
-                    f"row {index}, column 'label': {label!r} is not 1 (aligned), 0 (not aligned) or -1 (skip)"
-                )
-    if "reward" in dataset.column_names:
-        for index, reward in enumerate(dataset["reward"]):
-            if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
-                problems.append(f"row {index}, column 'reward': {reward!r} is not a number in [0, 1]")
-    return problems
+    for index, row in enumerate(dataset.select_columns(columns)):
+        if "prompt" in row and not has_visible_text(row["prompt"]):
+            problems.append(f"row {index}, column 'prompt': empty or missing prompt ({row['prompt']!r})")
+        label = row.get("label")
+        if "label" in row and (
+            isinstance(label, bool) or not isinstance(label, int | float) or label not in (1, 0, -1)
+        ):
+            typed += 1
+            problems.append(
+                f"row {index}, column 'label': {label!r} is not 1 (aligned), 0 (not aligned) or -1 (skip)"
+            )
+        reward = row.get("reward")
+        if reward is not None and (isinstance(reward, bool) or not isinstance(reward, int | float)):
+            typed += 1
+            problems.append(f"row {index}, column 'reward': {reward!r} is not a number in [0, 1]")
+    return problems if typed else []  # without a type error the full validation reports the rest
 
 
 def _row_problems(index: int, row: dict, schema: Schema, check_audio: bool) -> Iterable[str]:
