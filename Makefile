@@ -38,7 +38,7 @@ format: setup
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: lint
-	$(PY) -m pytest -n 2 --timeout 900 ; rc=$$?; \
+	$(PY) -m pytest -n 2 --dist worksteal --timeout 900 ; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 benchmark: setup

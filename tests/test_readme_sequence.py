@@ -39,11 +39,11 @@ def readme_sequence() -> list[list[str]]:
 
 
 def _annotate_as_two_people(store_path: Path, clips_dir: Path) -> None:
-    """What people do in the browser: two annotators agree on the first 24 clips (alternating
+    """What people do in the browser: two annotators agree on the first 16 clips (alternating
     aligned / not aligned); the rest stay unlabelled for the reward model."""
     clips = ClipSet.load(str(clips_dir))
     store = LabelStore(store_path, app_version="test")
-    for index, clip_id in enumerate(sorted(clips.clip_ids)[:24]):
+    for index, clip_id in enumerate(sorted(clips.clip_ids)[:16]):
         for annotator in ("alice", "bob"):
             store.add(clip_id, annotator, index % 2)
 
@@ -83,8 +83,8 @@ def test_readme_offline_commands_compose(tmp_path, monkeypatch):
         assert Path(output).exists() and output not in written, f"{argv[0]} must write its own folder"
         written.add(output)
 
-    assert len(labels := load_preference_dataset("outputs/labels")) == 40
-    assert labels["label"].count(-1) == 16  # 24 of 40 clips labelled by both people
+    assert len(labels := load_preference_dataset("outputs/labels")) == 24  # 8 prompts x 3 clips
+    assert labels["label"].count(-1) == 8  # 16 of 24 clips labelled by both people
     labelled = load_preference_dataset("outputs/labelled/dataset")
     assert set(labelled["source"]) == {"human", "reward_model"}
     assert Path("outputs/reward-model/model.safetensors").is_file()
