@@ -95,6 +95,88 @@ def test_bad_official_values(official):
         convert_baton_official([official / "nokey.json"], official / "audio")
 
 
+def _jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_official_json_lines_files_with_their_real_keys_and_duplicates(official, caplog):
+    """``data/HA/*_HA.json`` and ``data/RM/*_RA.json`` are JSON Lines; ``grouped_ratings`` repeat the HA
+    labels; RA rows of the 3-label task point into a ``2label_…_RD_Audio`` folder."""
+    names = sorted(p.name for p in (official / "audio").iterdir())
+    ha = [
+        {
+            "dataset": "2label_HA",
+            "location": f"/home/hhn/bat/data/Audio/2label_Integrity_HD_Audio/{names[0]}",
+            "captions": "A dog barks and rain falls",
+            "feedback": 1,
+        },
+        {
+            "dataset": "2label_HA",
+            "location": f"/home/hhn/bat/data/Audio/2label_Integrity_HD_Audio/{names[3]}",
+            "captions": "An owl with wind",
+            "feedback": 1,
+        },
+    ]
+    ra = [
+        {
+            "dataset": "3label_RA",
+            "location": f"/home/hhn/bat/data/Audio/2label_Temporal_RD_Audio/{names[2]}",
+            "captions": "A siren then a bell then thunder",
+            "SED": 0.25,
+        }
+    ]
+    _jsonl(official / "2label_HA.json", ha)
+    _jsonl(official / "3label_RA.json", ra)
+    files = [
+        official / "2label_HA.json",
+        official / "3label_RA.json",
+        official / "grouped_ratings_2label.json",
+    ]
+    with caplog.at_level(logging.INFO, logger="baton_tta.data.converters"):
+        ds = convert_baton_official(files, official / "audio")
+    assert len(ds) == 3 and ds["task"] == ["integrity", "integrity", "temporal"]
+    assert ds["source"] == ["human", "human", "reward_model"] and ds["reward"][2] == pytest.approx(0.25)
+    assert "dropped 1 duplicate row(s)" in caplog.text and "2label_HA.json: 2 rows" in caplog.text
+
+
+def test_conflicting_duplicates_and_bad_values_are_named(official):
+    names = sorted(p.name for p in (official / "audio").iterdir())
+    _jsonl(
+        official / "a_2label_HA.json",
+        [{"dataset": "2label_HA", "location": names[3], "captions": "An owl with wind", "feedback": 0}],
+    )
+    with pytest.raises(
+        PreferenceDataError, match=r"conflicting duplicates: '0002_An owl with wind_3.wav': label 0 .* vs 1"
+    ):
+        convert_baton_official(
+            [official / "a_2label_HA.json", official / "grouped_ratings_2label.json"], official / "audio"
+        )
+    _jsonl(
+        official / "b_2label_HA.json",
+        [{"dataset": "2label_HA", "location": "x.wav", "captions": "c", "feedback": True}],
+    )
+    with pytest.raises(PreferenceDataError, match=r"row 0, key 'feedback': True is not 1, 0 or -1"):
+        convert_baton_official([official / "b_2label_HA.json"], official / "audio")
+    _jsonl(
+        official / "c_3label_RA.json",
+        [{"dataset": "3label_RA", "location": "x.wav", "captions": "c", "SED": "abc"}],
+    )
+    with pytest.raises(PreferenceDataError, match=r"row 0, key 'SED': 'abc' is not a number in \[0, 1\]"):
+        convert_baton_official([official / "c_3label_RA.json"], official / "audio")
+    (official / "d_2label_HA.json").write_text('{"dataset": "2label_HA"\n')
+    with pytest.raises(PreferenceDataError, match=r"line \d: not JSON"):
+        convert_baton_official([official / "d_2label_HA.json"], official / "audio")
+
+
+def test_skip_missing_that_leaves_nothing_is_an_error(official):
+    _jsonl(
+        official / "e_2label_HA.json",
+        [{"dataset": "2label_HA", "location": "gone.wav", "captions": "c", "feedback": 1}],
+    )
+    with pytest.raises(PreferenceDataError, match="no row has its audio file"):
+        convert_baton_official([official / "e_2label_HA.json"], official / "audio", skip_missing=True)
+
+
 def test_convert_pairwise_keeps_strategy(tmp_path):
     rows = {
         "prompt": ["a dog barks", "rain"],

@@ -1,8 +1,9 @@
 """Convert other preference data into our schemas.
 
 * The official BATON repository's JSON files plus a folder of their WAVs → binary schema. Two file
-  kinds exist: row lists ``[{"dataset", "location", "captions", "feedback"}, …]`` (reward-model rows
-  carry their score under ``"SED"`` instead of ``"feedback"``) and ``grouped_ratings`` files
+  kinds exist: row lists ``{"dataset", "location", "captions", "feedback"}`` (reward-model rows carry
+  their score under ``"SED"`` instead of ``"feedback"``), published as JSON Lines in ``data/HA`` and
+  ``data/RM`` and as JSON arrays elsewhere (both read), and ``grouped_ratings`` files
   ``{"grouped_ratings": {caption: {file_name: 0.0 | 1.0}}}``. Clip files are named
   ``{idx:04d}_{caption}_{k}.wav``; ``location`` is a path on the authors' machine, so files are found
   by name in the given audio folder.
@@ -40,16 +41,45 @@ def _task_of(hint: str, default: str | None, where: str) -> str:
     return default
 
 
+def read_json_records(path: Path) -> Any:
+    """A JSON document (array or object) or JSON Lines (one object per line), told apart by content,
+    not by the file name: BATON's ``HA``/``RM`` files are JSON Lines named ``.json``. Errors name the
+    file and the line."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":
+            raise PreferenceDataError(str(path), [f"line {error.lineno}: not JSON ({error.msg})"]) from error
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise PreferenceDataError(
+                str(path), [f"line {number}: not a JSON object ({error.msg})"]
+            ) from error
+    return records
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
     """Normalised rows ``{caption, file, label, reward, source, task, where}`` of one JSON file."""
-    content = json.loads(path.read_text(encoding="utf-8"))
+    content = read_json_records(path)
+    if isinstance(content, dict) and "grouped_ratings" not in content:
+        content = [content]  # JSON Lines with a single row parse as one object
     rows = []
     if isinstance(content, dict) and "grouped_ratings" in content:
         row_task = _task_of(path.name, task, str(path))
         for caption, files in content["grouped_ratings"].items():
             for file_name, rating in files.items():
                 where = f"{path}, grouped_ratings[{caption!r}][{file_name!r}]"
-                if rating not in (0, 1, 0.0, 1.0):
+                if not _number(rating) or rating not in (0, 1):
                     raise PreferenceDataError(str(path), [f"{where}: rating {rating!r} is not 0 or 1"])
                 rows.append(
                     {
@@ -64,7 +94,9 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
                 )
         return rows
     if not isinstance(content, list):
-        raise PreferenceDataError(str(path), ["expected a list of rows or a {'grouped_ratings': …} object"])
+        raise PreferenceDataError(
+            str(path), ["expected rows (a JSON array or JSON Lines) or a {'grouped_ratings': …} object"]
+        )
     for index, item in enumerate(content):
         where = f"{path}, row {index}"
         missing = [key for key in ("location", "captions") if key not in item]
@@ -75,15 +107,17 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
         row_task = _task_of(f"{item.get('dataset', '')} {path.name}", task, where)
         file_name = Path(str(item["location"]).replace("\\", "/")).name
         if "SED" in item:
-            score = float(item["SED"])
-            if not 0.0 <= score <= 1.0:
-                raise PreferenceDataError(str(path), [f"{where}, key 'SED': {score!r} is not in [0, 1]"])
+            score = item["SED"]
+            if not _number(score) or not 0.0 <= score <= 1.0:
+                raise PreferenceDataError(
+                    str(path), [f"{where}, key 'SED': {score!r} is not a number in [0, 1]"]
+                )
             rows.append(
                 {
                     "caption": item["captions"],
                     "file": file_name,
                     "label": LABEL_NONE,
-                    "reward": score,
+                    "reward": float(score),
                     "source": "reward_model",
                     "task": row_task,
                     "where": where,
@@ -91,7 +125,7 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
             )
         else:
             feedback = item["feedback"]
-            if feedback not in (0, 1, -1):
+            if not _number(feedback) or feedback not in (0, 1, -1):
                 raise PreferenceDataError(
                     str(path), [f"{where}, key 'feedback': {feedback!r} is not 1, 0 or -1"]
                 )
@@ -109,6 +143,30 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def deduplicate(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop repeated (clip, caption, source, label) rows — the official ``grouped_ratings`` files
+    repeat the ``HA`` files' labels — and refuse a clip given two different labels, naming both
+    places. Returns the kept rows and how many were dropped."""
+    kept: dict[tuple, dict[str, Any]] = {}
+    conflicts = []
+    for row in rows:
+        key = (row["file"], row["caption"], row["source"])
+        first = kept.get(key)
+        if first is None:
+            kept[key] = row
+        elif (first["label"], first["reward"]) != (row["label"], row["reward"]) and not (
+            first["source"] == "human" and first["label"] == row["label"]
+        ):
+            conflicts.append(
+                f"{row['file']!r}: label {first['label']} ({first['where']}) vs {row['label']} ({row['where']})"
+            )
+    if conflicts:
+        raise PreferenceDataError(
+            "BATON files", [f"conflicting duplicates: {c}" for c in conflicts[:50]], len(conflicts)
+        )
+    return list(kept.values()), len(rows) - len(kept)
+
+
 def convert_baton_official(
     json_files: list[str | os.PathLike],
     audio_dir: str | os.PathLike,
@@ -118,7 +176,12 @@ def convert_baton_official(
 ) -> Dataset:
     """Official BATON JSON files + their audio folder → binary preference dataset (validated)."""
     audio_dir = Path(audio_dir)
-    rows = [row for path in json_files for row in _official_rows(Path(path), task)]
+    per_file = {str(path): _official_rows(Path(path), task) for path in json_files}
+    for path, file_rows in per_file.items():
+        logger.info("%s: %d rows", path, len(file_rows))
+    rows, duplicates = deduplicate([row for file_rows in per_file.values() for row in file_rows])
+    if duplicates:
+        logger.info("dropped %d duplicate row(s) (same clip, caption and label in several files)", duplicates)
     missing = [row for row in rows if not (audio_dir / row["file"]).is_file()]
     if missing:
         names = [f"{row['where']}: audio file {row['file']!r} not found in {audio_dir}" for row in missing]
@@ -126,6 +189,8 @@ def convert_baton_official(
             raise PreferenceDataError(str(audio_dir), names[:50], len(names))
         logger.warning("skipped %d row(s) whose audio is missing:\n  %s", len(missing), "\n  ".join(names))
         rows = [row for row in rows if (audio_dir / row["file"]).is_file()]
+    if not rows:
+        raise PreferenceDataError(str(audio_dir), ["no row has its audio file: nothing to convert"])
     data = {
         "prompt": [row["caption"] for row in rows],
         "audio": [{"bytes": (audio_dir / row["file"]).read_bytes(), "path": row["file"]} for row in rows],

@@ -109,6 +109,7 @@ class DiffusionTrainer(Trainer):
                     target_modules=args.lora_target_modules,
                 )
             )
+        self.unet_gradient_checkpointing = bool(args.gradient_checkpointing)
         if args.gradient_checkpointing:  # diffusers' switch, not transformers' (which the UNet lacks)
             unet.enable_gradient_checkpointing()
             args.gradient_checkpointing = False
@@ -302,6 +303,7 @@ class DiffusionTrainer(Trainer):
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
+        settings["gradient_checkpointing"] = self.unet_gradient_checkpointing  # the Trainer's flag is off
         settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
         card = pipeline_card(
             title=self.card_title,
