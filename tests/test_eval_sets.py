@@ -50,3 +50,45 @@ def test_eval_set_errors(tmp_path):
     )
     with pytest.raises(ValueError, match="line 3, column 'caption': empty caption"):
         build_eval_sets(tmp_path / "empty.csv")
+
+
+def test_official_baton_test_sets_import_with_their_clip_ids(tmp_path):
+    """The release's curated sets are JSON arrays of {dataset, location, captions} (one row even says
+    "datasetresult"); the clip id is the AudioSet file stem, which names the reference recordings."""
+    import json
+
+    from baton_tta.scripts.build_eval_sets import main
+
+    rows = [
+        {
+            "dataset": "audiocaps",
+            "location": "/data/deep/audioset/data/7fmOlUlwoNg_20.wav",
+            "captions": "A machine is making clicking sound as people talk in the background",
+        },
+        {
+            "datasetresult": "audiocaps",
+            "location": "/data/deep/audioset/data/tfOIhQpYYe8_60.wav",
+            "captions": "A helicopter flying as a man talks in the background",
+        },
+    ]
+    (tmp_path / "test_audiocaps_2label.json").write_text(json.dumps(rows, indent=4))
+    main(
+        [
+            "--baton_integrity_json",
+            str(tmp_path / "test_audiocaps_2label.json"),
+            "--output_dir",
+            str(tmp_path / "sets"),
+        ]
+    )
+    from datasets import load_from_disk
+
+    integrity = load_from_disk(str(tmp_path / "sets" / "integrity"))
+    assert integrity["clip_id"] == ["7fmOlUlwoNg_20", "tfOIhQpYYe8_60"] and set(integrity["task"]) == {
+        "integrity"
+    }
+    assert integrity["prompt"][1].startswith("A helicopter")
+    (tmp_path / "broken.json").write_text(json.dumps([{"dataset": "audiocaps", "captions": "x"}]))
+    from baton_tta.data.eval_sets import official_eval_set
+
+    with pytest.raises(ValueError, match=r"row 0: missing key\(s\) \['location'\]"):
+        official_eval_set(tmp_path / "broken.json", "integrity")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
+from baton_tta.data.converters import read_json_records
+
 logger = logging.getLogger(__name__)
 
 KEYWORDS = ("and", "as", "then", "while", "before", "after", "followed")
@@ -81,3 +83,30 @@ def build_eval_sets(csv_path: str | os.PathLike) -> tuple[Dataset, Dataset, Eval
     report.temporal = len(subsets["temporal"]["prompt"])
     logger.info("%s: %s", path, report.describe())
     return Dataset.from_dict(subsets["integrity"]), Dataset.from_dict(subsets["temporal"]), report
+
+
+def official_eval_set(json_path: str | os.PathLike, task: str) -> Dataset:
+    """One of the BATON release's curated test sets (``data/Audiocaps/test_audiocaps_2label.json``: 148
+    integrity captions; ``…_3label.json``: 165 temporal) as an eval set: ``prompt``, ``clip_id`` (the
+    AudioSet file stem ``{youtube_id}_{start}`` the release names, which is how its reference
+    recordings are named, so FD and KL pair by it) and ``task``. Rows lacking ``captions`` or
+    ``location`` are errors naming the row; other keys (even misspelt ones) are ignored."""
+    path = Path(json_path)
+    records = read_json_records(path)
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a list of {{'location', 'captions'}} rows")
+    problems = [
+        f"row {i}: missing key(s) {[k for k in ('location', 'captions') if k not in row]}"
+        for i, row in enumerate(records)
+        if not {"location", "captions"} <= set(row)
+    ]
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems[:10]))
+    stems = [Path(str(row["location"]).replace("\\", "/")).stem for row in records]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        logger.info("%s: %d clip id(s) appear more than once (%s…)", path, len(repeated), repeated[:3])
+    logger.info("%s: %d %s captions", path, len(records), task)
+    return Dataset.from_dict(
+        {"prompt": [row["captions"] for row in records], "clip_id": stems, "task": [task] * len(records)}
+    )

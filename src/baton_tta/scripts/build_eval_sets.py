@@ -2,6 +2,8 @@
 AudioCaps-format captions CSV, as the paper's test sets.
 
     baton-tta build-eval-sets --captions_csv audiocaps_test.csv --output_dir outputs/eval_sets
+    baton-tta build-eval-sets --baton_integrity_json test_audiocaps_2label.json \
+        --baton_temporal_json test_audiocaps_3label.json --output_dir baton_eval_sets   # the paper's 148 / 165
 """
 
 from __future__ import annotations
@@ -10,27 +12,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton_tta.data.eval_sets import build_eval_sets
+from baton_tta.data.eval_sets import build_eval_sets, official_eval_set
 from baton_tta.scripts.utils import parse
 
 
 @dataclass
 class EvalSetArguments:
-    captions_csv: str = field(metadata={"help": "CSV with audiocap_id,youtube_id,start_time,caption."})
     output_dir: str = field(
         metadata={"help": "Writes integrity/ and temporal/ (save_to_disk) and .csv copies."}
+    )
+    captions_csv: str | None = field(
+        default=None,
+        metadata={"help": "AudioCaps-format CSV (audiocap_id,youtube_id,start_time,caption) to split."},
+    )
+    baton_integrity_json: str | None = field(
+        default=None,
+        metadata={"help": "The BATON release's test_audiocaps_2label.json (the paper's 148 captions)."},
+    )
+    baton_temporal_json: str | None = field(
+        default=None,
+        metadata={"help": "The BATON release's test_audiocaps_3label.json (the paper's 165 captions)."},
     )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((EvalSetArguments,), argv)
-    integrity, temporal, report = build_eval_sets(args.captions_csv)
     output = Path(args.output_dir)
-    for name, subset in (("integrity", integrity), ("temporal", temporal)):
+    subsets = {}
+    if args.captions_csv:
+        subsets["integrity"], subsets["temporal"], report = build_eval_sets(args.captions_csv)
+        print(report.describe())
+    for task, path in (("integrity", args.baton_integrity_json), ("temporal", args.baton_temporal_json)):
+        if path:
+            subsets[task] = official_eval_set(path, task)
+            print(f"{path}: {len(subsets[task])} {task} captions (ids: clip_id)")
+    if not subsets:
+        raise SystemExit("give --captions_csv, or --baton_integrity_json / --baton_temporal_json")
+    for name, subset in subsets.items():
         subset.save_to_disk(str(output / name))
         subset.to_csv(str(output / f"{name}.csv"), index=False)
-    print(report.describe())
-    print(f"evaluation sets written to {output.resolve()}/{{integrity,temporal}}")
+    print(f"evaluation sets written to {output.resolve()}/{{{','.join(subsets)}}}")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ class EvaluateArguments:
     output_dir: str = field(
         default="outputs/evaluation", metadata={"help": "results.json/.md/.png and the clip cache."}
     )
+    prompt_column: str = field(
+        default="prompt", metadata={"help": "Caption column of the eval set (e.g. 'caption', 'captions')."}
+    )
     id_column: str = field(
         default="audiocap_id", metadata={"help": "Clip id column (pairs clips with references)."}
     )
@@ -107,11 +110,13 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     prompts_data = load_raw(args.eval_set)
     if args.max_prompts:
         prompts_data = prompts_data.select(range(min(args.max_prompts, len(prompts_data))))
-    if "prompt" not in prompts_data.column_names or args.id_column not in prompts_data.column_names:
+    missing = [c for c in (args.prompt_column, args.id_column) if c not in prompts_data.column_names]
+    if missing:
         raise ValueError(
-            f"{args.eval_set}: needs columns 'prompt' and '{args.id_column}' (has {prompts_data.column_names})"
+            f"{args.eval_set}: no column(s) {missing} (has {prompts_data.column_names}); "
+            "name yours with --prompt_column / --id_column"
         )
-    ids, prompts = [str(i) for i in prompts_data[args.id_column]], list(prompts_data["prompt"])
+    ids, prompts = [str(i) for i in prompts_data[args.id_column]], list(prompts_data[args.prompt_column])
     backbones = load_backbones(args)
     output = Path(args.output_dir)
     reference = None
