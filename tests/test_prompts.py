@@ -168,3 +168,28 @@ def test_llm_generator_with_tiny_random_transformers_model(tmp_path):
     assert set(ds["caption_source"]) == {"template_fallback"}
     template = build_prompts(LABELS, 2, 2, seed=0, generator=TemplateCaptionGenerator())
     assert ds["events"] == template["events"]
+
+
+def test_top_200_is_audiocaps_most_frequent_labels(tmp_path):
+    """--top_k 200 without a frequency file ranks by the shipped AudioCaps clip counts (the paper's
+    vocabulary): Speech first; Water, Rain, Vehicle, Car, Engine, Door in; the rank-200 tie between
+    Dial tone and Gush (18 clips each) broken by class index."""
+    import csv
+    from importlib import resources
+
+    from baton_tta.prompts.vocabulary import audiocaps_label_counts, load_vocabulary
+
+    text = (
+        resources.files("baton_tta.prompts").joinpath("data", "audiocaps_label_counts.csv").read_text("utf-8")
+    )
+    classes = sorted(csv.DictReader(text.splitlines()), key=lambda row: int(row["index"]))
+    assert len(classes) == 527 and sum(c > 0 for c in audiocaps_label_counts().values()) == 328
+    lines = ["index,mid,display_name"] + [f'{r["index"]},{r["mid"]},"{r["display_name"]}"' for r in classes]
+    (tmp_path / "class_labels_indices.csv").write_text("\n".join(lines) + "\n")
+    top = load_vocabulary(tmp_path / "class_labels_indices.csv", top_k=200)
+    assert len(top) == 200 and top[0] == "Speech" and top[-1] == "Dial tone" and "Gush" not in top
+    assert {"Water", "Rain", "Vehicle", "Car", "Engine", "Door"} <= set(top)
+    assert sum(1 for label in top if audiocaps_label_counts()[label] < 18) == 0
+    (tmp_path / "mine.txt").write_text("Speech\nMy own sound\n")
+    with pytest.raises(ValueError, match=r"not AudioSet display names.*--frequency_file"):
+        load_vocabulary(tmp_path / "mine.txt", top_k=2)

@@ -8,9 +8,14 @@ ranked by a frequency file (``label,count`` CSV or ``label<TAB>count``) and cut 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
+from importlib import resources
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
+AUDIOCAPS_COUNTS = "audiocaps_label_counts.csv"
 
 #: Mass nouns and uncountable sounds that read naturally without an article ("rain", "music").
 MASS_WORDS = {
@@ -135,18 +140,49 @@ def read_frequencies(path: str | os.PathLike) -> dict[str, float]:
     return counts
 
 
+def audiocaps_label_counts() -> dict[str, int]:
+    """How many AudioCaps v1 clips carry each AudioSet class (display name → count over all splits),
+    shipped with the package (``prompts/data/``, with its provenance). Classes AudioCaps never uses
+    count 0."""
+    text = resources.files("baton_tta.prompts").joinpath("data", AUDIOCAPS_COUNTS).read_text("utf-8")
+    return {row["display_name"]: int(row["count_all"]) for row in csv.DictReader(text.splitlines())}
+
+
 def load_vocabulary(
     labels_file: str | os.PathLike, frequency_file: str | os.PathLike | None = None, top_k: int | None = None
 ) -> list[str]:
-    """The meta-label vocabulary: labels (deduplicated, file order), ranked by frequency when given,
-    cut to ``top_k`` (BATON: 200)."""
+    """The meta-label vocabulary: labels (deduplicated, file order), ranked by frequency, cut to
+    ``top_k`` (BATON: 200).
+
+    Frequencies come from ``frequency_file`` or, when ``top_k`` is given without one, from the shipped
+    AudioCaps clip counts (:func:`audiocaps_label_counts`) — the paper's "top 200 by occurrence in
+    AudioCaps". Ranking is by count, ties in file order (AudioSet's class index): at rank 200 *Dial
+    tone* (index 393) and *Gush* (451) both have 18 clips, and *Dial tone* is kept. Labels that never
+    occur are left out and counted in the log."""
     labels = list(dict.fromkeys(read_labels(labels_file)))
+    counts: dict[str, float] | None = None
     if frequency_file is not None:
         counts = read_frequencies(frequency_file)
         unknown = sorted(set(counts) - set(labels))
         if unknown:
             raise ValueError(f"{frequency_file}: labels not in {labels_file}: {unknown[:10]}")
-        labels = sorted((label for label in labels if label in counts), key=lambda label: -counts[label])
+    elif top_k is not None:
+        shipped = audiocaps_label_counts()
+        unknown = [label for label in labels if label not in shipped]
+        if unknown:
+            raise ValueError(
+                f"{labels_file}: {len(unknown)} label(s) are not AudioSet display names, so they have no "
+                f"AudioCaps count ({unknown[:5]}); give --frequency_file"
+            )
+        counts = {label: shipped[label] for label in labels if shipped[label] > 0}
+        logger.info(
+            "ranking by AudioCaps clip counts; %d label(s) never occur there", len(labels) - len(counts)
+        )
+    if counts is not None:
+        order = {label: position for position, label in enumerate(labels)}
+        labels = sorted(
+            (label for label in labels if label in counts), key=lambda label: (-counts[label], order[label])
+        )
     if top_k is not None:
         if top_k < 2:
             raise ValueError(f"top_k must be at least 2, got {top_k}")
