@@ -80,7 +80,10 @@ def _manual_loss(trainer, inputs, state):
         gamma = trainer.args.snr_gamma
         if gamma is None:
             weights = torch.ones_like(snr)
-        elif trainer.noise_scheduler.config.prediction_type == "v_prediction":
+        elif (
+            trainer.args.snr_weighting == "v_target"
+            and trainer.noise_scheduler.config.prediction_type == "v_prediction"
+        ):
             weights = torch.minimum(snr, torch.tensor(gamma)) / (snr + 1)
         else:
             weights = torch.minimum(snr, torch.tensor(gamma)) / snr
@@ -92,14 +95,17 @@ def _manual_loss(trainer, inputs, state):
 
 
 @pytest.mark.parametrize("reward_transform", ["identity", "exp"])
-@pytest.mark.parametrize("snr_gamma", [None, 5.0])
+@pytest.mark.parametrize(("snr_gamma", "snr_weighting"), [(None, "tango"), (5.0, "tango"), (5.0, "v_target")])
 @pytest.mark.parametrize("prediction_type", ["v_prediction", "epsilon"])
-def test_loss_equals_hand_computation(tmp_path, reward_transform, snr_gamma, prediction_type):
+def test_loss_equals_hand_computation(tmp_path, reward_transform, snr_gamma, snr_weighting, prediction_type):
+    """Eq. 7 by hand; Min-SNR as TANGO computes it (min(SNR, γ)/SNR, v-prediction too) by default,
+    and the v-target variant (/(SNR + 1)) when asked."""
     trainer = make_trainer(
         tmp_path,
         pipeline=tiny_tango_pipeline(prediction_type=prediction_type),
         reward_transform=reward_transform,
         snr_gamma=snr_gamma,
+        snr_weighting=snr_weighting,
         beta=0.7,
     )
     inputs = next(iter(trainer.get_train_dataloader()))

@@ -175,7 +175,9 @@ class DiffusionTrainer(Trainer):
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         target = denoising_target(self.noise_scheduler, latents, noise, timesteps)
         prediction = model(noisy, timesteps, encoder_hidden_states=text, encoder_attention_mask=mask).sample
-        weights = min_snr_weights(self.noise_scheduler, timesteps, self.args.snr_gamma).to(prediction.device)
+        weights = min_snr_weights(
+            self.noise_scheduler, timesteps, self.args.snr_gamma, self.args.snr_weighting
+        ).to(prediction.device)
         return per_sample_mse(prediction, target), weights
 
     def _denoising_terms(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

@@ -30,6 +30,7 @@ class DiffusionTrainingConfig(TrainingArguments):
     > Parameters that control the loss
 
         snr_gamma (`float` or `None`, defaults to None): Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it.
+        snr_weighting (`str`, defaults to "tango"): Min-SNR weight: "tango" = min(SNR, gamma)/SNR, as TANGO and the official BATON code (v-prediction too); "v_target" = min(SNR, gamma)/(SNR + 1) for v-prediction, as diffusers' examples.
         condition_dropout (`float`, defaults to 0.1): Probability of zeroing a caption's embedding (TANGO's uncondition), which keeps classifier-free guidance working.
 
     > Parameters that control the model
@@ -84,6 +85,14 @@ class DiffusionTrainingConfig(TrainingArguments):
     snr_gamma: float | None = field(
         default=None,
         metadata={"help": "Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it."},
+    )
+    snr_weighting: str = field(
+        default="tango",
+        metadata={
+            "help": 'Min-SNR weight: "tango" = min(SNR, gamma)/SNR, as TANGO and the official BATON code (v-prediction '
+            'too); "v_target" = min(SNR, gamma)/(SNR + 1) for v-prediction, as diffusers\' examples.',
+            "choices": ["tango", "v_target"],
+        },
     )
     condition_dropout: float = field(
         default=0.1,

@@ -22,15 +22,25 @@ def denoising_target(
     raise ValueError(f"unsupported prediction_type {prediction_type!r}")
 
 
-def min_snr_weights(scheduler, timesteps: torch.Tensor, snr_gamma: float | None) -> torch.Tensor:
-    """Per-sample loss weights of Min-SNR-γ (Hang et al. 2023): ``min(SNR, γ)/SNR`` for epsilon,
-    ``min(SNR, γ)/(SNR + 1)`` for v-prediction (the weight expressed in the v-target's units, as in
-    diffusers' training examples); ones when ``snr_gamma`` is None."""
+SNR_WEIGHTINGS = ("tango", "v_target")
+
+
+def min_snr_weights(
+    scheduler, timesteps: torch.Tensor, snr_gamma: float | None, weighting: str = "tango"
+) -> torch.Tensor:
+    """Per-sample loss weights of Min-SNR-γ (Hang et al. 2023); ones when ``snr_gamma`` is None.
+
+    ``"tango"`` (default): ``min(SNR, γ)/SNR`` whatever the prediction type — what TANGO's and the
+    official BATON training code use, with v-prediction too. ``"v_target"``: ``min(SNR, γ)/(SNR + 1)``
+    for v-prediction (the weight expressed in the v-target's units, as diffusers' training examples
+    do), ``min(SNR, γ)/SNR`` otherwise."""
+    if weighting not in SNR_WEIGHTINGS:
+        raise ValueError(f"snr weighting must be one of {SNR_WEIGHTINGS}, got {weighting!r}")
     if snr_gamma is None:
         return torch.ones(timesteps.shape[0], device=timesteps.device)
     snr = compute_snr(scheduler, timesteps)
     clipped = torch.clamp(snr, max=snr_gamma)
-    if scheduler.config.prediction_type == "v_prediction":
+    if weighting == "v_target" and scheduler.config.prediction_type == "v_prediction":
         return clipped / (snr + 1)
     return clipped / snr
 

@@ -44,6 +44,7 @@ DEFINING_FIELDS = (
     "fp16",
     "audio_length_s",
     "snr_gamma",
+    "snr_weighting",
     "condition_dropout",
     "use_lora",
     "lora_rank",
