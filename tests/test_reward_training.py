@@ -248,3 +248,33 @@ def test_bad_audio_in_training_names_the_row(tmp_path):
         train_reward_model(
             tiny_reward_model(), data, RewardTrainingConfig(**{**TOY, "num_epochs": 1}), tmp_path
         )
+
+
+def test_paper_preset_trains_on_all_rows_keeps_the_final_epoch_and_a_flag_wins(tmp_path):
+    """The paper and the official code: every labelled clip trains, one model per task, final epoch;
+    a value the user gives is never overwritten by the preset."""
+    from trl import TrlParser
+
+    (config,) = TrlParser((RewardTrainingConfig,)).parse_args_and_config(
+        args=["--preset", "paper", "--learning_rate", "0.003", "--num_epochs", "3", "--task", "temporal"]
+    )
+    assert (config.learning_rate, config.num_epochs, config.batch_size, config.validation_fraction) == (
+        0.003,
+        3,
+        64,
+        0.0,
+    )
+    data = tone_labelled_dataset(40)
+    result = train_reward_model(tiny_reward_model(), data, config, tmp_path / "cache", tmp_path / "rm")
+    temporal = sum(t == "temporal" for t in data["task"])
+    assert result.train_rows == temporal and result.validation_rows == 0 and result.best_epoch == 3
+    assert set(result.metrics) >= {"temporal"} and "integrity" not in result.metrics
+    assert all("validation_loss" not in entry for entry in result.history)
+    assert "No held-out split" in (tmp_path / "rm" / "README.md").read_text()
+    held_out = RewardTrainingConfig(preset="official", validation_fraction=0.25)
+    assert (
+        held_out.num_epochs,
+        held_out.batch_size,
+        held_out.weight_decay,
+        held_out.validation_fraction,
+    ) == (51, 32, 1e-5, 0.25)

@@ -31,25 +31,67 @@ logger = logging.getLogger(__name__)
 
 #: Where embeddings are cached unless a run names another folder (shared by runs and scripts).
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "baton_tta", "embeddings")
-PRESETS = {
-    "paper": {"num_epochs": 50, "batch_size": 64, "learning_rate": 0.01, "weight_decay": 0.0},
-    "official": {"num_epochs": 51, "batch_size": 32, "learning_rate": 0.01, "weight_decay": 1e-5},
+#: The sources' settings. The paper (§4.3) and the official scripts train one model per task on all
+#: labelled clips and keep the final epoch (no held-out split); they differ in the optimisation.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "num_epochs": 50,
+        "batch_size": 64,
+        "learning_rate": 0.01,
+        "weight_decay": 0.0,
+        "validation_fraction": 0.0,
+    },
+    "official": {
+        "num_epochs": 51,
+        "batch_size": 32,
+        "learning_rate": 0.01,
+        "weight_decay": 1e-5,
+        "validation_fraction": 0.0,
+    },
+}
+#: Without a preset: a held-out split by prompt and the best validation epoch.
+DEFAULTS: dict[str, Any] = {
+    "num_epochs": 50,
+    "batch_size": 64,
+    "learning_rate": 0.01,
+    "weight_decay": 0.0,
+    "validation_fraction": 0.2,
 }
 
 
 @dataclass
 class RewardTrainingConfig:
-    """Head training settings; ``preset`` "paper" (50 epochs, batch 64, Adam lr 0.01) or "official"
-    (51 epochs, batch 32, weight decay 1e-5) fills the four optimisation fields."""
+    """Head training settings. ``preset`` "paper" (50 epochs, batch 64, Adam lr 0.01) or "official"
+    (51 epochs, batch 32, weight decay 1e-5) — both on all labelled clips, final epoch kept — fills the
+    fields left unset; a value you give always wins. ``task`` trains one task's model, as both sources
+    do (one model per task)."""
 
     preset: str | None = field(
-        default="paper", metadata={"help": "'paper', 'official' or None (use the fields)."}
+        default="paper",
+        metadata={
+            "help": "'paper', 'official' or None (unset fields take the defaults).",
+            "choices": ["paper", "official", None],
+        },
     )
-    num_epochs: int = field(default=50, metadata={"help": "Epochs over the training split."})
-    batch_size: int = field(default=64, metadata={"help": "Rows per Adam step."})
-    learning_rate: float = field(default=0.01, metadata={"help": "Adam learning rate."})
-    weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay."})
-    validation_fraction: float = field(default=0.2, metadata={"help": "Share of prompts held out, per task."})
+    task: str | None = field(
+        default=None,
+        metadata={
+            "help": "Train on one task's rows only (the sources train one model per task).",
+            "choices": ["integrity", "temporal", None],
+        },
+    )
+    num_epochs: int | None = field(default=None, metadata={"help": "Epochs (paper 50, official 51)."})
+    batch_size: int | None = field(
+        default=None, metadata={"help": "Rows per Adam step (paper 64, official 32)."}
+    )
+    learning_rate: float | None = field(default=None, metadata={"help": "Adam learning rate (both 0.01)."})
+    weight_decay: float | None = field(default=None, metadata={"help": "Adam weight decay (official 1e-5)."})
+    validation_fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "Share of prompts held out per task; 0 trains on all and keeps the final epoch (both sources)."
+        },
+    )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after n epochs without a better validation loss."}
     )
@@ -59,13 +101,24 @@ class RewardTrainingConfig:
     )
 
     def __post_init__(self):
-        if self.preset is not None:
-            if self.preset not in PRESETS:
-                raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {self.preset!r}")
-            for key, value in PRESETS[self.preset].items():
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {self.preset!r}")
+        if self.task not in (None, "integrity", "temporal"):
+            raise ValueError(f"task must be 'integrity', 'temporal' or None, got {self.task!r}")
+        filled = PRESETS[self.preset] if self.preset is not None else DEFAULTS
+        for key, value in filled.items():
+            if getattr(self, key) is None:  # a value the user gave wins over the preset
                 setattr(self, key, value)
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+
+    def settings(self) -> tuple[int, int, float, float, float]:
+        """(epochs, batch size, learning rate, weight decay, validation fraction), as filled in."""
+        epochs, batch, rate, decay = self.num_epochs, self.batch_size, self.learning_rate, self.weight_decay
+        fraction = self.validation_fraction
+        if epochs is None or batch is None or rate is None or decay is None or fraction is None:
+            raise ValueError("unfilled reward-training settings: build the config through __init__")
+        return epochs, batch, rate, decay, fraction
 
 
 def human_labelled(dataset: Dataset) -> Dataset:
@@ -114,13 +167,23 @@ def train_reward_model(
     """Fit the head on human labels; returns per-epoch history and validation metrics per task. With
     ``output_dir``: saves the model (best validation epoch), histogram PNG, metrics JSON and card."""
     data = human_labelled(dataset)
+    if config.task is not None:
+        data = data.filter(lambda row: row["task"] == config.task, desc=f"{config.task} rows")
+        logger.info("training the %s model on %d rows", config.task, len(data))
+        if len(data) == 0:
+            raise ValueError(f"no human-labelled rows of task {config.task!r}")
     prompts, tasks = list(data["prompt"]), [t or "" for t in data["task"]]
     labels = np.asarray(data["label"], dtype=np.float32)
-    train_idx, val_idx = split_by_prompt(prompts, tasks, config.validation_fraction, config.seed)
-    if not train_idx or not val_idx:
-        raise ValueError(
-            f"need prompts on both sides of the split (train {len(train_idx)}, validation {len(val_idx)} rows)"
-        )
+    epochs, batch_size, learning_rate, weight_decay, fraction = config.settings()
+    held_out = fraction > 0
+    if held_out:
+        train_idx, val_idx = split_by_prompt(prompts, tasks, fraction, config.seed)
+        if not train_idx or not val_idx:
+            raise ValueError(
+                f"need prompts on both sides of the split (train {len(train_idx)}, validation {len(val_idx)} rows)"
+            )
+    else:  # the sources' setting: every labelled clip trains, metrics are on the training clips
+        train_idx, val_idx = list(range(len(data))), list(range(len(data)))
     cache = EmbeddingCache(cache_dir, model)
     embeddings = np.concatenate([cache.embed_audios(list(data["audio"])), cache.embed_texts(prompts)], axis=1)
     logger.info("embeddings: %d cache hits, %d computed", cache.hits, cache.misses)
@@ -131,20 +194,18 @@ def train_reward_model(
     for module in model.head:
         if isinstance(module, torch.nn.Linear):
             module.reset_parameters()
-    optimizer = torch.optim.Adam(
-        model.head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=learning_rate, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     train_tensor = torch.tensor(train_idx)
     history, best, best_state, best_epoch, waited = [], math.inf, None, 0, 0
     writer = _tensorboard_writer(config, output_dir)
     audio_dim = model.clap.config.projection_dim
-    for epoch in tqdm(range(1, config.num_epochs + 1), desc="reward head", unit="epoch"):
+    for epoch in tqdm(range(1, epochs + 1), desc="reward head", unit="epoch"):
         model.train()
         order = train_tensor[torch.randperm(len(train_tensor), generator=generator)]
         total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
             out = model(
                 audio_embeds=features[batch, :audio_dim],
                 text_embeds=features[batch, audio_dim:],
@@ -161,12 +222,17 @@ def train_reward_model(
                 text_embeds=features[val_idx, audio_dim:],
                 labels=targets[val_idx],
             )
-        entry = {"epoch": epoch, "train_loss": total / len(order), "validation_loss": val.loss.item()}
+        entry = {"epoch": epoch, "train_loss": total / len(order)}
+        if held_out:
+            entry["validation_loss"] = val.loss.item()
         history.append(entry)
         if writer is not None:
-            for key in ("train_loss", "validation_loss"):
-                writer.add_scalar(f"reward/{key}", entry[key], epoch)
-        if entry["validation_loss"] < best - 1e-6:
+            for key, value in entry.items():
+                if key != "epoch":
+                    writer.add_scalar(f"reward/{key}", value, epoch)
+        if not held_out:
+            best_epoch = epoch  # the final epoch is kept
+        elif entry["validation_loss"] < best - 1e-6:
             best, best_epoch, waited = entry["validation_loss"], epoch, 0
             best_state = {k: v.clone() for k, v in model.head.state_dict().items()}
         else:
@@ -176,7 +242,7 @@ def train_reward_model(
                 break
     if writer is not None:
         writer.close()
-    if best_state is not None:  # None only when no epoch ran
+    if held_out and best_state is not None:  # None only when no epoch ran
         model.head.load_state_dict(best_state)
     with torch.no_grad():
         scores = model(
@@ -184,7 +250,11 @@ def train_reward_model(
         ).rewards.numpy()
     val_labels, val_tasks = labels[val_idx].astype(int), [tasks[i] for i in val_idx]
     result = RewardTrainingResult(
-        history, metrics_by_task(val_labels, scores, val_tasks), len(train_idx), len(val_idx), best_epoch
+        history,
+        metrics_by_task(val_labels, scores, val_tasks),
+        len(train_idx),
+        len(val_idx) if held_out else 0,
+        best_epoch,
     )
     if output_dir is not None:
         _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
@@ -240,6 +310,10 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
         validation_text=(
             f"Split by prompt within each task: {result.validation_rows} held-out clips; "
             f"the model kept is epoch {result.best_epoch}'s (lowest validation loss)."
+            if result.validation_rows
+            else f"No held-out split (the paper's and the official code's setting): all {result.train_rows} "
+            f"labelled clips train and the final epoch ({result.best_epoch}) is kept. The metrics below are "
+            "on the training clips, so they say how well the head fits, not how well it generalises."
         ),
         train_rows=result.train_rows,
         settings=asdict(config),
