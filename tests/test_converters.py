@@ -194,3 +194,47 @@ def test_convert_pairwise_keeps_strategy(tmp_path):
     Dataset.from_dict(rows).to_parquet(str(tmp_path / "bad.parquet"))
     with pytest.raises(PreferenceDataError, match="row 1, column 'rejected': could not decode"):
         convert_pairwise(tmp_path / "bad.parquet")
+
+
+def test_baton_audiocaps_list_becomes_pretrain_rows(tmp_path):
+    """``train_audiocaps.json`` is JSON Lines of {dataset, location, captions}: the clips found by file
+    name become pretrain rows with their clip id; a missing one is named."""
+    from baton_tta.data.converters import convert_baton_audiocaps
+    from baton_tta.scripts.convert_baton_audiocaps import main
+
+    audio = tmp_path / "train"
+    audio.mkdir()
+    for i, stem in enumerate(("r1nicOVtvkQ_130", "UDGBjjwyaqE_20")):
+        sf.write(audio / f"{stem}.wav", sine(16000, 0.2, 300 + 50 * i), 16000)
+    rows = [
+        {
+            "dataset": "audiocaps",
+            "location": "/data/hhn/data/audiocaps/train/r1nicOVtvkQ_130.wav",
+            "captions": "A woman talks nearby as water pours",
+        },
+        {
+            "dataset": "audiocaps",
+            "location": "/data/hhn/data/audiocaps/train/UDGBjjwyaqE_20.wav",
+            "captions": "Multiple clanging and clanking sounds",
+        },
+    ]
+    _jsonl(tmp_path / "train_audiocaps.json", rows)
+    main(
+        [
+            "--json_files",
+            str(tmp_path / "train_audiocaps.json"),
+            "--audio_dir",
+            str(audio),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    from baton_tta.data import load_preference_dataset
+
+    pretrain = load_preference_dataset(tmp_path / "out", schema="pretrain")
+    assert pretrain["clip_id"] == ["r1nicOVtvkQ_130", "UDGBjjwyaqE_20"] and pretrain["prompt"][1].startswith(
+        "Multiple"
+    )
+    _jsonl(tmp_path / "more.json", [{"dataset": "audiocaps", "location": "/x/gone_1.wav", "captions": "c"}])
+    with pytest.raises(PreferenceDataError, match=r"row 0: audio file 'gone_1.wav' not found"):
+        convert_baton_audiocaps([tmp_path / "more.json"], audio)

@@ -24,6 +24,7 @@ COMMANDS = {
     "generate": ("generate", "render captions to WAV files"),
     "convert-tango": ("convert_tango", "TANGO's original checkpoint -> TangoPipeline"),
     "convert-baton-official": ("convert_baton_official", "official BATON JSON -> binary dataset"),
+    "convert-baton-audiocaps": ("convert_baton_audiocaps", "BATON's AudioCaps lists -> pretrain dataset"),
     "convert-audio-alpaca": ("convert_audio_alpaca", "pairwise data (audio-alpaca) -> pairwise dataset"),
     "push-dataset": ("push_dataset", "validate and push a dataset with its card"),
 }

@@ -24,7 +24,7 @@ from typing import Any
 
 from datasets import Audio, Dataset
 
-from baton_tta.data.loading import conform, load_preference_dataset
+from baton_tta.data.loading import conform, load_preference_dataset, standardize
 from baton_tta.data.schema import LABEL_NONE, PreferenceDataError, get_schema, validate_dataset
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,50 @@ def deduplicate(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     return list(kept.values()), len(rows) - len(kept)
 
 
+def _with_audio(rows: list[dict[str, Any]], audio_dir: Path, skip_missing: bool) -> list[dict[str, Any]]:
+    """Rows whose ``file`` is in ``audio_dir``; a missing file is an error naming it (or, with
+    ``skip_missing``, a logged list), and nothing left is an error."""
+    missing = [row for row in rows if not (audio_dir / row["file"]).is_file()]
+    if missing:
+        names = [f"{row['where']}: audio file {row['file']!r} not found in {audio_dir}" for row in missing]
+        if not skip_missing:
+            raise PreferenceDataError(str(audio_dir), names[:50], len(names))
+        logger.warning("skipped %d row(s) whose audio is missing:\n  %s", len(missing), "\n  ".join(names))
+        rows = [row for row in rows if (audio_dir / row["file"]).is_file()]
+    if not rows:
+        raise PreferenceDataError(str(audio_dir), ["no row has its audio file: nothing to convert"])
+    return rows
+
+
+def convert_baton_audiocaps(
+    json_files: list[str | os.PathLike], audio_dir: str | os.PathLike, skip_missing: bool = False
+) -> Dataset:
+    """The BATON release's AudioCaps lists (``data/Audiocaps/train_audiocaps.json``: JSON Lines of
+    ``{"dataset", "location", "captions"}``) + the clips → the pretrain schema (``prompt``, ``audio``)
+    with ``clip_id`` (the file stem) kept: the β term's data of paper Eq. 7."""
+    audio_dir = Path(audio_dir)
+    rows = []
+    for path in map(Path, json_files):
+        records = read_json_records(path)
+        for index, item in enumerate(records if isinstance(records, list) else [records]):
+            where = f"{path}, row {index}"
+            missing = [key for key in ("location", "captions") if key not in item]
+            if missing:
+                raise PreferenceDataError(str(path), [f"{where}: missing key(s) {missing}"])
+            file_name = Path(str(item["location"]).replace("\\", "/")).name
+            rows.append({"caption": item["captions"], "file": file_name, "where": where})
+        logger.info("%s: %d rows", path, len(records))
+    rows = _with_audio(rows, audio_dir, skip_missing)
+    dataset = Dataset.from_dict(
+        {
+            "prompt": [row["caption"] for row in rows],
+            "audio": [{"bytes": (audio_dir / row["file"]).read_bytes(), "path": row["file"]} for row in rows],
+            "clip_id": [Path(row["file"]).stem for row in rows],
+        }
+    ).cast_column("audio", Audio(decode=False))
+    return standardize(dataset, "pretrain", f"BATON AudioCaps files {[str(p) for p in json_files]}")
+
+
 def convert_baton_official(
     json_files: list[str | os.PathLike],
     audio_dir: str | os.PathLike,
@@ -182,15 +226,7 @@ def convert_baton_official(
     rows, duplicates = deduplicate([row for file_rows in per_file.values() for row in file_rows])
     if duplicates:
         logger.info("dropped %d duplicate row(s) (same clip, caption and label in several files)", duplicates)
-    missing = [row for row in rows if not (audio_dir / row["file"]).is_file()]
-    if missing:
-        names = [f"{row['where']}: audio file {row['file']!r} not found in {audio_dir}" for row in missing]
-        if not skip_missing:
-            raise PreferenceDataError(str(audio_dir), names[:50], len(names))
-        logger.warning("skipped %d row(s) whose audio is missing:\n  %s", len(missing), "\n  ".join(names))
-        rows = [row for row in rows if (audio_dir / row["file"]).is_file()]
-    if not rows:
-        raise PreferenceDataError(str(audio_dir), ["no row has its audio file: nothing to convert"])
+    rows = _with_audio(rows, audio_dir, skip_missing)
     data = {
         "prompt": [row["caption"] for row in rows],
         "audio": [{"bytes": (audio_dir / row["file"]).read_bytes(), "path": row["file"]} for row in rows],
