@@ -115,29 +115,25 @@ class LabelStore:
     def undo_last(self, annotator: str) -> Vote | None:
         """Mark the annotator's most recent label undone (kept in the log) and return it; None if
         there is nothing to undo."""
-        annotator = normalise_annotator(annotator)
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute(
-                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels "
-                "WHERE annotator = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1",
-                (annotator,),
-            ).fetchone()
-            if row is not None:
-                connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))
-            connection.execute("COMMIT")
-        return Vote(*row) if row is not None else None
+        return self._withdraw(
+            "annotator = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1", (normalise_annotator(annotator),)
+        )
 
     def undo(self, label_id: int, annotator: str) -> Vote | None:
         """Mark one label undone — only if ``annotator`` wrote it and it stands; return it, or None.
         The app undoes only the labels its own session added, never another person's."""
-        annotator = normalise_annotator(annotator)
+        return self._withdraw(
+            "id = ? AND annotator = ? AND undone_at IS NULL", (int(label_id), normalise_annotator(annotator))
+        )
+
+    def _withdraw(self, condition: str, params: tuple) -> Vote | None:
+        """In one transaction: find the standing label matching ``condition`` and mark it undone."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute(
-                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels "
-                "WHERE id = ? AND annotator = ? AND undone_at IS NULL",
-                (int(label_id), annotator),
+                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels WHERE "
+                + condition,
+                params,
             ).fetchone()
             if row is not None:
                 connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))
