@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baton_tta.data.eval_sets import build_eval_sets, count_event_clauses
+from baton_tta.data.eval_sets import build_eval_sets, count_event_clauses, event_clauses
 
 CSV = """audiocap_id,youtube_id,start_time,caption
 1,a,0,A man speaks and a dog barks
@@ -23,6 +23,32 @@ def test_count_event_clauses():
     assert count_event_clauses("A dog barks, followed by a siren") == 2
     assert count_event_clauses("First a horn, then an engine, then birds") == 3
     assert count_event_clauses("Sandwiches and chips") == 2
+    # one event described twice: qualities of one sound, a pronoun taking the subject up again
+    assert event_clauses("Constant rattling noise and sharp vibrations") == [
+        "Constant rattling noise and sharp vibrations"
+    ]
+    assert event_clauses("An engine hums as it idles") == ["An engine hums as it idles"]
+    assert count_event_clauses("Wind noise and a man speaks") == 2
+    # three sources heard together are three events
+    assert event_clauses("A man speaks as birds chirp and dogs bark") == [
+        "A man speaks",
+        "birds chirp",
+        "dogs bark",
+    ]
+
+
+def test_sampling_to_the_paper_sizes(tmp_path):
+    rows = "\n".join(f"{i},y{i},0,A dog barks and bird {i} sings" for i in range(30))
+    (tmp_path / "test.csv").write_text("audiocap_id,youtube_id,start_time,caption\n" + rows + "\n")
+    integrity, temporal, report = build_eval_sets(tmp_path / "test.csv", sizes={"integrity": 12}, seed=3)
+    ids = [int(i) for i in integrity["audiocap_id"]]
+    assert len(ids) == 12 and ids == sorted(ids) and len(set(ids)) == 12  # input order kept
+    again, _, _ = build_eval_sets(tmp_path / "test.csv", sizes={"integrity": 12}, seed=3)
+    other, _, _ = build_eval_sets(tmp_path / "test.csv", sizes={"integrity": 12}, seed=4)
+    assert again["audiocap_id"] == integrity["audiocap_id"] != other["audiocap_id"]
+    assert "integrity: 12 sampled of 30" in report.describe() and len(temporal) == 0
+    with pytest.raises(ValueError, match="asked for 31 integrity captions, 30 qualify"):
+        build_eval_sets(tmp_path / "test.csv", sizes={"integrity": 31})
 
 
 def test_build_eval_sets(tmp_path):

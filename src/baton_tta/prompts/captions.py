@@ -1,10 +1,16 @@
 """Captions from label groups (BATON §3.1): 2 labels heard together (integrity) or 3 in order (temporal).
 
-Two generators share one interface. :class:`TemplateCaptionGenerator` (default, offline) joins label
-phrases with a conjunction drawn from the task's list. :class:`LLMCaptionGenerator` sends the paper's
-Table 1 instruction to any local ``transformers`` text-generation model, checks the answer (every event
-mentioned; for temporal captions, in the stated order) and falls back to the template when the answer
-fails, counting fallbacks.
+Two generators share one interface. :class:`TemplateCaptionGenerator` (default, offline) joins the
+labels' reviewed phrases (:mod:`baton_tta.prompts.phrases`) with a conjunction drawn at random from
+the list. :class:`LLMCaptionGenerator` sends the paper's Table 1 instruction to any local
+``transformers`` text-generation model, checks the answer (:func:`check_caption`: every event
+mentioned; for temporal captions, in the stated order) and falls back to the template when the
+answer fails, counting fallbacks.
+
+The paper gives one conjunction list for both tasks, and its captions use it so: 86 of the 220
+2-label captions of the BATON release say "then" or "followed by". That is the default
+(``conjunctions="paper"``). ``"per_task"`` keeps order words out of integrity captions and
+simultaneity words out of temporal ones, for worlds whose judge reads the order strictly (the toy).
 """
 
 from __future__ import annotations
@@ -13,20 +19,49 @@ import itertools
 import logging
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from baton_tta.prompts.vocabulary import label_keywords, label_phrase
+from baton_tta.prompts.checking import check_caption
+from baton_tta.prompts.phrases import EventPhrase, phrase_for
 
 logger = logging.getLogger(__name__)
 
 INTEGRITY_CONJUNCTIONS = ("and", "with", "while", "as", "accompanied by", "in the background")
 TEMPORAL_CONJUNCTIONS = ("followed by", "then", "before", "after", "first … then")
+#: The paper's single list, for both tasks.
+PAPER_CONJUNCTIONS = INTEGRITY_CONJUNCTIONS + TEMPORAL_CONJUNCTIONS
 CONJUNCTIONS = {"integrity": INTEGRITY_CONJUNCTIONS, "temporal": TEMPORAL_CONJUNCTIONS}
+CONJUNCTION_STYLES = ("paper", "per_task")
 DEFAULT_GROUP_SIZE = {"integrity": 2, "temporal": 3}
+
+# How a conjunction joins the first event (always a clause) to the second, and whether the second
+# slot takes a clause ("rain falls") or a noun phrase ("falling rain").
+_FORMS: dict[str, tuple[str, str]] = {
+    "and": ("{a} and {b}", "clause"),
+    "with": ("{a}, with {b}", "noun"),
+    "while": ("{a} while {b}", "clause"),
+    "as": ("{a} as {b}", "clause"),
+    "accompanied by": ("{a}, accompanied by {b}", "noun"),
+    "in the background": ("{a} with {b} in the background", "noun"),
+    "followed by": ("{a}, followed by {b}", "noun"),
+    "then": ("{a}, then {b}", "clause"),
+    "before": ("{a} before {b}", "clause"),
+    "after": ("after {a}, {b}", "clause"),  # "After a dog barks, rain falls": the dog first
+    "first … then": ("first {a}, then {b}", "clause"),
+}
+
+
+def conjunction_lists(style: str) -> dict[str, tuple[str, ...]]:
+    """The conjunctions each task draws from: ``"paper"`` (one list) or ``"per_task"``."""
+    if style == "paper":
+        return {"integrity": PAPER_CONJUNCTIONS, "temporal": PAPER_CONJUNCTIONS}
+    if style == "per_task":
+        return dict(CONJUNCTIONS)
+    raise ValueError(f"conjunctions must be one of {CONJUNCTION_STYLES}, got {style!r}")
 
 
 @dataclass(frozen=True)
@@ -36,58 +71,70 @@ class Caption:
     source: str  # "template", "llm" or "template_fallback"
 
 
-def _join_integrity(phrases: list[str], conjunction: str) -> str:
-    head = ", ".join(phrases[:-1])
-    last = phrases[-1]
-    forms = {
-        "and": f"{head} and {last}",
-        "with": f"{head} with {last}",
-        "while": f"{head} while {last} can be heard",
-        "as": f"{head} as {last} sounds",
-        "accompanied by": f"{head} accompanied by {last}",
-        "in the background": f"{head} with {last} in the background",
-    }
-    return forms[conjunction]
-
-
-def _join_temporal(phrases: list[str], conjunction: str) -> str:
-    first, rest = phrases[0], phrases[1:]
-    tail = "".join(f", then {p}" for p in rest[1:])
-    forms = {
-        "followed by": f"{first} followed by {rest[0]}{tail}",
-        "then": f"{first}, then {rest[0]}{tail}",
-        "before": f"{first} before {rest[0]}{tail}",
-        "after": f"after {first}, {rest[0]}{tail}",
-        "first … then": f"first {first}, then {rest[0]}" + "".join(f", and finally {p}" for p in rest[1:]),
-    }
-    return forms[conjunction]
-
-
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def join_events(phrases: Sequence[EventPhrase], conjunction: str, task: str) -> str:
+    """One caption from the events' phrases, in event order. The conjunction joins the first two;
+    further events are listed with it when they are heard together (integrity with a conjunction of
+    simultaneity) and follow with ", and then" otherwise ("…, and finally" after "first … then")."""
+    form, slot = _FORMS[conjunction]
+    first, second, rest = phrases[0], phrases[1], phrases[2:]
+
+    def say(phrase: EventPhrase) -> str:
+        return phrase.clause if slot == "clause" else phrase.noun_phrase
+
+    ordered = conjunction in TEMPORAL_CONJUNCTIONS or task == "temporal"
+    if not ordered and rest:
+        seconds = [say(p) for p in (second, *rest)]
+        second_text = ", ".join(seconds[:-1]) + f" and {seconds[-1]}"
+    else:
+        second_text = say(second)
+    text = form.format(a=first.clause, b=second_text)
+    if ordered:
+        last = ", and finally " if conjunction == "first … then" else ", and then "
+        text += "".join(f"{last}{p.clause}" for p in rest)
+    return _sentence(text)
+
+
 class TemplateCaptionGenerator:
-    """Offline captions: label phrases joined by a random conjunction of the task's list, so no
-    single conjunction dominates (as the paper's instruction asks)."""
+    """Offline captions: reviewed label phrases joined by a random conjunction of the list, so no
+    single conjunction dominates (as the paper's instruction asks).
+
+    ``conjunctions``: ``"paper"`` (default) or ``"per_task"`` (see the module docstring).
+    ``phrases``: a phrase table (:func:`~baton_tta.prompts.phrases.read_phrase_table`); default the
+    shipped one. Labels it lacks read "<noun phrase> can be heard"; ``unreviewed`` collects them."""
+
+    def __init__(self, conjunctions: str = "paper", phrases: Mapping[str, EventPhrase] | None = None):
+        self.conjunctions = conjunction_lists(conjunctions)
+        self.phrases = phrases
+        self.unreviewed: set[str] = set()
+
+    def phrase(self, event: str) -> EventPhrase:
+        phrase = phrase_for(event, self.phrases)
+        if not phrase.reviewed:
+            self.unreviewed.add(event)
+        return phrase
 
     def caption(self, events: Sequence[str], task: str, rng: random.Random) -> Caption:
-        if task not in CONJUNCTIONS:
-            raise ValueError(f"task must be one of {sorted(CONJUNCTIONS)}, got {task!r}")
+        if task not in self.conjunctions:
+            raise ValueError(f"task must be one of {sorted(self.conjunctions)}, got {task!r}")
         if len(events) < 2:
             raise ValueError(f"a caption needs at least 2 events, got {list(events)}")
-        conjunction = rng.choice(CONJUNCTIONS[task])
-        phrases = [label_phrase(event) for event in events]
-        join = _join_integrity if task == "integrity" else _join_temporal
-        return Caption(_sentence(join(phrases, conjunction)), conjunction, "template")
+        conjunction = rng.choice(self.conjunctions[task])
+        text = join_events([self.phrase(event) for event in events], conjunction, task)
+        return Caption(text, conjunction, "template")
 
 
-def llm_instruction(events: Sequence[str], task: str) -> str:
+def llm_instruction(
+    events: Sequence[str], task: str, conjunctions: Sequence[str] = PAPER_CONJUNCTIONS
+) -> str:
     """The paper's Table 1 instruction (integrity), and its temporal counterpart, filled in."""
     numbered = ", ".join(f"Event_{i + 1}" for i in range(len(events)))
     joined = ", Conjunction, ".join(f"Event_{i + 1}" for i in range(len(events)))
     labels = ", ".join(f'"{event}"' for event in events)
-    conjunctions = ", ".join(f'"{c}"' for c in CONJUNCTIONS[task])
+    listed = ", ".join(f'"{c}"' for c in conjunctions)
     order = (
         " Keep the events in the given order: the caption must describe them happening one after another in that order."
         if task == "temporal"
@@ -97,7 +144,7 @@ def llm_instruction(events: Sequence[str], task: str) -> str:
         f"Given a label group, [{labels}], the {len(events)} labels in it will be described into an audio event "
         f"group: {{{numbered}}}. Then, please join the audio event group with conjunction to form an audio caption, "
         f'defined as "{joined}".{order}\n'
-        f"Conjunction list: [{conjunctions}]\n"
+        f"Conjunction list: [{listed}]\n"
         "Please ensure to randomly select conjunctions from the list and avoid relying on a single conjunction.\n"
         "Please try to generate captions that match human language expressions as much as possible.\n"
         "Answer with the caption only.\nCaption:"
@@ -110,24 +157,6 @@ def _first_line(answer: str) -> str:
         if line:
             return line
     return ""
-
-
-def check_caption(text: str, events: Sequence[str], task: str) -> str | None:
-    """Why ``text`` is not a valid caption for ``events`` (None when it is): every event must be
-    mentioned by one of its label words; temporal captions must mention them in order."""
-    words = re.findall(r"[a-z]+", text.lower())
-    if not 3 <= len(words) <= 40:
-        return f"caption has {len(words)} words"
-    positions = []
-    for event in events:
-        keys = label_keywords(event)
-        hits = [i for i, word in enumerate(words) if word in keys or word.rstrip("s") in keys]
-        if not hits:
-            return f"event {event!r} is not mentioned"
-        positions.append(hits[0])
-    if task == "temporal" and positions != sorted(positions):
-        return f"events are not in the stated order {list(events)}"
-    return None
 
 
 class LLMCaptionGenerator:
@@ -166,11 +195,13 @@ class LLMCaptionGenerator:
         return run
 
     def caption(self, events: Sequence[str], task: str, rng: random.Random) -> Caption:
-        answer = _first_line(self.text_generator(llm_instruction(events, task)))
-        problem = check_caption(answer, events, task)
+        listed = self.fallback.conjunctions[task]
+        answer = _first_line(self.text_generator(llm_instruction(events, task, listed)))
+        problem = check_caption(answer, events, task, self.fallback.phrases)
         if problem is None:
             lowered = f" {answer.lower()} "
-            used = next((c for c in CONJUNCTIONS[task] if f" {c.split(' …')[0]} " in lowered), "")
+            longest_first = sorted(listed, key=len, reverse=True)
+            used = next((c for c in longest_first if f" {c.split(' …')[0]} " in lowered), "")
             return Caption(_sentence(answer), used, "llm")
         self.fallbacks += 1
         self.fallback_reasons.append(f"{list(events)}: {problem}")
@@ -232,5 +263,12 @@ def build_prompts(
     if isinstance(generator, LLMCaptionGenerator):
         logger.info(
             "LLM captions: %d of %d fell back to the template", generator.fallbacks, len(rows["prompt"])
+        )
+    template = generator.fallback if isinstance(generator, LLMCaptionGenerator) else generator
+    if template.unreviewed:
+        logger.warning(
+            "%d label(s) have no reviewed phrase and read '<noun> can be heard': %s",
+            len(template.unreviewed),
+            sorted(template.unreviewed)[:10],
         )
     return Dataset.from_dict(rows)

@@ -1,4 +1,5 @@
-"""Label vocabularies (BATON's meta labels) and how a display name becomes a phrase in a caption.
+"""Label vocabularies (BATON's meta labels), and the noun phrase derived from a display name for labels
+that the reviewed phrase table (:mod:`baton_tta.prompts.phrases`) does not cover.
 
 BATON draws label groups from the 200 AudioSet classes most frequent in AudioCaps. Vocabularies are
 read from AudioSet's ``index,mid,display_name`` CSV or a plain list (one label per line), optionally
@@ -55,10 +56,12 @@ MASS_WORDS = {
 TAXONOMIC_SUFFIXES = ("idae", "inae", "formes")
 
 
-def _split_aliases(display_name: str) -> list[str]:
-    """ "Baby cry, infant cry" → ["Baby cry", "infant cry"]; parentheses are dropped."""
+def split_aliases(display_name: str, keep_qualifier: bool = False) -> list[str]:
+    """ "Baby cry, infant cry" → ["Baby cry", "infant cry"]. A qualifier in parentheses ("Whimper
+    (dog)") is dropped, or kept as one more alias ("dog") with ``keep_qualifier``."""
+    qualifiers = re.findall(r"\(([^)]*)\)", display_name) if keep_qualifier else []
     name = re.sub(r"\([^)]*\)", "", display_name)
-    return [alias.strip() for alias in name.split(",") if alias.strip()]
+    return [alias.strip() for alias in [*name.split(","), *qualifiers] if alias.strip()]
 
 
 def label_phrase(display_name: str) -> str:
@@ -69,7 +72,7 @@ def label_phrase(display_name: str) -> str:
     plural, a mass noun or a gerund: "Male speech, man speaking" → "a man speaking",
     "Canidae, dogs, wolves" → "dogs", "Rain" → "rain", "Owl" → "an owl".
     """
-    aliases = _split_aliases(display_name) or [display_name.strip()]
+    aliases = split_aliases(display_name) or [display_name.strip()]
     usable = [a for a in aliases if not a.lower().endswith(TAXONOMIC_SUFFIXES)] or aliases
     gerunds = [a for a in usable if " " in a and a.lower().split()[-1].endswith("ing")]
     chosen = (gerunds or usable)[0]
@@ -86,18 +89,6 @@ def label_phrase(display_name: str) -> str:
         article = "an" if phrase[0].lower() in "aeiou" else "a"
         phrase = f"{article} {phrase}"
     return phrase
-
-
-def label_keywords(display_name: str) -> set[str]:
-    """Words that show a caption mentions this label (any alias's content words, 3+ letters), used to
-    validate captions written by a language model."""
-    words = set()
-    for alias in _split_aliases(display_name):
-        for word in re.findall(r"[a-z]+", alias.lower()):
-            if len(word) >= 3 and word not in {"and", "the", "with", "sound", "noise"}:
-                words.add(word)
-                words.add(word[:-1] if word.endswith("s") else word)  # "dogs" ~ "dog"
-    return words
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:

@@ -2,6 +2,7 @@
 AudioCaps-format captions CSV, as the paper's test sets.
 
     baton-tta build-eval-sets --captions_csv audiocaps_test.csv --output_dir outputs/eval_sets
+    baton-tta build-eval-sets --captions_csv audiocaps_test.csv --integrity_size 148 --temporal_size 165 …
     baton-tta build-eval-sets --baton_integrity_json test_audiocaps_2label.json \
         --baton_temporal_json test_audiocaps_3label.json --output_dir baton_eval_sets   # the paper's 148 / 165
 """
@@ -25,6 +26,15 @@ class EvalSetArguments:
         default=None,
         metadata={"help": "AudioCaps-format CSV (audiocap_id,youtube_id,start_time,caption) to split."},
     )
+    integrity_size: int | None = field(
+        default=None,
+        metadata={"help": "Draw this many integrity captions from --captions_csv (paper: 148); default all."},
+    )
+    temporal_size: int | None = field(
+        default=None,
+        metadata={"help": "Draw this many temporal captions from --captions_csv (paper: 165); default all."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of the draw."})
     baton_integrity_json: str | None = field(
         default=None,
         metadata={"help": "The BATON release's test_audiocaps_2label.json (the paper's 148 captions)."},
@@ -40,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     output = Path(args.output_dir)
     subsets = {}
     if args.captions_csv:
-        subsets["integrity"], subsets["temporal"], report = build_eval_sets(args.captions_csv)
+        sizes = {"integrity": args.integrity_size, "temporal": args.temporal_size}
+        subsets["integrity"], subsets["temporal"], report = build_eval_sets(
+            args.captions_csv, sizes=sizes, seed=args.seed
+        )
         print(report.describe())
     for task, path in (("integrity", args.baton_integrity_json), ("temporal", args.baton_temporal_json)):
         if path:

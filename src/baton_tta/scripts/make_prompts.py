@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton_tta.prompts import LLMCaptionGenerator, build_prompts, load_vocabulary
+from baton_tta.prompts import (
+    LLMCaptionGenerator,
+    TemplateCaptionGenerator,
+    build_prompts,
+    load_vocabulary,
+    read_phrase_table,
+)
 from baton_tta.scripts.utils import parse
 
 
@@ -31,12 +37,28 @@ class MakePromptsArguments:
     llm_model: str | None = field(
         default=None, metadata={"help": "Local text-generation model; default: templates."}
     )
+    conjunctions: str = field(
+        default="paper",
+        metadata={
+            "help": "'paper': one conjunction list for both tasks, as the paper; 'per_task': order words "
+            "only in temporal captions, simultaneity words only in integrity ones."
+        },
+    )
+    phrase_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "display_name,clause,noun_phrase,verb CSV saying how each label reads; default: the "
+            "shipped table for the top 200 AudioCaps labels."
+        },
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((MakePromptsArguments,), argv)
     labels = load_vocabulary(args.labels_file, args.frequency_file, args.top_k)
-    generator = LLMCaptionGenerator(args.llm_model) if args.llm_model else None
+    phrases = read_phrase_table(args.phrase_file) if args.phrase_file else None
+    template = TemplateCaptionGenerator(conjunctions=args.conjunctions, phrases=phrases)
+    generator = LLMCaptionGenerator(args.llm_model, fallback=template) if args.llm_model else template
     prompts = build_prompts(
         labels, args.num_integrity, args.num_temporal, seed=args.seed, generator=generator
     )

@@ -13,7 +13,7 @@ from datasets import Audio, Dataset
 
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.schema import binary_features
-from baton_tta.prompts import TemplateCaptionGenerator, build_prompts
+from baton_tta.prompts import EventPhrase, TemplateCaptionGenerator, build_prompts, label_phrase
 from baton_tta.toy.events import toy_labels
 from baton_tta.toy.oracle import OracleAnnotator
 from baton_tta.toy.synth import (
@@ -27,9 +27,22 @@ from baton_tta.toy.synth import (
 TOY_GENERATOR = "toy-synthesiser"
 
 
+def toy_caption_generator() -> TemplateCaptionGenerator:
+    """Stage 1's template generator with the toy's phrases ("a beep sounds": words the tiny tokenizer
+    knows) and per-task conjunctions: the toy oracle judges a temporal caption by the strict order
+    of its events, so temporal captions must state one order and integrity captions none."""
+    phrases = {
+        name: EventPhrase(f"{label_phrase(name)} sounds", label_phrase(name), "sounds")
+        for name in toy_labels()
+    }
+    return TemplateCaptionGenerator(conjunctions="per_task", phrases=phrases)
+
+
 def build_toy_prompts(num_integrity: int, num_temporal: int, seed: int = 0) -> Dataset:
     """Stage 1's prompt dataset (``prompt``, ``events``, ``task``, …) over the toy vocabulary."""
-    return build_prompts(toy_labels(), num_integrity=num_integrity, num_temporal=num_temporal, seed=seed)
+    return build_prompts(
+        toy_labels(), num_integrity, num_temporal, seed=seed, generator=toy_caption_generator()
+    )
 
 
 def _audio_column(dataset: Dataset) -> Dataset:
@@ -42,7 +55,7 @@ def toy_pretrain_dataset(num_rows: int, seed: int = 0, duration_s: float = DEFAU
     random label groups (groups repeat: the toy world has only 45 pairs), each a fresh scene."""
     rng = np.random.default_rng(seed)
     captions = random.Random(seed)
-    generator = TemplateCaptionGenerator()
+    generator = toy_caption_generator()
     prompts, audio = [], []
     for index in range(num_rows):
         task, events, placements = random_caption_scene(index, rng, duration_s)
