@@ -139,6 +139,70 @@ def test_official_json_lines_files_with_their_real_keys_and_duplicates(official,
     assert "dropped 1 duplicate row(s)" in caplog.text and "2label_HA.json: 2 rows" in caplog.text
 
 
+def test_clips_in_several_folders_and_the_label_balance(official, tmp_path, capsys):
+    """HA rows live in the task's HD folder, RA rows in its RD folder: both folders are searched by
+    file name, and the command prints rows per task and source with the label balance."""
+    from baton_tta.scripts.convert_baton_official import main
+
+    rd = official / "rd"
+    rd.mkdir()
+    names = sorted(p.name for p in (official / "audio").iterdir())
+    (official / "audio" / names[2]).rename(rd / names[2])
+    ha = [
+        {
+            "dataset": "2label_HA",
+            "location": f"x/{names[0]}",
+            "captions": "A dog barks and rain falls",
+            "feedback": 1,
+        },
+        {
+            "dataset": "2label_HA",
+            "location": f"x/{names[1]}",
+            "captions": "A dog barks and rain falls",
+            "feedback": 0,
+        },
+    ]
+    ra = [
+        {"dataset": "2label_RA", "location": f"x/{names[2]}", "captions": "A siren then a bell", "SED": 0.5}
+    ]
+    _jsonl(official / "2label_HA.json", ha)
+    _jsonl(official / "2label_RA.json", ra)
+    files = [str(official / "2label_HA.json"), str(official / "2label_RA.json")]
+    with pytest.raises(PreferenceDataError, match=r"not found in .*audio"):
+        convert_baton_official(files, official / "audio")
+    main(
+        [
+            "--json_files",
+            *files,
+            "--audio_dir",
+            str(official / "audio"),
+            str(rd),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "3 rows written" in printed
+    assert (
+        "integrity human: 2 (1 aligned, 1 not, 0 skip); integrity reward_model: 1 (mean reward 0.500)"
+        in printed
+    )
+
+
+def test_a_json_array_without_brackets_reads_as_lines(tmp_path):
+    """The release's ``test_audiocaps_subset.json``: one object per line, each ending in a comma."""
+    from baton_tta.data.converters import read_json_records
+
+    path = tmp_path / "test_audiocaps_subset.json"
+    path.write_text(
+        '{"location": "a/x_1.wav", "captions": "one"},\n{"location": "a/y_2.wav", "captions": "two"}\n'
+    )
+    assert [r["captions"] for r in read_json_records(path)] == ["one", "two"]
+    path.write_text('{"location": "a/x_1.wav"},\n{"location": \n')
+    with pytest.raises(PreferenceDataError, match="line 2: not a JSON object"):
+        read_json_records(path)
+
+
 def test_conflicting_duplicates_and_bad_values_are_named(official):
     names = sorted(p.name for p in (official / "audio").iterdir())
     _jsonl(

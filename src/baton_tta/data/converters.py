@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,9 @@ def _task_of(hint: str, default: str | None, where: str) -> str:
 
 def read_json_records(path: Path) -> Any:
     """A JSON document (array or object) or JSON Lines (one object per line), told apart by content,
-    not by the file name: BATON's ``HA``/``RM`` files are JSON Lines named ``.json``. Errors name the
-    file and the line."""
+    not by the file name: BATON's ``HA``/``RM`` files are JSON Lines named ``.json``, and its
+    ``test_audiocaps_subset.json`` is an array without brackets (one object per line, each line
+    ending in a comma), read as JSON Lines. Errors name the file and the line."""
     text = path.read_text(encoding="utf-8")
     try:
         return json.loads(text)
@@ -56,7 +58,7 @@ def read_json_records(path: Path) -> Any:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(json.loads(line.rstrip().removesuffix(",")))
         except json.JSONDecodeError as error:
             raise PreferenceDataError(
                 str(path), [f"line {number}: not a JSON object ({error.msg})"]
@@ -167,28 +169,43 @@ def deduplicate(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     return list(kept.values()), len(rows) - len(kept)
 
 
-def _with_audio(rows: list[dict[str, Any]], audio_dir: Path, skip_missing: bool) -> list[dict[str, Any]]:
-    """Rows whose ``file`` is in ``audio_dir``; a missing file is an error naming it (or, with
-    ``skip_missing``, a logged list), and nothing left is an error."""
-    missing = [row for row in rows if not (audio_dir / row["file"]).is_file()]
+AudioDirs = str | os.PathLike | Sequence[str | os.PathLike]
+
+
+def _with_audio(
+    rows: list[dict[str, Any]], audio_dirs: AudioDirs, skip_missing: bool
+) -> list[dict[str, Any]]:
+    """Rows whose ``file`` is in one of ``audio_dirs`` (searched in order; the release names the
+    folder wrongly for some files, so only the file name counts), each with its ``path`` set. A
+    missing file is an error naming it (or, with ``skip_missing``, a logged list), and nothing left
+    is an error."""
+    dirs = [Path(audio_dirs)] if isinstance(audio_dirs, str | os.PathLike) else [Path(d) for d in audio_dirs]
+    found: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    for row in rows:
+        path = next((d / row["file"] for d in dirs if (d / row["file"]).is_file()), None)
+        (missing if path is None else found).append({**row, "path": path})
+    where = ", ".join(map(str, dirs))
     if missing:
-        names = [f"{row['where']}: audio file {row['file']!r} not found in {audio_dir}" for row in missing]
+        names = [f"{row['where']}: audio file {row['file']!r} not found in {where}" for row in missing]
         if not skip_missing:
-            raise PreferenceDataError(str(audio_dir), names[:50], len(names))
+            raise PreferenceDataError(where, names[:50], len(names))
         logger.warning("skipped %d row(s) whose audio is missing:\n  %s", len(missing), "\n  ".join(names))
-        rows = [row for row in rows if (audio_dir / row["file"]).is_file()]
-    if not rows:
-        raise PreferenceDataError(str(audio_dir), ["no row has its audio file: nothing to convert"])
-    return rows
+    if not found:
+        raise PreferenceDataError(where, ["no row has its audio file: nothing to convert"])
+    return found
+
+
+def _audio_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"bytes": row["path"].read_bytes(), "path": row["file"]} for row in rows]
 
 
 def convert_baton_audiocaps(
-    json_files: list[str | os.PathLike], audio_dir: str | os.PathLike, skip_missing: bool = False
+    json_files: list[str | os.PathLike], audio_dir: AudioDirs, skip_missing: bool = False
 ) -> Dataset:
     """The BATON release's AudioCaps lists (``data/Audiocaps/train_audiocaps.json``: JSON Lines of
     ``{"dataset", "location", "captions"}``) + the clips → the pretrain schema (``prompt``, ``audio``)
     with ``clip_id`` (the file stem) kept: the β term's data of paper Eq. 7."""
-    audio_dir = Path(audio_dir)
     rows = []
     for path in map(Path, json_files):
         records = read_json_records(path)
@@ -204,7 +221,7 @@ def convert_baton_audiocaps(
     dataset = Dataset.from_dict(
         {
             "prompt": [row["caption"] for row in rows],
-            "audio": [{"bytes": (audio_dir / row["file"]).read_bytes(), "path": row["file"]} for row in rows],
+            "audio": _audio_cells(rows),
             "clip_id": [Path(row["file"]).stem for row in rows],
         }
     ).cast_column("audio", Audio(decode=False))
@@ -213,13 +230,12 @@ def convert_baton_audiocaps(
 
 def convert_baton_official(
     json_files: list[str | os.PathLike],
-    audio_dir: str | os.PathLike,
+    audio_dir: AudioDirs,
     task: str | None = None,
     skip_missing: bool = False,
     check_audio: bool = True,
 ) -> Dataset:
-    """Official BATON JSON files + their audio folder → binary preference dataset (validated)."""
-    audio_dir = Path(audio_dir)
+    """Official BATON JSON files + their audio folder(s) → binary preference dataset (validated)."""
     per_file = {str(path): _official_rows(Path(path), task) for path in json_files}
     for path, file_rows in per_file.items():
         logger.info("%s: %d rows", path, len(file_rows))
@@ -229,7 +245,7 @@ def convert_baton_official(
     rows = _with_audio(rows, audio_dir, skip_missing)
     data = {
         "prompt": [row["caption"] for row in rows],
-        "audio": [{"bytes": (audio_dir / row["file"]).read_bytes(), "path": row["file"]} for row in rows],
+        "audio": _audio_cells(rows),
         "label": [row["label"] for row in rows],
         "task": [row["task"] for row in rows],
         "source": [row["source"] for row in rows],
@@ -241,13 +257,28 @@ def convert_baton_official(
     validate_dataset(
         dataset, "binary", f"BATON files {[str(p) for p in json_files]}", check_audio=check_audio
     )
-    logger.info(
-        "converted %d BATON rows (%d human, %d reward-model)",
-        len(dataset),
-        sum(s == "human" for s in dataset["source"]),
-        sum(s == "reward_model" for s in dataset["source"]),
-    )
+    logger.info("converted %d BATON rows: %s", len(dataset), describe_sources(dataset))
     return dataset
+
+
+def describe_sources(dataset: Dataset) -> str:
+    """Rows per task and source with their label balance (human) or mean reward (reward model): the
+    figures to compare with the paper's Table 3 and the release."""
+    columns = dataset.select_columns(["task", "source", "label", "reward"]).to_dict()
+    rows = list(zip(columns["task"], columns["source"], columns["label"], columns["reward"]))
+    parts = []
+    for task in sorted(set(columns["task"])):
+        for source in ("human", "reward_model"):
+            picked = [(label, reward) for t, s, label, reward in rows if (t, s) == (task, source)]
+            if not picked:
+                continue
+            if source == "human":
+                labels = [label for label, _ in picked]
+                detail = f"{labels.count(1)} aligned, {labels.count(0)} not, {labels.count(-1)} skip"
+            else:
+                detail = f"mean reward {sum(reward for _, reward in picked) / len(picked):.3f}"
+            parts.append(f"{task} {source}: {len(picked)} ({detail})")
+    return "; ".join(parts)
 
 
 def convert_pairwise(

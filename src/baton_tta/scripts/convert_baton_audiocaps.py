@@ -20,8 +20,8 @@ class ConvertAudioCapsArguments:
     json_files: list[str] = field(
         metadata={"help": "train_audiocaps.json (JSON Lines of location + captions) or others like it."}
     )
-    audio_dir: str = field(
-        metadata={"help": "Folder holding the clips the files name ({youtube_id}_{start}.wav)."}
+    audio_dir: list[str] = field(
+        metadata={"help": "Folder(s) holding the clips the files name ({youtube_id}_{start}.wav)."}
     )
     output_dir: str = field(metadata={"help": "Where to save the pretrain dataset (save_to_disk)."})
     skip_missing: bool = field(
