@@ -24,9 +24,9 @@ from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.data.generation import render_clips
 from baton_tta.hub.cards import with_evaluation
-from baton_tta.metrics.cnn14 import Cnn14
+from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
 from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
-from baton_tta.metrics.vggish import VGGish
+from baton_tta.metrics.vggish import VGGish, load_vggish
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ class Backbones:
     cnn14: Cnn14 | None = None
     vggish: VGGish | None = None
     clap: ClapEmbedder | None = None
+
+
+def load_backbones(
+    cnn14_checkpoint: str | None = None, vggish_checkpoint: str | None = None, clap_model: str | None = None
+) -> Backbones:
+    """The public backbones from their files (Cnn14 and VGGish ``.pth``, a transformers CLAP id or
+    folder); each one left out is None and the metrics that need it are skipped."""
+    return Backbones(
+        cnn14=load_cnn14(cnn14_checkpoint) if cnn14_checkpoint else None,
+        vggish=load_vggish(vggish_checkpoint) if vggish_checkpoint else None,
+        clap=ClapEmbedder.from_pretrained(clap_model) if clap_model else None,
+    )
 
 
 @dataclass

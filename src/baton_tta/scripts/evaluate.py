@@ -13,20 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.loading import load_raw
-from baton_tta.metrics.cnn14 import load_cnn14
 from baton_tta.metrics.evaluation import (
     Backbones,
     compute_metrics,
     embed_clips,
     generate_eval_clips,
+    load_backbones,
     push_metrics_to_card,
     table4_markdown,
     write_report,
 )
-from baton_tta.metrics.vggish import load_vggish
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.scripts.builtin import resolve_backbones, resolve_pipeline
 from baton_tta.scripts.utils import default_repo_id, parse
@@ -77,15 +75,11 @@ class EvaluateArguments:
     hub_model_id: str | None = field(default=None, metadata={"help": "Repo whose card receives the metrics."})
 
 
-def load_backbones(args: EvaluateArguments) -> Backbones:
+def backbones_for(args: EvaluateArguments) -> Backbones:
     builtin = resolve_backbones(args.backbones)
     if builtin is not None:
         return builtin
-    return Backbones(
-        cnn14=load_cnn14(args.cnn14_checkpoint) if args.cnn14_checkpoint else None,
-        vggish=load_vggish(args.vggish_checkpoint) if args.vggish_checkpoint else None,
-        clap=ClapEmbedder.from_pretrained(args.clap_model) if args.clap_model else None,
-    )
+    return load_backbones(args.cnn14_checkpoint, args.vggish_checkpoint, args.clap_model)
 
 
 def _pipeline(spec: str) -> tuple[str, TangoPipeline]:
@@ -117,7 +111,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             "name yours with --prompt_column / --id_column"
         )
     ids, prompts = [str(i) for i in prompts_data[args.id_column]], list(prompts_data[args.prompt_column])
-    backbones = load_backbones(args)
+    backbones = backbones_for(args)
     output = Path(args.output_dir)
     reference = None
     if args.reference_audio_dir:
