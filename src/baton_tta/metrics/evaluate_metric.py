@@ -27,7 +27,10 @@ from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.hub.cards import BATON_CITATION
 from baton_tta.metrics.evaluation import Backbones, compute_metrics, embed_clips, load_backbones
 
-_AUDIO_KINDS = {"waveform": datasets.Sequence(datasets.Value("float32")), "file": datasets.Value("string")}
+# A clip is given as a waveform or as a file path.
+_AUDIO_KINDS = (datasets.Sequence(datasets.Value("float32")), datasets.Value("string"))
+#: The one backbone each metric runs on: the others are not run (no CLAP pass for FD).
+BACKBONE_OF = {"FD": "cnn14", "KL": "cnn14", "IS": "cnn14", "FAD": "vggish", "CLAP": "clap"}
 
 
 def _waveforms(clips: Sequence[Any], sampling_rate: int, what: str) -> list[np.ndarray]:
@@ -53,7 +56,7 @@ class BatonAudioMetric(evaluate.Metric):
 
     def _info(self) -> evaluate.MetricInfo:
         features = []
-        for kind in _AUDIO_KINDS.values():
+        for kind in _AUDIO_KINDS:
             inputs = {"predictions": kind}
             if self.REFERENCES == "audio":
                 inputs["references"] = kind
@@ -78,7 +81,9 @@ class BatonAudioMetric(evaluate.Metric):
         vggish_checkpoint: str | None = None,
         clap_model: str | None = None,
     ) -> dict[str, float]:
-        backbones = backbones or load_backbones(cnn14_checkpoint, vggish_checkpoint, clap_model)
+        given = backbones or load_backbones(cnn14_checkpoint, vggish_checkpoint, clap_model)
+        needed = BACKBONE_OF[self.METRIC]
+        backbones = Backbones(**{needed: getattr(given, needed)})
         ids = [str(i) for i in range(len(predictions))]
         generated = embed_clips(ids, _waveforms(predictions, sampling_rate, "predictions"), backbones)
         reference = None

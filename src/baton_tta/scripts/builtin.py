@@ -20,12 +20,7 @@ from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset, 
 
 TINY = "tiny"
 TOY = "toy"
-BUILTIN_NAMES = (TINY, TOY)
 TOY_CLIPS_PER_PROMPT = 4
-
-
-def is_builtin(name: str | None) -> bool:
-    return name in BUILTIN_NAMES
 
 
 def resolve_pipeline(name: str, seed: int = 0) -> TangoPipeline:

@@ -31,10 +31,8 @@ def toy_caption_generator() -> TemplateCaptionGenerator:
     """Stage 1's template generator with the toy's phrases ("a beep sounds": words the tiny tokenizer
     knows) and per-task conjunctions: the toy oracle judges a temporal caption by the strict order
     of its events, so temporal captions must state one order and integrity captions none."""
-    phrases = {
-        name: EventPhrase(f"{label_phrase(name)} sounds", label_phrase(name), "sounds")
-        for name in toy_labels()
-    }
+    nouns = {name: label_phrase(name) for name in toy_labels()}
+    phrases = {name: EventPhrase(f"{noun} sounds", noun, "sounds") for name, noun in nouns.items()}
     return TemplateCaptionGenerator(conjunctions="per_task", phrases=phrases)
 
 
