@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": ("evaluate", "stage 4: FD, FAD, IS, KL, CLAP score (Table 4)"),
     "generate": ("generate", "render captions to WAV files"),
     "convert-tango": ("convert_tango", "TANGO's original checkpoint -> TangoPipeline"),
+    "convert-laion-clap": ("convert_laion_clap", "LAION-CLAP .pt checkpoint -> ClapModel folder"),
     "convert-baton-official": ("convert_baton_official", "official BATON JSON -> binary dataset"),
     "convert-baton-audiocaps": ("convert_baton_audiocaps", "BATON's AudioCaps lists -> pretrain dataset"),
     "convert-audio-alpaca": ("convert_audio_alpaca", "pairwise data (audio-alpaca) -> pairwise dataset"),

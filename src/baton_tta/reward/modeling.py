@@ -34,6 +34,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput, cached_file
 
 from baton_tta.clap import clap_audio_embeddings, clap_audio_inputs, clap_text_embeddings, clap_text_inputs
+from baton_tta.convert_laion_clap import laion_clap_processor, load_laion_clap_model
 
 #: Files a saved ``ClapProcessor`` (tokenizer + feature extractor) leaves next to the weights.
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -247,13 +248,24 @@ class BatonRewardModel(PreTrainedModel):
         return model
 
     @classmethod
-    def from_clap(cls, clap_name_or_path: str | os.PathLike, **config_kwargs: Any) -> BatonRewardModel:
-        """A reward model around a pretrained CLAP checkpoint (e.g. ``laion/clap-htsat-unfused``), with
-        its processor; the head starts untrained."""
-        clap = ClapModel.from_pretrained(clap_name_or_path)
+    def from_clap(
+        cls, clap_name_or_path: str | os.PathLike, laion_tokenizer: str = "roberta-base", **config_kwargs: Any
+    ) -> BatonRewardModel:
+        """A reward model around a pretrained CLAP, with its processor; the head starts untrained.
+
+        ``clap_name_or_path`` is a transformers CLAP checkpoint (e.g. ``laion/clap-htsat-unfused``)
+        or a LAION-CLAP ``.pt`` file such as the official BATON code's ``630k-audioset-best.pt``,
+        converted in memory (:mod:`baton_tta.convert_laion_clap`) with ``laion_tokenizer``.
+        """
+        if Path(clap_name_or_path).suffix == ".pt":
+            clap, report = load_laion_clap_model(clap_name_or_path)
+            processor = laion_clap_processor(report.config.audio_config.enable_fusion, laion_tokenizer)
+        else:
+            clap = ClapModel.from_pretrained(clap_name_or_path)
+            processor = ClapProcessor.from_pretrained(clap_name_or_path)
         model = cls(BatonRewardConfig(clap_config=clap.config, **config_kwargs))
         model.clap.load_state_dict(clap.state_dict())
-        return model.set_processor(ClapProcessor.from_pretrained(clap_name_or_path))
+        return model.set_processor(processor)
 
 
 def _has_processor(source: str, revision: str | None, token: str | None) -> bool:

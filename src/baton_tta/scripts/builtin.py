@@ -56,15 +56,20 @@ def resolve_labelled_data(name: str) -> Dataset | str:
     return tone_labelled_dataset() if name == TINY else name
 
 
-def resolve_reward_model(name: str, text_backbone: str, loss: str, head_hidden_size: int) -> BatonRewardModel:
-    """``"tiny"`` wraps the tiny CLAP; anything else is a transformers CLAP checkpoint."""
+def resolve_reward_model(
+    name: str, text_backbone: str, loss: str, head_hidden_size: int, laion_tokenizer: str = "roberta-base"
+) -> BatonRewardModel:
+    """``"tiny"`` wraps the tiny CLAP; anything else is a transformers CLAP checkpoint or a LAION-CLAP
+    ``.pt`` file (tokenised with ``laion_tokenizer``)."""
     if name == TINY:
         return tiny_reward_model(text_backbone=text_backbone, loss=loss)
     if text_backbone != "clap":
         raise ValueError(
             "text_backbone='t5' with a real CLAP: build BatonRewardConfig(t5_config=...) in Python"
         )
-    return BatonRewardModel.from_clap(name, loss=loss, head_hidden_sizes=[head_hidden_size])
+    return BatonRewardModel.from_clap(
+        name, laion_tokenizer=laion_tokenizer, loss=loss, head_hidden_sizes=[head_hidden_size]
+    )
 
 
 def resolve_backbones(name: str) -> Backbones | None:

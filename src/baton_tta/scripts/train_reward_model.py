@@ -35,7 +35,13 @@ class RewardScriptArguments:
         default="train", metadata={"help": "Split to train on (validation is split off by prompt)."}
     )
     clap_model_name_or_path: str = field(
-        default="laion/clap-htsat-unfused", metadata={"help": "transformers CLAP checkpoint, or 'tiny'."}
+        default="laion/clap-htsat-unfused",
+        metadata={
+            "help": "transformers CLAP checkpoint, LAION-CLAP .pt file (converted on load), or 'tiny'."
+        },
+    )
+    laion_tokenizer_name_or_path: str = field(
+        default="roberta-base", metadata={"help": "Tokenizer for a LAION-CLAP .pt checkpoint's text tower."}
     )
     text_backbone: str = field(
         default="clap", metadata={"help": "'clap' or 't5' (Table 8 ablation).", "choices": ["clap", "t5"]}
@@ -56,7 +62,11 @@ def run_reward_training(args: RewardScriptArguments, config: RewardTrainingConfi
     if isinstance(dataset, str):
         dataset = load_preference_dataset(dataset, split=args.dataset_split)
     model = resolve_reward_model(
-        args.clap_model_name_or_path, args.text_backbone, args.loss, args.head_hidden_size
+        args.clap_model_name_or_path,
+        args.text_backbone,
+        args.loss,
+        args.head_hidden_size,
+        args.laion_tokenizer_name_or_path,
     )
     result = train_reward_model(
         model, dataset, config, args.cache_dir, args.output_dir, dataset_id=hub_id(args.dataset_name)
