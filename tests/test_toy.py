@@ -162,7 +162,47 @@ def test_loop_smoke_each_stage_output(tmp_path):
     paths = save_result(result, tmp_path)
     assert json.loads(paths["json"].read_text())["rows"][0]["model"] == "tuned"
     assert "| tuned |" in paths["md"].read_text() and paths["png"].stat().st_size > 5000
-    assert len(CONDITIONS) == 5
+    assert len(CONDITIONS) == 6 and CONDITIONS["oracle labels (upper bound)"]["rows"] == "oracle"
+    oracle = loop.oracle_rows(feedback)
+    assert oracle["label"] == loop.truth and set(oracle["source"]) == {"human"}
+    assert oracle["reward"] == [float(t) for t in loop.truth]
+    trip = loop.round_trip(base, held_out, (2,))
+    assert len(trip) == 1 and trip[0]["latent_error"] >= 0.0 and 0.0 <= trip[0]["agreement"] <= 1.0
+
+
+def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
+    """The smoke loop end to end, twice: the same table, every condition with its paired differences,
+    the oracle condition trained on the oracle's own labels, the round trip and the accuracy curve."""
+    from baton_tta.toy.loop import CONDITIONS, ToyLoop, ToyLoopConfig
+
+    first = ToyLoop(ToyLoopConfig.smoke(), tmp_path / "a").run()
+    second = ToyLoop(ToyLoopConfig.smoke(), tmp_path / "b").run()
+    assert [r["model"] for r in first.rows] == ["base (pretrained only)", *CONDITIONS]
+    for a, b in zip(first.rows, second.rows, strict=True):
+        assert a["aligned"] == b["aligned"] and a["clap_score"] == pytest.approx(b["clap_score"], abs=1e-6)
+    assert first.markdown() == second.markdown()
+    assert [d["model"] for d in first.differences] == list(CONDITIONS)
+    control = first.differences[0]
+    assert control["integrity - control"] == (0.0, 0.0, 0.0)  # the control against itself
+    assert len(first.round_trip) == 1 and len(first.reward_accuracy_curve) == 4
+    assert "Paired differences" in first.markdown() and "oracle labels (upper bound)" in first.markdown()
+
+
+def test_paired_difference_icc_and_sizing():
+    from baton_tta.toy.loop import intraclass_correlation, paired_difference, prompts_for_half_width
+
+    a = [[True, True], [False, True], [True, True], [False, False]]
+    b = [[True, False], [False, False], [True, True], [False, False]]
+    diff, low, high = paired_difference(a, b, samples=2000, seed=0)
+    assert diff == pytest.approx(2 / 8) and 0.0 <= low <= diff <= high
+    assert paired_difference(a, a, samples=100, seed=0) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same prompts"):
+        paired_difference(a, b[:3], samples=10, seed=0)
+    assert intraclass_correlation([[True] * 4, [False] * 4] * 5) == pytest.approx(1.0)
+    assert intraclass_correlation([[True, False]] * 6) < 0  # every prompt split evenly: negative ICC
+    # independent clips: 1.96² · 0.25 / 0.05² = 384.2 clips → 97 prompts of 4; fully correlated: 385
+    assert prompts_for_half_width(0.5, 0.0, 4) == 97
+    assert prompts_for_half_width(0.5, 1.0, 4) == 385
 
 
 def test_bootstrap_interval_over_prompts():

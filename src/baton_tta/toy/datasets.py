@@ -7,9 +7,10 @@ vocabulary's display names, so conjunctions, group sizes and seeding are exactly
 from __future__ import annotations
 
 import random
+from math import comb, perm
 
 import numpy as np
-from datasets import Audio, Dataset
+from datasets import Audio, Dataset, concatenate_datasets
 
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.schema import binary_features
@@ -41,6 +42,29 @@ def build_toy_prompts(num_integrity: int, num_temporal: int, seed: int = 0) -> D
     return build_prompts(
         toy_labels(), num_integrity, num_temporal, seed=seed, generator=toy_caption_generator()
     )
+
+
+def toy_prompt_pool(task: str, group_sizes: tuple[int, ...], seed: int = 0) -> Dataset:
+    """Every event group of ``task`` at each of ``group_sizes`` (ordered for temporal), one caption
+    each, in a seeded random order: the toy world's whole prompt space for that task."""
+    parts = []
+    for size in group_sizes:
+        count = perm(len(toy_labels()), size) if task == "temporal" else comb(len(toy_labels()), size)
+        counts = {
+            "integrity": count if task == "integrity" else 0,
+            "temporal": count if task == "temporal" else 0,
+        }
+        parts.append(
+            build_prompts(
+                toy_labels(),
+                counts["integrity"],
+                counts["temporal"],
+                seed=seed + size,
+                generator=toy_caption_generator(),
+                group_sizes={task: size},
+            )
+        )
+    return concatenate_datasets(parts).shuffle(seed=seed).flatten_indices()
 
 
 def _audio_column(dataset: Dataset) -> Dataset:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset
+import torch
+from datasets import Dataset, concatenate_datasets
 from diffusers import DDIMScheduler
 from transformers import ClapProcessor
 
@@ -31,8 +32,9 @@ from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.components import toy_tango_pipeline, train_toy_autoencoder, train_toy_clap
-from baton_tta.toy.datasets import build_toy_prompts, toy_pretrain_dataset
+from baton_tta.toy.datasets import toy_pretrain_dataset, toy_prompt_pool
 from baton_tta.toy.oracle import OracleAnnotator
+from baton_tta.toy.vocoder import GriffinLimVocoder
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class ToyLoopConfig:
     """Sizes and settings of one toy run; :meth:`smoke` is the seconds-long version the tests use."""
 
     seed: int = 0
+    threads: int = 2
     duration_s: float = 1.0
     vae_clips: int = 256
     vae_steps: int = 200
@@ -54,7 +57,12 @@ class ToyLoopConfig:
     pretrain_learning_rate: float = 2e-3
     batch_size: int = 16
     train_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 30, "temporal": 30})
-    eval_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 15, "temporal": 25})
+    #: Held-out prompts: integrity draws from every pair and triple of the 10 events (165 groups, so
+    #: 135 are left after training's 30), temporal from ordered triples (720).
+    eval_prompts: dict[str, int] = field(default_factory=lambda: {"integrity": 135, "temporal": 200})
+    group_sizes: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {"integrity": (2, 3), "temporal": (3,)}
+    )
     clips_per_prompt: int = 5
     eval_clips_per_prompt: int = 4
     inference_steps: int = 10
@@ -66,6 +74,8 @@ class ToyLoopConfig:
     finetune_learning_rate: float = 2e-4
     beta: float = 0.5
     bootstrap_samples: int = 1000
+    round_trip_clips: int = 64
+    round_trip_iterations: tuple[int, ...] = (32, 128)
 
     @classmethod
     def smoke(cls) -> ToyLoopConfig:
@@ -85,6 +95,8 @@ class ToyLoopConfig:
             reward_epochs=2,
             finetune_steps=2,
             bootstrap_samples=50,
+            round_trip_clips=2,
+            round_trip_iterations=(2,),
         )
 
 
@@ -95,6 +107,7 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "reward-model rows": {"rows": "reward_model", "beta": True},
     "human + reward-model rows": {"rows": "both", "beta": True},
     "human + reward-model rows, beta = 0": {"rows": "both", "beta": False},
+    "oracle labels (upper bound)": {"rows": "oracle", "beta": True},
 }
 
 
@@ -176,6 +189,45 @@ def bootstrap_interval(
     return float(sums.sum() / counts.sum()), float(low), float(high)
 
 
+def paired_difference(
+    first: list[list[bool]], second: list[list[bool]], samples: int, seed: int
+) -> tuple[float, float, float]:
+    """Rate of ``first`` minus rate of ``second`` on the same prompts and clip seeds, with a 95 %
+    percentile interval from resampling prompts jointly, so each prompt's difficulty cancels."""
+    if len(first) != len(second) or any(len(a) != len(b) for a, b in zip(first, second, strict=True)):
+        raise ValueError("a paired difference needs the same prompts and clips per prompt on both sides")
+    if not first:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    diffs = np.array([sum(a) - sum(b) for a, b in zip(first, second, strict=True)], dtype=float)
+    counts = np.array([len(a) for a in first], dtype=float)
+    picks = rng.integers(0, len(diffs), size=(samples, len(diffs)))
+    values = diffs[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(diffs.sum() / counts.sum()), float(low), float(high)
+
+
+def intraclass_correlation(aligned_per_prompt: list[list[bool]]) -> float:
+    """One-way ANOVA ICC(1) of the aligned flags, prompts as groups (equal sizes): how much of the
+    clip-to-clip variance is the prompt's. It sets how many prompts a ±5-point interval needs."""
+    data = np.array(aligned_per_prompt, dtype=float)
+    groups, size = data.shape
+    if groups < 2 or size < 2:
+        return math.nan
+    between = size * ((data.mean(axis=1) - data.mean()) ** 2).sum() / (groups - 1)
+    within = ((data - data.mean(axis=1, keepdims=True)) ** 2).sum() / (groups * (size - 1))
+    if between + (size - 1) * within == 0:
+        return 0.0
+    return float((between - within) / (between + (size - 1) * within))
+
+
+def prompts_for_half_width(rate: float, icc: float, clips_per_prompt: int, half_width: float = 0.05) -> int:
+    """Prompts needed for a 95 % interval of ± ``half_width`` on an alignment rate, with clips of one
+    prompt correlated by ``icc`` (the design effect ``1 + (m − 1)·icc`` on a binomial variance)."""
+    variance = max(rate * (1 - rate), 1e-6) * (1 + (clips_per_prompt - 1) * max(icc, 0.0))
+    return math.ceil(variance * (1.96 / half_width) ** 2 / clips_per_prompt)
+
+
 @dataclass
 class ToyLoopResult:
     rows: list[dict]
@@ -183,6 +235,9 @@ class ToyLoopResult:
     data_stats: dict[str, int]
     config: dict
     seconds: dict[str, float] = field(default_factory=dict)
+    differences: list[dict] = field(default_factory=list)
+    round_trip: list[dict] = field(default_factory=list)
+    reward_accuracy_curve: list[dict] = field(default_factory=list)
 
     def markdown(self) -> str:
         lines = [
@@ -196,8 +251,39 @@ class ToyLoopResult:
                 cells.append(f"{rate:.3f} [{low:.3f}, {high:.3f}]")
             cells.append(f"{row['clap_score']:.3f}")
             lines.append("| " + " | ".join(cells) + " |")
+        if self.differences:
+            lines += [
+                "",
+                "Paired differences (same held-out prompts and clip seeds), 95 % CI over prompts:",
+                "",
+                "| model | integrity − control | integrity − base | temporal − control | temporal − base |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for row in self.differences:
+                cells = [row["model"]]
+                for task in TASKS:
+                    for against in ("control", "base"):
+                        diff, low, high = row[f"{task} - {against}"]
+                        cells.append(f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]")
+                lines.append("| " + " | ".join(cells) + " |")
         accuracy = ", ".join(f"{task} {value:.3f}" for task, value in self.reward_model_accuracy.items())
         lines += ["", f"Reward model accuracy against the oracle on the reward-model half: {accuracy}."]
+        if self.reward_accuracy_curve:
+            lines += ["", "| human labels | integrity accuracy | temporal accuracy |", "|---:|---:|---:|"]
+            for point in self.reward_accuracy_curve:
+                lines.append(f"| {point['labels']} | {point['integrity']:.3f} | {point['temporal']:.3f} |")
+        if self.round_trip:
+            lines += [
+                "",
+                "| round trip (latent → mel → vocoder → mel → latent) | latent error / variance | "
+                "mel L1 | oracle agrees | aligned before → after |",
+                "|---|---:|---:|---:|---|",
+            ]
+            for row in self.round_trip:
+                lines.append(
+                    f"| {row['vocoder']} | {row['latent_error']:.3f} | {row['mel_l1']:.3f} | "
+                    f"{row['agreement']:.3f} | {row['aligned_before']:.3f} → {row['aligned_after']:.3f} |"
+                )
         return "\n".join(lines)
 
 
@@ -237,15 +323,21 @@ class ToyLoop:
 
     # (1) ---------------------------------------------------------------------------------------
     def prompts(self) -> tuple[Dataset, Dataset]:
+        """Training and held-out prompts, disjoint, from every event group of each task's sizes,
+        shuffled with the seed: the held-out set is as large as the toy vocabulary allows."""
         c = self.config
-        counts = {task: c.train_prompts[task] + c.eval_prompts[task] for task in TASKS}
-        everything = build_toy_prompts(counts["integrity"], counts["temporal"], seed=c.seed)
         train, held_out = [], []
         for task in TASKS:
-            indices = [i for i, t in enumerate(everything["task"]) if t == task]
-            train += indices[: c.train_prompts[task]]
-            held_out += indices[c.train_prompts[task] :]
-        return everything.select(train), everything.select(held_out)
+            pool = toy_prompt_pool(task, c.group_sizes[task], seed=c.seed)
+            wanted = c.train_prompts[task] + c.eval_prompts[task]
+            if wanted > len(pool):
+                raise ValueError(
+                    f"{task}: {wanted} prompts asked for, the toy world has {len(pool)} event groups "
+                    f"of sizes {c.group_sizes[task]}"
+                )
+            train.append(pool.select(range(c.train_prompts[task])))
+            held_out.append(pool.select(range(c.train_prompts[task], wanted)))
+        return concatenate_datasets(train), concatenate_datasets(held_out)
 
     def feedback_data(self, pipeline: TangoPipeline, train_prompts: Dataset) -> Dataset:
         """Clips from the base model; prompts alternate between the human half (labelled by a noisy,
@@ -273,8 +365,7 @@ class ToyLoop:
         return dataset
 
     # (2) ---------------------------------------------------------------------------------------
-    def reward_rows(self, feedback: Dataset) -> tuple[Dataset, dict[str, float]]:
-        """Train the reward model on the human rows, score the rest, and measure it there."""
+    def _reward_model(self, labelled: Dataset, output_dir: Path | None = None) -> BatonRewardModel:
         c = self.config
         config = BatonRewardConfig(clap_config=self.clap.config, head_hidden_sizes=[64])
         model = BatonRewardModel(config)
@@ -283,23 +374,53 @@ class ToyLoop:
         training = RewardTrainingConfig(
             preset=None, num_epochs=c.reward_epochs, batch_size=32, learning_rate=3e-3, seed=c.seed
         )
-        train_reward_model(model, feedback, training, cache_dir=self.output_dir / "reward-cache")
-        model.save_pretrained(self.output_dir / "reward-model")
+        train_reward_model(model, labelled, training, cache_dir=self.output_dir / "reward-cache")
+        if output_dir is not None:
+            model.save_pretrained(output_dir)
+        return model
+
+    def _accuracy(self, scores: list[float], indices: list[int], tasks: list[str]) -> dict[str, float]:
+        """Accuracy at 0.5 against the noiseless oracle, per task, on the clips ``indices``."""
+        accuracy = {}
+        for task in TASKS:
+            picked = [k for k, i in enumerate(indices) if tasks[i] == task]
+            correct = [int(scores[k] >= 0.5) == self.truth[indices[k]] for k in picked]
+            accuracy[task] = float(np.mean(correct)) if correct else math.nan
+        return accuracy
+
+    def reward_rows(self, feedback: Dataset) -> tuple[Dataset, dict[str, float]]:
+        """Train the reward model on the human rows, score the rest, and measure it there."""
+        model = self._reward_model(feedback, self.output_dir / "reward-model")
         unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
         rows = feedback.select(unlabelled)
         scores = model.score(list(rows["prompt"]), [self.waveforms[i] for i in unlabelled], SAMPLING_RATE)
-        tasks = feedback["task"]
-        accuracy = {}
-        for task in TASKS:
-            picked = [k for k, i in enumerate(unlabelled) if tasks[i] == task]
-            correct = [int(scores[k] >= 0.5) == self.truth[unlabelled[k]] for k in picked]
-            accuracy[task] = float(np.mean(correct)) if correct else math.nan
+        self.reward_scores = dict(zip(unlabelled, scores, strict=True))
+        accuracy = self._accuracy(scores, unlabelled, feedback["task"])
         scored = rows.map(
             lambda _, k: {"source": "reward_model", "reward": float(scores[k]), "label": -1},
             with_indices=True,
             desc="reward rows",
         )
         return scored, accuracy
+
+    def reward_accuracy_curve(self, feedback: Dataset, points: int = 4) -> list[dict]:
+        """Reward-model accuracy on the reward-model half against how many human labels trained it:
+        the first k labelled prompts' clips, k rising to all, each model trained from scratch."""
+        human = [
+            i
+            for i, (s, lab) in enumerate(zip(feedback["source"], feedback["label"], strict=True))
+            if s == "human" and lab in (0, 1)
+        ]
+        unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
+        audio = [self.waveforms[i] for i in unlabelled]
+        prompts = [feedback[i]["prompt"] for i in unlabelled]
+        curve = []
+        for fraction in np.linspace(1.0 / points, 1.0, points):
+            subset = human[: max(8, round(fraction * len(human)))]
+            model = self._reward_model(feedback.select(subset))
+            scores = model.score(prompts, audio, SAMPLING_RATE)
+            curve.append({"labels": len(subset), **self._accuracy(scores, unlabelled, feedback["task"])})
+        return curve
 
     # (3) ---------------------------------------------------------------------------------------
     def finetune(self, name: str, rows: Dataset, beta: float) -> TangoPipeline:
@@ -325,9 +446,10 @@ class ToyLoop:
             per_prompt[row["task"]].append(
                 [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
             )
-        result: dict[str, Any] = {"model": name}
+        result: dict[str, Any] = {"model": name, "aligned": per_prompt}
         for task in TASKS:
             result[task] = bootstrap_interval(per_prompt[task], c.bootstrap_samples, c.seed)
+            result[f"{task} icc"] = intraclass_correlation(per_prompt[task])
         result["clap_score"] = self._clap_score(
             [p for p in prompts for _ in range(c.eval_clips_per_prompt)], waveforms
         )
@@ -336,6 +458,70 @@ class ToyLoop:
     def _clap_score(self, prompts: list[str], waveforms: list[np.ndarray]) -> float:
         judge = ClapEmbedder(self.clap, tiny_tokenizer(), self.clap_extractor)
         return clap_score(judge.embed_texts(prompts), judge.embed_audios(waveforms, SAMPLING_RATE))
+
+    # the round trip BATON's clips take -------------------------------------------------------------
+    @torch.no_grad()
+    def round_trip(
+        self, pipeline: TangoPipeline, held_out: Dataset, iterations: tuple[int, ...]
+    ) -> list[dict]:
+        """What fine-tuning on the model's own clips costs before any learning: generated latents →
+        VAE decode → vocoder → waveform → the training front end → VAE encode (posterior mean), and
+        what the oracle hears before and after that trip, for Griffin-Lim at each iteration count."""
+        c = self.config
+        rows = held_out.select(range(min(len(held_out), c.round_trip_clips)))
+        pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
+        generator = torch.Generator().manual_seed(c.seed + 20_000)
+        latents = pipeline(
+            list(rows["prompt"]),
+            audio_length_in_s=c.duration_s,
+            num_inference_steps=c.inference_steps,
+            guidance_scale=c.guidance_scale,
+            generator=generator,
+            output_type="latent",
+        ).audios
+        mel = pipeline.decode_latents(latents).squeeze(1)
+        num_frames = mel.shape[1]
+        results = []
+        for count in iterations:
+            vocoder = GriffinLimVocoder.from_config({**pipeline.vocoder.config, "num_iters": count})
+            before = vocoder(mel)
+            mel_again = pipeline.waveform_to_mel(
+                pipeline.prepare_waveform(before, num_frames * pipeline.hop_length), num_frames=num_frames
+            )
+            latents_again = pipeline.mel_to_latents(mel_again, sample_posterior=False)
+            after = vocoder(pipeline.decode_latents(latents_again).squeeze(1))
+            judged = [
+                (
+                    self.oracle.is_aligned(row["events"], row["task"], b.numpy()),
+                    self.oracle.is_aligned(row["events"], row["task"], a.numpy()),
+                )
+                for row, b, a in zip(rows, before, after, strict=True)
+            ]
+            results.append(
+                {
+                    "vocoder": f"Griffin-Lim, {count} iterations",
+                    "latent_error": float(((latents_again - latents) ** 2).mean() / latents.var()),
+                    "mel_l1": float((mel_again - mel).abs().mean()),
+                    "agreement": float(np.mean([x == y for x, y in judged])),
+                    "aligned_before": float(np.mean([x for x, _ in judged])),
+                    "aligned_after": float(np.mean([y for _, y in judged])),
+                }
+            )
+        return results
+
+    def oracle_rows(self, feedback: Dataset) -> Dataset:
+        """Every feedback clip labelled by the noiseless oracle: what perfect feedback gives."""
+        truth = self.truth
+        return feedback.map(
+            lambda _, i: {
+                "source": "human",
+                "label": truth[i],
+                "reward": float(truth[i]),
+                "annotator": "oracle",
+            },
+            with_indices=True,
+            desc="oracle rows",
+        )
 
     # all ---------------------------------------------------------------------------------------
     def run(self) -> ToyLoopResult:
@@ -348,11 +534,14 @@ class ToyLoop:
             logger.info("%s: %.1f s", stage, self.seconds[stage])
             return value
 
+        torch.set_num_threads(self.config.threads)  # the same thread count gives the same sums
         base = timed("0 pretrain", self.pretrain)
         timed("0 toy CLAP", self.fit_clap)
         train_prompts, held_out = self.prompts()
         feedback = timed("1 generate + label", self.feedback_data, base, train_prompts)
         reward_rows, accuracy = timed("2 reward model", self.reward_rows, feedback)
+        curve = timed("2 reward accuracy curve", self.reward_accuracy_curve, feedback)
+        trip = timed("round trip", self.round_trip, base, held_out, self.config.round_trip_iterations)
         human = feedback.filter(lambda row: row["source"] == "human" and row["label"] in (0, 1))
         everything = feedback.map(lambda _: {"source": "reward_model", "reward": 1.0, "label": -1})
         datasets = {
@@ -360,6 +549,7 @@ class ToyLoop:
             "human": human,
             "reward_model": reward_rows,
             "both": _concatenate(human, reward_rows),
+            "oracle": self.oracle_rows(feedback),
         }
         rows = [timed("judge base", self.judge, "base (pretrained only)", base, held_out)]
         for name, spec in CONDITIONS.items():
@@ -382,12 +572,28 @@ class ToyLoop:
             "reward-model rows": len(reward_rows),
             "base clips aligned (oracle)": int(sum(self.truth)),
         }
-        return ToyLoopResult(rows, accuracy, stats, asdict(self.config), dict(self.seconds))
+        differences = [
+            {
+                "model": row["model"],
+                **{
+                    f"{task} - {against}": paired_difference(
+                        row["aligned"][task],
+                        reference["aligned"][task],
+                        self.config.bootstrap_samples,
+                        self.config.seed,
+                    )
+                    for task in TASKS
+                    for against, reference in (("control", rows[1]), ("base", rows[0]))
+                },
+            }
+            for row in rows[1:]
+        ]
+        return ToyLoopResult(
+            rows, accuracy, stats, asdict(self.config), dict(self.seconds), differences, trip, curve
+        )
 
 
 def _concatenate(first: Dataset, second: Dataset) -> Dataset:
-    from datasets import concatenate_datasets
-
     return concatenate_datasets([first.cast(binary_features()), second.cast(binary_features())])
 
 
