@@ -173,38 +173,41 @@ def generate(
     return waveforms
 
 
+def _resample_prompts(
+    numerators: np.ndarray, counts: np.ndarray, samples: int, seed: int
+) -> tuple[float, float, float]:
+    """Σ numerators / Σ counts and its 95 % percentile interval, resampling prompts with replacement
+    (clips of one prompt are not independent, so prompts are the unit)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(numerators), size=(samples, len(numerators)))
+    values = numerators[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(numerators.sum() / counts.sum()), float(low), float(high)
+
+
 def bootstrap_interval(
     aligned_per_prompt: list[list[bool]], samples: int, seed: int
 ) -> tuple[float, float, float]:
-    """Alignment rate and its 95 % percentile interval, resampling prompts (clips of one prompt are
-    not independent, so prompts are the unit)."""
+    """Alignment rate and its 95 % interval over prompts."""
     if not aligned_per_prompt:
         return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
     sums = np.array([sum(p) for p in aligned_per_prompt], dtype=float)
     counts = np.array([len(p) for p in aligned_per_prompt], dtype=float)
-    picks = rng.integers(0, len(sums), size=(samples, len(sums)))
-    rates = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    low, high = np.percentile(rates, [2.5, 97.5])
-    return float(sums.sum() / counts.sum()), float(low), float(high)
+    return _resample_prompts(sums, counts, samples, seed)
 
 
 def paired_difference(
     first: list[list[bool]], second: list[list[bool]], samples: int, seed: int
 ) -> tuple[float, float, float]:
     """Rate of ``first`` minus rate of ``second`` on the same prompts and clip seeds, with a 95 %
-    percentile interval from resampling prompts jointly, so each prompt's difficulty cancels."""
+    interval from resampling prompts jointly, so each prompt's difficulty cancels."""
     if len(first) != len(second) or any(len(a) != len(b) for a, b in zip(first, second, strict=True)):
         raise ValueError("a paired difference needs the same prompts and clips per prompt on both sides")
     if not first:
         return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
     diffs = np.array([sum(a) - sum(b) for a, b in zip(first, second, strict=True)], dtype=float)
     counts = np.array([len(a) for a in first], dtype=float)
-    picks = rng.integers(0, len(diffs), size=(samples, len(diffs)))
-    values = diffs[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(diffs.sum() / counts.sum()), float(low), float(high)
+    return _resample_prompts(diffs, counts, samples, seed)
 
 
 def intraclass_correlation(aligned_per_prompt: list[list[bool]]) -> float:
@@ -394,7 +397,6 @@ class ToyLoop:
         unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
         rows = feedback.select(unlabelled)
         scores = model.score(list(rows["prompt"]), [self.waveforms[i] for i in unlabelled], SAMPLING_RATE)
-        self.reward_scores = dict(zip(unlabelled, scores, strict=True))
         accuracy = self._accuracy(scores, unlabelled, feedback["task"])
         scored = rows.map(
             lambda _, k: {"source": "reward_model", "reward": float(scores[k]), "label": -1},
@@ -413,7 +415,7 @@ class ToyLoop:
         ]
         unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
         audio = [self.waveforms[i] for i in unlabelled]
-        prompts = [feedback[i]["prompt"] for i in unlabelled]
+        prompts = feedback.select(unlabelled)["prompt"]
         curve = []
         for fraction in np.linspace(1.0 / points, 1.0, points):
             subset = human[: max(8, round(fraction * len(human)))]
