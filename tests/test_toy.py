@@ -162,17 +162,29 @@ def test_loop_smoke_each_stage_output(tmp_path):
     paths = save_result(result, tmp_path)
     assert json.loads(paths["json"].read_text())["rows"][0]["model"] == "tuned"
     assert "| tuned |" in paths["md"].read_text() and paths["png"].stat().st_size > 5000
-    assert len(CONDITIONS) == 6 and CONDITIONS["oracle labels (upper bound)"]["rows"] == "oracle"
+    assert len(CONDITIONS) == 7 and CONDITIONS["oracle labels (upper bound)"]["rows"] == "oracle"
     oracle = loop.oracle_rows(feedback)
     assert oracle["label"] == loop.truth and set(oracle["source"]) == {"human"}
     assert oracle["reward"] == [float(t) for t in loop.truth]
+    pairs, stats = loop.dpo_pairs(feedback)  # by hand: each prompt's best and worst reward-model score
+    scores = loop.reward_model.score(list(feedback["prompt"]), loop.waveforms, 16000)
+    expected = []
+    for start in range(0, len(feedback), 2):
+        first, second = scores[start], scores[start + 1]
+        if abs(first - second) >= loop.config.dpo_min_margin:
+            chosen, rejected = (start, start + 1) if first > second else (start + 1, start)
+            expected.append((feedback[start]["prompt"], feedback["seed"][chosen], feedback["seed"][rejected]))
+    assert list(zip(pairs["prompt"], pairs["chosen_seed"], pairs["rejected_seed"], strict=True)) == expected
+    assert stats.pairs == len(expected) > 0 and stats.pairs + stats.below_margin == 8
+    assert isinstance(loop.finetune_dpo("dpo", pairs), TangoPipeline)
     trip = loop.round_trip(base, held_out, (2,))
     assert len(trip) == 1 and trip[0]["latent_error"] >= 0.0 and 0.0 <= trip[0]["agreement"] <= 1.0
 
 
 def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
     """The smoke loop end to end, twice: the same table, every condition with its paired differences,
-    the oracle condition trained on the oracle's own labels, the round trip and the accuracy curve."""
+    the oracle condition trained on the oracle's own labels, the DPO condition, the round trip and the
+    accuracy curve."""
     from baton_tta.toy.loop import CONDITIONS, ToyLoop, ToyLoopConfig
 
     first = ToyLoop(ToyLoopConfig.smoke(), tmp_path / "a").run()
@@ -186,6 +198,7 @@ def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
     assert control["integrity - control"] == (0.0, 0.0, 0.0)  # the control against itself
     assert len(first.round_trip) == 1 and len(first.reward_accuracy_curve) == 4
     assert "Paired differences" in first.markdown() and "oracle labels (upper bound)" in first.markdown()
+    assert first.data_stats["DPO pairs"] + first.data_stats["DPO prompts under the margin"] <= 8
 
 
 def test_paired_difference_icc_and_sizing():

@@ -97,14 +97,17 @@ def render_clips(
         generators = [
             torch.Generator(device=device).manual_seed(seeds[p][k]) for p in batch for k in range(clips)
         ]
-        audios = pipeline(
-            [prompts[p] for p in batch],
-            audio_length_in_s=audio_length_in_s,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            num_waveforms_per_prompt=clips,
-            generator=generators,
-        ).audios
+        # inference_mode, not the pipeline's no_grad: no version counters or view tracking on the
+        # way to numpy (15–20 % more clips/s on 2 CPU cores, identical audio; benchmarks/generate_clips.py)
+        with torch.inference_mode():
+            audios = pipeline(
+                [prompts[p] for p in batch],
+                audio_length_in_s=audio_length_in_s,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                num_waveforms_per_prompt=clips,
+                generator=generators,
+            ).audios
         yield batch, list(audios)
 
 

@@ -25,6 +25,7 @@ from transformers import ClapProcessor
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.generation import clip_seed, render_clips
+from baton_tta.data.pairs import PairStats, ranked_pairs
 from baton_tta.data.schema import binary_features
 from baton_tta.metrics.functions import clap_score
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
@@ -34,8 +35,14 @@ from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.components import toy_tango_pipeline, train_toy_autoencoder, train_toy_clap
 from baton_tta.toy.datasets import toy_pretrain_dataset, toy_prompt_pool
 from baton_tta.toy.oracle import OracleAnnotator
+from baton_tta.toy.pretrained import load_toy_clap, load_toy_tango
 from baton_tta.toy.vocoder import GriffinLimVocoder
-from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
+from baton_tta.trainer import (
+    DiffusionDPOConfig,
+    DiffusionDPOTrainer,
+    RewardWeightedDiffusionConfig,
+    RewardWeightedDiffusionTrainer,
+)
 
 logger = logging.getLogger(__name__)
 TASKS = ("integrity", "temporal")
@@ -76,6 +83,17 @@ class ToyLoopConfig:
     bootstrap_samples: int = 1000
     round_trip_clips: int = 64
     round_trip_iterations: tuple[int, ...] = (32, 128)
+    #: Diffusion-DPO's β: Tango 2 pairs β = 2000 with a learning rate of about 1e-6; 10 keeps their
+    #: product at the toy learning rate.
+    dpo_beta: float = 10.0
+    #: Reward-model score gap below which a prompt's best and worst clip make no pair.
+    dpo_min_margin: float = 0.1
+    reward_curve_points: int = 4
+    #: Stage 3's conditions to run (names of CONDITIONS); all of them when None.
+    conditions: tuple[str, ...] | None = None
+    #: A folder with ``toy-tango`` and ``toy-clap`` (:mod:`baton_tta.toy.pretrained`): stage 0 loads
+    #: them instead of training.
+    pretrained: str | None = None
 
     @classmethod
     def smoke(cls) -> ToyLoopConfig:
@@ -97,10 +115,12 @@ class ToyLoopConfig:
             bootstrap_samples=50,
             round_trip_clips=2,
             round_trip_iterations=(2,),
+            dpo_min_margin=0.0,  # the smoke reward model barely separates clips
         )
 
 
-#: Stage 3's conditions: which rows train, and β (paper Tables 5–7).
+#: Stage 3's conditions: which rows train, and β (paper Tables 5–7); the last is Tango 2's route,
+#: Diffusion-DPO on pairs the reward model ranked, from the same clips.
 CONDITIONS: dict[str, dict[str, Any]] = {
     "no feedback (control)": {"rows": "all_as_aligned", "beta": True},
     "human rows": {"rows": "human", "beta": True},
@@ -108,6 +128,7 @@ CONDITIONS: dict[str, dict[str, Any]] = {
     "human + reward-model rows": {"rows": "both", "beta": True},
     "human + reward-model rows, beta = 0": {"rows": "both", "beta": False},
     "oracle labels (upper bound)": {"rows": "oracle", "beta": True},
+    "Diffusion-DPO, reward-model-ranked pairs": {"rows": "dpo_pairs", "objective": "dpo"},
 }
 
 
@@ -127,11 +148,15 @@ def _as_binary(prompts, waveforms, labels, sources, rewards, tasks, events, anno
     return Dataset.from_dict(rows).cast(binary_features())
 
 
-def _trainer_args(config: ToyLoopConfig, output_dir: Path, steps: int, lr: float, beta: float):
-    return RewardWeightedDiffusionConfig(
+def _trainer_args(
+    config: ToyLoopConfig, output_dir: Path, steps: int, lr: float, config_class=None, **fields: Any
+):
+    """The toy runs' trainer arguments: ``config_class`` (BATON's config unless given) with the
+    shared schedule, seed and CPU settings, plus the objective's own ``fields``."""
+    config_class = config_class or RewardWeightedDiffusionConfig
+    return config_class(
         output_dir=str(output_dir),
         audio_length_s=config.duration_s,
-        beta=beta,
         learning_rate=lr,
         per_device_train_batch_size=config.batch_size,
         max_steps=steps,
@@ -139,12 +164,12 @@ def _trainer_args(config: ToyLoopConfig, output_dir: Path, steps: int, lr: float
         warmup_steps=min(20, steps // 10),
         logging_steps=max(1, steps // 4),
         save_strategy="no",
-        human_to_reward_ratio=None,
         seed=config.seed,
         report_to="none",
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         disable_tqdm=True,
+        **fields,
     )
 
 
@@ -255,19 +280,19 @@ class ToyLoopResult:
             cells.append(f"{row['clap_score']:.3f}")
             lines.append("| " + " | ".join(cells) + " |")
         if self.differences:
+            columns = [k for k in self.differences[0] if k != "model"]
             lines += [
                 "",
                 "Paired differences (same held-out prompts and clip seeds), 95 % CI over prompts:",
                 "",
-                "| model | integrity − control | integrity − base | temporal − control | temporal − base |",
-                "|---|---:|---:|---:|---:|",
+                "| model | " + " | ".join(k.replace(" - ", " − ") for k in columns) + " |",
+                "|---|" + "---:|" * len(columns),
             ]
             for row in self.differences:
                 cells = [row["model"]]
-                for task in TASKS:
-                    for against in ("control", "base"):
-                        diff, low, high = row[f"{task} - {against}"]
-                        cells.append(f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]")
+                for column in columns:
+                    diff, low, high = row[column]
+                    cells.append(f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]")
                 lines.append("| " + " | ".join(cells) + " |")
         accuracy = ", ".join(f"{task} {value:.3f}" for task, value in self.reward_model_accuracy.items())
         lines += ["", f"Reward model accuracy against the oracle on the reward-model half: {accuracy}."]
@@ -299,6 +324,7 @@ class ToyLoop:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.oracle = OracleAnnotator(seed=config.seed)  # the judge: never noisy
         self.seconds: dict[str, float] = {}
+        self.tuned: dict[str, TangoPipeline] = {}
 
     # (0) ---------------------------------------------------------------------------------------
     def pretrain(self) -> TangoPipeline:
@@ -311,11 +337,29 @@ class ToyLoop:
             lambda _: {"label": 1, "source": "human", "reward": 1.0, "annotator": "synthesiser"},
             desc="pretrain rows",
         )
-        args = _trainer_args(c, self.output_dir / "base-run", c.pretrain_steps, c.pretrain_learning_rate, 0.0)
-        args.condition_dropout = 0.1
+        args = _trainer_args(
+            c,
+            self.output_dir / "base-run",
+            c.pretrain_steps,
+            c.pretrain_learning_rate,
+            beta=0.0,
+            human_to_reward_ratio=None,
+            condition_dropout=0.1,
+        )
         trainer = RewardWeightedDiffusionTrainer(pipeline, args, train_dataset=rows)
         trainer.train()
         pipeline.save_pretrained(self.output_dir / "base")
+        return pipeline
+
+    def load_pretrained(self) -> TangoPipeline:
+        """Stage 0 from ``config.pretrained`` instead of training: the toy TANGO, the toy CLAP, and the
+        pretrain pairs that the β term replays (rendered, as :meth:`pretrain` renders them)."""
+        c = self.config
+        assert c.pretrained is not None
+        pipeline = load_toy_tango(c.pretrained)
+        pipeline.save_pretrained(self.output_dir / "base")
+        self.pretrain_pairs = toy_pretrain_dataset(c.pretrain_pairs, seed=c.seed + 1, duration_s=c.duration_s)
+        self.clap, self.clap_extractor = load_toy_clap(c.pretrained)
         return pipeline
 
     def fit_clap(self):
@@ -394,6 +438,7 @@ class ToyLoop:
     def reward_rows(self, feedback: Dataset) -> tuple[Dataset, dict[str, float]]:
         """Train the reward model on the human rows, score the rest, and measure it there."""
         model = self._reward_model(feedback, self.output_dir / "reward-model")
+        self.reward_model = model
         unlabelled = [i for i, s in enumerate(feedback["source"]) if s == "unlabelled"]
         rows = feedback.select(unlabelled)
         scores = model.score(list(rows["prompt"]), [self.waveforms[i] for i in unlabelled], SAMPLING_RATE)
@@ -404,6 +449,17 @@ class ToyLoop:
             desc="reward rows",
         )
         return scored, accuracy
+
+    def dpo_pairs(self, feedback: Dataset) -> tuple[Dataset, PairStats]:
+        """Every feedback clip scored by the stage 2 reward model; per prompt its best against its
+        worst clip when they differ by ``dpo_min_margin`` (:func:`baton_tta.data.pairs.ranked_pairs`)."""
+        scores = self.reward_model.score(list(feedback["prompt"]), self.waveforms, SAMPLING_RATE)
+        pairs, stats = ranked_pairs(feedback, scores, self.config.dpo_min_margin)
+        if not stats.pairs:
+            raise ValueError(
+                f"no DPO pairs at dpo_min_margin={self.config.dpo_min_margin}: {stats.describe()}"
+            )
+        return pairs, stats
 
     def reward_accuracy_curve(self, feedback: Dataset, points: int = 4) -> list[dict]:
         """Reward-model accuracy on the reward-model half against how many human labels trained it:
@@ -426,15 +482,38 @@ class ToyLoop:
 
     # (3) ---------------------------------------------------------------------------------------
     def finetune(self, name: str, rows: Dataset, beta: float) -> TangoPipeline:
+        """BATON's reward-weighted loss from the base model (``beta`` weighs the pretrain term)."""
         c = self.config
         pipeline = TangoPipeline.from_pretrained(self.output_dir / "base")
-        slug = name.replace(" ", "-").replace(",", "").replace("=", "").replace("+", "and")
-        args = _trainer_args(c, self.output_dir / slug, c.finetune_steps, c.finetune_learning_rate, beta)
+        args = _trainer_args(
+            c,
+            self.output_dir / _slug(name),
+            c.finetune_steps,
+            c.finetune_learning_rate,
+            beta=beta,
+            human_to_reward_ratio=None,
+        )
         pretrain = self.pretrain_pairs if beta > 0 else None
         trainer = RewardWeightedDiffusionTrainer(
             pipeline, args, train_dataset=rows, pretrain_dataset=pretrain
         )
         trainer.train()
+        return pipeline
+
+    def finetune_dpo(self, name: str, pairs: Dataset) -> TangoPipeline:
+        """Diffusion-DPO from the base model on chosen / rejected pairs, the same steps and learning
+        rate as the BATON conditions."""
+        c = self.config
+        pipeline = TangoPipeline.from_pretrained(self.output_dir / "base")
+        args = _trainer_args(
+            c,
+            self.output_dir / _slug(name),
+            c.finetune_steps,
+            c.finetune_learning_rate,
+            DiffusionDPOConfig,
+            dpo_beta=c.dpo_beta,
+        )
+        DiffusionDPOTrainer(pipeline, args, train_dataset=pairs).train()
         return pipeline
 
     # judging -----------------------------------------------------------------------------------
@@ -536,32 +615,50 @@ class ToyLoop:
             logger.info("%s: %.1f s", stage, self.seconds[stage])
             return value
 
-        torch.set_num_threads(self.config.threads)  # the same thread count gives the same sums
-        base = timed("0 pretrain", self.pretrain)
-        timed("0 toy CLAP", self.fit_clap)
+        c = self.config
+        unknown = sorted(set(c.conditions or ()) - set(CONDITIONS))
+        if unknown:
+            raise ValueError(f"unknown toy conditions {unknown}; known: {list(CONDITIONS)}")
+        torch.set_num_threads(c.threads)  # the same thread count gives the same sums
+        if c.pretrained:
+            base = timed("0 load pretrained toy world", self.load_pretrained)
+        else:
+            base = timed("0 pretrain", self.pretrain)
+            timed("0 toy CLAP", self.fit_clap)
         train_prompts, held_out = self.prompts()
         feedback = timed("1 generate + label", self.feedback_data, base, train_prompts)
         reward_rows, accuracy = timed("2 reward model", self.reward_rows, feedback)
-        curve = timed("2 reward accuracy curve", self.reward_accuracy_curve, feedback)
-        trip = timed("round trip", self.round_trip, base, held_out, self.config.round_trip_iterations)
-        human = feedback.filter(lambda row: row["source"] == "human" and row["label"] in (0, 1))
-        everything = feedback.map(lambda _: {"source": "reward_model", "reward": 1.0, "label": -1})
-        datasets = {
-            "all_as_aligned": everything,
-            "human": human,
-            "reward_model": reward_rows,
-            "both": _concatenate(human, reward_rows),
-            "oracle": self.oracle_rows(feedback),
-        }
-        rows = [timed("judge base", self.judge, "base (pretrained only)", base, held_out)]
-        for name, spec in CONDITIONS.items():
-            tuned = timed(
-                f"3 {name}",
-                self.finetune,
-                name,
-                datasets[spec["rows"]],
-                self.config.beta * spec["beta"],
+        curve = []
+        if c.reward_curve_points:
+            curve = timed(
+                "2 reward accuracy curve", self.reward_accuracy_curve, feedback, c.reward_curve_points
             )
+        trip = []
+        if c.round_trip_clips:
+            trip = timed("round trip", self.round_trip, base, held_out, c.round_trip_iterations)
+        conditions = {name: CONDITIONS[name] for name in (c.conditions or CONDITIONS)}
+        needed = {spec["rows"] for spec in conditions.values()}
+        human = feedback.filter(lambda row: row["source"] == "human" and row["label"] in (0, 1))
+        datasets: dict[str, Dataset] = {"human": human, "reward_model": reward_rows}
+        if "all_as_aligned" in needed:
+            datasets["all_as_aligned"] = feedback.map(
+                lambda _: {"source": "reward_model", "reward": 1.0, "label": -1}
+            )
+        if "both" in needed:
+            datasets["both"] = _concatenate(human, reward_rows)
+        if "oracle" in needed:
+            datasets["oracle"] = self.oracle_rows(feedback)
+        pair_stats = None
+        if "dpo_pairs" in needed:
+            datasets["dpo_pairs"], pair_stats = timed("2 DPO pairs", self.dpo_pairs, feedback)
+        rows = [timed("judge base", self.judge, "base (pretrained only)", base, held_out)]
+        for name, spec in conditions.items():
+            if spec.get("objective") == "dpo":
+                tuned = timed(f"3 {name}", self.finetune_dpo, name, datasets[spec["rows"]])
+            else:
+                beta = c.beta * spec["beta"]
+                tuned = timed(f"3 {name}", self.finetune, name, datasets[spec["rows"]], beta)
+            self.tuned[name] = tuned
             rows.append(timed(f"judge {name}", self.judge, name, tuned, held_out))
         stats = {
             "train prompts": len(train_prompts),
@@ -574,6 +671,12 @@ class ToyLoop:
             "reward-model rows": len(reward_rows),
             "base clips aligned (oracle)": int(sum(self.truth)),
         }
+        if pair_stats is not None:
+            stats["DPO pairs"] = pair_stats.pairs
+            stats["DPO prompts under the margin"] = pair_stats.below_margin
+        references = {"base": rows[0]}
+        if "no feedback (control)" in conditions:
+            references["control"] = rows[1 + list(conditions).index("no feedback (control)")]
         differences = [
             {
                 "model": row["model"],
@@ -585,7 +688,7 @@ class ToyLoop:
                         self.config.seed,
                     )
                     for task in TASKS
-                    for against, reference in (("control", rows[1]), ("base", rows[0]))
+                    for against, reference in references.items()
                 },
             }
             for row in rows[1:]
@@ -593,6 +696,10 @@ class ToyLoop:
         return ToyLoopResult(
             rows, accuracy, stats, asdict(self.config), dict(self.seconds), differences, trip, curve
         )
+
+
+def _slug(name: str) -> str:
+    return name.replace(" ", "-").replace(",", "").replace("=", "").replace("+", "and")
 
 
 def _concatenate(first: Dataset, second: Dataset) -> Dataset:

@@ -1,0 +1,80 @@
+"""The pretrained toy TANGO and toy CLAP that ship with the package, and the command that built them.
+
+Pretraining the toy pipeline takes about five minutes on two CPU cores, too long for the main job's
+three-minute budget, so its result ships as safetensors (about 5 MB): the pipeline that the toy
+benchmark's stage 0 produces with seed 0 (``ToyLoop.pretrain``) and the toy CLAP of its
+``fit_clap``. Rebuild both, bit for bit on the same machine and thread count, with::
+
+    python -m baton_tta.toy.pretrained --output_dir src/baton_tta/toy/pretrained
+
+Nothing here is downloaded; a folder loads with ``TangoPipeline.from_pretrained`` /
+``ClapModel.from_pretrained`` like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from diffusers import DiffusionPipeline
+from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
+
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.tiny import tiny_tokenizer
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+TANGO_DIR = "toy-tango"
+CLAP_DIR = "toy-clap"
+
+
+def toy_tango_path(root: str | Path = PRETRAINED_DIR) -> Path:
+    return Path(root) / TANGO_DIR
+
+
+def load_toy_tango(root: str | Path = PRETRAINED_DIR) -> TangoPipeline:
+    """The pretrained toy TangoPipeline: it renders the toy world's events from captions."""
+    return TangoPipeline.from_pretrained(toy_tango_path(root))
+
+
+def load_toy_clap(root: str | Path = PRETRAINED_DIR) -> tuple[ClapModel, ClapFeatureExtractor]:
+    """The toy CLAP (frozen backbone of the toy reward model, and the CLAP-score judge)."""
+    path = Path(root) / CLAP_DIR
+    return ClapModel.from_pretrained(path).eval(), ClapFeatureExtractor.from_pretrained(path)
+
+
+def save_toy_clap(clap: ClapModel, extractor: ClapFeatureExtractor, output_dir: str | Path) -> Path:
+    path = Path(output_dir) / CLAP_DIR
+    clap.save_pretrained(path)
+    ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()).save_pretrained(path)
+    return path
+
+
+def build_pretrained(output_dir: str | Path, seed: int = 0, threads: int = 2) -> Path:
+    """Stage 0 of the toy loop at its full size: ``output_dir/toy-tango`` and ``output_dir/toy-clap``."""
+    from baton_tta.toy.loop import ToyLoop, ToyLoopConfig
+
+    torch.set_num_threads(threads)
+    output_dir = Path(output_dir)
+    loop = ToyLoop(ToyLoopConfig(seed=seed, threads=threads), output_dir / "build")
+    pipeline = loop.pretrain()
+    # diffusers' plain save: the package's own class loads it, no copy of pipeline_tango.py to ship
+    DiffusionPipeline.save_pretrained(pipeline, toy_tango_path(output_dir))
+    clap, extractor = loop.fit_clap(), loop.clap_extractor
+    save_toy_clap(clap, extractor, output_dir)
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build the pretrained toy TANGO and toy CLAP.")
+    parser.add_argument("--output_dir", default=str(PRETRAINED_DIR))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(f"written to {build_pretrained(args.output_dir, args.seed, args.threads)}")
+
+
+if __name__ == "__main__":
+    main()
