@@ -325,6 +325,8 @@ class ToyLoop:
         self.oracle = OracleAnnotator(seed=config.seed)  # the judge: never noisy
         self.seconds: dict[str, float] = {}
         self.tuned: dict[str, TangoPipeline] = {}
+        #: each condition's trainer, to save its pipeline with a card (the demo does)
+        self.trainers: dict[str, RewardWeightedDiffusionTrainer | DiffusionDPOTrainer] = {}
 
     # (0) ---------------------------------------------------------------------------------------
     def pretrain(self) -> TangoPipeline:
@@ -481,8 +483,9 @@ class ToyLoop:
         return curve
 
     # (3) ---------------------------------------------------------------------------------------
-    def finetune(self, name: str, rows: Dataset, beta: float) -> TangoPipeline:
-        """BATON's reward-weighted loss from the base model (``beta`` weighs the pretrain term)."""
+    def _base_and_args(self, name: str, config_class=None, **fields: Any):
+        """A fresh copy of the base model and the fine-tune's arguments (same steps and learning
+        rate for every condition, output under the condition's name)."""
         c = self.config
         pipeline = TangoPipeline.from_pretrained(self.output_dir / "base")
         args = _trainer_args(
@@ -490,30 +493,28 @@ class ToyLoop:
             self.output_dir / _slug(name),
             c.finetune_steps,
             c.finetune_learning_rate,
-            beta=beta,
-            human_to_reward_ratio=None,
+            config_class,
+            **fields,
         )
+        return pipeline, args
+
+    def finetune(self, name: str, rows: Dataset, beta: float) -> TangoPipeline:
+        """BATON's reward-weighted loss from the base model (``beta`` weighs the pretrain term)."""
+        pipeline, args = self._base_and_args(name, beta=beta, human_to_reward_ratio=None)
         pretrain = self.pretrain_pairs if beta > 0 else None
         trainer = RewardWeightedDiffusionTrainer(
             pipeline, args, train_dataset=rows, pretrain_dataset=pretrain
         )
         trainer.train()
+        self.trainers[name] = trainer
         return pipeline
 
     def finetune_dpo(self, name: str, pairs: Dataset) -> TangoPipeline:
-        """Diffusion-DPO from the base model on chosen / rejected pairs, the same steps and learning
-        rate as the BATON conditions."""
-        c = self.config
-        pipeline = TangoPipeline.from_pretrained(self.output_dir / "base")
-        args = _trainer_args(
-            c,
-            self.output_dir / _slug(name),
-            c.finetune_steps,
-            c.finetune_learning_rate,
-            DiffusionDPOConfig,
-            dpo_beta=c.dpo_beta,
-        )
-        DiffusionDPOTrainer(pipeline, args, train_dataset=pairs).train()
+        """Diffusion-DPO from the base model on chosen / rejected pairs."""
+        pipeline, args = self._base_and_args(name, DiffusionDPOConfig, dpo_beta=self.config.dpo_beta)
+        trainer = DiffusionDPOTrainer(pipeline, args, train_dataset=pairs)
+        trainer.train()
+        self.trainers[name] = trainer
         return pipeline
 
     # judging -----------------------------------------------------------------------------------
