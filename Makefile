@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml
 browser-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# The main job: BATON's four stages in the toy world from the shipped pretrained toy TANGO.
 demo: setup
-	$(PY) trainers/train.py
+	$(VENV)/bin/baton-tta toy-demo --output_dir outputs/toy-demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -51,14 +51,14 @@ def test_evaluate_script_end_to_end(tmp_path):
         sys.executable,
         str(ROOT / "trainers" / "evaluate.py"),
         "--pipelines",
-        "base=tiny",
-        "again=tiny",
+        "base=tiny-random",
+        "again=tiny-random",
         "--eval_set",
         str(tmp_path / "eval_set"),
         "--reference_audio_dir",
         str(tmp_path / "refs"),
         "--backbones",
-        "tiny",
+        "tiny-random",
         "--num_inference_steps",
         "2",
         "--audio_length_in_s",
@@ -92,10 +92,10 @@ def test_missing_reference_audio_is_named(tmp_path):
     _eval_set(tmp_path, 3)
     (tmp_path / "refs" / "cap1.wav").unlink()
     args = EvaluateArguments(
-        pipelines=["tiny"],
+        pipelines=["tiny-random"],
         eval_set=str(tmp_path / "eval_set"),
         reference_audio_dir=str(tmp_path / "refs"),
-        backbones="tiny",
+        backbones="tiny-random",
         output_dir=str(tmp_path / "out"),
     )
     import pytest

@@ -204,8 +204,8 @@ def test_kill_during_a_save_always_resumes(tmp_path):
     """SIGKILL a run while it writes a checkpoint, twice; each restart with --resume_from_checkpoint
     last skips the torn checkpoint (no FileNotFoundError) and the run finishes."""
     folder = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "trainers" / "train.py"), "--pipeline_name_or_path", "tiny"]
-    command += ["--dataset_name", "tiny", "--builtin_dataset_rows", "16", "--audio_length_s", "1"]
+    command = [sys.executable, str(ROOT / "trainers" / "train.py"), "--pipeline_name_or_path", "tiny-random"]
+    command += ["--dataset_name", "tiny-random", "--builtin_dataset_rows", "16", "--audio_length_s", "1"]
     command += ["--max_steps", "6", "--save_steps", "1", "--per_device_train_batch_size", "2"]
     command += ["--validation_every_n_steps", "0", "--output_dir", str(folder)]
     _kill_during_a_save(command, folder)

@@ -73,7 +73,7 @@ def _script_command(prompts_dir: Path, output_dir: Path) -> list[str]:
         "--output_dir",
         str(output_dir),
         "--pipeline",
-        "tiny",
+        "tiny-random",
         "--prompts_per_batch",
         "1",
         "--clips_per_prompt",

@@ -28,13 +28,14 @@ def _unet_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_readme_main_job(tmp_path):
-    """`python trainers/train.py` with no arguments (the README's main job) from another directory."""
+def test_train_script_default_is_the_toy_recipe(tmp_path):
+    """`python trainers/train.py` with no arguments (recipes/toy.yaml: the shipped toy TANGO) from
+    another directory."""
     result = subprocess.run(
         [sys.executable, str(TRAIN)], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "outputs" / "baton-tiny"
+    out = tmp_path / "outputs" / "baton-toy-tango"
     assert f"pipeline, model card and training curves written to {out.resolve()}" in result.stdout
     assert "trust_remote_code=True" in result.stdout
     assert {"README.md", "training_curves.png", "pipeline_tango.py"} <= {p.name for p in out.iterdir()}
@@ -42,6 +43,8 @@ def test_readme_main_job(tmp_path):
 
 
 ARGS = [
+    "--config",
+    str(ROOT / "recipes" / "tiny_random.yaml"),
     "--max_steps",
     "8",
     "--save_steps",

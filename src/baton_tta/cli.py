@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 #: command → (module under baton_tta.scripts, one-line description), in the order of the BATON stages.
 COMMANDS = {
+    "toy-demo": ("toy_demo", "all four stages in the toy world, before/after table (make demo)"),
     "make-prompts": ("make_prompts", "stage 1: captions from 2-3 AudioSet labels"),
     "generate-audio": ("generate_audio", "stage 1: N clips per prompt into a dataset (resumable)"),
     "annotate": ("annotate", "stage 1: serve the labelling app"),

@@ -15,6 +15,7 @@ waveform → log-mel → latent path (a TacotronSTFT-equivalent front end).
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
 import math
@@ -631,13 +632,39 @@ def _pad_tokens(embeds: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[
     return F.pad(embeds, (0, 0, 0, extra)), F.pad(mask, (0, extra), value=False)
 
 
-def write_remote_code_entry(save_directory: str | os.PathLike) -> None:
-    """Copy this module next to ``model_index.json`` and point ``_class_name`` at it."""
-    shutil.copyfile(inspect.getfile(TangoPipeline), os.path.join(save_directory, "pipeline_tango.py"))
+def _edit_model_index(save_directory: str | os.PathLike, edit: Callable[[dict], None]) -> None:
     index_path = os.path.join(save_directory, "model_index.json")
     with open(index_path, encoding="utf-8") as handle:
         index = json.load(handle)
-    index["_class_name"] = REMOTE_CODE_CLASS_NAME
+    edit(index)
     with open(index_path, "w", encoding="utf-8") as handle:
         json.dump(index, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def ship_component_code(save_directory: str | os.PathLike) -> list[str]:
+    """Components whose class lives outside diffusers and transformers (the toy world's Griffin-Lim
+    vocoder) are named in ``model_index.json`` by module path, which diffusers only resolves in a
+    process that imported that module. Copy each such module into its component's folder and name it
+    there, diffusers' custom-component layout, so ``DiffusionPipeline.from_pretrained(dir,
+    trust_remote_code=True)`` loads it in a fresh process. Returns the components rewritten."""
+    shipped: list[str] = []
+
+    def edit(index: dict) -> None:
+        for component, entry in index.items():
+            if not (isinstance(entry, list) and isinstance(entry[0], str) and "." in entry[0]):
+                continue
+            name = entry[0].rsplit(".", 1)[1]
+            source = inspect.getfile(importlib.import_module(entry[0]))
+            shutil.copyfile(source, os.path.join(save_directory, component, f"{name}.py"))
+            index[component] = [name, entry[1]]
+            shipped.append(component)
+
+    _edit_model_index(save_directory, edit)
+    return shipped
+
+
+def write_remote_code_entry(save_directory: str | os.PathLike) -> None:
+    """Copy this module next to ``model_index.json`` and point ``_class_name`` at it."""
+    shutil.copyfile(inspect.getfile(TangoPipeline), os.path.join(save_directory, "pipeline_tango.py"))
+    _edit_model_index(save_directory, lambda index: index.update(_class_name=REMOTE_CODE_CLASS_NAME))

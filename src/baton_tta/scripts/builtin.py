@@ -1,7 +1,9 @@
 """The built-in names every command accepts in place of a path or Hub id, resolved in one place.
 
-- ``"tiny"``: random-weight components (:mod:`baton_tta.tiny`) and tone-clip data
+- ``"tiny-random"``: random-weight components (:mod:`baton_tta.tiny`) and tone-clip data
   (:mod:`baton_tta.toy.tones`): to check an install or a code path offline; outputs are noise.
+- ``"toy-tango"``: the pretrained toy TANGO that ships with the package (:mod:`baton_tta.toy.pretrained`):
+  it renders the toy world's events from captions.
 - ``"toy"``: the toy sound world's data (:mod:`baton_tta.toy`): rendered scenes, oracle labels.
 
 Anything else is passed on to the loaders untouched.
@@ -16,19 +18,25 @@ from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.tiny import tiny_backbones, tiny_reward_model, tiny_tango_pipeline
 from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
+from baton_tta.toy.pretrained import load_toy_tango
 from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset, tone_pretrain_dataset
 
-TINY = "tiny"
+TINY = "tiny-random"
 TOY = "toy"
+TOY_TANGO = "toy-tango"
 TOY_CLIPS_PER_PROMPT = 4
 
 
 def resolve_pipeline(name: str, seed: int = 0) -> TangoPipeline:
-    """``"tiny"`` builds the random tiny pipeline; anything else is loaded with ``from_pretrained``."""
+    """``"tiny-random"`` builds the random tiny pipeline; anything else is loaded with ``from_pretrained``."""
     if name == TINY:
         return tiny_tango_pipeline(seed=seed)
+    if name == TOY_TANGO:
+        return load_toy_tango()
     if name == TOY:
-        raise ValueError("'toy' names data, not a pipeline: give a TangoPipeline folder, a Hub id or 'tiny'")
+        raise ValueError(
+            "'toy' names data, not a pipeline: give a TangoPipeline folder, a Hub id, 'toy-tango' or 'tiny-random'"
+        )
     return TangoPipeline.from_pretrained(name)
 
 
@@ -52,14 +60,14 @@ def resolve_pretrain_data(name: str, rows: int, seconds: float, seed: int) -> Da
 
 
 def resolve_labelled_data(name: str) -> Dataset | str:
-    """Human-labelled rows for reward training: ``"tiny"`` is a learnable tone task."""
+    """Human-labelled rows for reward training: ``"tiny-random"`` is a learnable tone task."""
     return tone_labelled_dataset() if name == TINY else name
 
 
 def resolve_reward_model(
     name: str, text_backbone: str, loss: str, head_hidden_size: int, laion_tokenizer: str = "roberta-base"
 ) -> BatonRewardModel:
-    """``"tiny"`` wraps the tiny CLAP; anything else is a transformers CLAP checkpoint or a LAION-CLAP
+    """``"tiny-random"`` wraps the tiny CLAP; anything else is a transformers CLAP checkpoint or a LAION-CLAP
     ``.pt`` file (tokenised with ``laion_tokenizer``)."""
     if name == TINY:
         return tiny_reward_model(text_backbone=text_backbone, loss=loss)
@@ -73,5 +81,5 @@ def resolve_reward_model(
 
 
 def resolve_backbones(name: str) -> Backbones | None:
-    """``"tiny"`` gives random tiny metric backbones; None means "load the public files"."""
+    """``"tiny-random"`` gives random tiny metric backbones; None means "load the public files"."""
     return tiny_backbones() if name == TINY else None

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class EvaluateArguments:
     pipelines: list[str] = field(
-        metadata={"help": "NAME=PATH_OR_ID (or PATH, or 'tiny'), one per model (base, fine-tuned …)."}
+        metadata={"help": "NAME=PATH_OR_ID (or PATH, or 'tiny-random'), one per model (base, fine-tuned …)."}
     )
     eval_set: str = field(
         metadata={
@@ -55,7 +55,7 @@ class EvaluateArguments:
         default=None, metadata={"help": "Folder of reference WAV/FLAC named <id>.<ext>."}
     )
     backbones: str = field(
-        default="public", metadata={"help": "'public' (files below) or 'tiny' (random, for tests)."}
+        default="public", metadata={"help": "'public' (files below) or 'tiny-random' (random, for tests)."}
     )
     cnn14_checkpoint: str | None = field(
         default=None, metadata={"help": "PANNs Cnn14_16k_mAP=0.438.pth (FD, KL, IS)."}

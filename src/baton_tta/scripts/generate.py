@@ -1,7 +1,7 @@
 """``baton-tta generate``: render captions to WAV files with a TangoPipeline (a folder, a Hub id or
 the built-in ``tiny`` one), to listen to a model or check an install in seconds.
 
-    baton-tta generate --pipeline tiny --prompts "A dog barks followed by a car horn" --output_dir outputs/demo
+    baton-tta generate --pipeline tiny-random --prompts "A dog barks followed by a car horn" --output_dir outputs/demo
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class GenerateArguments:
     prompts: list[str] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS), metadata={"help": "Captions to render."}
     )
-    pipeline: str = field(default=TINY, metadata={"help": "'tiny', a pipeline folder or a Hub id."})
+    pipeline: str = field(default=TINY, metadata={"help": "'tiny-random', a pipeline folder or a Hub id."})
     output_dir: str = field(default="outputs/demo", metadata={"help": "WAV files and clips.jsonl go here."})
     audio_length_in_s: float = field(default=2.0, metadata={"help": "Seconds per clip."})
     num_inference_steps: int = field(default=25, metadata={"help": "Denoising steps."})

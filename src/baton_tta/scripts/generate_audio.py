@@ -25,7 +25,7 @@ class GenerateAudioArguments:
     output_dir: str = field(
         metadata={"help": "Shards, generation_config.json and the final dataset go here."}
     )
-    pipeline: str = field(default=TINY, metadata={"help": "'tiny', a TangoPipeline folder or Hub id."})
+    pipeline: str = field(default=TINY, metadata={"help": "'tiny-random', a TangoPipeline folder or Hub id."})
     clips_per_prompt: int = field(default=5, metadata={"help": "Clips per prompt (BATON: 5)."})
     prompts_per_batch: int = field(default=4, metadata={"help": "Prompts per pipeline call."})
     audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length in seconds."})

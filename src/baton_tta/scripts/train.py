@@ -1,10 +1,10 @@
 """``baton-tta train``: fine-tune TANGO with BATON's reward-weighted loss (paper Eq. 7).
 
     accelerate launch -m baton_tta.scripts.train --config recipes/baton_tango_temporal.yaml
-    baton-tta train --config recipes/tiny.yaml          # offline: tiny pipeline, toy-world data
+    baton-tta train --config recipes/toy.yaml           # offline: the pretrained toy TANGO, toy-world data
 
-Given no pipeline and no data at all, the run is the offline demo (the tiny pipeline on toy-world
-clips) and says so; given any of them, nothing built-in is filled in for the others.
+Given no pipeline and no data at all, the run is the offline toy run (the shipped pretrained toy TANGO
+on toy-world clips) and says so; given any of them, nothing built-in is filled in for the others.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.scripts.builtin import (
-    TINY,
     TOY,
+    TOY_TANGO,
     resolve_pipeline,
     resolve_preference_data,
     resolve_pretrain_data,
@@ -30,24 +30,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ScriptArguments:
-    """Where the model and the data come from. "tiny" = random components / tone clips built in
+    """Where the model and the data come from. "tiny-random" = random components / tone clips built in
     code; "toy" = the toy sound world's rendered clips, labelled by its oracle (offline)."""
 
     pipeline_name_or_path: str | None = field(
-        default=None, metadata={"help": "TangoPipeline folder or Hub id, or 'tiny'."}
+        default=None, metadata={"help": "TangoPipeline folder or Hub id, or 'tiny-random'."}
     )
     dataset_name: str | None = field(
-        default=None, metadata={"help": "Preference dataset (Hub id, folder, files), 'toy' or 'tiny'."}
+        default=None, metadata={"help": "Preference dataset (Hub id, folder, files), 'toy' or 'tiny-random'."}
     )
     dataset_split: str = field(default="train", metadata={"help": "Split of the preference dataset."})
     pretrain_dataset_name: str | None = field(
-        default=None, metadata={"help": "Pretrain (AudioCaps-like) data for the beta term, 'toy' or 'tiny'."}
+        default=None,
+        metadata={"help": "Pretrain (AudioCaps-like) data for the beta term, 'toy' or 'tiny-random'."},
     )
     reward_model_name_or_path: str | None = field(
         default=None, metadata={"help": "BatonRewardModel that scores rows without a reward."}
     )
     builtin_dataset_rows: int = field(
-        default=24, metadata={"help": "Rows of a built-in ('tiny' / 'toy') preference dataset."}
+        default=24, metadata={"help": "Rows of a built-in ('tiny-random' / 'toy') preference dataset."}
     )
 
 
@@ -60,8 +61,8 @@ def resolve_sources(script: ScriptArguments) -> tuple[str, str, str | None]:
         script.pretrain_dataset_name,
     )
     if not (pipeline or dataset or pretrain):
-        logger.info("no pipeline or data given: running the offline demo (tiny pipeline, toy-world data)")
-        return TINY, TOY, TOY
+        logger.info("no pipeline or data given: the offline toy run (pretrained toy TANGO, toy-world data)")
+        return TOY_TANGO, TOY, TOY
     if not pipeline or not dataset:
         missing = [
             f"--{n}" for n, v in (("pipeline_name_or_path", pipeline), ("dataset_name", dataset)) if not v

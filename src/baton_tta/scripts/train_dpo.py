@@ -18,7 +18,7 @@ from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
 
 @dataclass
 class DPOScriptArguments:
-    pipeline_name_or_path: str = field(metadata={"help": "TangoPipeline folder or Hub id, or 'tiny'."})
+    pipeline_name_or_path: str = field(metadata={"help": "TangoPipeline folder or Hub id, or 'tiny-random'."})
     dataset_name: str = field(
         metadata={"help": "Pairwise dataset (prompt, chosen, rejected): id, folder, files."}
     )

@@ -26,7 +26,9 @@ from baton_tta.scripts.utils import default_repo_id, parse
 @dataclass
 class RewardScriptArguments:
     dataset_name: str = field(
-        metadata={"help": "Binary preference dataset with human labels (id, folder, files), or 'tiny'."}
+        metadata={
+            "help": "Binary preference dataset with human labels (id, folder, files), or 'tiny-random'."
+        }
     )
     output_dir: str = field(
         default="outputs/reward-model", metadata={"help": "Model, card, metrics and histogram go here."}
@@ -37,7 +39,7 @@ class RewardScriptArguments:
     clap_model_name_or_path: str = field(
         default="laion/clap-htsat-unfused",
         metadata={
-            "help": "transformers CLAP checkpoint, LAION-CLAP .pt file (converted on load), or 'tiny'."
+            "help": "transformers CLAP checkpoint, LAION-CLAP .pt file (converted on load), or 'tiny-random'."
         },
     )
     laion_tokenizer_name_or_path: str = field(

@@ -707,15 +707,17 @@ def _concatenate(first: Dataset, second: Dataset) -> Dataset:
     return concatenate_datasets([first.cast(binary_features()), second.cast(binary_features())])
 
 
-def save_result(result: ToyLoopResult, output_dir: str | Path) -> dict[str, Path]:
-    """``toy_alignment.json``, ``toy_alignment.md`` and ``toy_alignment.png`` (rates with intervals)."""
+def save_result(
+    result: ToyLoopResult, output_dir: str | Path, stem: str = "toy_alignment"
+) -> dict[str, Path]:
+    """``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` (rates with intervals)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     output_dir = Path(output_dir)
-    paths = {k: output_dir / f"toy_alignment.{k}" for k in ("json", "md", "png")}
+    paths = {k: output_dir / f"{stem}.{k}" for k in ("json", "md", "png")}
     paths["json"].write_text(json.dumps(asdict(result), indent=2) + "\n")
     paths["md"].write_text(result.markdown() + "\n")
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)

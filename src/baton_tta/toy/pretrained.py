@@ -23,6 +23,7 @@ from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.tiny import tiny_tokenizer
+from baton_tta.toy import vocoder  # noqa: F401  (diffusers resolves the toy-tango vocoder from it)
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 TANGO_DIR = "toy-tango"

@@ -15,8 +15,7 @@ import math
 import torch
 from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-
-from baton_tta.pipelines.pipeline_tango import _mel_basis
+from transformers.audio_utils import mel_filter_bank
 
 
 class GriffinLimVocoder(ModelMixin, ConfigMixin):
@@ -40,7 +39,10 @@ class GriffinLimVocoder(ModelMixin, ConfigMixin):
         num_iters: int = 32,
     ):
         super().__init__()
-        basis = _mel_basis(sampling_rate, n_fft, model_in_dim, fmin, fmax)
+        # TANGO's filters (Slaney scale and norm); this module imports nothing of baton_tta, so a saved
+        # pipeline can ship it as its vocoder's code (``ship_component_code``)
+        filters = mel_filter_bank(n_fft // 2 + 1, model_in_dim, fmin, fmax, sampling_rate, "slaney", "slaney")
+        basis = torch.from_numpy(filters.T.copy()).float()
         self.register_buffer("inverse_mel_basis", torch.linalg.pinv(basis))
         self.register_buffer("window", torch.hann_window(win_length, periodic=True))
 
