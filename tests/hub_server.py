@@ -65,6 +65,8 @@ class Repo:
     repo_id: str
     private: bool = False
     commits: list[tuple[str, dict[str, StoredFile]]] = field(default_factory=list)
+    #: branch name → its head commit (main is the last of ``commits``)
+    branches: dict[str, tuple[str, dict[str, StoredFile]]] = field(default_factory=dict)
 
     @property
     def head(self) -> tuple[str, dict[str, StoredFile]]:
@@ -73,7 +75,9 @@ class Repo:
     def snapshot(self, revision: str) -> tuple[str, dict[str, StoredFile]] | None:
         if revision in ("main", "HEAD"):
             return self.head
-        for sha, files in self.commits:
+        if revision in self.branches:
+            return self.branches[revision]
+        for sha, files in [*self.commits, *self.branches.values()]:
             if sha == revision:
                 return sha, files
         return None
@@ -187,6 +191,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                 return self._preupload(repo_type, repo_id, json.loads(body))
             if action == "commit":
                 return self._commit(repo_type, repo_id, revision, body)
+            if action == "branch":
+                return self._create_branch(repo_type, repo_id, revision, json.loads(body or b"{}"))
             if action == "paths-info":
                 return self._paths_info(repo_type, repo_id, revision, body)
         if url.path.endswith(".git/info/lfs/objects/batch"):
@@ -282,10 +288,11 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         repo = self._repo(repo_type, repo_id)
         if repo is None:
             return self._error(404, f"Repository {repo_id} not found", "RepoNotFound")
-        if revision not in ("main", repo.head[0]):
-            return self._error(400, f"only commits to main are supported, got {revision!r}")
+        on_branch = revision in repo.branches
+        if revision not in ("main", repo.head[0]) and not on_branch:
+            return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         with self.state.lock:
-            files = dict(repo.head[1])
+            files = dict((repo.branches[revision] if on_branch else repo.head)[1])
             for line in body.splitlines():
                 if not line.strip():
                     continue
@@ -306,7 +313,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                     prefix = value["path"].rstrip("/") + "/"
                     files = {p: f for p, f in files.items() if not p.startswith(prefix)}
             sha = _new_sha()
-            repo.commits.append((sha, files))
+            if on_branch:
+                repo.branches[revision] = (sha, files)
+            else:
+                repo.commits.append((sha, files))
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
         self._send(
             200,
@@ -316,6 +326,20 @@ class HubRequestHandler(BaseHTTPRequestHandler):
                 "pullRequestUrl": None,
             },
         )
+
+    def _create_branch(self, repo_type: str, repo_id: str, branch: str, payload: dict) -> None:
+        """A branch from main's head (or ``startingPoint``); 409 when it exists, as the Hub answers."""
+        repo = self._repo(repo_type, repo_id)
+        if repo is None:
+            return self._error(404, f"Repository {repo_id} not found", "RepoNotFound")
+        with self.state.lock:
+            if branch in repo.branches or branch == "main":
+                return self._error(409, f"Reference already exists: refs/heads/{branch}")
+            start = repo.snapshot(payload.get("startingPoint") or "main")
+            if start is None:
+                return self._error(404, f"Invalid rev id: {payload.get('startingPoint')}", "RevisionNotFound")
+            repo.branches[branch] = start
+        self._send(200, {})
 
     def _file_entry(self, path: str, stored: StoredFile) -> dict:
         entry = {"type": "file", "path": path, "oid": stored.oid, "size": len(stored.content)}

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 from diffusers import DDIMScheduler
-from transformers import ClapProcessor
 
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
@@ -29,11 +28,11 @@ from baton_tta.data.pairs import PairStats, ranked_pairs
 from baton_tta.data.schema import binary_features
 from baton_tta.metrics.functions import clap_score
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
-from baton_tta.reward import BatonRewardConfig, BatonRewardModel
-from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
+from baton_tta.reward import BatonRewardModel
 from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.components import toy_tango_pipeline, train_toy_autoencoder, train_toy_clap
 from baton_tta.toy.datasets import toy_pretrain_dataset, toy_prompt_pool
+from baton_tta.toy.online import toy_reward_model
 from baton_tta.toy.oracle import OracleAnnotator
 from baton_tta.toy.pretrained import load_toy_clap, load_toy_tango
 from baton_tta.toy.vocoder import GriffinLimVocoder
@@ -416,14 +415,8 @@ class ToyLoop:
     # (2) ---------------------------------------------------------------------------------------
     def _reward_model(self, labelled: Dataset, output_dir: Path | None = None) -> BatonRewardModel:
         c = self.config
-        config = BatonRewardConfig(clap_config=self.clap.config, head_hidden_sizes=[64])
-        model = BatonRewardModel(config)
-        model.clap.load_state_dict(self.clap.state_dict())
-        model.set_processor(ClapProcessor(feature_extractor=self.clap_extractor, tokenizer=tiny_tokenizer()))
-        training = RewardTrainingConfig(
-            preset=None, num_epochs=c.reward_epochs, batch_size=32, learning_rate=3e-3, seed=c.seed
-        )
-        train_reward_model(model, labelled, training, cache_dir=self.output_dir / "reward-cache")
+        cache = self.output_dir / "reward-cache"
+        model = toy_reward_model(self.clap, self.clap_extractor, labelled, c.reward_epochs, c.seed, cache)
         if output_dir is not None:
             model.save_pretrained(output_dir)
         return model

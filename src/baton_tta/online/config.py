@@ -1,0 +1,117 @@
+"""Configuration of online rounds, TRL style: BATON's training arguments plus the round loop's own.
+
+Each round fine-tunes with the existing trainers, so :class:`OnlineConfig` extends
+:class:`~baton_tta.trainer.RewardWeightedDiffusionConfig`; with ``objective: dpo`` the shared fields
+become a :class:`~baton_tta.trainer.DiffusionDPOConfig` (:meth:`OnlineConfig.round_training_args`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baton_tta.trainer.config import DiffusionDPOConfig, RewardWeightedDiffusionConfig
+
+
+@dataclass
+class OnlineConfig(RewardWeightedDiffusionConfig):
+    r"""Arguments of [`OnlineRunner`]: rounds of generate → score → fine-tune → judge. Training fields
+    are [`RewardWeightedDiffusionConfig`]'s and apply to every round's fine-tune.
+
+    > Parameters that control the rounds
+
+        num_rounds (`int`, defaults to 3): Rounds of generate → score → fine-tune → judge.
+        objective (`str`, defaults to "baton"): "baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt (Diffusion-DPO, CRPO-style).
+        dpo_beta (`float`, defaults to 2000.0): β of the Diffusion-DPO loss (objective dpo).
+        min_reward_margin (`float`, defaults to 0.1): A prompt gives a DPO pair only when its best and worst clip's rewards differ by at least this.
+        clips_per_prompt (`int`, defaults to 5): Clips generated per training prompt and round.
+        prompts_per_batch (`int`, defaults to 4): Prompts per pipeline call while generating.
+        generation_seed (`int`, defaults to 0): Seed of round 1's clips; round r adds (r − 1) · 1 000 003 so rounds draw new noise.
+        generation_audio_length_s (`float` or `None`, defaults to None): Length of generated clips in seconds; None uses audio_length_s.
+        num_inference_steps (`int`, defaults to 50): Denoising steps when generating (DDIM).
+        guidance_scale (`float`, defaults to 3.0): Classifier-free guidance when generating.
+
+    > Parameters that control judging
+
+        eval_clips_per_prompt (`int`, defaults to 2): Clips per held-out prompt that the judges hear.
+        judge_metric (`str`, defaults to "clap_score"): Held-out metric that early stopping watches (higher is better).
+        early_stopping_patience (`int`, defaults to 0): Stop after this many rounds in which the judge did not improve while the optimised reward rose; 0 never stops early.
+    """
+
+    num_rounds: int = field(default=3, metadata={"help": "Rounds of generate → score → fine-tune → judge."})
+    objective: str = field(
+        default="baton",
+        metadata={
+            "help": '"baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt '
+            "(Diffusion-DPO, CRPO-style).",
+            "choices": ["baton", "dpo"],
+        },
+    )
+    dpo_beta: float = field(default=2000.0, metadata={"help": "β of the Diffusion-DPO loss (objective dpo)."})
+    min_reward_margin: float = field(
+        default=0.1,
+        metadata={
+            "help": "A prompt gives a DPO pair only when its best and worst clip's rewards differ by at least this."
+        },
+    )
+    clips_per_prompt: int = field(
+        default=5, metadata={"help": "Clips generated per training prompt and round."}
+    )
+    prompts_per_batch: int = field(
+        default=4, metadata={"help": "Prompts per pipeline call while generating."}
+    )
+    generation_seed: int = field(
+        default=0,
+        metadata={
+            "help": "Seed of round 1's clips; round r adds (r − 1) · 1 000 003 so rounds draw new noise."
+        },
+    )
+    generation_audio_length_s: float | None = field(
+        default=None,
+        metadata={"help": "Length of generated clips in seconds; None uses audio_length_s."},
+    )
+    num_inference_steps: int = field(default=50, metadata={"help": "Denoising steps when generating (DDIM)."})
+    guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance when generating."})
+    eval_clips_per_prompt: int = field(
+        default=2, metadata={"help": "Clips per held-out prompt that the judges hear."}
+    )
+    judge_metric: str = field(
+        default="clap_score",
+        metadata={"help": "Held-out metric that early stopping watches (higher is better)."},
+    )
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop after this many rounds in which the judge did not improve while the optimised reward "
+            "rose; 0 never stops early."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.objective not in ("baton", "dpo"):
+            raise ValueError(f"objective must be 'baton' or 'dpo', got {self.objective!r}")
+        if self.num_rounds < 1 or self.clips_per_prompt < 1 or self.eval_clips_per_prompt < 1:
+            raise ValueError("num_rounds, clips_per_prompt and eval_clips_per_prompt must be at least 1")
+        if self.objective == "dpo" and self.clips_per_prompt < 2:
+            raise ValueError("objective dpo ranks clips of a prompt: clips_per_prompt must be at least 2")
+        if self.min_reward_margin < 0 or self.early_stopping_patience < 0:
+            raise ValueError("min_reward_margin and early_stopping_patience must be ≥ 0")
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.generation_audio_length_s or self.audio_length_s
+
+    def round_seed(self, round_index: int) -> int:
+        return self.generation_seed + (round_index - 1) * 1_000_003
+
+    def round_training_args(self, output_dir: str | Path):
+        """This config's training fields as the round's trainer config, writing to ``output_dir``."""
+        target = DiffusionDPOConfig if self.objective == "dpo" else RewardWeightedDiffusionConfig
+        names = {f.name for f in dataclasses.fields(target) if f.init}
+        values = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name in names
+        }
+        values.update(output_dir=str(output_dir), push_to_hub=False, hub_model_id=None)
+        return target(**values)

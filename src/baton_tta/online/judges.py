@@ -1,0 +1,26 @@
+"""Held-out judges for online rounds: scorers the rounds do not optimise."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasets import Dataset
+
+from baton_tta.clap import ClapEmbedder
+from baton_tta.data.audio import SAMPLING_RATE
+from baton_tta.metrics.functions import clap_score
+
+
+class ClapScoreJudge:
+    """The CLAP score (mean caption–clip cosine) of the held-out clips, stage 4's text-relevance
+    metric. Use a CLAP other than the reward model's backbone when one is available: a judge that
+    shares the reward's embeddings shares its blind spots."""
+
+    def __init__(self, embedder: ClapEmbedder, name: str = "clap_score"):
+        self.embedder = embedder
+        self.name = name
+
+    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+        prompts = [p for p in rows["prompt"] for _ in range(clips_per_prompt)]
+        texts = self.embedder.embed_texts(prompts)
+        audios = self.embedder.embed_audios(waveforms, SAMPLING_RATE)
+        return {self.name: clap_score(texts, audios)}

@@ -1,0 +1,315 @@
+"""Online rounds: generate with the current model → score with the reward model → build the round's
+data (BATON rows or DPO pairs) → fine-tune → judge on held-out prompts → save, repeated.
+
+BATON fine-tunes once, on the original model's clips, and names that as its limit; TangoFlux's CRPO
+iterates. Every step of a round leaves its output in ``output_dir/round-r/`` and is recorded in that
+round's ``state.json`` only once complete (files are written whole and renamed into place), so a run
+killed at any point continues at the first unfinished step of the unfinished round: generation resumes
+from its shards, training from its newest checkpoint, and finished rounds are never regenerated.
+
+Judges are not the optimised reward: the CLAP score (and, in the toy world, the oracle) on held-out
+prompts with the same clip seeds every round, so rounds are compared on the same noise. When the judge
+stops improving while the reward model's score keeps rising, the run can stop early
+(``early_stopping_patience``) and says so in its log and card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from datasets import Dataset, load_from_disk
+from diffusers import DDIMScheduler
+
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips
+from baton_tta.data.pairs import ranked_pairs
+from baton_tta.online.config import OnlineConfig
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
+
+logger = logging.getLogger(__name__)
+
+STEPS = ("generate", "score", "data", "train", "judge", "save")
+EVAL_SEED_OFFSET = 10_000_019
+
+
+class Scorer(Protocol):
+    """What scores clips: :class:`~baton_tta.reward.BatonRewardModel`, or anything with ``score``."""
+
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]: ...
+
+
+#: A held-out judge: (held-out prompt rows, their clips prompt-major, clips per prompt) → metrics.
+Judge = Callable[[Dataset, list[np.ndarray], int], dict[str, float]]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Whole or not at all: a temporary file renamed into place."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+@dataclass
+class RoundState:
+    """The steps of one round that finished, persisted in ``round-r/state.json``."""
+
+    path: Path
+    done: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, folder: Path) -> RoundState:
+        path = folder / "state.json"
+        done = json.loads(path.read_text(encoding="utf-8"))["done"] if path.is_file() else []
+        return cls(path, done)
+
+    def finish(self, step: str) -> None:
+        self.done.append(step)
+        _write_json(self.path, {"done": self.done})
+
+    @property
+    def complete(self) -> bool:
+        return all(step in self.done for step in STEPS)
+
+
+class OnlineRunner:
+    """Runs :attr:`OnlineConfig.num_rounds` rounds from ``pipeline``.
+
+    Args:
+        pipeline: the starting TangoPipeline (round 0).
+        reward_model: the scorer being optimised.
+        args: [`OnlineConfig`].
+        train_prompts: rows with ``prompt`` (and optionally ``task``, ``events``) to generate for.
+        eval_prompts: held-out rows the judges hear (never trained on).
+        pretrain_dataset: ``prompt``/``audio`` rows for BATON's β term (objective baton, β > 0).
+        judges: name → :data:`Judge`; their metrics are merged into each round's metrics.
+    """
+
+    def __init__(
+        self,
+        pipeline: TangoPipeline,
+        reward_model: Scorer,
+        args: OnlineConfig,
+        train_prompts: Dataset,
+        eval_prompts: Dataset,
+        pretrain_dataset: Dataset | None = None,
+        judges: dict[str, Judge] | None = None,
+    ):
+        overlap = set(train_prompts["prompt"]) & set(eval_prompts["prompt"])
+        if overlap:
+            raise ValueError(f"held-out prompts must not be trained on; shared: {sorted(overlap)[:5]}")
+        if args.objective == "baton" and args.beta > 0 and pretrain_dataset is None:
+            raise ValueError("objective baton with beta > 0 needs a pretrain_dataset (or set beta: 0)")
+        self.pipeline = pipeline
+        self.reward_model = reward_model
+        self.args = args
+        self.train_prompts = train_prompts
+        self.eval_prompts = eval_prompts
+        self.pretrain_dataset = pretrain_dataset
+        self.judges = judges or {}
+        self.output_dir = Path(args.output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> list[dict[str, float]]:
+        """Every round not yet complete, in order; returns the metrics of rounds 0..R (0 = start)."""
+        history = [self._judge_start()]
+        stop_reason = None
+        for round_index in range(1, self.args.num_rounds + 1):
+            metrics = self.run_round(round_index)
+            history.append(metrics)
+            stop_reason = reward_hacking_reason(
+                history, self.args.judge_metric, self.args.early_stopping_patience
+            )
+            if stop_reason:
+                logger.warning("stopping early after round %d: %s", round_index, stop_reason)
+                break
+        summary = {"rounds": history, "stopped_early": stop_reason, "objective": self.args.objective}
+        _write_json(self.output_dir / "summary.json", summary)
+        from baton_tta.online.report import write_run_report
+
+        write_run_report(self.output_dir, summary, self.args)
+        return history
+
+    def round_dir(self, round_index: int) -> Path:
+        return self.output_dir / f"round-{round_index}"
+
+    def run_round(self, r: int) -> dict[str, float]:
+        """One round, from its first unfinished step."""
+        folder = self.round_dir(r)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = RoundState.load(folder)
+        if state.complete:
+            logger.info("round %d: already complete", r)
+            return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        logger.info("round %d: steps done %s", r, state.done or "none")
+        pipeline = self._pipeline_before(r)
+        if "generate" not in state.done:
+            self._generate(pipeline, folder, r)
+            state.finish("generate")
+        clips = load_from_disk(str(folder / "clips" / DATASET_DIR))
+        if "score" not in state.done:
+            waveforms = [decode_audio(a, SAMPLING_RATE) for a in clips.with_format(None)["audio"]]
+            scores = self.reward_model.score(list(clips["prompt"]), waveforms, SAMPLING_RATE)
+            _write_json(folder / "scores.json", [float(s) for s in scores])
+            state.finish("score")
+        scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
+        if "data" not in state.done:
+            self._build_data(clips, scores, folder)
+            state.finish("data")
+        data = load_from_disk(str(folder / "data"))
+        if "train" not in state.done:
+            self._train(pipeline, data, folder)
+            state.finish("train")
+        tuned = TangoPipeline.from_pretrained(folder / "pipeline")
+        if "judge" not in state.done:
+            metrics = self.judge(tuned)
+            metrics["reward_mean_train_clips"] = float(np.mean(scores))
+            metrics["train_rows"] = float(len(data))
+            _write_json(folder / "metrics.json", metrics)
+            state.finish("judge")
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        if "save" not in state.done:
+            self._save(folder, r, metrics)
+            state.finish("save")
+        return metrics
+
+    # ------------------------------------------------------------------ steps
+    def _pipeline_before(self, r: int) -> TangoPipeline:
+        if r == 1:
+            return self.pipeline
+        return TangoPipeline.from_pretrained(self.round_dir(r - 1) / "pipeline")
+
+    def _generate(self, pipeline: TangoPipeline, folder: Path, r: int) -> None:
+        a = self.args
+        pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
+        generate_clips(
+            self.train_prompts,
+            pipeline,
+            folder / "clips",
+            clips_per_prompt=a.clips_per_prompt,
+            prompts_per_batch=a.prompts_per_batch,
+            seed=a.round_seed(r),
+            audio_length_in_s=a.clip_seconds,
+            num_inference_steps=a.num_inference_steps,
+            guidance_scale=a.guidance_scale,
+            generator_name=f"round-{r - 1} model",
+        )
+
+    def _build_data(self, clips: Dataset, scores: Sequence[float], folder: Path) -> None:
+        """BATON: every clip a reward-model row with its score as reward. DPO: one best-vs-worst pair
+        per prompt whose rewards differ by ``min_reward_margin`` (the rest counted in the log)."""
+        if self.args.objective == "dpo":
+            data, stats = ranked_pairs(clips, scores, self.args.min_reward_margin)
+            if not stats.pairs:
+                raise ValueError(f"{folder.name}: no DPO pairs — {stats.describe()}; lower min_reward_margin")
+        else:
+            extra = [c for c in ("prompt_index", "clip_index") if c in clips.column_names]
+            data = clips.remove_columns(extra).map(
+                lambda _, i: {"source": "reward_model", "reward": float(scores[i]), "label": -1},
+                with_indices=True,
+                desc="reward rows",
+            )
+        temporary = folder / "data.tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        data.save_to_disk(str(temporary))
+        shutil.rmtree(folder / "data", ignore_errors=True)
+        os.replace(temporary, folder / "data")
+
+    def _train(self, pipeline: TangoPipeline, data: Dataset, folder: Path) -> None:
+        """The existing trainers; a killed fine-tune resumes from its newest checkpoint."""
+        train_dir = folder / "train"
+        checkpoints = sorted(train_dir.glob("checkpoint-*")) if train_dir.is_dir() else []
+        if train_dir.is_dir() and not checkpoints:
+            shutil.rmtree(train_dir)  # a start that left nothing to resume from
+        args = self.args.round_training_args(train_dir)
+        if self.args.objective == "dpo":
+            trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer = DiffusionDPOTrainer(
+                pipeline, args, train_dataset=data
+            )
+        else:
+            args.human_to_reward_ratio = None  # every row is the reward model's
+            pretrain = self.pretrain_dataset if args.beta > 0 else None
+            trainer = RewardWeightedDiffusionTrainer(
+                pipeline, args, train_dataset=data, pretrain_dataset=pretrain
+            )
+        trainer.card_title = f"BATON online round {folder.name.split('-')[-1]} ({self.args.objective})"
+        trainer.train(resume_from_checkpoint=True if checkpoints else None)
+        shutil.rmtree(folder / "pipeline", ignore_errors=True)
+        trainer.save_pipeline(folder / "pipeline")
+
+    def judge(self, pipeline: TangoPipeline) -> dict[str, float]:
+        """Held-out clips, the same seeds every round; every judge, and the reward model's own mean
+        score on them (what is optimised, watched for hacking)."""
+        a = self.args
+        pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
+        prompts = list(self.eval_prompts["prompt"])
+        n = a.eval_clips_per_prompt
+        seeds = [
+            [clip_seed(a.generation_seed + EVAL_SEED_OFFSET, i, k, n) for k in range(n)]
+            for i in range(len(prompts))
+        ]
+        waveforms: list[np.ndarray] = []
+        for _, audios in render_clips(
+            pipeline,
+            prompts,
+            seeds,
+            a.prompts_per_batch,
+            a.clip_seconds,
+            a.num_inference_steps,
+            a.guidance_scale,
+            desc="judging",
+        ):
+            waveforms.extend(audios)
+        repeated = [p for p in prompts for _ in range(n)]
+        metrics = {
+            "reward_mean_eval": float(np.mean(self.reward_model.score(repeated, waveforms, SAMPLING_RATE)))
+        }
+        for judge in self.judges.values():
+            metrics.update(judge(self.eval_prompts, waveforms, n))
+        return metrics
+
+    def _judge_start(self) -> dict[str, float]:
+        folder = self.round_dir(0)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "metrics.json"
+        if not path.is_file():
+            _write_json(path, self.judge(self.pipeline))
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _save(self, folder: Path, r: int, metrics: dict[str, float]) -> None:
+        from baton_tta.online.report import push_round, write_round_card
+
+        write_round_card(folder, r, metrics, self.args)
+        if self.args.push_to_hub:
+            push_round(folder, r, self.args)
+
+
+def reward_hacking_reason(history: list[dict[str, float]], metric: str, patience: int) -> str | None:
+    """Why to stop, when for ``patience`` rounds in a row the held-out judge ``metric`` did not beat
+    its best so far while the reward model's held-out score (``reward_mean_eval``) rose; else None.
+    ``history`` is rounds 0..r (0 = the starting model)."""
+    if not patience or len(history) <= patience:
+        return None
+    missing = [r for r, m in enumerate(history) if metric not in m]
+    if missing:
+        raise ValueError(f"judge_metric {metric!r} is not among the judges' metrics {sorted(history[-1])}")
+    for back in range(patience):
+        current, previous = history[-1 - back], history[-2 - back]
+        best_before = max(m[metric] for m in history[: len(history) - 1 - back])
+        if current[metric] > best_before or not current["reward_mean_eval"] > previous["reward_mean_eval"]:
+            return None
+    best = max(m[metric] for m in history[: len(history) - patience])
+    return (
+        f"held-out {metric} has not improved for {patience} round(s) (best {best:.4f}, now "
+        f"{history[-1][metric]:.4f}) while the reward model's score rose to {history[-1]['reward_mean_eval']:.4f}: "
+        "the reward is being optimised beyond what the judge hears (reward hacking)"
+    )

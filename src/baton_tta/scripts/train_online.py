@@ -1,0 +1,114 @@
+"""``baton-tta train-online``: rounds of generate → score → fine-tune → judge from one command,
+resumable at any point (rerun the same command after a kill).
+
+    python trainers/train_online.py --config recipes/online_toy.yaml
+    accelerate launch trainers/train_online.py --config your_online.yaml --push_to_hub --hub_model_id you/baton-online
+
+``toy`` names the toy world's pieces (offline): prompts split from the toy prompt space, a reward
+model on the shipped toy CLAP trained on simulated annotators' labels, the toy pretrain pairs, and the
+noiseless oracle and toy CLAP score as judges. Otherwise give datasets, a reward-model folder or Hub
+id, and a CLAP checkpoint for the held-out CLAP-score judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+
+from baton_tta.clap import ClapEmbedder
+from baton_tta.data.loading import load_raw
+from baton_tta.online import ClapScoreJudge, OnlineConfig, OnlineRunner
+from baton_tta.online.report import rounds_table
+from baton_tta.online.runner import Judge, Scorer
+from baton_tta.reward import BatonRewardModel
+from baton_tta.scripts.builtin import TOY, resolve_pipeline, resolve_pretrain_data
+from baton_tta.scripts.utils import parse
+
+
+@dataclass
+class OnlineScriptArguments:
+    pipeline_name_or_path: str = field(
+        default="toy-tango", metadata={"help": "Starting TangoPipeline: folder, Hub id, 'toy-tango'."}
+    )
+    reward_model_name_or_path: str = field(
+        default=TOY,
+        metadata={"help": "BatonRewardModel folder or Hub id, or 'toy' (trained on the toy CLAP)."},
+    )
+    prompts_name: str = field(
+        default=TOY, metadata={"help": "Training prompts (dataset with 'prompt'), or 'toy'."}
+    )
+    eval_prompts_name: str = field(
+        default=TOY, metadata={"help": "Held-out prompts for the judges, or 'toy'."}
+    )
+    pretrain_dataset_name: str | None = field(
+        default=TOY, metadata={"help": "prompt/audio rows for the beta term, 'toy', or none with beta 0."}
+    )
+    judge_clap_model: str = field(
+        default=TOY, metadata={"help": "CLAP checkpoint of the CLAP-score judge, or 'toy' (the toy CLAP)."}
+    )
+    toy_prompts_per_task: int = field(default=12, metadata={"help": "Toy training prompts per task."})
+    toy_eval_prompts_per_task: int = field(default=20, metadata={"help": "Toy held-out prompts per task."})
+    pretrain_rows: int = field(default=256, metadata={"help": "Rows of the built-in pretrain data."})
+    toy_reward_prompts: int = field(
+        default=48, metadata={"help": "Rendered prompts (× 4 clips) that train the 'toy' reward model."}
+    )
+
+
+def _prompts(name: str, script: OnlineScriptArguments, args: OnlineConfig) -> tuple[Dataset, Dataset]:
+    from baton_tta.toy.online import toy_prompt_split
+
+    train, held_out = toy_prompt_split(
+        script.toy_prompts_per_task, script.toy_eval_prompts_per_task, args.seed
+    )
+    if name != TOY:
+        train = load_raw(name)
+    if script.eval_prompts_name != TOY:
+        held_out = load_raw(script.eval_prompts_name)
+    return train, held_out
+
+
+def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRunner:
+    """The runner the arguments describe (built-in toy pieces where they name 'toy')."""
+    train, held_out = _prompts(script.prompts_name, script, args)
+    judges: dict[str, Judge] = {}
+    reward: Scorer
+    if TOY in (script.reward_model_name_or_path, script.judge_clap_model) or script.eval_prompts_name == TOY:
+        from baton_tta.tiny import tiny_tokenizer
+        from baton_tta.toy.online import OracleJudge, rendered_reward_model
+        from baton_tta.toy.pretrained import load_toy_clap
+
+        clap, extractor = load_toy_clap()
+        if script.eval_prompts_name == TOY:
+            judges["oracle"] = OracleJudge()
+        if script.judge_clap_model == TOY:
+            judges["clap"] = ClapScoreJudge(ClapEmbedder(clap, tiny_tokenizer(), extractor))
+        if script.reward_model_name_or_path == TOY:
+            reward = rendered_reward_model(
+                clap, extractor, Path(args.output_dir) / "reward-cache", seed=args.seed
+            )
+    if script.reward_model_name_or_path != TOY:
+        reward = BatonRewardModel.from_pretrained(script.reward_model_name_or_path)
+    if script.judge_clap_model != TOY:
+        judges["clap"] = ClapScoreJudge(ClapEmbedder.from_pretrained(script.judge_clap_model))
+    pretrain = None
+    if script.pretrain_dataset_name:
+        data = resolve_pretrain_data(
+            script.pretrain_dataset_name, script.pretrain_rows, args.clip_seconds, args.seed
+        )
+        pretrain = load_raw(data) if isinstance(data, str) else data
+    pipeline = resolve_pipeline(script.pipeline_name_or_path, args.seed)
+    return OnlineRunner(pipeline, reward, args, train, held_out, pretrain, judges)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    script, args = parse((OnlineScriptArguments, OnlineConfig), argv)
+    history = build_runner(script, args).run()
+    print(rounds_table(history))
+    print(f"rounds, plot and card in {Path(args.output_dir).resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The toy world's pieces for online rounds: prompts split into training and held-out, a reward
+model on the shipped toy CLAP, and the noiseless oracle as a held-out judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, concatenate_datasets
+from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
+
+from baton_tta.reward import BatonRewardConfig, BatonRewardModel
+from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
+from baton_tta.tiny import tiny_tokenizer
+from baton_tta.toy.datasets import toy_preference_dataset, toy_prompt_pool
+from baton_tta.toy.oracle import OracleAnnotator
+
+TASKS = ("integrity", "temporal")
+GROUP_SIZES = {"integrity": (2, 3), "temporal": (3,)}
+
+
+def toy_prompt_split(train: int, held_out: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """``train`` and ``held_out`` prompts per task, disjoint, from each task's whole prompt space."""
+    parts: dict[str, list[Dataset]] = {"train": [], "held_out": []}
+    for task in TASKS:
+        pool = toy_prompt_pool(task, GROUP_SIZES[task], seed=seed)
+        if train + held_out > len(pool):
+            raise ValueError(f"{task}: {train} + {held_out} prompts asked for, the toy world has {len(pool)}")
+        parts["train"].append(pool.select(range(train)))
+        parts["held_out"].append(pool.select(range(train, train + held_out)))
+    return concatenate_datasets(parts["train"]), concatenate_datasets(parts["held_out"])
+
+
+def toy_reward_model(
+    clap: ClapModel,
+    extractor: ClapFeatureExtractor,
+    labelled: Dataset,
+    epochs: int,
+    seed: int,
+    cache_dir: str | Path,
+) -> BatonRewardModel:
+    """BATON's reward model (frozen CLAP, MLP head, BCE) on the toy CLAP, trained on ``labelled``."""
+    model = BatonRewardModel(BatonRewardConfig(clap_config=clap.config, head_hidden_sizes=[64]))
+    model.clap.load_state_dict(clap.state_dict())
+    model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()))
+    training = RewardTrainingConfig(
+        preset=None, num_epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed
+    )
+    train_reward_model(model, labelled, training, cache_dir=cache_dir)
+    return model
+
+
+def rendered_reward_model(
+    clap: ClapModel, extractor: ClapFeatureExtractor, cache_dir: str | Path, prompts: int = 48, seed: int = 0
+) -> BatonRewardModel:
+    """A reward model from rendered clips (half with a mistake) that simulated annotators labelled
+    (the oracle with 5 % of labels flipped and 5 % skipped): the online recipe's starting reward."""
+    person = OracleAnnotator(noise=0.05, skip=0.05, seed=seed + 7)
+    labelled = toy_preference_dataset(
+        num_prompts=prompts, clips_per_prompt=4, seed=seed + 3, annotator=person
+    )
+    return toy_reward_model(clap, extractor, labelled, 60, seed, cache_dir)
+
+
+class OracleJudge:
+    """Alignment rate per task on the held-out clips, by the noiseless oracle (the toy world's ground
+    truth, never the optimised reward)."""
+
+    def __init__(self, oracle: OracleAnnotator | None = None):
+        self.oracle = oracle or OracleAnnotator()
+
+    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+        aligned: dict[str, list[bool]] = {task: [] for task in TASKS}
+        for index, row in enumerate(rows):
+            clips = waveforms[index * clips_per_prompt : (index + 1) * clips_per_prompt]
+            aligned[row["task"]] += [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
+        return {f"oracle_{task}": float(np.mean(flags)) for task, flags in aligned.items() if flags}

@@ -1,0 +1,245 @@
+"""Online rounds: two tiny toy rounds end to end, resume after SIGKILL inside a round and between
+rounds, DPO pairs against a ranking by hand, the reward-hacking guard, the Hub layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "trainers" / "train_online.py"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+TINY = [
+    "--config",
+    str(ROOT / "recipes" / "online_toy.yaml"),
+    "--num_rounds",
+    "2",
+    "--toy_prompts_per_task",
+    "2",
+    "--toy_eval_prompts_per_task",
+    "2",
+    "--clips_per_prompt",
+    "2",
+    "--eval_clips_per_prompt",
+    "1",
+    "--num_inference_steps",
+    "2",
+    "--max_steps",
+    "4",
+    "--save_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "4",
+    "--pretrain_rows",
+    "8",
+    "--toy_reward_prompts",
+    "8",
+    "--warmup_steps",
+    "0",
+]
+
+
+def _run(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY, "--output_dir", str(output_dir), *extra],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _kill_when(output_dir: Path, ready) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *TINY, "--output_dir", str(output_dir)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while not ready() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before the kill point"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _done(output_dir: Path, r: int) -> list[str]:
+    path = output_dir / f"round-{r}" / "state.json"
+    try:
+        return json.loads(path.read_text())["done"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+
+
+def _metrics(output_dir: Path) -> list[dict]:
+    return json.loads((output_dir / "summary.json").read_text())["rounds"]
+
+
+@pytest.mark.slow
+def test_two_rounds_resume_after_kills_inside_and_between_rounds(tmp_path):
+    reference = tmp_path / "reference"
+    printed = _run(reference).stdout
+    rounds = _metrics(reference)
+    assert len(rounds) == 3 and {
+        "oracle_integrity",
+        "oracle_temporal",
+        "clap_score",
+        "reward_mean_eval",
+    } <= set(rounds[1])
+    assert "| round |" in printed and (reference / "rounds.png").stat().st_size > 5000
+    card = (reference / "README.md").read_text()
+    assert "| 2 |" in card and "rounds.png" in card and "All rounds ran." in card
+    for r in (1, 2):
+        folder = reference / f"round-{r}"
+        assert _done(reference, r) == ["generate", "score", "data", "train", "judge", "save"]
+        assert {"model_index.json", "README.md"} <= {p.name for p in (folder / "pipeline").iterdir()}
+        assert "held-out prompts" in (folder / "pipeline" / "README.md").read_text()
+
+    run = tmp_path / "run"
+    # inside round 1: killed while training, after a checkpoint
+    _kill_when(run, lambda: any((run / "round-1" / "train").glob("checkpoint-2/trainer_state.json")))
+    assert _done(run, 1)[:3] == ["generate", "score", "data"] and "train" not in _done(run, 1)
+    shards = {p: p.stat().st_mtime_ns for p in (run / "round-1" / "clips" / "shards").iterdir()}
+    # between rounds: killed once round 1 is complete
+    _kill_when(run, lambda: "save" in _done(run, 1))
+    assert {p: p.stat().st_mtime_ns for p in (run / "round-1" / "clips" / "shards").iterdir()} == shards
+    resumed = _run(run)
+    assert "round 1: already complete" in resumed.stderr
+    assert {p: p.stat().st_mtime_ns for p in (run / "round-1" / "clips" / "shards").iterdir()} == shards
+    for expected, got in zip(rounds, _metrics(run), strict=True):
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key] == pytest.approx(expected[key], abs=1e-4), key
+
+
+@pytest.mark.slow
+def test_dpo_round_pairs_are_the_ranking_by_hand(tmp_path):
+    from datasets import load_from_disk
+
+    out = tmp_path / "dpo"
+    _run(
+        out,
+        "--objective",
+        "dpo",
+        "--num_rounds",
+        "1",
+        "--min_reward_margin",
+        "0.0",
+        "--clips_per_prompt",
+        "3",
+    )
+    clips = load_from_disk(str(out / "round-1" / "clips" / "dataset"))
+    scores = json.loads((out / "round-1" / "scores.json").read_text())
+    expected = []
+    for start in range(0, len(clips), 3):
+        group = list(range(start, start + 3))
+        best = max(group, key=lambda i: (scores[i], -i))
+        worst = min(group, key=lambda i: (scores[i], i))
+        if scores[best] > scores[worst]:
+            expected.append((clips[start]["prompt"], clips["seed"][best], clips["seed"][worst]))
+    pairs = load_from_disk(str(out / "round-1" / "data"))
+    assert list(zip(pairs["prompt"], pairs["chosen_seed"], pairs["rejected_seed"], strict=True)) == expected
+    assert len(expected) >= 1
+    assert (
+        "Diffusion-DPO" in (out / "round-1" / "pipeline" / "README.md").read_text()
+        or "dpo" in (out / "README.md").read_text()
+    )
+
+
+def test_reward_hacking_guard():
+    from baton_tta.online.runner import reward_hacking_reason
+
+    def rounds(judge, reward):
+        return [{"oracle": j, "reward_mean_eval": r} for j, r in zip(judge, reward, strict=True)]
+
+    rising = [0.5, 0.6, 0.7, 0.8]
+    assert reward_hacking_reason(rounds([0.3, 0.4, 0.5, 0.6], rising), "oracle", 2) is None  # both rise
+    reason = reward_hacking_reason(rounds([0.3, 0.5, 0.45, 0.4], rising), "oracle", 2)
+    assert reason and "has not improved for 2 round(s)" in reason and "best 0.5000" in reason
+    assert reward_hacking_reason(rounds([0.3, 0.5, 0.45, 0.4], [0.5, 0.6, 0.55, 0.5]), "oracle", 2) is None
+    assert reward_hacking_reason(rounds([0.3, 0.5, 0.45, 0.4], rising), "oracle", 0) is None  # off
+    assert reward_hacking_reason(rounds([0.3, 0.2], rising[:2]), "oracle", 2) is None  # too few rounds
+    with pytest.raises(ValueError, match="judge_metric 'clap'"):
+        reward_hacking_reason(rounds([0.3, 0.2, 0.1], rising[:3]), "clap", 1)
+
+
+def test_online_config_checks_and_round_args(tmp_path):
+    from baton_tta.online import OnlineConfig
+    from baton_tta.trainer import DiffusionDPOConfig, RewardWeightedDiffusionConfig
+
+    with pytest.raises(ValueError, match="objective"):
+        OnlineConfig(output_dir=str(tmp_path), objective="ppo")
+    with pytest.raises(ValueError, match="clips_per_prompt must be at least 2"):
+        OnlineConfig(output_dir=str(tmp_path), objective="dpo", clips_per_prompt=1)
+    config = OnlineConfig(
+        output_dir=str(tmp_path),
+        objective="dpo",
+        dpo_beta=7.0,
+        max_steps=3,
+        learning_rate=1e-3,
+        push_to_hub=True,
+    )
+    args = config.round_training_args(tmp_path / "round-1" / "train")
+    assert isinstance(args, DiffusionDPOConfig) and not isinstance(args, OnlineConfig)
+    assert (args.dpo_beta, args.max_steps, args.learning_rate, args.push_to_hub) == (7.0, 3, 1e-3, False)
+    assert config.round_seed(1) == 0 and config.round_seed(3) == 2 * 1_000_003
+    baton = OnlineConfig(output_dir=str(tmp_path), beta=0.25).round_training_args(tmp_path / "t")
+    assert type(baton) is RewardWeightedDiffusionConfig and baton.beta == 0.25
+
+
+def test_rounds_go_to_one_repo_with_a_branch_each(tmp_path, loopback_hub):
+    from datasets import Dataset
+    from huggingface_hub import HfApi
+
+    from baton_tta.online import OnlineConfig
+    from baton_tta.online.report import push_round, write_run_report
+
+    config = OnlineConfig(
+        output_dir=str(tmp_path), push_to_hub=True, hub_model_id="baton/online", report_to="none"
+    )
+    history = [{"clap_score": 0.5, "reward_mean_eval": 0.4}]
+    for r in (1, 2):
+        folder = tmp_path / f"round-{r}"
+        (folder / "pipeline" / "unet").mkdir(parents=True)
+        (folder / "pipeline" / "model_index.json").write_text(json.dumps({"round": r}))
+        (folder / "pipeline" / "unet" / "config.json").write_text("{}")
+        (folder / "pipeline" / "README.md").write_text(f"round {r} card")
+        (folder / "metrics.json").write_text(json.dumps({"clap_score": 0.5 + r / 10}))
+        Dataset.from_dict({"prompt": [f"p{r}"], "reward": [0.5]}).save_to_disk(str(folder / "data"))
+        push_round(folder, r, config)
+        history.append({"clap_score": 0.5 + r / 10, "reward_mean_eval": 0.4 + r / 10})
+    (tmp_path / "summary.json").write_text(json.dumps({"rounds": history}))
+    write_run_report(tmp_path, {"rounds": history, "stopped_early": None}, config)
+    api = HfApi()
+    for r in (1, 2):
+        files = set(api.list_repo_files("baton/online", revision=f"round-{r}"))
+        assert {
+            "model_index.json",
+            "unet/config.json",
+            "README.md",
+            "metrics.json",
+            f"data/round-{r}.parquet",
+        } <= files
+        index = api.hf_hub_download(
+            "baton/online", "model_index.json", revision=f"round-{r}", cache_dir=tmp_path / "c"
+        )
+        assert json.loads(Path(index).read_text()) == {"round": r}
+    main = set(api.list_repo_files("baton/online"))
+    assert {
+        "README.md",
+        "rounds.png",
+        "summary.json",
+        "model_index.json",
+    } <= main and "metrics.json" not in main
+    card = Path(api.hf_hub_download("baton/online", "README.md", cache_dir=tmp_path / "c")).read_text()
+    assert "| 2 | 0.7 | 0.6 |" in card and "online-rounds" in card
