@@ -44,6 +44,25 @@ def test_gradients_reach_only_the_head():
     assert not model.clap.training  # frozen towers stay in eval mode
 
 
+def test_frozen_towers_embed_without_dropout_from_construction():
+    """Stage 2 caches embeddings before its first train(): a freshly built model must already embed
+    deterministically (dropout off), whatever the global random state."""
+    from transformers import ClapProcessor
+
+    from baton_tta.tiny import tiny_clap, tiny_tokenizer
+
+    clap, extractor = tiny_clap(0)
+    clap.config.text_config.hidden_dropout_prob = 0.5
+    model = BatonRewardModel(BatonRewardConfig(clap_config=clap.config))
+    model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()))
+    assert not model.clap.training
+    text = model.text_inputs(PROMPTS)
+    torch.manual_seed(1)
+    first = model.embed_text(text["input_ids"], text["attention_mask"])
+    torch.manual_seed(2)
+    torch.testing.assert_close(model.embed_text(text["input_ids"], text["attention_mask"]), first)
+
+
 @pytest.mark.parametrize("loss", ["bce", "mse"])
 def test_losses_match_their_definition(loss):
     model = tiny_reward_model(loss=loss)

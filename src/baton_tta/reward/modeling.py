@@ -98,13 +98,13 @@ class BatonRewardModel(PreTrainedModel):
     def __init__(self, config: BatonRewardConfig):
         super().__init__(config)
         self.clap = ClapModel(config.clap_config)
-        self.clap.requires_grad_(False)
+        self.clap.requires_grad_(False).eval()  # frozen: no dropout, even before the first train()
         projection = self.clap.config.projection_dim
         text_width = projection
         self.text_encoder = None
         if config.text_backbone == "t5":
             self.text_encoder = T5EncoderModel(config.t5_config)
-            self.text_encoder.requires_grad_(False)
+            self.text_encoder.requires_grad_(False).eval()
             text_width = self.text_encoder.config.d_model
         layers: list[nn.Module] = []
         width = projection + text_width

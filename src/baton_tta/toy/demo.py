@@ -6,7 +6,7 @@ prompts (5 % flipped, 5 % skipped); stage 2 trains the reward model on those lab
 other half; stage 3 fine-tunes with the reward-weighted loss (Eq. 7, β = 0.5) on both; stage 4 judges
 the model before and after on held-out prompts with the noiseless oracle and the toy CLAP. The same
 :class:`~baton_tta.toy.loop.ToyLoop` as ``benchmarks/toy_alignment.py``, at a size that fits the
-budget, so its intervals are wider than the benchmark's (about ±10 points).
+budget, so its intervals are wider than the benchmark's (about ±8 points).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def demo_config(seed: int = 0, threads: int = 2) -> ToyLoopConfig:
         pretrain_pairs=256,
         train_prompts={"integrity": 24, "temporal": 24},
         eval_prompts={"integrity": 40, "temporal": 40},
+        eval_clips_per_prompt={"integrity": 4, "temporal": 4},
         finetune_steps=60,
         reward_curve_points=0,
         round_trip_clips=0,
@@ -55,7 +56,7 @@ def smoke_demo_config(seed: int = 0) -> ToyLoopConfig:
         train_prompts={"integrity": 4, "temporal": 4},
         eval_prompts={"integrity": 2, "temporal": 2},
         clips_per_prompt=2,
-        eval_clips_per_prompt=2,
+        eval_clips_per_prompt={"integrity": 2, "temporal": 2},
         inference_steps=2,
         reward_epochs=2,
         finetune_steps=2,

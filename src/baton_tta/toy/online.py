@@ -39,7 +39,8 @@ def toy_reward_model(
     seed: int,
     cache_dir: str | Path,
 ) -> BatonRewardModel:
-    """BATON's reward model (frozen CLAP, MLP head, BCE) on the toy CLAP, trained on ``labelled``."""
+    """BATON's reward model (frozen CLAP, MLP head, BCE) on the toy CLAP, trained on ``labelled``. The
+    head is initialised from torch's global generator: the caller's seeding fixes it."""
     model = BatonRewardModel(BatonRewardConfig(clap_config=clap.config, head_hidden_sizes=[64]))
     model.clap.load_state_dict(clap.state_dict())
     model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()))
