@@ -4,8 +4,8 @@ Stages: pretrain a toy TangoPipeline → 5 clips per training prompt → oracle 
 5 % skipped) on half the prompts → reward model on those labels scores the other half (and its
 accuracy curve over label counts) → the round trip the clips take back into latents, measured →
 reward-weighted fine-tuning under the paper's conditions (Tables 5–7) and with the noiseless oracle's
-labels (the upper bound), and Diffusion-DPO on pairs the reward model ranked (Tango 2's route) → alignment rate per task on 135 integrity and 200 temporal held-out prompts
-× 4 clips, with bootstrap 95 % intervals over prompts and paired differences against the control and
+labels (the upper bound), and Diffusion-DPO on pairs the reward model ranked (Tango 2's route) →
+alignment rate per task on 135 integrity held-out prompts × 8 clips and 100 temporal × 4, with bootstrap 95 % intervals over prompts and paired differences against the control and
 the base model (same prompts, same clip seeds), and the CLAP score from the toy CLAP. Seeded and
 run on a fixed thread count, so the same command gives the same table on the same machine.
 

@@ -20,7 +20,6 @@ class ClapScoreJudge:
         self.name = name
 
     def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
-        prompts = [p for p in rows["prompt"] for _ in range(clips_per_prompt)]
-        texts = self.embedder.embed_texts(prompts)
+        texts = np.repeat(self.embedder.embed_texts(list(rows["prompt"])), clips_per_prompt, axis=0)
         audios = self.embedder.embed_audios(waveforms, SAMPLING_RATE)
         return {self.name: clap_score(texts, audios)}

@@ -32,6 +32,7 @@ from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips
 from baton_tta.data.pairs import ranked_pairs
 from baton_tta.online.config import OnlineConfig
+from baton_tta.online.report import push_round, write_round_card, write_run_report
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
 
@@ -44,7 +45,8 @@ EVAL_SEED_OFFSET = 10_000_019
 class Scorer(Protocol):
     """What scores clips: :class:`~baton_tta.reward.BatonRewardModel`, or anything with ``score``."""
 
-    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]: ...
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
+        """One reward per (prompt, waveform) pair; waveforms at ``sampling_rate``."""
 
 
 #: A held-out judge: (held-out prompt rows, their clips prompt-major, clips per prompt) → metrics.
@@ -134,8 +136,6 @@ class OnlineRunner:
                 break
         summary = {"rounds": history, "stopped_early": stop_reason, "objective": self.args.objective}
         _write_json(self.output_dir / "summary.json", summary)
-        from baton_tta.online.report import write_run_report
-
         write_run_report(self.output_dir, summary, self.args)
         return history
 
@@ -169,9 +169,8 @@ class OnlineRunner:
         if "train" not in state.done:
             self._train(pipeline, data, folder)
             state.finish("train")
-        tuned = TangoPipeline.from_pretrained(folder / "pipeline")
         if "judge" not in state.done:
-            metrics = self.judge(tuned)
+            metrics = self.judge(TangoPipeline.from_pretrained(folder / "pipeline"))
             metrics["reward_mean_train_clips"] = float(np.mean(scores))
             metrics["train_rows"] = float(len(data))
             _write_json(folder / "metrics.json", metrics)
@@ -286,8 +285,6 @@ class OnlineRunner:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _save(self, folder: Path, r: int, metrics: dict[str, float]) -> None:
-        from baton_tta.online.report import push_round, write_round_card
-
         write_round_card(folder, r, metrics, self.args)
         if self.args.push_to_hub:
             push_round(folder, r, self.args)

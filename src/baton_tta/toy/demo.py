@@ -49,19 +49,16 @@ def demo_config(seed: int = 0, threads: int = 2) -> ToyLoopConfig:
 
 
 def smoke_demo_config(seed: int = 0) -> ToyLoopConfig:
-    """Seconds-long: the demo's path with a handful of prompts (tests)."""
+    """Seconds-long: the loop's smoke sizes on the demo's path (tests)."""
+    demo = demo_config(seed)
     return replace(
-        demo_config(seed),
-        pretrain_pairs=8,
-        train_prompts={"integrity": 4, "temporal": 4},
+        ToyLoopConfig.smoke(),
+        seed=seed,
+        pretrained=demo.pretrained,
         eval_prompts={"integrity": 2, "temporal": 2},
-        clips_per_prompt=2,
-        eval_clips_per_prompt={"integrity": 2, "temporal": 2},
-        inference_steps=2,
-        reward_epochs=2,
-        finetune_steps=2,
-        batch_size=4,
-        bootstrap_samples=50,
+        reward_curve_points=0,
+        round_trip_clips=0,
+        conditions=demo.conditions,
     )
 
 

@@ -326,7 +326,6 @@ class ToyLoop:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.oracle = OracleAnnotator(seed=config.seed)  # the judge: never noisy
         self.seconds: dict[str, float] = {}
-        self.tuned: dict[str, TangoPipeline] = {}
         #: each condition's trainer, to save its pipeline with a card (the demo does)
         self.trainers: dict[str, RewardWeightedDiffusionTrainer | DiffusionDPOTrainer] = {}
 
@@ -660,7 +659,6 @@ class ToyLoop:
             else:
                 beta = c.beta * spec["beta"]
                 tuned = timed(f"3 {name}", self.finetune, name, datasets[spec["rows"]], beta)
-            self.tuned[name] = tuned
             rows.append(timed(f"judge {name}", self.judge, name, tuned, held_out))
         stats = {
             "train prompts": len(train_prompts),
