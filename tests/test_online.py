@@ -1,5 +1,6 @@
 """Online rounds: two tiny toy rounds end to end, resume after SIGKILL inside a round and between
-rounds, DPO pairs against a ranking by hand, the reward-hacking guard, the Hub layout."""
+rounds, DPO pairs against a ranking by hand, human feedback between rounds (the run waits for labels,
+then retrains the reward model), the reward-hacking guard, the Hub layout."""
 
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def test_two_rounds_resume_after_kills_inside_and_between_rounds(tmp_path):
     assert "| 2 |" in card and "rounds.png" in card and "All rounds ran." in card
     for r in (1, 2):
         folder = reference / f"round-{r}"
-        assert _done(reference, r) == ["generate", "score", "data", "train", "judge", "save"]
+        assert _done(reference, r) == ["generate", "feedback", "score", "data", "train", "judge", "save"]
         assert {"model_index.json", "README.md"} <= {p.name for p in (folder / "pipeline").iterdir()}
         assert "held-out prompts" in (folder / "pipeline" / "README.md").read_text()
 
@@ -154,6 +155,74 @@ def test_dpo_round_pairs_are_the_ranking_by_hand(tmp_path):
         "Diffusion-DPO" in (out / "round-1" / "pipeline" / "README.md").read_text()
         or "dpo" in (out / "README.md").read_text()
     )
+
+
+@pytest.mark.slow
+def test_feedback_round_waits_for_labels_then_retrains_the_reward_model(tmp_path):
+    from datasets import load_from_disk
+
+    from baton_tta.annotate import ClipSet, LabelStore, clip_id_for, export_annotations, write_export
+    from baton_tta.toy.online import rendered_labels
+
+    out = tmp_path / "feedback"
+    extra = ("--num_rounds", "1", "--feedback_clips_per_round", "4")
+    waiting = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY, "--output_dir", str(out), *extra],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    feedback = out / "round-1" / "feedback"
+    assert waiting.returncode == 75, waiting.stderr[-3000:]
+    assert f"baton-tta annotate --dataset {feedback / 'clips'}" in waiting.stderr
+    assert _done(out, 1) == ["generate"] and not (out / "round-1" / "scores.json").exists()
+
+    # a person labels the sample in the app's store (one skip), and the labels are exported
+    clips = ClipSet.load(str(feedback / "clips"))
+    assert len(clips) == 4
+    votes = dict(zip(clips.clip_ids, [1, 0, -1, 0], strict=True))
+    store = LabelStore(feedback / "labels.sqlite", app_version="test")
+    for clip_id, label in votes.items():
+        store.add(clip_id, "ada", label)
+    write_export(*export_annotations(clips, store), feedback / "labels")
+
+    _run(out, *extra)
+    assert _done(out, 1) == ["generate", "feedback", "score", "data", "train", "judge", "save"]
+    initial = rendered_labels(8, 0)  # the toy reward model's first labels (--toy_reward_prompts 8)
+    initial_usable = sum(label in (0, 1) for label in initial["label"])
+    trained = json.loads((feedback / "reward_model" / "reward_metrics.json").read_text())
+    assert trained["train_rows"] + trained["validation_rows"] == initial_usable + 3
+    data = load_from_disk(str(out / "round-1" / "data")).with_format(None)
+    human = {
+        clip_id_for(row["prompt"], row["audio"]): row["reward"] for row in data if row["source"] == "human"
+    }
+    assert human == {clip_id: float(v) for clip_id, v in votes.items() if v >= 0}
+    assert all(
+        row["source"] == "reward_model"
+        for row in data
+        if clip_id_for(row["prompt"], row["audio"]) not in human
+    )
+
+
+def test_feedback_labels_of_another_sample_are_refused(tmp_path):
+    from baton_tta.online.feedback import FeedbackPending, feedback_sample, load_round_labels, training_labels
+    from baton_tta.toy.datasets import toy_preference_dataset
+
+    clips = toy_preference_dataset(num_prompts=4, clips_per_prompt=2, seed=0)
+    sample = feedback_sample(clips, 3, seed=5)
+    assert len(sample) == 3 and sample["seed"] == sorted(sample["seed"])  # in the clips' order
+    assert feedback_sample(clips, 3, seed=5)["seed"] == sample["seed"]  # seeded
+    with pytest.raises(FeedbackPending, match="baton-tta export-labels"):
+        load_round_labels(tmp_path, sample, labeller=None)
+    other = toy_preference_dataset(num_prompts=3, clips_per_prompt=1, seed=9)
+    with pytest.raises(ValueError, match="3 labelled row\\(s\\) are not clips of this round's sample"):
+        load_round_labels(tmp_path, sample, labeller=lambda _: other)
+    assert not (tmp_path / "labels").exists()  # refused labels are not kept
+    labelled = load_round_labels(tmp_path, sample, labeller=lambda rows: rows)
+    assert labelled["source"] == ["human"] * 3 and (tmp_path / "labels").is_dir()
+    merged = training_labels(clips, [sample.add_column("votes", [[1]] * 3)])
+    assert len(merged) == 11 and "votes" not in merged.column_names
 
 
 def test_reward_hacking_guard():

@@ -31,6 +31,7 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         generation_audio_length_s (`float` or `None`, defaults to None): Length of generated clips in seconds; None uses audio_length_s.
         num_inference_steps (`int`, defaults to 50): Denoising steps when generating (DDIM).
         guidance_scale (`float`, defaults to 3.0): Classifier-free guidance when generating.
+        feedback_clips_per_round (`int`, defaults to 0): Clips of each round sampled for people to label (annotation app format, in round-r/feedback/clips); the reward model is retrained on every label so far before the round is scored, and labelled clips train as human rows. 0: no human feedback.
 
     > Parameters that control judging
 
@@ -73,6 +74,14 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     )
     num_inference_steps: int = field(default=50, metadata={"help": "Denoising steps when generating (DDIM)."})
     guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance when generating."})
+    feedback_clips_per_round: int = field(
+        default=0,
+        metadata={
+            "help": "Clips of each round sampled for people to label (annotation app format, in "
+            "round-r/feedback/clips); the reward model is retrained on every label so far before the round "
+            "is scored, and labelled clips train as human rows. 0: no human feedback."
+        },
+    )
     eval_clips_per_prompt: int = field(
         default=2, metadata={"help": "Clips per held-out prompt that the judges hear."}
     )
@@ -96,8 +105,10 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
             raise ValueError("num_rounds, clips_per_prompt and eval_clips_per_prompt must be at least 1")
         if self.objective == "dpo" and self.clips_per_prompt < 2:
             raise ValueError("objective dpo ranks clips of a prompt: clips_per_prompt must be at least 2")
-        if self.min_reward_margin < 0 or self.early_stopping_patience < 0:
-            raise ValueError("min_reward_margin and early_stopping_patience must be ≥ 0")
+        if min(self.min_reward_margin, self.early_stopping_patience, self.feedback_clips_per_round) < 0:
+            raise ValueError(
+                "min_reward_margin, early_stopping_patience and feedback_clips_per_round must be ≥ 0"
+            )
 
     @property
     def clip_seconds(self) -> float:

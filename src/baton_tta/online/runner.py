@@ -11,6 +11,10 @@ Judges are not the optimised reward: the CLAP score (and, in the toy world, the 
 prompts with the same clip seeds every round, so rounds are compared on the same noise. When the judge
 stops improving while the reward model's score keeps rising, the run can stop early
 (``early_stopping_patience``) and says so in its log and card.
+
+With ``feedback_clips_per_round``, people label a sample of each round's clips between generating and
+scoring (:mod:`baton_tta.online.feedback`): the reward model is retrained on every label so far, and
+the labelled clips train as human rows (their label is their reward, as in the paper's "both").
 """
 
 from __future__ import annotations
@@ -28,17 +32,31 @@ import numpy as np
 from datasets import Dataset, load_from_disk
 from diffusers import DDIMScheduler
 
+from baton_tta.annotate.clips import clip_id_for
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips
 from baton_tta.data.pairs import ranked_pairs
 from baton_tta.online.config import OnlineConfig
+from baton_tta.online.feedback import (
+    LABELS_DIR,
+    REWARD_MODEL_DIR,
+    SAMPLE_DIR,
+    Labeller,
+    feedback_sample,
+    human_labels_by_clip,
+    load_round_labels,
+    save_atomically,
+    training_labels,
+)
 from baton_tta.online.report import push_round, write_round_card, write_run_report
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.reward.modeling import BatonRewardModel
+from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
 
-STEPS = ("generate", "score", "data", "train", "judge", "save")
+STEPS = ("generate", "feedback", "score", "data", "train", "judge", "save")
 EVAL_SEED_OFFSET = 10_000_019
 
 
@@ -93,6 +111,11 @@ class OnlineRunner:
         eval_prompts: held-out rows the judges hear (never trained on).
         pretrain_dataset: ``prompt``/``audio`` rows for BATON's β term (objective baton, β > 0).
         judges: name → :data:`Judge`; their metrics are merged into each round's metrics.
+        reward_labels: the labelled rows the reward model was trained on; with human feedback, its
+            retraining uses them and every round's labels.
+        reward_training: how the reward model is retrained on feedback (needed with feedback).
+        labeller: labels a feedback sample in place of people (simulated annotators, tests); without
+            it a round waits for exported labels (:class:`~baton_tta.online.feedback.FeedbackPending`).
     """
 
     def __init__(
@@ -104,12 +127,22 @@ class OnlineRunner:
         eval_prompts: Dataset,
         pretrain_dataset: Dataset | None = None,
         judges: dict[str, Judge] | None = None,
+        reward_labels: Dataset | None = None,
+        reward_training: RewardTrainingConfig | None = None,
+        labeller: Labeller | None = None,
     ):
         overlap = set(train_prompts["prompt"]) & set(eval_prompts["prompt"])
         if overlap:
             raise ValueError(f"held-out prompts must not be trained on; shared: {sorted(overlap)[:5]}")
         if args.objective == "baton" and args.beta > 0 and pretrain_dataset is None:
             raise ValueError("objective baton with beta > 0 needs a pretrain_dataset (or set beta: 0)")
+        if args.feedback_clips_per_round and (
+            not isinstance(reward_model, BatonRewardModel) or reward_training is None
+        ):
+            raise ValueError(
+                "feedback_clips_per_round retrains the reward model: it must be a BatonRewardModel, and "
+                "reward_training must say how to train it"
+            )
         self.pipeline = pipeline
         self.reward_model = reward_model
         self.args = args
@@ -117,6 +150,10 @@ class OnlineRunner:
         self.eval_prompts = eval_prompts
         self.pretrain_dataset = pretrain_dataset
         self.judges = judges or {}
+        self.reward_labels = reward_labels
+        self.reward_training = reward_training
+        self.labeller = labeller
+        self._reward_round = 0  # the round whose feedback trained self.reward_model (0: as given)
         self.output_dir = Path(args.output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -156,6 +193,10 @@ class OnlineRunner:
             self._generate(pipeline, folder, r)
             state.finish("generate")
         clips = load_from_disk(str(folder / "clips" / DATASET_DIR))
+        if "feedback" not in state.done:
+            self._feedback(clips, folder, r)
+            state.finish("feedback")
+        self._use_reward_model_of(r)
         if "score" not in state.done:
             waveforms = [decode_audio(a, SAMPLING_RATE) for a in clips.with_format(None)["audio"]]
             scores = self.reward_model.score(list(clips["prompt"]), waveforms, SAMPLING_RATE)
@@ -203,25 +244,68 @@ class OnlineRunner:
             generator_name=f"round-{r - 1} model",
         )
 
+    def _feedback(self, clips: Dataset, folder: Path, r: int) -> None:
+        """Sample → labels (people's export, or the labeller) → reward model retrained on its original
+        labels and every round's so far, saved in ``feedback/reward_model``. Nothing without feedback."""
+        if not self.args.feedback_clips_per_round:
+            return
+        feedback = folder / "feedback"
+        feedback.mkdir(exist_ok=True)
+        if not (feedback / SAMPLE_DIR).is_dir():
+            sample = feedback_sample(clips, self.args.feedback_clips_per_round, self.args.round_seed(r))
+            save_atomically(sample, feedback / SAMPLE_DIR)
+        load_round_labels(feedback, load_from_disk(str(feedback / SAMPLE_DIR)), self.labeller)
+        rounds = [
+            load_from_disk(str(path))
+            for k in range(1, r + 1)
+            if (path := self.round_dir(k) / "feedback" / LABELS_DIR).is_dir()
+        ]
+        labels = training_labels(self.reward_labels, rounds)
+        assert isinstance(self.reward_model, BatonRewardModel) and self.reward_training is not None
+        logger.info("round %d: retraining the reward model on %d labelled rows", r, len(labels))
+        result = train_reward_model(
+            self.reward_model,
+            labels,
+            self.reward_training,
+            cache_dir=self.output_dir / "reward-cache",
+            output_dir=feedback / REWARD_MODEL_DIR,
+        )
+        logger.info("round %d: reward model validation metrics %s", r, result.metrics)
+        self._reward_round = r
+
+    def _use_reward_model_of(self, r: int) -> None:
+        """With feedback, round r scores and judges with the reward model its feedback trained (loaded
+        when this process did not train it: a resumed run)."""
+        if self.args.feedback_clips_per_round and self._reward_round != r:
+            self.reward_model = BatonRewardModel.from_pretrained(
+                self.round_dir(r) / "feedback" / REWARD_MODEL_DIR
+            )
+            self._reward_round = r
+
+    def _human_labels(self, folder: Path) -> dict[str, int]:
+        path = folder / "feedback" / LABELS_DIR
+        return human_labels_by_clip(load_from_disk(str(path)), str(path)) if path.is_dir() else {}
+
     def _build_data(self, clips: Dataset, scores: Sequence[float], folder: Path) -> None:
-        """BATON: every clip a reward-model row with its score as reward. DPO: one best-vs-worst pair
-        per prompt whose rewards differ by ``min_reward_margin`` (the rest counted in the log)."""
+        """BATON: every clip a reward-model row with its score as reward, except clips people labelled
+        (human rows, the label as reward). DPO: one best-vs-worst pair per prompt whose rewards differ
+        by ``min_reward_margin`` (the rest counted in the log)."""
         if self.args.objective == "dpo":
             data, stats = ranked_pairs(clips, scores, self.args.min_reward_margin)
             if not stats.pairs:
                 raise ValueError(f"{folder.name}: no DPO pairs — {stats.describe()}; lower min_reward_margin")
         else:
+            human = self._human_labels(folder)
+
+            def row(clip: dict, i: int) -> dict:
+                label = human.get(clip_id_for(clip["prompt"], clip["audio"]))
+                if label is None:
+                    return {"source": "reward_model", "reward": float(scores[i]), "label": -1}
+                return {"source": "human", "reward": float(label), "label": label}
+
             extra = [c for c in ("prompt_index", "clip_index") if c in clips.column_names]
-            data = clips.remove_columns(extra).map(
-                lambda _, i: {"source": "reward_model", "reward": float(scores[i]), "label": -1},
-                with_indices=True,
-                desc="reward rows",
-            )
-        temporary = folder / "data.tmp"
-        shutil.rmtree(temporary, ignore_errors=True)
-        data.save_to_disk(str(temporary))
-        shutil.rmtree(folder / "data", ignore_errors=True)
-        os.replace(temporary, folder / "data")
+            data = clips.remove_columns(extra).map(row, with_indices=True, desc="reward rows")
+        save_atomically(data, folder / "data")
 
     def _train(self, pipeline: TangoPipeline, data: Dataset, folder: Path) -> None:
         """The existing trainers; a killed fine-tune resumes from its newest checkpoint."""

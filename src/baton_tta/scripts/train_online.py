@@ -8,10 +8,16 @@ resumable at any point (rerun the same command after a kill).
 model on the shipped toy CLAP trained on simulated annotators' labels, the toy pretrain pairs, and the
 noiseless oracle and toy CLAP score as judges. Otherwise give datasets, a reward-model folder or Hub
 id, and a CLAP checkpoint for the held-out CLAP-score judge.
+
+With ``--feedback_clips_per_round N`` each round stops after generating, until people have labelled a
+sample of N of its clips (the command prints the annotate and export commands; exit status 75); rerun
+the same command to retrain the reward model on the labels and go on. ``--simulated_feedback`` lets
+the toy world's simulated people label instead.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +27,18 @@ from datasets import Dataset
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.loading import load_raw
 from baton_tta.online import ClapScoreJudge, OnlineConfig, OnlineRunner
+from baton_tta.online.feedback import FeedbackPending, Labeller
 from baton_tta.online.report import rounds_table
 from baton_tta.online.runner import Judge, Scorer
 from baton_tta.reward import BatonRewardModel
+from baton_tta.reward.training import RewardTrainingConfig
 from baton_tta.scripts.builtin import TOY, resolve_pipeline, resolve_pretrain_data
 from baton_tta.scripts.utils import parse
+
+#: Exit status of a run that stopped to wait for people's labels (EX_TEMPFAIL: try again later).
+EXIT_WAITING_FOR_LABELS = 75
+#: Epochs of the 'toy' reward model's head (first training and every retraining on feedback).
+TOY_REWARD_EPOCHS = 60
 
 
 @dataclass
@@ -55,6 +68,25 @@ class OnlineScriptArguments:
     toy_reward_prompts: int = field(
         default=48, metadata={"help": "Rendered prompts (× 4 clips) that train the 'toy' reward model."}
     )
+    reward_labels_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Labelled dataset the reward model was trained on; with feedback, retraining uses it and "
+            "every round's labels ('toy' reward model: its rendered labels)."
+        },
+    )
+    feedback_reward_preset: str | None = field(
+        default="paper",
+        metadata={"help": "Reward-model retraining settings with feedback: 'paper', 'official' or None."},
+    )
+    simulated_feedback: bool = field(
+        default=False,
+        metadata={"help": "The toy world's simulated people label each round's feedback sample (toy only)."},
+    )
+
+    def __post_init__(self):
+        if self.simulated_feedback and self.reward_model_name_or_path != TOY:
+            raise ValueError("--simulated_feedback labels toy clips: it needs the 'toy' reward model")
 
 
 def _prompts(name: str, script: OnlineScriptArguments, args: OnlineConfig) -> tuple[Dataset, Dataset]:
@@ -75,9 +107,18 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
     train, held_out = _prompts(script.prompts_name, script, args)
     judges: dict[str, Judge] = {}
     reward: Scorer
+    labels = load_raw(script.reward_labels_name) if script.reward_labels_name else None
+    training = RewardTrainingConfig(preset=script.feedback_reward_preset, seed=args.seed)
+    labeller: Labeller | None = None
     if TOY in (script.reward_model_name_or_path, script.judge_clap_model) or script.eval_prompts_name == TOY:
         from baton_tta.tiny import tiny_tokenizer
-        from baton_tta.toy.online import OracleJudge, rendered_reward_model
+        from baton_tta.toy.online import (
+            OracleJudge,
+            SimulatedFeedback,
+            rendered_labels,
+            toy_reward_model,
+            toy_reward_training,
+        )
         from baton_tta.toy.pretrained import load_toy_clap
 
         clap, extractor = load_toy_clap()
@@ -86,9 +127,12 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
         if script.judge_clap_model == TOY:
             judges["clap"] = ClapScoreJudge(ClapEmbedder(clap, tiny_tokenizer(), extractor))
         if script.reward_model_name_or_path == TOY:
-            reward = rendered_reward_model(
-                clap, extractor, Path(args.output_dir) / "reward-cache", seed=args.seed
-            )
+            labels = rendered_labels(script.toy_reward_prompts, args.seed)
+            training = toy_reward_training(TOY_REWARD_EPOCHS, args.seed)
+            cache = Path(args.output_dir) / "reward-cache"
+            reward = toy_reward_model(clap, extractor, labels, TOY_REWARD_EPOCHS, args.seed, cache)
+            if script.simulated_feedback:
+                labeller = SimulatedFeedback(args.seed)
     if script.reward_model_name_or_path != TOY:
         reward = BatonRewardModel.from_pretrained(script.reward_model_name_or_path)
     if script.judge_clap_model != TOY:
@@ -100,12 +144,27 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
         )
         pretrain = load_raw(data) if isinstance(data, str) else data
     pipeline = resolve_pipeline(script.pipeline_name_or_path, args.seed)
-    return OnlineRunner(pipeline, reward, args, train, held_out, pretrain, judges)
+    return OnlineRunner(
+        pipeline,
+        reward,
+        args,
+        train,
+        held_out,
+        pretrain,
+        judges,
+        reward_labels=labels,
+        reward_training=training,
+        labeller=labeller,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     script, args = parse((OnlineScriptArguments, OnlineConfig), argv)
-    history = build_runner(script, args).run()
+    try:
+        history = build_runner(script, args).run()
+    except FeedbackPending as pending:
+        print(pending, file=sys.stderr)
+        sys.exit(EXIT_WAITING_FOR_LABELS)
     print(rounds_table(history))
     print(f"rounds, plot and card in {Path(args.output_dir).resolve()}")
 

@@ -1,5 +1,6 @@
 """The toy world's pieces for online rounds: prompts split into training and held-out, a reward
-model on the shipped toy CLAP, and the noiseless oracle as a held-out judge."""
+model on the shipped toy CLAP trained on simulated people's labels (who also give each round's
+feedback), and the noiseless oracle as a held-out judge."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.tiny import tiny_tokenizer
@@ -31,6 +33,11 @@ def toy_prompt_split(train: int, held_out: int, seed: int = 0) -> tuple[Dataset,
     return concatenate_datasets(parts["train"]), concatenate_datasets(parts["held_out"])
 
 
+def toy_reward_training(epochs: int, seed: int) -> RewardTrainingConfig:
+    """How the toy reward model's head is trained (first, and again on each round's feedback)."""
+    return RewardTrainingConfig(preset=None, num_epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed)
+
+
 def toy_reward_model(
     clap: ClapModel,
     extractor: ClapFeatureExtractor,
@@ -44,23 +51,39 @@ def toy_reward_model(
     model = BatonRewardModel(BatonRewardConfig(clap_config=clap.config, head_hidden_sizes=[64]))
     model.clap.load_state_dict(clap.state_dict())
     model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()))
-    training = RewardTrainingConfig(
-        preset=None, num_epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed
-    )
-    train_reward_model(model, labelled, training, cache_dir=cache_dir)
+    train_reward_model(model, labelled, toy_reward_training(epochs, seed), cache_dir=cache_dir)
     return model
 
 
-def rendered_reward_model(
-    clap: ClapModel, extractor: ClapFeatureExtractor, cache_dir: str | Path, prompts: int = 48, seed: int = 0
-) -> BatonRewardModel:
-    """A reward model from rendered clips (half with a mistake) that simulated annotators labelled
-    (the oracle with 5 % of labels flipped and 5 % skipped): the online recipe's starting reward."""
-    person = OracleAnnotator(noise=0.05, skip=0.05, seed=seed + 7)
-    labelled = toy_preference_dataset(
-        num_prompts=prompts, clips_per_prompt=4, seed=seed + 3, annotator=person
+def simulated_people(seed: int = 0) -> OracleAnnotator:
+    """The toy world's annotators: the oracle with 5 % of labels flipped and 5 % skipped."""
+    return OracleAnnotator(noise=0.05, skip=0.05, seed=seed + 7)
+
+
+def rendered_labels(prompts: int = 48, seed: int = 0) -> Dataset:
+    """Rendered clips (half with a mistake), 4 per prompt, labelled by :func:`simulated_people`."""
+    return toy_preference_dataset(
+        num_prompts=prompts, clips_per_prompt=4, seed=seed + 3, annotator=simulated_people(seed)
     )
-    return toy_reward_model(clap, extractor, labelled, 60, seed, cache_dir)
+
+
+class SimulatedFeedback:
+    """A round's feedback sample labelled by :func:`simulated_people` instead of people (the
+    :data:`~baton_tta.online.feedback.Labeller` the toy world uses)."""
+
+    def __init__(self, seed: int = 0):
+        self.people = simulated_people(seed + 1)
+
+    def __call__(self, sample: Dataset) -> Dataset:
+        labels = [
+            self.people.annotate(row["events"], row["task"], decode_audio(row["audio"], SAMPLING_RATE))
+            for row in sample.with_format(None)
+        ]
+        return (
+            sample.remove_columns("label")
+            .add_column("label", labels)
+            .map(lambda _: {"annotator": "simulated"}, desc="simulated labels")
+        )
 
 
 class OracleJudge:
