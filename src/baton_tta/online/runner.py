@@ -49,7 +49,7 @@ from baton_tta.online.feedback import (
     training_labels,
 )
 from baton_tta.online.report import push_round, write_round_card, write_run_report
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.pipelines.pipeline_tango import TangoPipeline, ship_component_code
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
@@ -211,7 +211,7 @@ class OnlineRunner:
             self._train(pipeline, data, folder)
             state.finish("train")
         if "judge" not in state.done:
-            metrics = self.judge(TangoPipeline.from_pretrained(folder / "pipeline"))
+            metrics = self.judge(load_round_pipeline(folder))
             metrics["reward_mean_train_clips"] = float(np.mean(scores))
             metrics["train_rows"] = float(len(data))
             _write_json(folder / "metrics.json", metrics)
@@ -226,7 +226,7 @@ class OnlineRunner:
     def _pipeline_before(self, r: int) -> TangoPipeline:
         if r == 1:
             return self.pipeline
-        return TangoPipeline.from_pretrained(self.round_dir(r - 1) / "pipeline")
+        return load_round_pipeline(self.round_dir(r - 1))
 
     def _generate(self, pipeline: TangoPipeline, folder: Path, r: int) -> None:
         a = self.args
@@ -328,6 +328,7 @@ class OnlineRunner:
         trainer.train(resume_from_checkpoint=True if checkpoints else None)
         shutil.rmtree(folder / "pipeline", ignore_errors=True)
         trainer.save_pipeline(folder / "pipeline")
+        ship_component_code(folder / "pipeline")  # e.g. the toy vocoder: loads in a fresh process
 
     def judge(self, pipeline: TangoPipeline) -> dict[str, float]:
         """Held-out clips, the same seeds every round; every judge, and the reward model's own mean
@@ -372,6 +373,11 @@ class OnlineRunner:
         write_round_card(folder, r, metrics, self.args)
         if self.args.push_to_hub:
             push_round(folder, r, self.args)
+
+
+def load_round_pipeline(folder: Path) -> TangoPipeline:
+    """A round's pipeline; its component code (shipped in the folder) is this run's own."""
+    return TangoPipeline.from_pretrained(folder / "pipeline", trust_remote_code=True)
 
 
 def reward_hacking_reason(history: list[dict[str, float]], metric: str, patience: int) -> str | None:

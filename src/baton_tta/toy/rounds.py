@@ -28,6 +28,7 @@ from datasets import Dataset, load_from_disk
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import DATASET_DIR
 from baton_tta.online import OnlineConfig, OnlineRunner
+from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.toy.loop import (
     TASKS,
@@ -201,7 +202,7 @@ class ToyRounds:
             }
             if self.config.judge_every_round or r == spec["rounds"]:
                 label = name if spec["rounds"] == 1 else f"{name}: round {r}"
-                pipeline = TangoPipeline.from_pretrained(folder / "pipeline")
+                pipeline = load_round_pipeline(folder)
                 row = self._timed(f"judge {label}", loop.judge, label, pipeline, held_out)
                 rows.append(row)
                 entry.update({task: row[task] for task in TASKS})
