@@ -121,7 +121,7 @@ def test_two_rounds_resume_after_kills_inside_and_between_rounds(tmp_path):
     run = tmp_path / "run"
     # inside round 1: killed while training, after a checkpoint
     _kill_when(run, lambda: any((run / "round-1" / "train").glob("checkpoint-2/trainer_state.json")))
-    assert _done(run, 1)[:3] == ["generate", "score", "data"] and "train" not in _done(run, 1)
+    assert _done(run, 1)[:4] == ["generate", "feedback", "score", "data"] and "train" not in _done(run, 1)
     shards = {p: p.stat().st_mtime_ns for p in (run / "round-1" / "clips" / "shards").iterdir()}
     # between rounds: killed once round 1 is complete
     _kill_when(run, lambda: "save" in _done(run, 1))
