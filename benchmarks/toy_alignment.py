@@ -37,6 +37,19 @@ def main() -> None:
     parser.add_argument("--pretrain_steps", type=int, default=None)
     parser.add_argument("--finetune_steps", type=int, default=None)
     parser.add_argument("--finetune_learning_rate", type=float, default=None)
+    parser.add_argument(
+        "--clips_per_prompt", type=int, default=None, help="Stage 1's clips per training prompt."
+    )
+    parser.add_argument(
+        "--feedback_guidance_scale",
+        type=float,
+        default=None,
+        help="Guidance for stage 1's training clips only (the judge keeps the default 3).",
+    )
+    parser.add_argument(
+        "--pretrained", default=None, help="Load stage 0 from this folder (e.g. the shipped toy world)."
+    )
+    parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "datasets", "transformers", "diffusers"):
@@ -50,6 +63,11 @@ def main() -> None:
         config.finetune_steps = args.finetune_steps
     if args.finetune_learning_rate is not None:
         config.finetune_learning_rate = args.finetune_learning_rate
+    if args.clips_per_prompt is not None:
+        config.clips_per_prompt = args.clips_per_prompt
+    config.feedback_guidance_scale = args.feedback_guidance_scale
+    config.pretrained = args.pretrained
+    config.conditions = tuple(args.conditions) if args.conditions else None
     start = time.perf_counter()
     result = ToyLoop(config, args.output_dir).run()
     paths = save_result(result, args.output_dir)

@@ -162,7 +162,7 @@ def test_loop_smoke_each_stage_output(tmp_path):
     paths = save_result(result, tmp_path)
     assert json.loads(paths["json"].read_text())["rows"][0]["model"] == "tuned"
     assert "| tuned |" in paths["md"].read_text() and paths["png"].stat().st_size > 5000
-    assert len(CONDITIONS) == 7 and CONDITIONS["oracle labels (upper bound)"]["rows"] == "oracle"
+    assert len(CONDITIONS) == 8 and CONDITIONS["oracle labels (upper bound)"]["rows"] == "oracle"
     oracle = loop.oracle_rows(feedback)
     assert oracle["label"] == loop.truth and set(oracle["source"]) == {"human"}
     assert oracle["reward"] == [float(t) for t in loop.truth]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,10 @@ class ToyLoopConfig:
     eval_clips_per_prompt: dict[str, int] = field(default_factory=lambda: {"integrity": 8, "temporal": 4})
     inference_steps: int = 10
     guidance_scale: float = 3.0
+    #: Guidance for stage 1's training clips only (the judge keeps ``guidance_scale``); None: the same.
+    #: Guided clips are not samples of the model itself, so training on them moves it even with a
+    #: lossless round trip: the diagnostic the control's loss calls for.
+    feedback_guidance_scale: float | None = None
     annotator_noise: float = 0.05
     annotator_skip: float = 0.05
     reward_epochs: int = 60
@@ -122,9 +126,12 @@ class ToyLoopConfig:
 
 
 #: Stage 3's conditions: which rows train, and β (paper Tables 5–7); the last is Tango 2's route,
-#: Diffusion-DPO on pairs the reward model ranked, from the same clips.
+#: Diffusion-DPO on pairs the reward model ranked, from the same clips. "pretrain term only" weighs
+#: every generated clip 0, so only the β term trains: it splits the control's change into what the
+#: fine-tune itself does and what training on the model's own clips does.
 CONDITIONS: dict[str, dict[str, Any]] = {
     "no feedback (control)": {"rows": "all_as_aligned", "beta": True},
+    "pretrain term only (clips weighted 0)": {"rows": "all_as_misaligned", "beta": True},
     "human rows": {"rows": "human", "beta": True},
     "reward-model rows": {"rows": "reward_model", "beta": True},
     "human + reward-model rows": {"rows": "both", "beta": True},
@@ -393,6 +400,8 @@ class ToyLoop:
         """Clips from the base model; prompts alternate between the human half (labelled by a noisy,
         skipping oracle) and the reward-model half (left unlabelled for stage 2)."""
         c = self.config
+        if c.feedback_guidance_scale is not None:
+            c = replace(c, guidance_scale=c.feedback_guidance_scale)
         waveforms = generate(
             pipeline, list(train_prompts["prompt"]), c.clips_per_prompt, c, seed=c.seed + 100
         )
@@ -641,10 +650,11 @@ class ToyLoop:
         needed = {spec["rows"] for spec in conditions.values()}
         human = feedback.filter(lambda row: row["source"] == "human" and row["label"] in (0, 1))
         datasets: dict[str, Dataset] = {"human": human, "reward_model": reward_rows}
-        if "all_as_aligned" in needed:
-            datasets["all_as_aligned"] = feedback.map(
-                lambda _: {"source": "reward_model", "reward": 1.0, "label": -1}
-            )
+        for constant, reward in (("all_as_aligned", 1.0), ("all_as_misaligned", 0.0)):
+            if constant in needed:
+                datasets[constant] = feedback.map(
+                    lambda _, r=reward: {"source": "reward_model", "reward": r, "label": -1}
+                )
         if "both" in needed:
             datasets["both"] = _concatenate(human, reward_rows)
         if "oracle" in needed:
