@@ -47,6 +47,12 @@ def main() -> None:
         help="Guidance for stage 1's training clips only (the judge keeps the default 3).",
     )
     parser.add_argument(
+        "--feedback_inference_steps",
+        type=int,
+        default=None,
+        help="DDIM steps for stage 1's training clips only (the judge keeps the default 10).",
+    )
+    parser.add_argument(
         "--pretrained", default=None, help="Load stage 0 from this folder (e.g. the shipped toy world)."
     )
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
@@ -66,6 +72,7 @@ def main() -> None:
     if args.clips_per_prompt is not None:
         config.clips_per_prompt = args.clips_per_prompt
     config.feedback_guidance_scale = args.feedback_guidance_scale
+    config.feedback_inference_steps = args.feedback_inference_steps
     config.pretrained = args.pretrained
     config.conditions = tuple(args.conditions) if args.conditions else None
     start = time.perf_counter()

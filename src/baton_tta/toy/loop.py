@@ -80,6 +80,9 @@ class ToyLoopConfig:
     #: Guided clips are not samples of the model itself, so training on them moves it even with a
     #: lossless round trip: the diagnostic the control's loss calls for.
     feedback_guidance_scale: float | None = None
+    #: DDIM steps for stage 1's training clips only; None: ``inference_steps``. Few steps draw from a
+    #: distribution other than the model's own, the other way its clips can pull it.
+    feedback_inference_steps: int | None = None
     annotator_noise: float = 0.05
     annotator_skip: float = 0.05
     reward_epochs: int = 60
@@ -402,6 +405,8 @@ class ToyLoop:
         c = self.config
         if c.feedback_guidance_scale is not None:
             c = replace(c, guidance_scale=c.feedback_guidance_scale)
+        if c.feedback_inference_steps is not None:
+            c = replace(c, inference_steps=c.feedback_inference_steps)
         waveforms = generate(
             pipeline, list(train_prompts["prompt"]), c.clips_per_prompt, c, seed=c.seed + 100
         )
