@@ -579,7 +579,7 @@ class ToyLoop:
         num_frames = mel.shape[1]
         results = []
         for count in iterations:
-            vocoder = GriffinLimVocoder.from_config({**pipeline.vocoder.config, "num_iters": count})
+            vocoder = GriffinLimVocoder.from_config(pipeline.vocoder.config).with_iterations(count)
             before = vocoder(mel)
             mel_again = pipeline.waveform_to_mel(
                 pipeline.prepare_waveform(before, num_frames * pipeline.hop_length), num_frames=num_frames
