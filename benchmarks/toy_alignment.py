@@ -63,18 +63,20 @@ def main() -> None:
     config = ToyLoopConfig.smoke() if args.smoke else ToyLoopConfig()
     config.seed = args.seed
     config.threads = args.threads
-    if args.pretrain_steps is not None:
-        config.pretrain_steps = args.pretrain_steps
-    if args.finetune_steps is not None:
-        config.finetune_steps = args.finetune_steps
-    if args.finetune_learning_rate is not None:
-        config.finetune_learning_rate = args.finetune_learning_rate
-    if args.clips_per_prompt is not None:
-        config.clips_per_prompt = args.clips_per_prompt
-    config.feedback_guidance_scale = args.feedback_guidance_scale
-    config.feedback_inference_steps = args.feedback_inference_steps
-    config.pretrained = args.pretrained
-    config.conditions = tuple(args.conditions) if args.conditions else None
+    optional = (
+        "pretrain_steps",
+        "finetune_steps",
+        "finetune_learning_rate",
+        "clips_per_prompt",
+        "feedback_guidance_scale",
+        "feedback_inference_steps",
+        "pretrained",
+    )
+    for name in optional:
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    if args.conditions:
+        config.conditions = tuple(args.conditions)
     start = time.perf_counter()
     result = ToyLoop(config, args.output_dir).run()
     paths = save_result(result, args.output_dir)

@@ -77,8 +77,8 @@ class ToyLoopConfig:
     inference_steps: int = 10
     guidance_scale: float = 3.0
     #: Guidance for stage 1's training clips only (the judge keeps ``guidance_scale``); None: the same.
-    #: Guided clips are not samples of the model itself, so training on them moves it even with a
-    #: lossless round trip: the diagnostic the control's loss calls for.
+    #: Guided clips are not samples of the model itself; this separates what guidance does to the
+    #: no-feedback control from what training on the model's own clips does.
     feedback_guidance_scale: float | None = None
     #: DDIM steps for stage 1's training clips only; None: ``inference_steps``. Few steps draw from a
     #: distribution other than the model's own, the other way its clips can pull it.
@@ -579,7 +579,7 @@ class ToyLoop:
         num_frames = mel.shape[1]
         results = []
         for count in iterations:
-            vocoder = GriffinLimVocoder.from_config(pipeline.vocoder.config).with_iterations(count)
+            vocoder = GriffinLimVocoder.from_config(pipeline.vocoder.config, num_iters=count)
             before = vocoder(mel)
             mel_again = pipeline.waveform_to_mel(
                 pipeline.prepare_waveform(before, num_frames * pipeline.hop_length), num_frames=num_frames

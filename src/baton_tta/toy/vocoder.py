@@ -46,13 +46,6 @@ class GriffinLimVocoder(ModelMixin, ConfigMixin):
         self.register_buffer("inverse_mel_basis", torch.linalg.pinv(basis))
         self.register_buffer("window", torch.hann_window(win_length, periodic=True))
 
-    def with_iterations(self, num_iters: int) -> GriffinLimVocoder:
-        """The same vocoder with another iteration count. Not ``from_config({**config, ...})``: a
-        vocoder built with defaults lists them in ``_use_default_values``, and diffusers then
-        restores those defaults over the override."""
-        kwargs = {key: value for key, value in self.config.items() if not key.startswith("_")}
-        return type(self)(**{**kwargs, "num_iters": num_iters})
-
     @property
     def hop_length(self) -> int:
         return math.prod(self.config.upsample_rates)
