@@ -10,19 +10,44 @@ the same weights. (The toy sound world, :mod:`baton_tta.toy`, is where trained s
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers import (
+    AudioLDM2Pipeline,
+    AudioLDM2ProjectionModel,
+    AudioLDM2UNet2DConditionModel,
+    AutoencoderKL,
+    AutoencoderOobleck,
+    AutoencoderSAME,
+    CosineDPMSolverMultistepScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    StableAudio3DiTModel,
+    StableAudio3Pipeline,
+    StableAudioDiTModel,
+    StableAudioPipeline,
+    StableAudioProjectionModel,
+    UNet2DConditionModel,
+)
+from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     ClapConfig,
     ClapFeatureExtractor,
     ClapModel,
     ClapProcessor,
+    GPT2Config,
+    GPT2LMHeadModel,
     PreTrainedTokenizerFast,
     SpeechT5HifiGan,
     SpeechT5HifiGanConfig,
     T5Config,
     T5EncoderModel,
+    T5GemmaConfig,
+    T5GemmaEncoderModel,
+    T5Tokenizer,
 )
+from transformers.models.t5gemma.configuration_t5gemma import T5GemmaModuleConfig
 
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import CLAP_SAMPLING_RATE, SAMPLING_RATE
@@ -71,6 +96,17 @@ def tiny_tokenizer(model_max_length: int = 64) -> PreTrainedTokenizerFast:
         unk_token="<unk>",
         model_max_length=model_max_length,
     )
+
+
+def tiny_t5_tokenizer(model_max_length: int = 16) -> T5Tokenizer:
+    """A ``T5Tokenizer`` built by its own constructor from a whole-word unigram vocabulary of
+    :data:`TOKENIZER_CORPUS` (pad 0, eos 1, unk 2), so it saves and loads as the class itself.
+    The diffusers families' tiny pipelines use it for every text tower (AudioLDM 2's CLAP side and
+    Stable Audio 3's T5Gemma included): the seam never depends on the tokenizer's class, and this one
+    round-trips through ``from_pretrained`` with no download. Lower-case words only."""
+    words = sorted({word for line in TOKENIZER_CORPUS for word in line.split()})
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0), *((f"▁{w}", -1.0) for w in words)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=model_max_length)
 
 
 def tiny_text_encoder(vocab_size: int, seed: int = 0) -> T5EncoderModel:
@@ -184,15 +220,206 @@ def tiny_tango_pipeline(seed: int = 0, prediction_type: str = "v_prediction") ->
     )
 
 
+def tiny_audioldm2_pipeline(seed: int = 0) -> AudioLDM2Pipeline:
+    """AudioLDM 2 at toy width: tiny CLAP + T5 → projection → 1-layer GPT-2 (8 generated states), the
+    two-stream UNet, the AudioLDM-shaped VAE and HiFi-GAN of :func:`tiny_tango_pipeline` (16 kHz, 64 mels)."""
+    clap_tokenizer, t5_tokenizer = tiny_t5_tokenizer(), tiny_t5_tokenizer()
+    clap, extractor = tiny_clap(seed, projection_dim=16, vocab_size=len(clap_tokenizer))
+    text_encoder_2 = tiny_text_encoder(len(t5_tokenizer), seed)
+    _seeded(seed)
+    language_model = GPT2LMHeadModel(
+        GPT2Config(
+            n_embd=16,
+            n_head=2,
+            n_layer=1,
+            vocab_size=len(clap_tokenizer),
+            n_positions=64,
+            bos_token_id=1,
+            eos_token_id=1,
+        )
+    )
+    language_model.config.max_new_tokens = 8
+    projection = AudioLDM2ProjectionModel(
+        text_encoder_dim=16, text_encoder_1_dim=TINY_TEXT_WIDTH, langauge_model_dim=16
+    )
+    unet = AudioLDM2UNet2DConditionModel(
+        sample_size=32,
+        in_channels=TINY_LATENT_CHANNELS,
+        out_channels=TINY_LATENT_CHANNELS,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        # per block, as AudioLDM 2: self-attention, the GPT-2 stream, the T5 stream
+        cross_attention_dim=((None, 16, TINY_TEXT_WIDTH), (None, 16, TINY_TEXT_WIDTH)),
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    return AudioLDM2Pipeline(
+        vae=tiny_vae(seed),
+        text_encoder=clap,
+        text_encoder_2=text_encoder_2,
+        projection_model=projection,
+        language_model=language_model,
+        tokenizer=clap_tokenizer,
+        tokenizer_2=t5_tokenizer,
+        feature_extractor=extractor,
+        unet=unet,
+        scheduler=scheduler,
+        vocoder=tiny_vocoder(seed),
+    )
+
+
+#: tiny waveform-VAE families run at this rate (the real ones at 44.1 kHz), so a second of audio is
+#: a few dozen latent frames
+TINY_WAVEFORM_RATE = 22050
+
+
+def tiny_stable_audio_pipeline(seed: int = 0) -> StableAudioPipeline:
+    """Stable Audio Open at toy width: T5 + projection (start/end seconds), a 2-layer DiT with a
+    96-frame window, a stereo Oobleck VAE (hop 256 at 22.05 kHz, about 1.1 s), the cosine
+    DPM-Solver scheduler (v-prediction, σ 0.3–500)."""
+    tokenizer = tiny_t5_tokenizer()
+    text_encoder = tiny_text_encoder(len(tokenizer), seed)
+    _seeded(seed)
+    vae = AutoencoderOobleck(
+        encoder_hidden_size=2 * TINY_LATENT_CHANNELS,  # the posterior's mean and scale
+        downsampling_ratios=[2, 4, 4, 8],
+        channel_multiples=[1, 2, 2, 2],
+        decoder_channels=8,
+        decoder_input_channels=TINY_LATENT_CHANNELS,
+        audio_channels=2,
+        sampling_rate=TINY_WAVEFORM_RATE,
+    )
+    transformer = StableAudioDiTModel(
+        sample_size=96,
+        in_channels=TINY_LATENT_CHANNELS,
+        out_channels=TINY_LATENT_CHANNELS,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        num_key_value_attention_heads=2,
+        cross_attention_dim=32,
+        time_proj_dim=16,
+        global_states_input_dim=32,
+        cross_attention_input_dim=16,
+    )
+    projection = StableAudioProjectionModel(
+        text_encoder_dim=TINY_TEXT_WIDTH, conditioning_dim=16, min_value=0, max_value=32
+    )
+    scheduler = CosineDPMSolverMultistepScheduler(
+        solver_order=2, prediction_type="v_prediction", sigma_data=1.0, sigma_schedule="exponential"
+    )
+    return StableAudioPipeline(
+        vae=vae.eval(),
+        text_encoder=text_encoder,
+        projection_model=projection,
+        tokenizer=tokenizer,
+        transformer=transformer,
+        scheduler=scheduler,
+    )
+
+
+def tiny_stable_audio_3_pipeline(seed: int = 0) -> StableAudio3Pipeline:
+    """Stable Audio 3 at toy width: a 2-layer T5Gemma encoder, the duration embedder, a 2-layer DiT,
+    a stereo SAME VAE (patch 64 × stride 4 at 22.05 kHz), rectified flow with timesteps in [0, 1]
+    and deterministic Euler steps (the non-distilled ``-base`` setting)."""
+    tokenizer = tiny_t5_tokenizer()
+    _seeded(seed)
+    module = T5GemmaModuleConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=64,
+        sliding_window=64,
+        layer_types=["full_attention", "full_attention"],
+        pad_token_id=0,
+    )
+    text_encoder = T5GemmaEncoderModel(
+        T5GemmaConfig(encoder=module.to_dict(), decoder=module.to_dict(), is_encoder_decoder=False)
+    ).eval()
+    _seeded(seed)
+    vae = AutoencoderSAME(
+        audio_channels=2,
+        patch_size=64,
+        encoder_channels=8,
+        encoder_c_mults=(2,),
+        encoder_strides=(4,),
+        encoder_transformer_depths=(1,),
+        latent_dim=TINY_LATENT_CHANNELS,
+        use_differential_attention=False,
+        dim_heads=4,
+        ff_mult=2,
+        sampling_rate=TINY_WAVEFORM_RATE,
+    ).eval()
+    _seeded(seed)
+    transformer = StableAudio3DiTModel(
+        io_channels=TINY_LATENT_CHANNELS,
+        embed_dim=32,
+        depth=2,
+        num_heads=4,
+        cond_token_dim=16,
+        global_cond_dim=16,
+        local_add_cond_dim=5,
+        timestep_features_dim=16,
+        ff_mult=2,
+        num_memory_tokens=3,
+        use_differential_attention=False,
+    )
+    # the DiT zero-initialises its in/out convolutions; a random fixture should use them
+    for conv in (transformer.preprocess_conv, transformer.postprocess_conv):
+        torch.nn.init.normal_(conv.weight, std=0.02)
+    return StableAudio3Pipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        duration_embedder=StableAudio3DurationEmbedder(output_dim=16, fourier_dim=16),
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(
+            num_train_timesteps=1, shift=1.0, stochastic_sampling=False
+        ),
+    )
+
+
+#: the random tiny pipeline of each family, by pipeline class name
+TINY_PIPELINES = {
+    "TangoPipeline": tiny_tango_pipeline,
+    "AudioLDM2Pipeline": tiny_audioldm2_pipeline,
+    "StableAudioPipeline": tiny_stable_audio_pipeline,
+    "StableAudio3Pipeline": tiny_stable_audio_3_pipeline,
+}
+
+
+def tiny_pipeline(pipeline_class_name: str, seed: int = 0) -> DiffusionPipeline:
+    """The random tiny pipeline of a family (:data:`TINY_PIPELINES`)."""
+    if pipeline_class_name not in TINY_PIPELINES:
+        raise ValueError(f"no tiny pipeline for {pipeline_class_name!r}; known: {sorted(TINY_PIPELINES)}")
+    return TINY_PIPELINES[pipeline_class_name](seed=seed)
+
+
 def tiny_clap(
-    seed: int = 0, projection_dim: int = 32, num_mel_bins: int = 16, frequency_max: float = 14000.0
+    seed: int = 0,
+    projection_dim: int = 32,
+    num_mel_bins: int = 16,
+    frequency_max: float = 14000.0,
+    vocab_size: int | None = None,
 ) -> tuple[ClapModel, ClapFeatureExtractor]:
     """A CLAP model (RoBERTa text tower, HTSAT audio tower) and its 48 kHz feature extractor, both
     small; the text tower takes ids from :func:`tiny_tokenizer`. ``num_mel_bins`` (16 or 32: HTSAT
     folds a 1 s clip into its 64-wide input only up to 32 bins) and ``frequency_max`` set the audio
-    tower's mel front end."""
+    tower's mel front end; ``vocab_size`` defaults to :func:`tiny_tokenizer`'s."""
     _seeded(seed)
-    vocab_size = len(tiny_tokenizer())
+    vocab_size = vocab_size or len(tiny_tokenizer())
     text_config = {
         "vocab_size": vocab_size,
         "hidden_size": 32,

@@ -17,7 +17,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-#: TANGO's audio rate (its mel front end, VAE and vocoder): every dataset column is stored at it.
+#: TANGO's audio rate (its mel front end, VAE and vocoder), the rate of tiny and toy data and of
+#: datasets pushed without one; training decodes clips at each family's own rate.
 SAMPLING_RATE = 16000
 #: CLAP's audio rate (LAION-CLAP and transformers' ``ClapFeatureExtractor``).
 CLAP_SAMPLING_RATE = 48000
@@ -38,8 +39,18 @@ def _to_mono(samples: np.ndarray) -> np.ndarray:
     raise AudioDecodeError(f"expected 1-D or 2-D audio, got shape {samples.shape}")
 
 
+def _to_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+    """(samples,) or (samples, c) → (samples, channels): mono is copied to every channel, a clip with
+    the asked channel count is kept, any other count is mixed to mono first."""
+    if samples.ndim == 2 and samples.shape[1] == channels:
+        return samples
+    if samples.ndim > 2:
+        raise AudioDecodeError(f"expected 1-D or 2-D audio, got shape {samples.shape}")
+    return np.repeat(_to_mono(samples)[:, None], channels, axis=1)
+
+
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling (soxr "HQ"); a no-op at equal rates."""
+    """Band-limited resampling (soxr "HQ") along the first axis; a no-op at equal rates."""
     if rate == target_rate:
         return samples
     return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
@@ -69,9 +80,10 @@ def _decode_value(value: Any) -> tuple[np.ndarray, int]:
 
 
 def decode_audio(
-    value: Any, sampling_rate: int, where: str = "audio", allow_silent: bool = False
+    value: Any, sampling_rate: int, where: str = "audio", allow_silent: bool = False, channels: int = 1
 ) -> np.ndarray:
-    """Any audio value → float32 mono waveform at ``sampling_rate``.
+    """Any audio value → float32 waveform at ``sampling_rate``: ``(samples,)`` mono (the default) or,
+    for ``channels > 1``, ``(channels, samples)`` (up- or down-mixed, see :func:`_to_channels`).
 
     Accepts ``{"bytes", "path"}`` (``Audio(decode=False)``), ``{"array", "sampling_rate"}``, a file
     path, or a torchcodec decoder. Raises :class:`AudioDecodeError` naming ``where`` (e.g. "row 12,
@@ -83,9 +95,14 @@ def decode_audio(
         raise AudioDecodeError(f"{where}: {error}") from error
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioDecodeError(f"{where}: could not decode audio ({error})") from error
-    samples = _to_mono(np.asarray(samples, dtype=np.float32))
+    samples = np.asarray(samples, dtype=np.float32)
+    if channels == 1:
+        samples = _to_mono(samples)
+        check_waveform(samples, where, allow_silent=allow_silent)
+        return resample(samples, rate, sampling_rate)
+    samples = _to_channels(samples, channels)
     check_waveform(samples, where, allow_silent=allow_silent)
-    return resample(samples, rate, sampling_rate)
+    return np.ascontiguousarray(resample(samples, rate, sampling_rate).T)
 
 
 def check_waveform(samples: np.ndarray, where: str = "audio", allow_silent: bool = False) -> None:

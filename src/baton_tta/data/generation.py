@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Audio, Dataset
+from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.families import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def _shard_features():
 
 
 def render_clips(
-    pipeline: TangoPipeline,
+    pipeline: DiffusionPipeline,
     prompts: Sequence[str],
     seeds: Sequence[Sequence[int]],
     prompts_per_batch: int = 4,
@@ -79,14 +80,17 @@ def render_clips(
     """The library's one generation loop: ``len(seeds[i])`` clips of ``prompts[i]``, each from its own
     generator seeded with ``seeds[i][k]``, so a clip never depends on the batch it was drawn in.
 
-    Yields, batch by batch, the prompt positions and their waveforms (prompt-major), with one
-    progress bar over the batches; callers write each batch before the next is drawn."""
+    Any supported family renders (its adapter names the length argument and turns the output into
+    arrays: ``(samples,)`` mono, ``(samples, channels)`` otherwise). Yields, batch by batch, the
+    prompt positions and their waveforms (prompt-major), with one progress bar over the batches;
+    callers write each batch before the next is drawn."""
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seed lists for {len(prompts)} prompts")
     per_prompt = {len(s) for s in seeds}
     if len(per_prompt) > 1 or per_prompt == {0}:
         raise ValueError(f"every prompt needs the same positive number of seeds, got {sorted(per_prompt)}")
     clips = per_prompt.pop() if per_prompt else 0
+    family = family_of(pipeline)
     device = pipeline._execution_device
     pipeline.set_progress_bar_config(disable=True)  # one bar over batches instead of one per call
     batches = [
@@ -99,21 +103,23 @@ def render_clips(
         ]
         # inference_mode, not the pipeline's no_grad: no version counters or view tracking on the
         # way to numpy (15–20 % more clips/s on 2 CPU cores, identical audio; benchmarks/generate_clips.py)
+        # a family that reorders a prompt's clips (AudioLDM 2 ranks them) gets one row per clip instead
+        repeat, per_row = (clips, 1) if family.reorders_clips else (1, clips)
         with torch.inference_mode():
             audios = pipeline(
-                [prompts[p] for p in batch],
-                audio_length_in_s=audio_length_in_s,
+                [prompts[p] for p in batch for _ in range(repeat)],
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,
-                num_waveforms_per_prompt=clips,
                 generator=generators,
+                **{family.clips_argument: per_row},
+                **family.generation_kwargs(audio_length_in_s),
             ).audios
-        yield batch, list(audios)
+        yield batch, family.clips_from_output(audios)
 
 
 def generate_clips(
     prompts: Dataset,
-    pipeline: TangoPipeline,
+    pipeline: DiffusionPipeline,
     output_dir: str | os.PathLike,
     clips_per_prompt: int = 5,
     prompts_per_batch: int = 4,
@@ -141,6 +147,7 @@ def generate_clips(
         "generator": generator_name,
         "audio_format": audio_format,
         "num_prompts": len(prompts),
+        "sampling_rate": family_of(pipeline).sampling_rate,
     }
     _check_run_config(output_dir, config)
     done = finished_prompt_indices(output_dir)
@@ -159,11 +166,11 @@ def generate_clips(
         guidance_scale,
     ):
         batch = [todo[p] for p in positions]
-        rows_out = _clip_rows(prompts.select(batch), batch, audios, pipeline.sampling_rate, config)
+        rows_out = _clip_rows(prompts.select(batch), batch, audios, config["sampling_rate"], config)
         write_shard(
             rows_out, _shard_features(), output_dir / SHARD_DIR, f"prompts-{batch[0]:06d}-{batch[-1]:06d}"
         )
-    dataset = assemble_clips(output_dir)
+    dataset = assemble_clips(output_dir, config["sampling_rate"])
     print(f"{len(dataset)} clips written to {(output_dir / DATASET_DIR).resolve()}")
     return dataset
 
@@ -193,13 +200,14 @@ def _clip_rows(
     return out
 
 
-def assemble_clips(output_dir: str | os.PathLike) -> Dataset:
-    """All shards, ordered by prompt and clip, saved to ``output_dir/dataset``."""
+def assemble_clips(output_dir: str | os.PathLike, sampling_rate: int = SAMPLING_RATE) -> Dataset:
+    """All shards, ordered by prompt and clip, saved to ``output_dir/dataset`` (audio declared at
+    ``sampling_rate``, the generating model's)."""
     output_dir = Path(output_dir)
     dataset = read_shards(output_dir / SHARD_DIR)
     if dataset is None:
         raise FileNotFoundError(f"{output_dir / SHARD_DIR}: no generated shards")
     dataset = dataset.sort(["prompt_index", "clip_index"]).flatten_indices()
-    dataset = dataset.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE, decode=False))
+    dataset = dataset.cast_column("audio", Audio(sampling_rate=sampling_rate, decode=False))
     dataset.save_to_disk(str(output_dir / DATASET_DIR))
     return dataset

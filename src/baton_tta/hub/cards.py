@@ -84,22 +84,38 @@ def pipeline_card(
     use_lora: bool,
     curves_file: str | None = CURVES_FILE,
     tags: Sequence[str] = (),
+    model_name: str = "TANGO",
+    pipeline_class: str = "TangoPipeline",
+    license: str = LICENSES["pipeline"],
+    license_note: str = "inherited from TANGO's released weights",
+    model_tags: Sequence[str] = ("tango",),
+    remote_code: bool = True,
+    lora_loader: bool = True,
 ) -> ModelCard:
-    """Card of a fine-tuned TangoPipeline folder: what it was trained from and how."""
+    """Card of a fine-tuned pipeline folder: what it was trained from and how, under the licence the
+    family's weights carry. ``remote_code``: the pipeline class ships as code in the folder (TANGO);
+    ``lora_loader``: the pipeline has diffusers' ``load_lora_weights`` (else the adapters are PEFT's)."""
     data = ModelCardData(
         library_name="diffusers",
         pipeline_tag="text-to-audio",
         base_model=hub_id(base_model),
         datasets=[d for d in map(hub_id, datasets) if d] or None,
-        tags=["baton", "text-to-audio", "tango", "diffusers", "rlhf", *tags] + (["lora"] if use_lora else []),
-        license=LICENSES["pipeline"],
+        tags=list(dict.fromkeys(["baton", "text-to-audio", *model_tags, "diffusers", "rlhf", *tags]))
+        + (["lora"] if use_lora else []),
+        license=license,
     )
     return ModelCard.from_template(
         data,
         template_str=_template("pipeline_card.md"),
         title=title,
         summary=summary,
-        base_model_text=f"`{base_model}`" if hub_id(base_model) else "a local TangoPipeline",
+        base_model_text=f"`{base_model}`" if hub_id(base_model) else f"a local {pipeline_class}",
+        model_name=model_name,
+        pipeline_class=pipeline_class,
+        license=license,
+        license_note=license_note,
+        load_kwargs=", trust_remote_code=True" if remote_code else "",
+        lora_loader=lora_loader,
         datasets_text=_names(datasets),
         num_rows=num_rows,
         mean_reward=f"{mean_reward:.3f}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -41,3 +42,17 @@ def push_folder(
     )
     logger.info("pushed %s to %s (%s)", folder, repo_id, info.commit_url)
     return info.commit_url
+
+
+def pipeline_files(folder: str | os.PathLike) -> list[str]:
+    """Upload patterns of a saved pipeline, read from its ``model_index.json``: the index, the
+    pipeline's own code files (custom pipelines such as TANGO's) and one folder per component it
+    names, so any family's layout goes up whole and nothing else does."""
+    folder = os.fspath(folder)
+    with open(os.path.join(folder, "model_index.json"), encoding="utf-8") as handle:
+        index = json.load(handle)
+    components = [
+        name for name, value in index.items() if not name.startswith("_") and isinstance(value, list)
+    ]
+    code = sorted(name for name in os.listdir(folder) if name.endswith(".py"))
+    return ["model_index.json", *code, *(f"{name}/*" for name in components)]

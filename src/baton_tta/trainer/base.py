@@ -1,13 +1,14 @@
-"""DiffusionTrainer: what every UNet fine-tuning trainer of stage 3 shares, as a ``transformers.Trainer``.
+"""DiffusionTrainer: what every denoiser fine-tuning trainer of stage 3 shares, as a ``transformers.Trainer``.
 
 TRL's base trainer cannot hold a diffusers model (docs/architecture.md, "Why transformers.Trainer"),
 so this subclasses ``Trainer`` directly, as TRL's trainers do, and overrides only what differs: the
-model is the pipeline's UNet; the text encoder, VAE and vocoder are frozen feature extractors run
-once (``cache_latents``); checkpoints hold the trainable weights (full UNet or LoRA), optimizer,
-scheduler, RNG and data position, so a resumed run continues exactly; ``save_model`` writes a
-TangoPipeline folder (loadable with ``DiffusionPipeline.from_pretrained(dir, trust_remote_code=True)``)
-with its card. A subclass defines ``_prepare_data(train_dataset, args) -> (collator, rows, pretrain
-rows)`` and ``compute_loss``.
+model is the pipeline's denoiser (a UNet or a DiT, named by the pipeline's family adapter,
+:mod:`baton_tta.families`); every other component is a frozen feature extractor run once
+(``cache_latents``); timesteps, noising, targets and loss weights come from the noise process
+the pipeline's scheduler implies; checkpoints hold the trainable weights (full denoiser or LoRA),
+optimizer, scheduler, RNG and data position, so a resumed run continues exactly; ``save_model``
+writes a pipeline folder of the same class with its card. A subclass defines
+``_prepare_data(train_dataset, args) -> (collator, rows, pretrain rows)`` and ``compute_loss``.
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers import DiffusionPipeline
 from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import set_seed
 
 from baton_tta.data.loading import load_preference_dataset, standardize
+from baton_tta.families import Conditioning, TimestepSettings, family_of, load_pipeline
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
-from baton_tta.hub.push import push_folder
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.hub.push import pipeline_files, push_folder
 from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
-from baton_tta.trainer.loss import denoising_target, min_snr_weights, per_sample_mse
+from baton_tta.trainer.lora import LORA_CONFIG, LORA_WEIGHTS, add_lora, base_denoiser, save_lora
+from baton_tta.trainer.loss import per_sample_mse
 from baton_tta.trainer.safety import (
     FiniteGradientsCallback,
     check_finite,
@@ -48,36 +49,32 @@ from baton_tta.trainer.safety import (
 logger = logging.getLogger(__name__)
 
 TRAINABLE_WEIGHTS = "model.safetensors"
-#: What goes to the Hub from an output folder, and nothing else: the pipeline (model_index.json, its
-#: code, one folder per component), the card and curves, LoRA weights. No checkpoints, no pickles.
-HUB_FILES = [
-    "model_index.json",
-    "pipeline_tango.py",
-    "README.md",
-    "training_curves.png",
-    "pytorch_lora_weights.safetensors",
-    *(f"{component}/*" for component in ("unet", "vae", "vocoder", "text_encoder", "tokenizer", "scheduler")),
-]
+#: What goes to the Hub from an output folder besides the pipeline's own files (``pipeline_files``:
+#: model_index.json, its code, the folders of the components it names): the card, the curves and
+#: the LoRA adapters. No checkpoints, no pickles.
+CARD_FILES = ["README.md", CURVES_FILE, LORA_WEIGHTS, LORA_CONFIG]
 
 
 class DiffusionTrainer(Trainer):
-    """Fine-tune a :class:`TangoPipeline`'s UNet; subclasses define the data and the loss.
+    """Fine-tune the denoiser of any supported text-to-audio pipeline (TANGO, AudioLDM 2, Stable
+    Audio Open, Stable Audio 3; :data:`baton_tta.families.FAMILIES`); subclasses define the data
+    and the loss.
 
     Args:
-        pipeline: a TangoPipeline, or a folder / Hub id to load one from.
+        pipeline: a pipeline, or a folder / Hub id to load one from.
         args: the subclass's config (a [`DiffusionTrainingConfig`]).
         train_dataset: the preference data, or its id / path.
         peft_config: a ``peft.LoraConfig`` (overrides the ``use_lora``/``lora_*`` fields).
         callbacks: extra ``TrainerCallback``s.
     """
 
-    #: Card title and one-paragraph summary; subclasses name their method.
-    card_title = "Fine-tuned TANGO"
-    card_summary = "TANGO's UNet fine-tuned with baton-tta."
+    #: Card title and one-paragraph summary; subclasses name their method ({model} is the family).
+    card_title = "Fine-tuned {model}"
+    card_summary = "{model}'s denoiser fine-tuned with baton-tta."
 
     def __init__(
         self,
-        pipeline: TangoPipeline | str,
+        pipeline: DiffusionPipeline | str,
         args: DiffusionTrainingConfig,
         train_dataset: Dataset | str | None = None,
         peft_config: LoraConfig | None = None,
@@ -86,39 +83,42 @@ class DiffusionTrainer(Trainer):
         if train_dataset is None:
             raise ValueError("train_dataset is required")
         set_seed(args.seed)
-        self.pipeline = TangoPipeline.from_pretrained(pipeline) if isinstance(pipeline, str) else pipeline
+        self.pipeline = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
         self.pipeline.set_progress_bar_config(disable=True)
         self.base_model_id = (
             pipeline if isinstance(pipeline, str) else getattr(self.pipeline, "name_or_path", None)
         )
         self.data_sources: list[str] = []
-        self.noise_scheduler = DDPMScheduler.from_config(self.pipeline.scheduler.config)
-        for frozen in (self.pipeline.text_encoder, self.pipeline.vae, self.pipeline.vocoder):
+        self.family = family_of(self.pipeline)
+        self.noise = self.family.noise_process(_timestep_settings(args))
+        for frozen in self.family.frozen_components():
             frozen.requires_grad_(False).eval()
         self.pipeline.to(args.device)
-        unet = self.pipeline.unet
+        denoiser = self.family.denoiser
         self.use_lora = bool(args.use_lora or peft_config is not None)
         if self.use_lora:
-            unet.requires_grad_(False)
-            unet.add_adapter(
+            denoiser.requires_grad_(False)
+            add_lora(
+                denoiser,
                 peft_config
                 or LoraConfig(
                     r=args.lora_rank,
                     lora_alpha=args.lora_alpha,
                     init_lora_weights="gaussian",
-                    target_modules=args.lora_target_modules,
-                )
+                    target_modules=list(args.lora_target_modules or self.family.lora_target_modules),
+                ),
             )
-        self.unet_gradient_checkpointing = bool(args.gradient_checkpointing)
-        if args.gradient_checkpointing:  # diffusers' switch, not transformers' (which the UNet lacks)
-            unet.enable_gradient_checkpointing()
+        self.denoiser_gradient_checkpointing = bool(args.gradient_checkpointing)
+        if args.gradient_checkpointing:  # diffusers' switch, not transformers' (which the denoiser lacks)
+            denoiser.enable_gradient_checkpointing()
             args.gradient_checkpointing = False
-        unet.train()
-        self.encoder = FeatureEncoder(self.pipeline, args.audio_length_s, "prompt")
+        denoiser.train()
+        self._null_conditioning: Conditioning | None = None
+        self.encoder = FeatureEncoder(self.family, args.audio_length_s, "prompt")
         collator, num_rows, num_pretrain = self._prepare_data(train_dataset, args)
         indices = PairedIndices(num_rows, num_pretrain, args.seed)
         super().__init__(
-            model=unet, args=args, train_dataset=indices, data_collator=collator, callbacks=callbacks
+            model=denoiser, args=args, train_dataset=indices, data_collator=collator, callbacks=callbacks
         )
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
@@ -153,38 +153,46 @@ class DiffusionTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss pieces
     def _sample_latents(self, batch: dict) -> torch.Tensor:
-        """A fresh draw from each clip's VAE posterior, scaled as TANGO does."""
+        """A fresh draw from each clip's latent posterior, scaled into the denoiser's units."""
         latents = batch["latent_mean"] + batch["latent_std"] * torch.randn_like(batch["latent_std"])
-        return latents * self.pipeline.vae.config.scaling_factor
+        return latents * self.family.latent_scale
 
-    def _condition(self, batch: dict) -> torch.Tensor:
-        """Caption embeddings, zeroed with probability ``condition_dropout`` (TANGO's uncondition)."""
-        text = batch["text"]
-        if self.args.condition_dropout > 0 and self.model.training:
-            keep = (torch.rand(text.shape[0], device=text.device) >= self.args.condition_dropout).to(
-                text.dtype
-            )
-            text = text * keep[:, None, None]
-        return text
+    def _condition(self, batch: dict) -> Conditioning:
+        """The batch's conditioning, each row replaced with probability ``condition_dropout`` by the
+        family's unconditional input (TANGO: zeroed caption states), which keeps guidance working."""
+        conditioning = batch["conditioning"]
+        if not (self.args.condition_dropout > 0 and self.model.training):
+            return conditioning
+        first = next(iter(conditioning.values()))
+        keep = torch.rand(first.shape[0], device=first.device) >= self.args.condition_dropout
+        null = self._null(conditioning)
+        return {key: _where_rows(keep, value, null[key]) for key, value in conditioning.items()}
 
-    def _random_timesteps(self, size: int, device: torch.device) -> torch.Tensor:
-        return torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (size,), device=device)
+    def _null(self, conditioning: Conditioning) -> Conditioning:
+        """The family's unconditional input for this batch; an encoded empty caption is encoded once."""
+        if self.family.null_is_encoded:
+            if self._null_conditioning is None:
+                with torch.no_grad():
+                    self._null_conditioning = self.family.null_conditioning(
+                        {k: v[:1] for k, v in conditioning.items()}, self.args.audio_length_s
+                    )
+            size = next(iter(conditioning.values())).shape[0]
+            return {k: v.expand(size, *v.shape[1:]) for k, v in self._null_conditioning.items()}
+        return self.family.null_conditioning(conditioning, self.args.audio_length_s)
 
-    def _noised_mse(self, model, latents, text, mask, noise, timesteps) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise the latents at the timesteps, predict, and return per-sample MSE and Min-SNR weights."""
-        noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
-        target = denoising_target(self.noise_scheduler, latents, noise, timesteps)
-        prediction = model(noisy, timesteps, encoder_hidden_states=text, encoder_attention_mask=mask).sample
-        weights = min_snr_weights(
-            self.noise_scheduler, timesteps, self.args.snr_gamma, self.args.snr_weighting
-        ).to(prediction.device)
+    def _noised_mse(self, model, latents, conditioning: Conditioning, noise, timesteps):
+        """Noise the latents at the timesteps, predict, and return per-sample MSE and loss weights."""
+        noisy = self.noise.add_noise(latents, noise, timesteps)
+        target = self.noise.target(latents, noise, timesteps)
+        prediction = self.family.denoise(model, noisy, self.noise.model_timestep(timesteps), conditioning)
+        weights = self.noise.loss_weights(timesteps).to(prediction.device)
         return per_sample_mse(prediction, target), weights
 
     def _denoising_terms(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         latents = self._sample_latents(batch)
         noise = torch.randn_like(latents)
-        timesteps = self._random_timesteps(latents.shape[0], latents.device)
-        return self._noised_mse(model, latents, self._condition(batch), batch["mask"], noise, timesteps)
+        timesteps = self.noise.sample_timesteps(latents.shape[0], latents.device)
+        return self._noised_mse(model, latents, self._condition(batch), noise, timesteps)
 
     def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""
@@ -242,7 +250,7 @@ class DiffusionTrainer(Trainer):
         return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in names}
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Checkpoint weights: only what trains (the full UNet, or just the LoRA matrices)."""
+        """Checkpoint weights: only what trains (the full denoiser, or just the LoRA matrices)."""
         output_dir = output_dir or self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         save_file(self.trainable_state_dict(), os.path.join(output_dir, TRAINABLE_WEIGHTS))
@@ -269,28 +277,15 @@ class DiffusionTrainer(Trainer):
             self.save_pipeline(output_dir or self.args.output_dir)
 
     def save_pipeline(self, output_dir: str | os.PathLike) -> Path:
-        """A TangoPipeline folder (and LoRA weights with LoRA) plus README.md and training curves."""
+        """A pipeline folder of the base pipeline's class (with LoRA: the adapters too, and the
+        denoiser merged unless ``merge_lora`` is off) plus README.md and training curves."""
         output_dir = Path(output_dir)
-        unet = self.accelerator.unwrap_model(self.model)
-        pipeline_unet = unet
+        denoiser = self.accelerator.unwrap_model(self.model)
+        saved_denoiser = denoiser
         if self.use_lora:
-            # the adapter metadata carries lora_alpha: without it a loader assumes alpha = rank
-            TangoPipeline.save_lora_weights(
-                output_dir,
-                unet_lora_layers=get_peft_model_state_dict(unet),
-                unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
-            )
-            pipeline_unet = _base_unet(unet)
-        saved = TangoPipeline(
-            **{**self.pipeline.components, "unet": pipeline_unet}, **_settings(self.pipeline)
-        )
-        saved.save_pretrained(output_dir)
-        if self.use_lora and self.args.merge_lora:
-            merged = TangoPipeline.from_pretrained(output_dir)
-            merged.load_lora_weights(output_dir)
-            merged.fuse_lora()
-            merged.unload_lora_weights()
-            merged.save_pretrained(output_dir)
+            save_lora(self.pipeline, self.family.denoiser_name, denoiser, output_dir)
+            saved_denoiser = base_denoiser(denoiser, merge=self.args.merge_lora)
+        self.family.pipeline_with_denoiser(saved_denoiser).save_pretrained(output_dir)
         self.create_model_card(output_dir)
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
         return output_dir
@@ -305,11 +300,20 @@ class DiffusionTrainer(Trainer):
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
-        settings["gradient_checkpointing"] = self.unet_gradient_checkpointing  # the Trainer's flag is off
+        settings["gradient_checkpointing"] = self.denoiser_gradient_checkpointing  # the Trainer's flag is off
         settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
+        settings["noise process"] = self.noise.name
+        model = self.family.display_name
         card = pipeline_card(
-            title=self.card_title,
-            summary=self.card_summary,
+            title=self.card_title.format(model=model),
+            summary=self.card_summary.format(model=model),
+            model_name=model,
+            pipeline_class=self.family.pipeline_class_name,
+            license=self.family.license,
+            license_note=self.family.license_note,
+            model_tags=self.family.hub_tags,
+            remote_code=self.family.remote_code,
+            lora_loader=hasattr(self.pipeline, "load_lora_weights"),
             base_model=self.base_model_id if isinstance(self.base_model_id, str) else None,
             datasets=self.data_sources,
             hyperparameters=settings,
@@ -366,7 +370,7 @@ class DiffusionTrainer(Trainer):
             token=token or self.args.hub_token,
             revision=revision,
             create_pr=kwargs.get("create_pr", False),
-            allow_patterns=HUB_FILES,
+            allow_patterns=[*pipeline_files(output_dir), *CARD_FILES],
         )
 
 
@@ -384,16 +388,28 @@ def _hub_or_none(name: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _base_unet(unet: UNet2DConditionModel) -> UNet2DConditionModel:
-    """The UNet without its LoRA layers (base weights are frozen, so unchanged by training)."""
-    base = {k.replace(".base_layer", ""): v for k, v in unet.state_dict().items() if "lora_" not in k}
-    clean = UNet2DConditionModel.from_config(unet.config)
-    clean.load_state_dict(base)
-    return clean.to(unet.device)
+def _timestep_settings(args: DiffusionTrainingConfig) -> TimestepSettings:
+    return TimestepSettings(
+        snr_gamma=args.snr_gamma,
+        snr_weighting=args.snr_weighting,
+        timestep_density=args.timestep_density,
+        logit_mean=args.logit_mean,
+        logit_std=args.logit_std,
+        mode_scale=args.mode_scale,
+        flow_loss_weighting=args.flow_loss_weighting,
+    )
 
 
-def _settings(pipeline: TangoPipeline) -> dict[str, Any]:
-    """The pipeline's own settings (the mel front end): its config less the components."""
-    return {
-        k: v for k, v in pipeline.config.items() if not k.startswith("_") and k not in pipeline.components
-    }
+def _where_rows(keep: torch.Tensor, value: torch.Tensor, null: torch.Tensor) -> torch.Tensor:
+    """Rows of ``value`` where ``keep``, else of ``null``; sequences padded to a common length first."""
+    if value.dim() >= 2 and value.shape[1:] != null.shape[1:]:
+        length = max(value.shape[1], null.shape[1])
+        value, null = _pad_axis1(value, length), _pad_axis1(null, length)
+    return torch.where(keep.reshape(-1, *([1] * (value.dim() - 1))), value, null.to(value.dtype))
+
+
+def _pad_axis1(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    if tensor.shape[1] == length:
+        return tensor
+    pad = tensor.new_zeros((tensor.shape[0], length - tensor.shape[1], *tensor.shape[2:]))
+    return torch.cat([tensor, pad], dim=1)

@@ -11,12 +11,14 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.integrations import TensorBoardCallback
 
+from baton_tta.data.generation import render_clips
+
 logger = logging.getLogger(__name__)
 
 
 class ValidationCallback(TrainerCallback):
     """Every ``validation_every_n_steps`` steps (main process): generate ``num_validation_clips`` per
-    validation prompt with the current UNet, write them under ``output_dir/validation/step-N/``, log
+    validation prompt with the current denoiser (through the generation loop every command uses), write them under ``output_dir/validation/step-N/``, log
     ``validation_mean_reward`` when a reward model is set, and add the audio to TensorBoard."""
 
     def __init__(self, trainer: Trainer):
@@ -28,30 +30,39 @@ class ValidationCallback(TrainerCallback):
         if not n or state.global_step % n or not state.is_world_process_zero:
             return
         trainer = self.trainer
-        pipe = trainer.pipeline
-        unet = trainer.accelerator.unwrap_model(trainer.model)
-        was_training = unet.training
-        unet.eval()
-        generator = torch.Generator(device=pipe.device).manual_seed(args.seed)
-        audios = pipe(
-            list(args.validation_prompts),
-            audio_length_in_s=args.audio_length_s,
-            num_inference_steps=args.validation_inference_steps,
-            num_waveforms_per_prompt=args.num_validation_clips,
-            generator=generator,
-        ).audios
-        unet.train(was_training)
+        denoiser = trainer.accelerator.unwrap_model(trainer.model)
+        was_training = denoiser.training
+        denoiser.eval()
+        clips = args.num_validation_clips
+        seeds = [
+            [args.seed + p * clips + k for k in range(clips)] for p in range(len(args.validation_prompts))
+        ]
+        audios = [
+            audio
+            for _, batch in render_clips(
+                trainer.pipeline,
+                list(args.validation_prompts),
+                seeds,
+                audio_length_in_s=args.audio_length_s,
+                num_inference_steps=args.validation_inference_steps,
+                guidance_scale=args.validation_guidance_scale,
+                desc="validation clips",
+            )
+            for audio in batch
+        ]
+        denoiser.train(was_training)
+        rate = trainer.family.sampling_rate
         folder = Path(args.output_dir) / "validation" / f"step-{state.global_step}"
         folder.mkdir(parents=True, exist_ok=True)
-        prompts = [p for p in args.validation_prompts for _ in range(args.num_validation_clips)]
+        prompts = [p for p in args.validation_prompts for _ in range(clips)]
         for i, audio in enumerate(audios):
-            sf.write(folder / f"{i:02d}.wav", audio, pipe.sampling_rate)
+            sf.write(folder / f"{i:02d}.wav", audio, rate)
         logs = {"validation_clips": float(len(audios))}
         reward_model = getattr(trainer, "reward_model", None)
         if reward_model is not None:
-            scores = reward_model.score(prompts, list(audios), sampling_rate=pipe.sampling_rate)
+            scores = reward_model.score(prompts, audios, sampling_rate=rate)
             logs["validation_mean_reward"] = float(sum(scores) / len(scores))
-        self._tensorboard(trainer, state.global_step, prompts, audios, pipe.sampling_rate)
+        self._tensorboard(trainer, state.global_step, prompts, audios, rate)
         trainer.log(logs)
 
     @staticmethod
@@ -59,8 +70,9 @@ class ValidationCallback(TrainerCallback):
         for callback in trainer.callback_handler.callbacks:
             if isinstance(callback, TensorBoardCallback) and callback.tb_writer is not None:
                 for i, (prompt, audio) in enumerate(zip(prompts, audios)):
+                    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
                     callback.tb_writer.add_audio(
-                        f"validation/{i:02d}", torch.from_numpy(audio)[None], step, sample_rate=rate
+                        f"validation/{i:02d}", torch.from_numpy(mono)[None], step, sample_rate=rate
                     )
                     callback.tb_writer.add_text(f"validation/{i:02d}_prompt", prompt, step)
 

@@ -14,32 +14,39 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from baton_tta.families.noise import FLOW_LOSS_WEIGHTINGS, TIMESTEP_DENSITIES
+
 
 @dataclass
 class DiffusionTrainingConfig(TrainingArguments):
-    r"""Arguments shared by the UNet fine-tuning trainers.
+    r"""Arguments shared by the denoiser fine-tuning trainers.
 
     > Parameters that control the data
 
         prompt_column (`str`, defaults to "prompt"): Caption column.
-        audio_length_s (`float`, defaults to 10.0): Clip length the model is trained on, in seconds (TANGO: 10).
+        audio_length_s (`float`, defaults to 10.0): Clip length the model is trained on, in seconds (TANGO: 10); clips are decoded at the model's own rate and channels.
         audio_length_tolerance_s (`float`, defaults to 1.0): Clips whose length differs from audio_length_s by more than this are an error.
         overwrite_output_dir (`bool`, defaults to False): Clear output_dir first when it holds another run's results (otherwise such a folder is refused).
         cache_latents (`bool`, defaults to True): Encode captions (T5) and clips (VAE) once before training; the uncached path re-encodes every step and gives identical losses.
 
     > Parameters that control the loss
 
-        snr_gamma (`float` or `None`, defaults to None): Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it.
+        snr_gamma (`float` or `None`, defaults to None): Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it. DDPM and v-objective families only.
         snr_weighting (`str`, defaults to "tango"): Min-SNR weight: "tango" = min(SNR, gamma)/SNR, as TANGO and the official BATON code (v-prediction too); "v_target" = min(SNR, gamma)/(SNR + 1) for v-prediction, as diffusers' examples.
-        condition_dropout (`float`, defaults to 0.1): Probability of zeroing a caption's embedding (TANGO's uncondition), which keeps classifier-free guidance working.
+        timestep_density (`str`, defaults to "uniform"): How continuous-time families (Stable Audio Open, Stable Audio 3) draw training timesteps: "uniform", "logit_normal" or "mode" (diffusers' compute_density_for_timestep_sampling). DDPM families draw uniformly.
+        logit_mean (`float`, defaults to 0.0): Mean of the "logit_normal" timestep density.
+        logit_std (`float`, defaults to 1.0): Standard deviation of the "logit_normal" timestep density.
+        mode_scale (`float`, defaults to 1.29): Scale of the "mode" timestep density.
+        flow_loss_weighting (`str`, defaults to "none"): Per-sample weight of rectified-flow families: "none", "sigma_sqrt" or "cosmap" (diffusers' compute_loss_weighting_for_sd3).
+        condition_dropout (`float`, defaults to 0.1): Probability of replacing a caption's conditioning with the family's unconditional input (TANGO: zeroed states; others: the empty caption), which keeps classifier-free guidance working.
 
     > Parameters that control the model
 
-        use_lora (`bool`, defaults to False): Train LoRA adapters on the UNet's attention projections instead of the full UNet.
+        use_lora (`bool`, defaults to False): Train LoRA adapters on the denoiser's attention projections instead of the full denoiser.
         lora_rank (`int`, defaults to 16): LoRA rank.
         lora_alpha (`int`, defaults to 16): LoRA alpha.
-        lora_target_modules (`list[str]`, defaults to ["to_q", "to_k", "to_v", "to_out.0"]): UNet modules that get LoRA adapters.
-        merge_lora (`bool`, defaults to False): Also save the pipeline with the LoRA adapters merged into the UNet.
+        lora_target_modules (`list[str]` or `None`, defaults to None): Denoiser modules that get LoRA adapters; None takes the family's default (UNets: to_q, to_k, to_v, to_out.0; Stable Audio 3: to_qkv, to_q, to_kv, to_out).
+        merge_lora (`bool`, defaults to True): Save the pipeline with the LoRA adapters merged into the denoiser (the adapters are saved beside it either way); False saves the base denoiser.
 
     > Parameters that control validation
 
@@ -47,6 +54,7 @@ class DiffusionTrainingConfig(TrainingArguments):
         validation_every_n_steps (`int`, defaults to 0): Render the validation captions every n steps; 0 disables validation.
         num_validation_clips (`int`, defaults to 1): Clips per validation caption.
         validation_inference_steps (`int`, defaults to 50): Denoising steps of validation clips.
+        validation_guidance_scale (`float`, defaults to 3.0): Classifier-free guidance of validation clips (1 switches it off).
 
     > Changed defaults (from `TrainingArguments`)
 
@@ -62,7 +70,10 @@ class DiffusionTrainingConfig(TrainingArguments):
     prompt_column: str = field(default="prompt", metadata={"help": "Caption column."})
     audio_length_s: float = field(
         default=10.0,
-        metadata={"help": "Clip length the model is trained on, in seconds (TANGO: 10)."},
+        metadata={
+            "help": "Clip length the model is trained on, in seconds (TANGO: 10); clips are decoded at the "
+            "model's own rate and channels."
+        },
     )
     audio_length_tolerance_s: float = field(
         default=1.0,
@@ -84,7 +95,10 @@ class DiffusionTrainingConfig(TrainingArguments):
     # loss
     snr_gamma: float | None = field(
         default=None,
-        metadata={"help": "Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it."},
+        metadata={
+            "help": "Min-SNR-gamma loss weighting (TANGO trains with 5); None disables it. DDPM and "
+            "v-objective families only."
+        },
     )
     snr_weighting: str = field(
         default="tango",
@@ -94,29 +108,58 @@ class DiffusionTrainingConfig(TrainingArguments):
             "choices": ["tango", "v_target"],
         },
     )
+    timestep_density: str = field(
+        default="uniform",
+        metadata={
+            "help": "How continuous-time families (Stable Audio Open, Stable Audio 3) draw training timesteps: "
+            '"uniform", "logit_normal" or "mode" (diffusers\' compute_density_for_timestep_sampling). DDPM '
+            "families draw uniformly.",
+            "choices": ["uniform", "logit_normal", "mode"],
+        },
+    )
+    logit_mean: float = field(default=0.0, metadata={"help": 'Mean of the "logit_normal" timestep density.'})
+    logit_std: float = field(
+        default=1.0, metadata={"help": 'Standard deviation of the "logit_normal" timestep density.'}
+    )
+    mode_scale: float = field(default=1.29, metadata={"help": 'Scale of the "mode" timestep density.'})
+    flow_loss_weighting: str = field(
+        default="none",
+        metadata={
+            "help": 'Per-sample weight of rectified-flow families: "none", "sigma_sqrt" or "cosmap" '
+            "(diffusers' compute_loss_weighting_for_sd3).",
+            "choices": ["none", "sigma_sqrt", "cosmap"],
+        },
+    )
     condition_dropout: float = field(
         default=0.1,
         metadata={
-            "help": "Probability of zeroing a caption's embedding (TANGO's uncondition), which keeps "
-            "classifier-free guidance working."
+            "help": "Probability of replacing a caption's conditioning with the family's unconditional "
+            "input (TANGO: zeroed states; others: the empty caption), which keeps classifier-free "
+            "guidance working."
         },
     )
     # model
     use_lora: bool = field(
         default=False,
         metadata={
-            "help": "Train LoRA adapters on the UNet's attention projections instead of the full UNet."
+            "help": "Train LoRA adapters on the denoiser's attention projections instead of the full denoiser."
         },
     )
     lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0"],
-        metadata={"help": "UNet modules that get LoRA adapters."},
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Denoiser modules that get LoRA adapters; None takes the family's default (UNets: to_q, "
+            "to_k, to_v, to_out.0; Stable Audio 3: to_qkv, to_q, to_kv, to_out)."
+        },
     )
     merge_lora: bool = field(
-        default=False,
-        metadata={"help": "Also save the pipeline with the LoRA adapters merged into the UNet."},
+        default=True,
+        metadata={
+            "help": "Save the pipeline with the LoRA adapters merged into the denoiser (the adapters are saved "
+            "beside it either way); False saves the base denoiser."
+        },
     )
     # validation
     validation_prompts: list[str] = field(
@@ -130,6 +173,10 @@ class DiffusionTrainingConfig(TrainingArguments):
     num_validation_clips: int = field(default=1, metadata={"help": "Clips per validation caption."})
     validation_inference_steps: int = field(
         default=50, metadata={"help": "Denoising steps of validation clips."}
+    )
+    validation_guidance_scale: float = field(
+        default=3.0,
+        metadata={"help": "Classifier-free guidance of validation clips (1 switches it off)."},
     )
     # changed defaults (docs/architecture.md, "Pitfalls")
     learning_rate: float = field(default=1e-5, metadata={"help": "AdamW learning rate (paper: 1e-5)."})
@@ -151,6 +198,12 @@ class DiffusionTrainingConfig(TrainingArguments):
             raise ValueError(
                 f"snr_gamma must be > 0 (or None to disable Min-SNR weighting), got {self.snr_gamma}"
             )
+        for name, allowed in (
+            ("timestep_density", TIMESTEP_DENSITIES),
+            ("flow_loss_weighting", FLOW_LOSS_WEIGHTINGS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not 0.0 <= self.condition_dropout < 1.0:
             raise ValueError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.remove_unused_columns:

@@ -1,9 +1,9 @@
 """Training inputs: which rows train, how they are encoded (once, or every step), how batches form.
 
-Only the UNet trains, so a caption's T5 states and a clip's VAE posterior never change: with
-``cache_latents`` they are computed once before training (docs/architecture.md, "Stage 3"). Both paths go through the same
-:class:`FeatureEncoder`, and the posterior is sampled at every step in either case, so cached and
-uncached training see the same numbers.
+Only the denoiser trains, so a caption's conditioning and a clip's latent posterior never change:
+with ``cache_latents`` they are computed once before training (docs/architecture.md, "Data flow").
+Both paths go through the same :class:`FeatureEncoder` (the family's adapter), and the posterior is
+sampled at every step in either case, so cached and uncached training see the same numbers.
 """
 
 from __future__ import annotations
@@ -27,54 +27,64 @@ from baton_tta.data.schema import (
     log_excluded,
     rows_by_role,
 )
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.families import AudioFamily
+from baton_tta.families.base import stack_waves
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class EncodedRow:
-    """A caption's unpadded T5 states and a clip's VAE posterior (mean, std)."""
+    """A caption's conditioning (the family's denoiser keywords, padding removed) and a clip's
+    latent posterior (mean, std; std is zeros for a deterministic encoder)."""
 
-    text: torch.Tensor
+    conditioning: dict[str, torch.Tensor]
     latent_mean: torch.Tensor
     latent_std: torch.Tensor
 
 
 class FeatureEncoder:
-    """Captions → T5 states, waveforms → VAE posteriors, with the pipeline's own front end (TANGO's)."""
+    """Captions → conditioning, waveforms → latent posteriors, through the family's adapter (which
+    calls the pipeline's own ``encode_prompt`` / VAE encode), at the family's rate and channels."""
 
-    def __init__(self, pipeline: TangoPipeline, audio_length_s: float, prompt_column: str):
-        self.pipeline = pipeline
+    def __init__(self, family: AudioFamily, audio_length_s: float, prompt_column: str):
+        self.family = family
         self.audio_length_s = audio_length_s
         self.prompt_column = prompt_column
-        self.num_frames = pipeline.num_frames_for(audio_length_s)
+        self.num_samples = family.num_samples(audio_length_s)
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.family.sampling_rate
+
+    def decode(self, value, where: str = "audio") -> np.ndarray:
+        """One clip at the family's rate: ``(samples,)`` mono or ``(channels, samples)``."""
+        return decode_audio(value, self.family.sampling_rate, where=where, channels=self.family.channels)
 
     @torch.no_grad()
     def encode(self, prompts: list[str], waves: list[np.ndarray]) -> list[EncodedRow]:
-        pipe = self.pipeline
-        hidden, mask = pipe.encode_text(list(prompts))
-        num_samples = self.num_frames * pipe.hop_length
-        waveform = torch.from_numpy(np.stack([_fit(w, num_samples) for w in waves])).to(pipe.vae.device)
-        mel = pipe.waveform_to_mel(pipe.prepare_waveform(waveform, num_samples), num_frames=self.num_frames)
-        posterior = pipe.encode_mel(mel)
+        family = self.family
+        conditioning = family.encode_conditioning(list(prompts), self.audio_length_s)
+        waveform = stack_waves(waves, self.num_samples, family.channels)
+        mean, std = family.encode_audio(waveform)
         return [
-            EncodedRow(hidden[i, mask[i]].cpu(), posterior.mean[i].cpu(), posterior.std[i].cpu())
+            EncodedRow(_row(conditioning, i, family.padded_sequences), mean[i].cpu(), std[i].cpu())
             for i in range(len(prompts))
         ]
 
     def encode_rows(self, rows: list[dict], audio_column: str) -> list[EncodedRow]:
         """Decode and encode dataset rows (the uncached path, every step)."""
-        rate = self.pipeline.sampling_rate
-        waves = [decode_audio(row[audio_column], rate) for row in rows]
+        waves = [self.decode(row[audio_column]) for row in rows]
         return self.encode([row[self.prompt_column] for row in rows], waves)
 
 
-def _fit(wave: np.ndarray, num_samples: int) -> np.ndarray:
-    """Pad with zeros or trim, so clips stack; TANGO's normalisation runs on the stacked batch."""
-    if len(wave) >= num_samples:
-        return wave[:num_samples]
-    return np.pad(wave, (0, num_samples - len(wave)))
+def _row(conditioning: dict[str, torch.Tensor], i: int, padded: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Row ``i`` of a conditioning batch, with padded sequences cut to their real tokens."""
+    row = {key: value[i] for key, value in conditioning.items()}
+    for key, mask_key in padded.items():
+        real = row[mask_key].bool()
+        row[key], row[mask_key] = row[key][real], row[mask_key][real]
+    return {key: value.cpu() for key, value in row.items()}
 
 
 def scan_clips(
@@ -90,7 +100,7 @@ def scan_clips(
     NaN, silent — by :func:`decode_audio`) and measured against the training length, and, with
     ``encode``, turned into its cached features on the spot. All problems are reported together,
     by row and column, before any training step."""
-    rate = encoder.pipeline.sampling_rate
+    rate = encoder.sampling_rate
     problems: list[str] = []
     encoded: list[EncodedRow] = []
     for start in tqdm(range(0, len(dataset), batch_size), desc=f"{source}: {column}", unit="batch"):
@@ -99,11 +109,11 @@ def scan_clips(
         for index, value in enumerate(batch[column], start):
             where = f"row {index}, column '{column}'"
             try:
-                wave = decode_audio(value, rate, where=where)
+                wave = encoder.decode(value, where=where)
             except AudioDecodeError as error:
                 problems.append(str(error))
                 continue
-            seconds = len(wave) / rate
+            seconds = wave.shape[-1] / rate
             if abs(seconds - encoder.audio_length_s) > tolerance_s:
                 problems.append(
                     f"{where}: clip is {seconds:.2f} s, training length is {encoder.audio_length_s:g} s "
@@ -205,17 +215,22 @@ class PairedIndices(torch.utils.data.Dataset):
         return {"index": k, "pretrain_index": pretrain}
 
 
-def _stack(rows: list[EncodedRow]) -> dict[str, torch.Tensor]:
-    length = max(row.text.shape[0] for row in rows)
-    width = rows[0].text.shape[1]
-    text = torch.zeros(len(rows), length, width, dtype=rows[0].text.dtype)
-    mask = torch.zeros(len(rows), length, dtype=torch.bool)
-    for i, row in enumerate(rows):
-        text[i, : row.text.shape[0]] = row.text
-        mask[i, : row.text.shape[0]] = True
+def _stack_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack rows; rows of different lengths (unpadded captions) are zero- (or False-) padded on
+    their first axis to the longest."""
+    if len({t.shape for t in tensors}) == 1:
+        return torch.stack(tensors)
+    length = max(t.shape[0] for t in tensors)
+    out = tensors[0].new_zeros((len(tensors), length, *tensors[0].shape[1:]))
+    for i, t in enumerate(tensors):
+        out[i, : t.shape[0]] = t
+    return out
+
+
+def _stack(rows: list[EncodedRow]) -> dict:
+    keys = rows[0].conditioning
     return {
-        "text": text,
-        "mask": mask,
+        "conditioning": {k: _stack_padded([row.conditioning[k] for row in rows]) for k in keys},
         "latent_mean": torch.stack([row.latent_mean for row in rows]),
         "latent_std": torch.stack([row.latent_std for row in rows]),
     }

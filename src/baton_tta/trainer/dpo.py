@@ -1,8 +1,9 @@
-"""DiffusionDPOTrainer: Diffusion-DPO (Wallace et al.; Tango 2's route) on TANGO's UNet.
+"""DiffusionDPOTrainer: Diffusion-DPO (Wallace et al.; Tango 2's route) on any family's denoiser.
 
 Chosen and rejected clips of a caption share the caption, the noise and the timestep; the loss is
 ``-logsigmoid(-β/2 · (Δθ − Δref))`` with Δ = MSE(chosen) − MSE(rejected) under the trained model
-(θ) and a frozen reference (a copy of the UNet, or the same UNet with its LoRA adapters disabled).
+(θ) and a frozen reference (a copy of the denoiser, or the same denoiser with its LoRA adapters
+disabled). Noise, timesteps and targets are the family's noise process.
 Data, caching, checkpoints and saving are :class:`~baton_tta.trainer.base.DiffusionTrainer`'s.
 """
 
@@ -12,38 +13,39 @@ import copy
 
 import torch
 from datasets import Dataset
+from diffusers import DiffusionPipeline
 from peft import LoraConfig
 from transformers import TrainerCallback
 
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.config import DiffusionDPOConfig
 from baton_tta.trainer.data import DiffusionCollator
+from baton_tta.trainer.lora import set_lora_enabled
 from baton_tta.trainer.loss import diffusion_dpo_loss
 
 PAIR_COLUMNS = ("chosen", "rejected")
 
 
 class DiffusionDPOTrainer(DiffusionTrainer):
-    """Fine-tune a :class:`TangoPipeline`'s UNet with Diffusion-DPO on a pairwise dataset
-    (``prompt``, ``chosen``, ``rejected``; e.g. Tango 2's audio-alpaca).
+    """Fine-tune a pipeline's denoiser with Diffusion-DPO on a pairwise dataset (``prompt``,
+    ``chosen``, ``rejected``; e.g. Tango 2's audio-alpaca).
 
     Args:
-        pipeline: a TangoPipeline, or a folder / Hub id to load one from.
+        pipeline: a pipeline of any supported family, or a folder / Hub id to load one from.
         args: [`DiffusionDPOConfig`].
         train_dataset: pairwise dataset, or its id / path.
-        peft_config: a ``peft.LoraConfig``; the reference is then the UNet with adapters disabled.
+        peft_config: a ``peft.LoraConfig``; the reference is then the denoiser with adapters disabled.
         callbacks: extra ``TrainerCallback``s.
     """
 
-    card_title = "Diffusion-DPO fine-tuned TANGO"
+    card_title = "Diffusion-DPO fine-tuned {model}"
     card_summary = (
-        "TANGO fine-tuned with Diffusion-DPO on chosen / rejected clip pairs (as Tango 2) with baton-tta."
+        "{model} fine-tuned with Diffusion-DPO on chosen / rejected clip pairs (as Tango 2) with baton-tta."
     )
 
     def __init__(
         self,
-        pipeline: TangoPipeline | str,
+        pipeline: DiffusionPipeline | str,
         args: DiffusionDPOConfig | None = None,
         train_dataset: Dataset | str | None = None,
         peft_config: LoraConfig | None = None,
@@ -51,9 +53,9 @@ class DiffusionDPOTrainer(DiffusionTrainer):
     ):
         args = args or DiffusionDPOConfig(output_dir="outputs/dpo-tango")
         super().__init__(pipeline, args, train_dataset, peft_config, callbacks)
-        self.reference_unet = None
+        self.reference_denoiser = None
         if not self.use_lora:
-            self.reference_unet = copy.deepcopy(self.pipeline.unet).requires_grad_(False).eval()
+            self.reference_denoiser = copy.deepcopy(self.family.denoiser).requires_grad_(False).eval()
 
     def _prepare_data(self, train_dataset, args) -> tuple[DiffusionCollator, int, int]:
         columns = {
@@ -74,26 +76,26 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         """Diffusion-DPO; implicit accuracy and the model's MSE gap are kept for :meth:`log`."""
         chosen, rejected = inputs["chosen"], inputs["rejected"]
         latents_w, latents_l = self._sample_latents(chosen), self._sample_latents(rejected)
-        text, mask = self._condition(chosen), chosen["mask"]
+        conditioning = self._condition(chosen)
         noise = torch.randn_like(latents_w)
-        timesteps = self._random_timesteps(latents_w.shape[0], latents_w.device)
-        mse_w, _ = self._noised_mse(model, latents_w, text, mask, noise, timesteps)
-        mse_l, _ = self._noised_mse(model, latents_l, text, mask, noise, timesteps)
+        timesteps = self.noise.sample_timesteps(latents_w.shape[0], latents_w.device)
+        mse_w, _ = self._noised_mse(model, latents_w, conditioning, noise, timesteps)
+        mse_l, _ = self._noised_mse(model, latents_l, conditioning, noise, timesteps)
         with torch.no_grad():
             reference = self._reference_model(model)
-            ref_w, _ = self._noised_mse(reference, latents_w, text, mask, noise, timesteps)
-            ref_l, _ = self._noised_mse(reference, latents_l, text, mask, noise, timesteps)
+            ref_w, _ = self._noised_mse(reference, latents_w, conditioning, noise, timesteps)
+            ref_l, _ = self._noised_mse(reference, latents_l, conditioning, noise, timesteps)
             if self.use_lora:
-                self.accelerator.unwrap_model(model).enable_adapters()
+                set_lora_enabled(self.accelerator.unwrap_model(model), True)
         loss, metrics = diffusion_dpo_loss(mse_w, mse_l, ref_w, ref_l, self.args.dpo_beta)
         loss = self._finish_loss(loss, {"loss_dpo": loss.detach(), **metrics})
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def _reference_model(self, model):
-        if self.reference_unet is not None:
-            return self.reference_unet
+        if self.reference_denoiser is not None:
+            return self.reference_denoiser
         unwrapped = self.accelerator.unwrap_model(model)
-        unwrapped.disable_adapters()
+        set_lora_enabled(unwrapped, False)
         return unwrapped
 
     def card_facts(self) -> dict:

@@ -4,45 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers.training_utils import compute_snr
-
-
-def denoising_target(
-    scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
-) -> torch.Tensor:
-    """What the UNet should predict for the scheduler's prediction type: the noise (epsilon), the
-    velocity ``sqrt(ᾱ)·ε − sqrt(1−ᾱ)·x₀`` (v_prediction, TANGO) or the clean latents (sample)."""
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "epsilon":
-        return noise
-    if prediction_type == "v_prediction":
-        return scheduler.get_velocity(latents, noise, timesteps)
-    if prediction_type == "sample":
-        return latents
-    raise ValueError(f"unsupported prediction_type {prediction_type!r}")
-
-
-SNR_WEIGHTINGS = ("tango", "v_target")
-
-
-def min_snr_weights(
-    scheduler, timesteps: torch.Tensor, snr_gamma: float | None, weighting: str = "tango"
-) -> torch.Tensor:
-    """Per-sample loss weights of Min-SNR-γ (Hang et al. 2023); ones when ``snr_gamma`` is None.
-
-    ``"tango"`` (default): ``min(SNR, γ)/SNR`` whatever the prediction type — what TANGO's and the
-    official BATON training code use, with v-prediction too. ``"v_target"``: ``min(SNR, γ)/(SNR + 1)``
-    for v-prediction (the weight expressed in the v-target's units, as diffusers' training examples
-    do), ``min(SNR, γ)/SNR`` otherwise."""
-    if weighting not in SNR_WEIGHTINGS:
-        raise ValueError(f"snr weighting must be one of {SNR_WEIGHTINGS}, got {weighting!r}")
-    if snr_gamma is None:
-        return torch.ones(timesteps.shape[0], device=timesteps.device)
-    snr = compute_snr(scheduler, timesteps)
-    clipped = torch.clamp(snr, max=snr_gamma)
-    if weighting == "v_target" and scheduler.config.prediction_type == "v_prediction":
-        return clipped / (snr + 1)
-    return clipped / snr
 
 
 def per_sample_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

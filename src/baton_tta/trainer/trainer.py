@@ -1,4 +1,4 @@
-"""RewardWeightedDiffusionTrainer: BATON stage 3 (paper §3.3, Eq. 7) on TANGO's UNet.
+"""RewardWeightedDiffusionTrainer: BATON stage 3 (paper §3.3, Eq. 7) on any family's denoiser.
 
     L = mean_i f(r_i)·w_i·‖target_i − pred_i‖²  +  β · mean_j w_j·‖target_j − pred_j‖²
 
@@ -13,10 +13,10 @@ import logging
 from typing import Any
 
 from datasets import Dataset
+from diffusers import DiffusionPipeline
 from peft import LoraConfig
 from transformers import TrainerCallback
 
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward.labelling import score_rows
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.trainer.base import DiffusionTrainer
@@ -28,10 +28,11 @@ logger = logging.getLogger(__name__)
 
 
 class RewardWeightedDiffusionTrainer(DiffusionTrainer):
-    """Fine-tune a :class:`TangoPipeline`'s UNet with BATON's reward-weighted denoising loss.
+    """Fine-tune a pipeline's denoiser (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3) with
+    BATON's reward-weighted denoising loss.
 
     Args:
-        pipeline: a TangoPipeline, or a folder / Hub id to load one from.
+        pipeline: a pipeline of any supported family, or a folder / Hub id to load one from.
         args: [`RewardWeightedDiffusionConfig`].
         train_dataset: binary preference dataset, or its id / path.
         pretrain_dataset: ``prompt``/``audio`` rows for the β term of Eq. 7 (AudioCaps-like), or id / path.
@@ -42,15 +43,15 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
         callbacks: extra ``TrainerCallback``s.
     """
 
-    card_title = "BATON fine-tuned TANGO"
+    card_title = "BATON fine-tuned {model}"
     card_summary = (
-        "TANGO fine-tuned with BATON's reward-weighted denoising loss (arXiv 2402.00744, Eq. 7: "
+        "{model} fine-tuned with BATON's reward-weighted denoising loss (arXiv 2402.00744, Eq. 7: "
         "`mean f(r)·‖target − pred‖² + β · pretrain loss`) with baton-tta."
     )
 
     def __init__(
         self,
-        pipeline: TangoPipeline | str,
+        pipeline: DiffusionPipeline | str,
         args: RewardWeightedDiffusionConfig | None = None,
         train_dataset: Dataset | str | None = None,
         pretrain_dataset: Dataset | str | None = None,

@@ -1,0 +1,188 @@
+"""The seam between BATON's training code and a text-to-audio pipeline: :class:`AudioFamily`.
+
+Causal LMs share one forward signature, so TRL's trainers need no adapter; diffusion denoisers do
+not (a UNet with one text stream, a UNet with two, DiTs with global and rotary inputs), so every
+pipeline class gets one small adapter, registered by the pipeline's class name. The adapter names
+the denoiser, encodes captions and clips **through the pipeline's own methods** (its
+``encode_prompt``, duration / projection models, VAE encode), calls the denoiser with the keyword
+arguments the pipeline's loop uses, and says how a clip's length is asked for. Everything else —
+the noise process (:mod:`baton_tta.families.noise`, chosen from the scheduler), caching, LoRA,
+saving — is shared. Adding a family is one file (docs/architecture.md, "Adding a family").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+
+from baton_tta.families.noise import NoiseProcess, TimestepSettings, noise_process_for
+
+Conditioning = dict[str, torch.Tensor]
+
+
+class AudioFamily:
+    """What the trainers, the generation loop and the cards need to know about one pipeline class.
+
+    Subclasses set the class attributes and implement :meth:`encode_conditioning`,
+    :meth:`encode_audio`, :meth:`denoise` and :meth:`num_samples`."""
+
+    #: the diffusers pipeline class name this adapter serves (``model_index.json``'s ``_class_name``)
+    pipeline_class_name: ClassVar[str]
+    #: display name for cards and logs
+    display_name: ClassVar[str]
+    #: the pipeline component that trains
+    denoiser_name: ClassVar[str] = "unet"
+    #: modules of the denoiser that get LoRA adapters by default
+    lora_target_modules: ClassVar[tuple[str, ...]] = ("to_q", "to_k", "to_v", "to_out.0")
+    #: the licence a fine-tune inherits from the family's published weights (a Hub licence id)
+    license: ClassVar[str]
+    #: where that licence is stated, for the card
+    license_note: ClassVar[str]
+    #: the published checkpoint people fine-tune, for cards and docs
+    reference_checkpoint: ClassVar[str]
+    #: the ``__call__`` argument that sets a clip's length in seconds
+    length_argument: ClassVar[str] = "audio_length_in_s"
+    #: the ``__call__`` argument for clips per prompt
+    clips_argument: ClassVar[str] = "num_waveforms_per_prompt"
+    #: conditioning entries padded to the batch's longest caption → the mask that says which
+    #: positions are real; the cache keeps them unpadded
+    padded_sequences: ClassVar[dict[str, str]] = {}
+    #: the pipeline reorders clips of a prompt (AudioLDM 2 ranks them by CLAP): generate one per call row
+    reorders_clips: ClassVar[bool] = False
+    #: the unconditional input is an encoded empty caption (same for every row: encoded once), not
+    #: a function of the batch's own conditioning
+    null_is_encoded: ClassVar[bool] = True
+    #: the family's own Hub tags on a fine-tune's card (beside baton, text-to-audio, diffusers)
+    hub_tags: ClassVar[tuple[str, ...]] = ()
+    #: the pipeline class is not diffusers' own: saved folders ship its code (load with trust_remote_code)
+    remote_code: ClassVar[bool] = False
+
+    def __init__(self, pipeline: DiffusionPipeline):
+        self.pipeline = pipeline
+
+    @classmethod
+    def pipeline_class(cls) -> type[DiffusionPipeline]:
+        """The pipeline class itself (diffusers' own, by name)."""
+        import diffusers
+
+        return getattr(diffusers, cls.pipeline_class_name)
+
+    # ------------------------------------------------------------------ components
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return getattr(self.pipeline, self.denoiser_name)
+
+    def frozen_components(self) -> list[torch.nn.Module]:
+        """Every neural component but the denoiser: run once as feature extractors, never trained."""
+        return [
+            module
+            for name, module in self.pipeline.components.items()
+            if name != self.denoiser_name and isinstance(module, torch.nn.Module)
+        ]
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipeline._execution_device
+
+    # ------------------------------------------------------------------ audio geometry
+    @property
+    def sampling_rate(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def channels(self) -> int:
+        return 1
+
+    def num_samples(self, audio_length_s: float) -> int:
+        """Waveform samples the audio encoder takes for a clip of that length (clips are padded or cut)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the noise process
+    def noise_process(self, settings: TimestepSettings | None = None) -> NoiseProcess:
+        return noise_process_for(self.pipeline.scheduler, settings)
+
+    # ------------------------------------------------------------------ encoding
+    def encode_conditioning(self, prompts: list[str], audio_length_s: float) -> Conditioning:
+        """Captions (and, where the model is told, the clip length) → the denoiser's conditioning
+        keyword arguments, batch first."""
+        raise NotImplementedError
+
+    def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
+        """The unconditional input that condition dropout substitutes, as the family's sampler uses
+        it for classifier-free guidance: by default the empty caption's conditioning."""
+        empty = self.encode_conditioning([""] * _batch(conditioning), audio_length_s)
+        return {k: v.to(conditioning[k].device) for k, v in empty.items()}
+
+    def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveforms ``(batch, channels, samples)`` at :attr:`sampling_rate`, already of
+        :meth:`num_samples` length → the latent posterior's (mean, std), unscaled; std is zeros for a
+        deterministic encoder."""
+        raise NotImplementedError
+
+    @property
+    def latent_scale(self) -> float:
+        """Factor from VAE latents to the denoiser's latents (``vae.config.scaling_factor``)."""
+        return float(getattr(self.pipeline.vae.config, "scaling_factor", None) or 1.0)
+
+    def denoise(
+        self, model: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning
+    ) -> torch.Tensor:
+        """One denoiser call as the pipeline's loop makes it."""
+        return model(noisy, timesteps, **conditioning, return_dict=False)[0]
+
+    # ------------------------------------------------------------------ generation
+    def generation_kwargs(self, audio_length_s: float) -> dict[str, Any]:
+        """The ``__call__`` keywords that ask for clips of that length as numpy arrays."""
+        return {self.length_argument: audio_length_s}
+
+    def clips_from_output(self, audios: Any) -> list[np.ndarray]:
+        """The pipeline's ``.audios`` → one float32 array per clip: ``(samples,)`` mono,
+        ``(samples, channels)`` otherwise (soundfile's layout)."""
+        clips = []
+        for audio in audios:
+            array = (
+                audio.detach().float().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+            )
+            array = array.astype(np.float32, copy=False)
+            if array.ndim == 2:
+                array = array[0] if array.shape[0] == 1 else array.T
+            clips.append(array)
+        return clips
+
+    # ------------------------------------------------------------------ saving
+    def pipeline_with_denoiser(self, denoiser: torch.nn.Module) -> DiffusionPipeline:
+        """A pipeline of the same class and settings with ``denoiser`` in place of the denoiser."""
+        components = {**self.pipeline.components, self.denoiser_name: denoiser}
+        settings = {
+            k: v
+            for k, v in self.pipeline.config.items()
+            if not k.startswith("_") and k not in self.pipeline.components
+        }
+        return type(self.pipeline)(**components, **settings)
+
+
+def _batch(conditioning: Conditioning) -> int:
+    return next(iter(conditioning.values())).shape[0]
+
+
+def fit_length(wave: np.ndarray, num_samples: int) -> np.ndarray:
+    """Pad with zeros or trim the last axis, so clips stack."""
+    if wave.shape[-1] >= num_samples:
+        return wave[..., :num_samples]
+    pad = [(0, 0)] * (wave.ndim - 1) + [(0, num_samples - wave.shape[-1])]
+    return np.pad(wave, pad)
+
+
+def stack_waves(waves: Sequence[np.ndarray], num_samples: int, channels: int) -> torch.Tensor:
+    """Decoded clips (``(samples,)`` or ``(channels, samples)``) → ``(batch, channels, samples)``."""
+    rows = []
+    for wave in waves:
+        wave = wave[None] if wave.ndim == 1 else wave
+        if wave.shape[0] != channels:
+            raise ValueError(f"clip has {wave.shape[0]} channel(s), the model takes {channels}")
+        rows.append(fit_length(wave, num_samples))
+    return torch.from_numpy(np.stack(rows))

@@ -1,0 +1,80 @@
+"""Stable Audio Open (``StableAudioPipeline``): T5 + a projection model with start/end-seconds
+conditioning into ``StableAudioDiTModel`` (rotary positions passed by the pipeline), the Oobleck
+waveform VAE at 44.1 kHz stereo, the continuous-time v-objective (``CosineDPMSolverMultistepScheduler``).
+
+The DiT always denoises ``transformer.config.sample_size`` latent frames and the pipeline trims the
+decoded audio to ``audio_end_in_s``; training does the same as stable-audio-tools does: a clip is
+padded with silence to the full window and its length is told through the seconds conditioning."""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.embeddings import get_1d_rotary_pos_embed
+
+from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.registry import register_family
+
+
+@register_family
+class StableAudioFamily(AudioFamily):
+    pipeline_class_name = "StableAudioPipeline"
+    display_name = "Stable Audio Open"
+    denoiser_name = "transformer"
+    hub_tags = ("stable-audio",)
+    license = "other"
+    license_note = "the Stability AI Community License of stabilityai/stable-audio-open-1.0"
+    reference_checkpoint = "stabilityai/stable-audio-open-1.0"
+    length_argument = "audio_end_in_s"
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.pipeline.vae.config.sampling_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.pipeline.vae.config.audio_channels)
+
+    @property
+    def max_length_s(self) -> float:
+        pipe = self.pipeline
+        return pipe.transformer.config.sample_size * pipe.vae.hop_length / self.sampling_rate
+
+    def num_samples(self, audio_length_s: float) -> int:
+        if audio_length_s > self.max_length_s + 1e-9:
+            raise ValueError(
+                f"audio_length_s {audio_length_s:g} s is longer than this model's window ({self.max_length_s:g} s)"
+            )
+        return int(self.pipeline.transformer.config.sample_size) * int(self.pipeline.vae.hop_length)
+
+    def encode_conditioning(self, prompts: list[str], audio_length_s: float) -> Conditioning:
+        pipe = self.pipeline
+        prompt_embeds = pipe.encode_prompt(list(prompts), self.device, do_classifier_free_guidance=False)
+        start, end = pipe.encode_duration(0.0, audio_length_s, self.device, False, len(prompts))
+        return {
+            "encoder_hidden_states": torch.cat([prompt_embeds, start, end], dim=1),
+            "global_hidden_states": torch.cat([start, end], dim=2),
+        }
+
+    null_is_encoded = False
+
+    def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
+        """The pipeline's unconditional branch: text-and-duration tokens zeroed, global duration kept."""
+        return {
+            **conditioning,
+            "encoder_hidden_states": torch.zeros_like(conditioning["encoder_hidden_states"]),
+        }
+
+    def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        vae = self.pipeline.vae
+        posterior = vae.encode(waveforms.to(vae.device, vae.dtype)).latent_dist
+        return posterior.mean, posterior.std
+
+    def denoise(self, model, noisy, timesteps, conditioning):
+        rotary = get_1d_rotary_pos_embed(
+            self.pipeline.rotary_embed_dim,
+            noisy.shape[2] + conditioning["global_hidden_states"].shape[1],
+            use_real=True,
+            repeat_interleave_real=False,
+        )
+        rotary = tuple(part.to(noisy.device) for part in rotary)
+        return model(noisy, timesteps, **conditioning, rotary_embedding=rotary, return_dict=False)[0]
