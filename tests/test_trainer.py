@@ -65,15 +65,19 @@ def _manual_loss(trainer, inputs, state):
         ) * trainer.pipeline.vae.config.scaling_factor
         noise = torch.randn_like(x0)
         t = torch.randint(0, 1000, (x0.shape[0],))
-        abar = trainer.noise_scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+        abar = trainer.noise.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
         noisy = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
-        if trainer.noise_scheduler.config.prediction_type == "v_prediction":
+        if trainer.noise.scheduler.config.prediction_type == "v_prediction":
             target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
         else:
             target = noise
         with torch.no_grad():
+            conditioning = batch["conditioning"]
             pred = trainer.model(
-                noisy, t, encoder_hidden_states=batch["text"], encoder_attention_mask=batch["mask"]
+                noisy,
+                t,
+                encoder_hidden_states=conditioning["encoder_hidden_states"],
+                encoder_attention_mask=conditioning["encoder_attention_mask"],
             ).sample
         mse = ((pred - target) ** 2).mean(dim=(1, 2, 3))
         snr = (abar / (1 - abar)).flatten()
@@ -82,7 +86,7 @@ def _manual_loss(trainer, inputs, state):
             weights = torch.ones_like(snr)
         elif (
             trainer.args.snr_weighting == "v_target"
-            and trainer.noise_scheduler.config.prediction_type == "v_prediction"
+            and trainer.noise.scheduler.config.prediction_type == "v_prediction"
         ):
             weights = torch.minimum(snr, torch.tensor(gamma)) / (snr + 1)
         else:
@@ -267,7 +271,7 @@ def test_reward_model_scores_unlabelled_rows_and_validation(tmp_path):
 
 def test_saved_pipeline_and_lora_weights_load(tmp_path):
     trainer = make_trainer(
-        tmp_path, use_lora=True, lora_rank=4, lora_alpha=8, max_steps=2, learning_rate=5e-2
+        tmp_path, use_lora=True, lora_rank=4, lora_alpha=8, max_steps=2, learning_rate=5e-2, merge_lora=False
     )
     trainer.train()
     trainer.save_model()

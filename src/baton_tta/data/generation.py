@@ -138,7 +138,7 @@ def generate_clips(
     if clips_per_prompt < 1 or prompts_per_batch < 1:
         raise ValueError("clips_per_prompt and prompts_per_batch must be at least 1")
     output_dir = Path(output_dir)
-    config = {
+    config: dict[str, Any] = {
         "clips_per_prompt": clips_per_prompt,
         "seed": seed,
         "audio_length_in_s": audio_length_in_s,

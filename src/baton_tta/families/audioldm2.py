@@ -9,6 +9,7 @@ pipeline's vocoder."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -28,7 +29,7 @@ class AudioLDM2Family(AudioFamily):
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from AudioLDM 2's released weights (cvssp/audioldm2)"
     reference_checkpoint = "cvssp/audioldm2"
-    padded_sequences = {"encoder_hidden_states_1": "encoder_attention_mask_1"}
+    padded_sequences: ClassVar[dict[str, str]] = {"encoder_hidden_states_1": "encoder_attention_mask_1"}
     reorders_clips = True  # with several waveforms per prompt it ranks them by CLAP score
 
     @property

@@ -73,7 +73,8 @@ class AudioFamily:
 
     # ------------------------------------------------------------------ components
     @property
-    def denoiser(self) -> torch.nn.Module:
+    def denoiser(self) -> Any:
+        """The trained component (a diffusers ``ModelMixin``: a UNet or a DiT)."""
         return getattr(self.pipeline, self.denoiser_name)
 
     def frozen_components(self) -> list[torch.nn.Module]:
@@ -154,9 +155,9 @@ class AudioFamily:
         return clips
 
     # ------------------------------------------------------------------ saving
-    def pipeline_with_denoiser(self, denoiser: torch.nn.Module) -> DiffusionPipeline:
-        """A pipeline of the same class and settings with ``denoiser`` in place of the denoiser."""
-        components = {**self.pipeline.components, self.denoiser_name: denoiser}
+    def pipeline_with(self, **replacements: Any) -> DiffusionPipeline:
+        """A pipeline of the same class and settings sharing every component but ``replacements``."""
+        components = {**self.pipeline.components, **replacements}
         settings = {
             k: v
             for k, v in self.pipeline.config.items()

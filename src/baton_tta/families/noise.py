@@ -128,7 +128,10 @@ class DDPMProcess(NoiseProcess):
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
         super().__init__(scheduler_config, settings)
-        self.scheduler = DDPMScheduler.from_config(scheduler_config)
+        # the config's actual values, never diffusers' defaults restored over them
+        # (docs/architecture.md, "Pitfalls": _use_default_values)
+        values = {k: v for k, v in scheduler_config.items() if k != "_use_default_values"}
+        self.scheduler = DDPMScheduler.from_config(values)
 
     @property
     def prediction_type(self) -> str:

@@ -34,9 +34,10 @@ def family_of(pipeline: DiffusionPipeline) -> AudioFamily:
 
 
 def pipeline_class_of(name_or_path: str | os.PathLike) -> str:
-    """``_class_name`` of a pipeline folder or Hub id, read from its ``model_index.json``."""
-    config = DiffusionPipeline.load_config(str(name_or_path))
-    return str(config["_class_name"])
+    """``_class_name`` of a pipeline folder or Hub id, read from its ``model_index.json`` (a pipeline
+    that ships its own code records ``[module, class]``)."""
+    name = DiffusionPipeline.load_config(str(name_or_path))["_class_name"]
+    return str(name[-1] if isinstance(name, list) else name)
 
 
 def load_pipeline(name_or_path: str | os.PathLike, **kwargs) -> DiffusionPipeline:

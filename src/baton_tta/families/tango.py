@@ -3,6 +3,8 @@ their padding mask into a UNet, AudioLDM's mel VAE, HiFi-GAN at 16 kHz, DDPM wit
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from baton_tta.families.base import AudioFamily, Conditioning
@@ -18,7 +20,7 @@ class TangoFamily(AudioFamily):
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from TANGO's released weights (declare-lab/tango)"
     reference_checkpoint = "declare-lab/tango"
-    padded_sequences = {"encoder_hidden_states": "encoder_attention_mask"}
+    padded_sequences: ClassVar[dict[str, str]] = {"encoder_hidden_states": "encoder_attention_mask"}
 
     @classmethod
     def pipeline_class(cls) -> type[TangoPipeline]:

@@ -18,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from diffusers import DiffusionPipeline
 from huggingface_hub import ModelCard
 
 from baton_tta.clap import ClapEmbedder
-from baton_tta.data.audio import SAMPLING_RATE
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import render_clips
+from baton_tta.families import family_of
 from baton_tta.hub.cards import with_evaluation
 from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
 from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
 from baton_tta.metrics.vggish import VGGish, load_vggish
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
 logger = logging.getLogger(__name__)
 METRICS = ("FD", "FAD", "IS", "KL", "CLAP")
@@ -126,7 +127,7 @@ def compute_metrics(
 
 
 def generate_eval_clips(
-    pipeline: TangoPipeline,
+    pipeline: DiffusionPipeline,
     name: str,
     ids: Sequence[str],
     prompts: Sequence[str],
@@ -137,7 +138,8 @@ def generate_eval_clips(
     guidance_scale: float = 3.0,
     batch_size: int = 4,
 ) -> list[np.ndarray]:
-    """One clip per prompt, seeded per clip id, cached on disk by pipeline + prompt + seed + settings."""
+    """One clip per prompt, seeded per clip id, cached on disk by pipeline + prompt + seed + settings
+    (at the model's own rate and channels); returned at the metrics' rate, 16 kHz mono."""
     settings = f"{audio_length_in_s}:{num_inference_steps}:{guidance_scale}"
     folder = cache_dir / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,6 +148,7 @@ def generate_eval_clips(
         for clip, prompt in zip(ids, prompts)
     ]
     todo = [i for i, p in enumerate(paths) if not p.is_file()]
+    rate = family_of(pipeline).sampling_rate
     seeds = [[seed + int(hashlib.sha256(ids[i].encode()).hexdigest()[:8], 16) % 2**31] for i in todo]
     for positions, audios in render_clips(
         pipeline,
@@ -158,8 +161,8 @@ def generate_eval_clips(
         desc=f"generating {name}",
     ):
         for position, audio in zip(positions, audios):
-            sf.write(paths[todo[position]], audio, pipeline.sampling_rate, subtype="FLOAT")
-    return [sf.read(p, dtype="float32")[0] for p in paths]
+            sf.write(paths[todo[position]], audio, rate, subtype="FLOAT")
+    return [decode_audio(str(p), SAMPLING_RATE, where=str(p), allow_silent=True) for p in paths]
 
 
 def table4_markdown(results: dict[str, dict[str, float | None]]) -> str:

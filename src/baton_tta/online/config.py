@@ -29,7 +29,8 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         prompts_per_batch (`int`, defaults to 4): Prompts per pipeline call while generating.
         generation_seed (`int`, defaults to 0): Seed of round 1's clips; round r adds (r − 1) · 1 000 003 so rounds draw new noise.
         generation_audio_length_s (`float` or `None`, defaults to None): Length of generated clips in seconds; None uses audio_length_s.
-        num_inference_steps (`int`, defaults to 50): Denoising steps when generating (DDIM).
+        num_inference_steps (`int`, defaults to 50): Denoising steps when generating.
+        ddim_sampling (`bool`, defaults to False): Generate and judge with DDIM built from the pipeline's scheduler config (DDPM families only); off, the pipeline's own scheduler samples. The caller's pipeline is never changed.
         guidance_scale (`float`, defaults to 3.0): Classifier-free guidance when generating.
         feedback_clips_per_round (`int`, defaults to 0): Clips of each round sampled for people to label (annotation app format, in round-r/feedback/clips); the reward model is retrained on every label so far before the round is scored, and labelled clips train as human rows. 0: no human feedback.
 
@@ -72,7 +73,14 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         default=None,
         metadata={"help": "Length of generated clips in seconds; None uses audio_length_s."},
     )
-    num_inference_steps: int = field(default=50, metadata={"help": "Denoising steps when generating (DDIM)."})
+    num_inference_steps: int = field(default=50, metadata={"help": "Denoising steps when generating."})
+    ddim_sampling: bool = field(
+        default=False,
+        metadata={
+            "help": "Generate and judge with DDIM built from the pipeline's scheduler config (DDPM families "
+            "only); off, the pipeline's own scheduler samples. The caller's pipeline is never changed."
+        },
+    )
     guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance when generating."})
     feedback_clips_per_round: int = field(
         default=0,

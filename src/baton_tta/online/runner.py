@@ -30,12 +30,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from datasets import Dataset, load_from_disk
-from diffusers import DDIMScheduler
+from diffusers import DDIMScheduler, DiffusionPipeline
 
 from baton_tta.annotate.clips import clip_id_for
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips
 from baton_tta.data.pairs import ranked_pairs
+from baton_tta.families import family_of, load_pipeline
 from baton_tta.online.config import OnlineConfig
 from baton_tta.online.feedback import (
     LABELS_DIR,
@@ -49,7 +50,7 @@ from baton_tta.online.feedback import (
     training_labels,
 )
 from baton_tta.online.report import push_round, write_round_card, write_run_report
-from baton_tta.pipelines.pipeline_tango import TangoPipeline, ship_component_code
+from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
@@ -104,7 +105,7 @@ class OnlineRunner:
     """Runs :attr:`OnlineConfig.num_rounds` rounds from ``pipeline``.
 
     Args:
-        pipeline: the starting TangoPipeline (round 0).
+        pipeline: the starting DiffusionPipeline (round 0).
         reward_model: the scorer being optimised.
         args: [`OnlineConfig`].
         train_prompts: rows with ``prompt`` (and optionally ``task``, ``events``) to generate for.
@@ -120,7 +121,7 @@ class OnlineRunner:
 
     def __init__(
         self,
-        pipeline: TangoPipeline,
+        pipeline: DiffusionPipeline,
         reward_model: Scorer,
         args: OnlineConfig,
         train_prompts: Dataset,
@@ -198,8 +199,9 @@ class OnlineRunner:
             state.finish("feedback")
         self._use_reward_model_of(r)
         if "score" not in state.done:
-            waveforms = [decode_audio(a, SAMPLING_RATE) for a in clips.with_format(None)["audio"]]
-            scores = self.reward_model.score(list(clips["prompt"]), waveforms, SAMPLING_RATE)
+            rate = clips.features["audio"].sampling_rate or SAMPLING_RATE
+            waveforms = [decode_audio(a, rate) for a in clips.with_format(None)["audio"]]
+            scores = self.reward_model.score(list(clips["prompt"]), waveforms, rate)
             _write_json(folder / "scores.json", [float(s) for s in scores])
             state.finish("score")
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
@@ -223,17 +225,16 @@ class OnlineRunner:
         return metrics
 
     # ------------------------------------------------------------------ steps
-    def _pipeline_before(self, r: int) -> TangoPipeline:
+    def _pipeline_before(self, r: int) -> DiffusionPipeline:
         if r == 1:
             return self.pipeline
         return load_round_pipeline(self.round_dir(r - 1))
 
-    def _generate(self, pipeline: TangoPipeline, folder: Path, r: int) -> None:
+    def _generate(self, pipeline: DiffusionPipeline, folder: Path, r: int) -> None:
         a = self.args
-        pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
         generate_clips(
             self.train_prompts,
-            pipeline,
+            self._sampler(pipeline),
             folder / "clips",
             clips_per_prompt=a.clips_per_prompt,
             prompts_per_batch=a.prompts_per_batch,
@@ -307,7 +308,7 @@ class OnlineRunner:
             data = clips.remove_columns(extra).map(row, with_indices=True, desc="reward rows")
         save_atomically(data, folder / "data")
 
-    def _train(self, pipeline: TangoPipeline, data: Dataset, folder: Path) -> None:
+    def _train(self, pipeline: DiffusionPipeline, data: Dataset, folder: Path) -> None:
         """The existing trainers; a killed fine-tune resumes from its newest checkpoint."""
         train_dir = folder / "train"
         checkpoints = sorted(train_dir.glob("checkpoint-*")) if train_dir.is_dir() else []
@@ -330,11 +331,27 @@ class OnlineRunner:
         trainer.save_pipeline(folder / "pipeline")
         ship_component_code(folder / "pipeline")  # e.g. the toy vocoder: loads in a fresh process
 
-    def judge(self, pipeline: TangoPipeline) -> dict[str, float]:
+    def _sampler(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
+        """The pipeline that samples: itself, or with ``ddim_sampling`` a copy that shares its modules
+        and has DDIM built from its scheduler's config (the caller's scheduler is left alone)."""
+        if not self.args.ddim_sampling:
+            return pipeline
+        family = family_of(pipeline)
+        if not family.noise_process().supports_ddim:
+            raise ValueError(
+                f"ddim_sampling is for DDPM families; {family.display_name} samples with "
+                f"{type(pipeline.scheduler).__name__}"
+            )
+        sampler = family.pipeline_with(scheduler=DDIMScheduler.from_config(pipeline.scheduler.config))
+        sampler.set_progress_bar_config(disable=True)
+        return sampler
+
+    def judge(self, pipeline: DiffusionPipeline) -> dict[str, float]:
         """Held-out clips, the same seeds every round; every judge, and the reward model's own mean
         score on them (what is optimised, watched for hacking)."""
         a = self.args
-        pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
+        pipeline = self._sampler(pipeline)
+        rate = family_of(pipeline).sampling_rate
         prompts = list(self.eval_prompts["prompt"])
         n = a.eval_clips_per_prompt
         seeds = [
@@ -354,9 +371,7 @@ class OnlineRunner:
         ):
             waveforms.extend(audios)
         repeated = [p for p in prompts for _ in range(n)]
-        metrics = {
-            "reward_mean_eval": float(np.mean(self.reward_model.score(repeated, waveforms, SAMPLING_RATE)))
-        }
+        metrics = {"reward_mean_eval": float(np.mean(self.reward_model.score(repeated, waveforms, rate)))}
         for judge in self.judges.values():
             metrics.update(judge(self.eval_prompts, waveforms, n))
         return metrics
@@ -375,9 +390,9 @@ class OnlineRunner:
             push_round(folder, r, self.args)
 
 
-def load_round_pipeline(folder: Path) -> TangoPipeline:
+def load_round_pipeline(folder: Path) -> DiffusionPipeline:
     """A round's pipeline; its component code (shipped in the folder) is this run's own."""
-    return TangoPipeline.from_pretrained(folder / "pipeline", trust_remote_code=True)
+    return load_pipeline(folder / "pipeline", trust_remote_code=True)
 
 
 def reward_hacking_reason(history: list[dict[str, float]], metric: str, patience: int) -> str | None:

@@ -2,6 +2,8 @@
 
 - ``"tiny-random"``: random-weight components (:mod:`baton_tta.tiny`) and tone-clip data
   (:mod:`baton_tta.toy.tones`): to check an install or a code path offline; outputs are noise.
+  ``"tiny-random-audioldm2"``, ``"tiny-random-stable-audio"`` and ``"tiny-random-stable-audio-3"``
+  are the other families' random tiny pipelines.
 - ``"toy-tango"``: the pretrained toy TANGO that ships with the package (:mod:`baton_tta.toy.pretrained`):
   it renders the toy world's events from captions.
 - ``"toy"``: the toy sound world's data (:mod:`baton_tta.toy`): rendered scenes, oracle labels.
@@ -12,11 +14,12 @@ Anything else is passed on to the loaders untouched.
 from __future__ import annotations
 
 from datasets import Dataset
+from diffusers import DiffusionPipeline
 
+from baton_tta.families import load_pipeline
 from baton_tta.metrics.evaluation import Backbones
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward.modeling import BatonRewardModel
-from baton_tta.tiny import tiny_backbones, tiny_reward_model, tiny_tango_pipeline
+from baton_tta.tiny import tiny_backbones, tiny_pipeline, tiny_reward_model
 from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
 from baton_tta.toy.pretrained import load_toy_tango
 from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset, tone_pretrain_dataset
@@ -25,19 +28,28 @@ TINY = "tiny-random"
 TOY = "toy"
 TOY_TANGO = "toy-tango"
 TOY_CLIPS_PER_PROMPT = 4
+#: built-in random tiny pipelines, one per family
+TINY_PIPELINE_NAMES = {
+    TINY: "TangoPipeline",
+    f"{TINY}-audioldm2": "AudioLDM2Pipeline",
+    f"{TINY}-stable-audio": "StableAudioPipeline",
+    f"{TINY}-stable-audio-3": "StableAudio3Pipeline",
+}
 
 
-def resolve_pipeline(name: str, seed: int = 0) -> TangoPipeline:
-    """``"tiny-random"`` builds the random tiny pipeline; anything else is loaded with ``from_pretrained``."""
-    if name == TINY:
-        return tiny_tango_pipeline(seed=seed)
+def resolve_pipeline(name: str, seed: int = 0) -> DiffusionPipeline:
+    """A built-in tiny pipeline by name (:data:`TINY_PIPELINE_NAMES`), the toy TANGO, or any supported
+    family's folder / Hub id through its own class's ``from_pretrained``."""
+    if name in TINY_PIPELINE_NAMES:
+        return tiny_pipeline(TINY_PIPELINE_NAMES[name], seed=seed)
     if name == TOY_TANGO:
         return load_toy_tango()
     if name == TOY:
         raise ValueError(
-            "'toy' names data, not a pipeline: give a TangoPipeline folder, a Hub id, 'toy-tango' or 'tiny-random'"
+            "'toy' names data, not a pipeline: give a pipeline folder, a Hub id, 'toy-tango' or "
+            f"one of {sorted(TINY_PIPELINE_NAMES)}"
         )
-    return TangoPipeline.from_pretrained(name)
+    return load_pipeline(name)
 
 
 def resolve_preference_data(name: str, rows: int, seconds: float, seed: int) -> Dataset | str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from diffusers import DiffusionPipeline
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.loading import load_raw
@@ -25,7 +26,6 @@ from baton_tta.metrics.evaluation import (
     table4_markdown,
     write_report,
 )
-from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.scripts.builtin import resolve_backbones, resolve_pipeline
 from baton_tta.scripts.utils import default_repo_id, parse
 
@@ -82,7 +82,7 @@ def backbones_for(args: EvaluateArguments) -> Backbones:
     return load_backbones(args.cnn14_checkpoint, args.vggish_checkpoint, args.clap_model)
 
 
-def _pipeline(spec: str) -> tuple[str, TangoPipeline]:
+def _pipeline(spec: str) -> tuple[str, DiffusionPipeline]:
     name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
     return name, resolve_pipeline(source)
 

@@ -1,4 +1,4 @@
-"""``baton-tta generate``: render captions to WAV files with a TangoPipeline (a folder, a Hub id or
+"""``baton-tta generate``: render captions to WAV files with a pipeline of any family (a folder, a Hub id or
 the built-in ``tiny`` one), to listen to a model or check an install in seconds.
 
     baton-tta generate --pipeline tiny-random --prompts "A dog barks followed by a car horn" --output_dir outputs/demo
@@ -15,6 +15,7 @@ from pathlib import Path
 import soundfile as sf
 
 from baton_tta.data.generation import clip_seed, render_clips
+from baton_tta.families import family_of
 from baton_tta.scripts.builtin import TINY, resolve_pipeline
 from baton_tta.scripts.utils import parse
 
@@ -26,7 +27,14 @@ class GenerateArguments:
     prompts: list[str] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS), metadata={"help": "Captions to render."}
     )
-    pipeline: str = field(default=TINY, metadata={"help": "'tiny-random', a pipeline folder or a Hub id."})
+    pipeline_name_or_path: str = field(
+        default=TINY,
+        metadata={
+            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
+            "a folder, a Hub id or a built-in tiny name.",
+            "aliases": ["--pipeline"],
+        },
+    )
     output_dir: str = field(default="outputs/demo", metadata={"help": "WAV files and clips.jsonl go here."})
     audio_length_in_s: float = field(default=2.0, metadata={"help": "Seconds per clip."})
     num_inference_steps: int = field(default=25, metadata={"help": "Denoising steps."})
@@ -43,7 +51,8 @@ def clip_filename(index: int, prompt: str, clip: int) -> str:
 
 def generate(args: GenerateArguments) -> list[Path]:
     """Write one 16-bit WAV per clip plus a ``clips.jsonl`` manifest (prompt, file, seed, pipeline)."""
-    pipe = resolve_pipeline(args.pipeline, seed=args.seed)
+    pipe = resolve_pipeline(args.pipeline_name_or_path, seed=args.seed)
+    rate = family_of(pipe).sampling_rate
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     n = args.clips_per_prompt
@@ -62,12 +71,12 @@ def generate(args: GenerateArguments) -> list[Path]:
             for offset, audio in enumerate(audios):
                 index, clip = positions[offset // n], offset % n
                 path = output_dir / clip_filename(index, args.prompts[index], clip)
-                sf.write(path, audio, pipe.sampling_rate, subtype="PCM_16")
+                sf.write(path, audio, rate, subtype="PCM_16")
                 record = {
                     "prompt": args.prompts[index],
                     "file": path.name,
                     "seed": seeds[index][clip],
-                    "pipeline": args.pipeline,
+                    "pipeline": args.pipeline_name_or_path,
                 }
                 manifest.write(json.dumps(record) + "\n")
                 written.append(path)

@@ -25,7 +25,14 @@ class GenerateAudioArguments:
     output_dir: str = field(
         metadata={"help": "Shards, generation_config.json and the final dataset go here."}
     )
-    pipeline: str = field(default=TINY, metadata={"help": "'tiny-random', a TangoPipeline folder or Hub id."})
+    pipeline_name_or_path: str = field(
+        default=TINY,
+        metadata={
+            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
+            "a folder, a Hub id or a built-in tiny name.",
+            "aliases": ["--pipeline"],
+        },
+    )
     clips_per_prompt: int = field(default=5, metadata={"help": "Clips per prompt (BATON: 5)."})
     prompts_per_batch: int = field(default=4, metadata={"help": "Prompts per pipeline call."})
     audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length in seconds."})
@@ -44,7 +51,7 @@ class GenerateAudioArguments:
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateAudioArguments,), argv)
-    pipeline = resolve_pipeline(args.pipeline).to(args.device)
+    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(args.device)
     clips = generate_clips(
         load_raw(args.prompts),
         pipeline,
@@ -55,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         audio_length_in_s=args.audio_length_in_s,
         num_inference_steps=args.num_inference_steps,
         guidance_scale=args.guidance_scale,
-        generator_name=args.pipeline,
+        generator_name=args.pipeline_name_or_path,
         audio_format=args.audio_format,
     )
     if args.push_to_hub:

@@ -34,7 +34,11 @@ class ScriptArguments:
     code; "toy" = the toy sound world's rendered clips, labelled by its oracle (offline)."""
 
     pipeline_name_or_path: str | None = field(
-        default=None, metadata={"help": "TangoPipeline folder or Hub id, or 'tiny-random'."}
+        default=None,
+        metadata={
+            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
+            "folder or Hub id, or a built-in tiny name."
+        },
     )
     dataset_name: str | None = field(
         default=None, metadata={"help": "Preference dataset (Hub id, folder, files), 'toy' or 'tiny-random'."}

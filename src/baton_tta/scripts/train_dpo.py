@@ -1,4 +1,4 @@
-"""``baton-tta train-dpo``: fine-tune TANGO with Diffusion-DPO on chosen / rejected pairs (Tango 2).
+"""``baton-tta train-dpo``: fine-tune any supported text-to-audio pipeline with Diffusion-DPO on chosen / rejected pairs (Tango 2).
 
     accelerate launch -m baton_tta.scripts.train_dpo --pipeline_name_or_path you/tango-diffusers \\
         --dataset_name you/audio-alpaca-pairs --output_dir outputs/dpo-tango
@@ -18,7 +18,12 @@ from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
 
 @dataclass
 class DPOScriptArguments:
-    pipeline_name_or_path: str = field(metadata={"help": "TangoPipeline folder or Hub id, or 'tiny-random'."})
+    pipeline_name_or_path: str = field(
+        metadata={
+            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
+            "folder or Hub id, or a built-in tiny name."
+        }
+    )
     dataset_name: str = field(
         metadata={"help": "Pairwise dataset (prompt, chosen, rejected): id, folder, files."}
     )

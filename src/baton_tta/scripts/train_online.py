@@ -44,7 +44,8 @@ TOY_REWARD_EPOCHS = 60
 @dataclass
 class OnlineScriptArguments:
     pipeline_name_or_path: str = field(
-        default="toy-tango", metadata={"help": "Starting TangoPipeline: folder, Hub id, 'toy-tango'."}
+        default="toy-tango",
+        metadata={"help": "Starting pipeline of any supported family: folder, Hub id, 'toy-tango'."},
     )
     reward_model_name_or_path: str = field(
         default=TOY,

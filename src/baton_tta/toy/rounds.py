@@ -153,6 +153,7 @@ class ToyRounds:
             prompts_per_batch=max(1, 16 // clips),
             generation_seed=loop.seed + 500,
             num_inference_steps=loop.inference_steps,
+            ddim_sampling=True,  # the toy loop samples with DDIM
             guidance_scale=loop.guidance_scale,
             eval_clips_per_prompt=1,
             feedback_clips_per_round=c.feedback_clips_per_round if spec.get("feedback") else 0,

@@ -285,7 +285,7 @@ class DiffusionTrainer(Trainer):
         if self.use_lora:
             save_lora(self.pipeline, self.family.denoiser_name, denoiser, output_dir)
             saved_denoiser = base_denoiser(denoiser, merge=self.args.merge_lora)
-        self.family.pipeline_with_denoiser(saved_denoiser).save_pretrained(output_dir)
+        self.family.pipeline_with(**{self.family.denoiser_name: saved_denoiser}).save_pretrained(output_dir)
         self.create_model_card(output_dir)
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
         return output_dir

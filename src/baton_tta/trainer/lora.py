@@ -15,6 +15,7 @@ import copy
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
@@ -26,7 +27,7 @@ LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 LORA_CONFIG = "adapter_config.json"
 
 
-def add_lora(denoiser: torch.nn.Module, config: LoraConfig) -> None:
+def add_lora(denoiser: Any, config: LoraConfig) -> None:
     """Add trainable LoRA adapters (the base weights must already be frozen)."""
     if hasattr(denoiser, "add_adapter"):
         denoiser.add_adapter(config)
@@ -35,7 +36,7 @@ def add_lora(denoiser: torch.nn.Module, config: LoraConfig) -> None:
         denoiser.baton_lora_config = config
 
 
-def lora_config_of(denoiser: torch.nn.Module) -> LoraConfig:
+def lora_config_of(denoiser: Any) -> LoraConfig:
     if hasattr(denoiser, "peft_config"):
         return denoiser.peft_config["default"]
     return denoiser.baton_lora_config
@@ -76,7 +77,7 @@ def save_lora(
     Path(folder, LORA_CONFIG).write_text(json.dumps(settings, indent=2, default=str), encoding="utf-8")
 
 
-def base_denoiser(denoiser: torch.nn.Module, merge: bool) -> torch.nn.Module:
+def base_denoiser(denoiser: Any, merge: bool) -> torch.nn.Module:
     """A clean denoiser of the same class: the base weights (``merge=False``; they are frozen, so
     unchanged by training) or the base weights with every adapter merged in."""
     source = copy.deepcopy(denoiser) if merge else denoiser

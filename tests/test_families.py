@@ -1,0 +1,380 @@
+"""The model seam: every family's noise process against its own scheduler, and every family through
+BATON and Diffusion-DPO training, saving, reloading and generating."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from diffusers import (
+    CosineDPMSolverMultistepScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+)
+
+from baton_tta.data.audio import decode_audio
+from baton_tta.families import (
+    CosineVProcess,
+    DDPMProcess,
+    RectifiedFlowProcess,
+    TimestepSettings,
+    family_of,
+    load_pipeline,
+    noise_process_for,
+)
+from baton_tta.tiny import TINY_PIPELINES, tiny_pipeline
+from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
+from baton_tta.trainer import (
+    DiffusionDPOConfig,
+    DiffusionDPOTrainer,
+    RewardWeightedDiffusionConfig,
+    RewardWeightedDiffusionTrainer,
+)
+
+FAMILIES = sorted(TINY_PIPELINES)
+
+
+def _latents(shape=(3, 4, 6, 5), seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)
+
+
+# ------------------------------------------------------------------ noise processes vs their schedulers
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_ddpm_exact_target_recovers_x0_through_the_schedulers_step(prediction_type):
+    scheduler = DDPMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        prediction_type=prediction_type,
+    )
+    process = DDPMProcess(scheduler.config)
+    latents, noise = _latents()
+    scheduler.set_timesteps(1000)
+    for t in (0, 17, 500, 999):
+        timesteps = torch.full((latents.shape[0],), t)
+        noisy = process.add_noise(latents, noise, timesteps)
+        target = process.target(latents, noise, timesteps)
+        x0 = scheduler.step(target, t, noisy).pred_original_sample
+        torch.testing.assert_close(x0, latents, rtol=1e-3, atol=2e-3 if t == 999 else 1e-4)
+
+
+def test_ddpm_process_keeps_a_value_registered_over_a_default():
+    scheduler = DDPMScheduler()
+    scheduler.register_to_config(prediction_type="v_prediction")
+    assert DDPMProcess(scheduler.config).prediction_type == "v_prediction"
+
+
+def test_ddpm_process_reads_the_pipelines_scheduler_whatever_its_sampler():
+    """AudioLDM 2 ships a DDIM scheduler config: training is still DDPM on its betas and its
+    prediction type (ε), and DDIM's own step recovers x0 from the exact target."""
+    ddim = DDIMScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.0015,
+        beta_end=0.0195,
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    process = noise_process_for(ddim)
+    assert isinstance(process, DDPMProcess) and process.prediction_type == "epsilon"
+    latents, noise = _latents()
+    ddim.set_timesteps(50)
+    t = int(ddim.timesteps[10])
+    timesteps = torch.full((3,), t)
+    noisy = process.add_noise(latents, noise, timesteps)
+    x0 = ddim.step(process.target(latents, noise, timesteps), t, noisy).pred_original_sample
+    torch.testing.assert_close(x0, latents, rtol=1e-4, atol=1e-4)
+
+
+def _sao_scheduler():
+    return CosineDPMSolverMultistepScheduler(
+        solver_order=2, prediction_type="v_prediction", sigma_data=1.0, sigma_schedule="exponential"
+    )
+
+
+def test_cosine_v_target_recovers_x0_through_the_edm_preconditioning():
+    scheduler = _sao_scheduler()
+    process = noise_process_for(scheduler)
+    assert isinstance(process, CosineVProcess)
+    latents, noise = _latents()
+    for t_value in (0.2, 0.5, 0.9, 0.995):
+        t = torch.full((3,), t_value)
+        sigma = process.edm_sigma(t).reshape(-1, 1, 1, 1)
+        # the scheduler's sample lives in EDM units; its model input is c_in · sample
+        sample = process.add_noise(latents, noise, t) * torch.sqrt(sigma**2 + 1)
+        x0 = scheduler.precondition_outputs(sample, process.target(latents, noise, t), sigma)
+        torch.testing.assert_close(x0, latents, rtol=1e-4, atol=1e-4)
+        # and the denoiser is called with the scheduler's own timestep for that noise level
+        torch.testing.assert_close(
+            process.model_timestep(t),
+            scheduler.precondition_noise(process.edm_sigma(t)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_cosine_v_one_scheduler_step_lands_on_x0():
+    """One DPM-Solver step from the scheduler's first noise level to σ = 0, given the exact target,
+    is x0; a flipped sign is not."""
+    scheduler = _sao_scheduler()
+    process = noise_process_for(scheduler)
+    latents, noise = _latents()
+    for steps in (1, 4):
+        scheduler.set_timesteps(steps)
+        timestep, sigma = scheduler.timesteps[-1], scheduler.sigmas[-2]  # the last step ends at σ = 0
+        t = torch.full((3,), float(torch.atan(sigma) * 2 / math.pi))
+        torch.testing.assert_close(process.model_timestep(t), timestep.expand(3).float())
+        noisy = process.add_noise(latents, noise, t)
+        sample = noisy * torch.sqrt(sigma**2 + 1)  # the scheduler's EDM-unit sample at that level
+        torch.testing.assert_close(scheduler.scale_model_input(sample.clone(), timestep), noisy)
+        scheduler._step_index = steps - 1
+        out = scheduler.step(process.target(latents, noise, t), timestep, sample).prev_sample
+        torch.testing.assert_close(out, latents, rtol=1e-4, atol=1e-4)
+        scheduler._step_index = steps - 1
+        wrong = scheduler.step(-process.target(latents, noise, t), timestep, sample).prev_sample
+        assert (wrong - latents).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_rectified_flow_one_euler_step_from_any_sigma_recovers_x0(shift):
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=shift)
+    process = noise_process_for(scheduler)
+    assert isinstance(process, RectifiedFlowProcess)
+    latents, noise = _latents()
+    for s in (0.05, 0.3, 0.7, 1.0):
+        scheduler.set_timesteps(sigmas=[s])
+        timestep = scheduler.timesteps[0]
+        sigma = float(scheduler.sigmas[0])
+        t = torch.full((3,), sigma)
+        torch.testing.assert_close(process.model_timestep(t), timestep.expand(3).float())
+        noisy = process.add_noise(latents, noise, t)
+        torch.testing.assert_close(noisy, scheduler.scale_noise(latents, timestep.expand(3), noise))
+        out = scheduler.step(process.target(latents, noise, t), timestep, noisy).prev_sample
+        torch.testing.assert_close(out, latents, rtol=1e-5, atol=1e-5)
+        scheduler.set_timesteps(sigmas=[s])
+        wrong = scheduler.step(latents - noise, timestep, noisy).prev_sample
+        assert s < 0.1 or (wrong - latents).abs().max() > 0.5
+
+
+def test_rectified_flow_timesteps_follow_the_schedulers_shift_and_the_density():
+    torch.manual_seed(0)
+    uniform = RectifiedFlowProcess(FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0).config)
+    shifted = RectifiedFlowProcess(FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=3.0).config)
+    a = uniform.sample_timesteps(20000, torch.device("cpu"))
+    torch.manual_seed(0)
+    b = shifted.sample_timesteps(20000, torch.device("cpu"))
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert abs(float(a.mean()) - 0.5) < 0.01
+    torch.testing.assert_close(b, 3 * a / (1 + 2 * a))  # the scheduler's static shift of the same draws
+    logit = RectifiedFlowProcess(
+        FlowMatchEulerDiscreteScheduler(num_train_timesteps=1).config,
+        TimestepSettings(timestep_density="logit_normal", flow_loss_weighting="cosmap"),
+    )
+    sigmas = logit.sample_timesteps(20000, torch.device("cpu"))
+    assert float(((sigmas > 0.3) & (sigmas < 0.7)).float().mean()) > 0.45  # mass in the middle
+    torch.testing.assert_close(
+        logit.loss_weights(torch.tensor([0.5])), torch.tensor([2 / (math.pi * 0.5)]), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_min_snr_is_refused_for_rectified_flow():
+    with pytest.raises(ValueError, match="flow_loss_weighting"):
+        RectifiedFlowProcess(FlowMatchEulerDiscreteScheduler().config, TimestepSettings(snr_gamma=5.0))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_each_tiny_family_has_the_process_its_scheduler_implies(name):
+    pipeline = tiny_pipeline(name)
+    family = family_of(pipeline)
+    expected = {
+        "TangoPipeline": DDPMProcess,
+        "AudioLDM2Pipeline": DDPMProcess,
+        "StableAudioPipeline": CosineVProcess,
+        "StableAudio3Pipeline": RectifiedFlowProcess,
+    }[name]
+    assert type(family.noise_process()) is expected
+    assert family.frozen_components() and all(m is not family.denoiser for m in family.frozen_components())
+
+
+# ------------------------------------------------------------------ audio at the family's rate and channels
+def test_clips_are_resampled_and_upmixed_on_decode():
+    from baton_tta.data.audio import encode_audio
+
+    rate = 16000
+    mono = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    stereo = decode_audio(encode_audio(mono, rate, "x.wav"), 22050, channels=2)
+    assert stereo.shape == (2, 22050) and np.allclose(stereo[0], stereo[1])
+    both = np.stack([mono, -mono], axis=1)
+    kept = decode_audio(encode_audio(both, rate, "y.wav"), rate, channels=2)
+    assert kept.shape == (2, rate) and np.allclose(kept[0], -kept[1], atol=1e-4)
+    assert decode_audio(encode_audio(both, rate, "z.wav"), rate).shape == (rate,)  # down-mixed to mono
+
+
+# ------------------------------------------------------------------ training through the seam
+def _fixed_loss(trainer, batch, seed=0) -> float:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return float(trainer.compute_loss(trainer.model, batch))
+
+
+def _descent(trainer, batch, steps=4, lr=1e-3) -> list[float]:
+    """Losses of a few Adam steps on one fixed batch with fixed noise and timesteps (the seed is
+    reset before every step): the loss's gradient must point downhill through the seam."""
+    parameters = [p for p in trainer.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(0)
+        loss = trainer.compute_loss(trainer.model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses
+
+
+def _baton(tmp_path, name, **overrides):
+    settings = {
+        "output_dir": str(tmp_path / "out"),
+        "audio_length_s": 1.0,
+        "max_steps": 6,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 3e-3,
+        "condition_dropout": 0.0,
+        "logging_steps": 1,
+        "report_to": [],
+        "save_strategy": "no",
+        "use_cpu": True,
+        **overrides,
+    }
+    args = RewardWeightedDiffusionConfig(**settings)
+    return RewardWeightedDiffusionTrainer(
+        tiny_pipeline(name),
+        args,
+        tone_preference_dataset(num_rows=2, seconds=1.0),
+        tone_pretrain_dataset(num_rows=2, seconds=1.0),
+    )
+
+
+def _first_batch(trainer):
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+
+
+def _denoiser_changed(saved_folder, name, trust_remote_code=False) -> tuple[DiffusionPipeline, int]:
+    loaded = DiffusionPipeline.from_pretrained(saved_folder, trust_remote_code=trust_remote_code)
+    family = family_of(loaded)
+    base = family_of(tiny_pipeline(name)).denoiser.state_dict()
+    changed = sum(not torch.equal(v, base[k]) for k, v in family.denoiser.state_dict().items())
+    return loaded, changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+def test_baton_descends_saves_reloads_and_generates(tmp_path, name):
+    trainer = _baton(tmp_path, name)
+    losses = _descent(trainer, _first_batch(trainer))
+    assert losses[-1] < losses[0], losses
+    trainer.train()
+    trainer.save_model()
+    index = json.loads((tmp_path / "out" / "model_index.json").read_text())
+    assert (index["_class_name"] == name) or index["_class_name"][-1] == name
+    loaded, changed = _denoiser_changed(tmp_path / "out", name, trust_remote_code=name == "TangoPipeline")
+    assert type(loaded).__name__ == name and changed > 0
+    family = family_of(loaded)
+    loaded.set_progress_bar_config(disable=True)
+    out = loaded(
+        ["a dog barks"],
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(0),
+        **family.generation_kwargs(0.5),
+    ).audios
+    clip = family.clips_from_output(out)[0]
+    expected = int(0.5 * family.sampling_rate)
+    assert abs(clip.shape[0] - expected) <= family.sampling_rate // 100  # the asked length (±10 ms)
+    assert (clip.ndim == 1) == (family.channels == 1)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"license: {family.license}" in card and family.display_name in card
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "TangoPipeline"])
+def test_lora_on_every_denoiser_merges_into_a_plain_diffusers_folder(tmp_path, name):
+    trainer = _baton(
+        tmp_path, name, use_lora=True, lora_rank=4, lora_alpha=8, learning_rate=5e-2, max_steps=2
+    )
+    trainer.train()
+    trainer.save_model()
+    folder = tmp_path / "out"
+    assert (folder / "pytorch_lora_weights.safetensors").is_file() and (
+        folder / "adapter_config.json"
+    ).is_file()
+    loaded, changed = _denoiser_changed(folder, name)
+    assert changed > 0  # merged: the folder's denoiser is the fine-tuned one
+    family = family_of(loaded)
+    trained = family_of(trainer.pipeline)
+    rows = _first_batch(trainer)["audio"]
+    noisy = torch.randn(1, *rows["latent_mean"].shape[1:])
+    conditioning = {k: v[:1] for k, v in rows["conditioning"].items()}
+    t = trainer.noise.model_timestep(trainer.noise.sample_timesteps(1, torch.device("cpu")))
+    with torch.no_grad():
+        expected = trained.denoise(trainer.model.eval(), noisy, t, conditioning)
+        got = family.denoise(family.denoiser, noisy, t, conditioning)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+def test_dpo_starts_at_log2_lowers_its_loss_and_saves(tmp_path, name):
+    from tests.test_trainer import _pairwise
+
+    args = DiffusionDPOConfig(
+        output_dir=str(tmp_path / "out"),
+        audio_length_s=1.0,
+        max_steps=5,
+        per_device_train_batch_size=2,
+        learning_rate=3e-3,
+        dpo_beta=50.0,
+        condition_dropout=0.0,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+    )
+    trainer = DiffusionDPOTrainer(tiny_pipeline(name), args, _pairwise(2))
+    batch = _first_batch(trainer)
+    assert math.isclose(_fixed_loss(trainer, batch), math.log(2), rel_tol=1e-5)  # model = reference
+    losses = _descent(trainer, batch)
+    assert math.isclose(losses[0], math.log(2), rel_tol=1e-5) and losses[-1] < losses[0], losses
+    trainer.train()
+    trainer.save_model()
+    _, changed = _denoiser_changed(tmp_path / "out", name, trust_remote_code=name == "TangoPipeline")
+    assert changed > 0
+
+
+def test_ddim_is_refused_for_families_that_are_not_ddpm(tmp_path):
+    from baton_tta.online import OnlineConfig, OnlineRunner
+
+    pipeline = tiny_pipeline("StableAudio3Pipeline")
+    runner = OnlineRunner.__new__(OnlineRunner)
+    runner.args = OnlineConfig(output_dir=str(tmp_path), ddim_sampling=True)
+    with pytest.raises(ValueError, match="DDPM families"):
+        runner._sampler(pipeline)
+    tango = tiny_pipeline("TangoPipeline")
+    before = tango.scheduler
+    sampler = runner._sampler(tango)
+    assert type(sampler.scheduler) is DDIMScheduler and tango.scheduler is before  # the caller's is kept
+    assert sampler.unet is tango.unet
+
+
+def test_load_pipeline_picks_the_class_from_model_index(tmp_path):
+    tiny_pipeline("StableAudio3Pipeline").save_pretrained(tmp_path / "sa3")
+    assert type(load_pipeline(tmp_path / "sa3")).__name__ == "StableAudio3Pipeline"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    with pytest.raises(ValueError, match="no baton-tta family for pipeline class 'FluxPipeline'"):
+        load_pipeline(tmp_path / "other")
