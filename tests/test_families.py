@@ -378,3 +378,97 @@ def test_load_pipeline_picks_the_class_from_model_index(tmp_path):
     (tmp_path / "other" / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
     with pytest.raises(ValueError, match="no baton-tta family for pipeline class 'FluxPipeline'"):
         load_pipeline(tmp_path / "other")
+
+
+# ------------------------------------------------------------------ the commands, on plain diffusers folders
+@pytest.fixture(scope="module")
+def saved_families(tmp_path_factory):
+    """Each diffusers-native family's tiny pipeline saved as a plain diffusers folder, and a pairwise
+    dataset on disk."""
+    from tests.test_trainer import _pairwise
+
+    root = tmp_path_factory.mktemp("families")
+    folders = {}
+    for name in FAMILIES:
+        if name != "TangoPipeline":
+            tiny_pipeline(name).save_pretrained(root / name)
+            folders[name] = root / name
+    _pairwise(4).save_to_disk(str(root / "pairs"))
+    return folders, root / "pairs"
+
+
+COMMON = [
+    "--audio_length_s", "1.0", "--max_steps", "2", "--per_device_train_batch_size", "2",
+    "--learning_rate", "1e-2", "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "TangoPipeline"])
+@pytest.mark.parametrize("command", ["train", "train --use_lora", "train-dpo"])
+def test_commands_train_every_diffusers_family_from_its_folder(tmp_path, saved_families, name, command):
+    from baton_tta.cli import main
+
+    folders, pairs = saved_families
+    words = command.split()
+    data = (
+        ["--dataset_name", str(pairs)]
+        if words[0] == "train-dpo"
+        else [
+            "--dataset_name",
+            "tiny-random",
+            "--pretrain_dataset_name",
+            "tiny-random",
+            "--builtin_dataset_rows",
+            "4",
+        ]
+    )
+    out = tmp_path / "out"
+    argv = [*words, "--pipeline_name_or_path", str(folders[name]), *data, *COMMON, "--output_dir", str(out)]
+    assert main(argv) == 0
+    index = json.loads((out / "model_index.json").read_text())
+    assert index["_class_name"] == name  # a plain diffusers folder: no remote code
+    loaded = DiffusionPipeline.from_pretrained(out)
+    assert type(loaded).__name__ == name
+    base = family_of(DiffusionPipeline.from_pretrained(folders[name])).denoiser.state_dict()
+    tuned = family_of(loaded).denoiser.state_dict()
+    assert any(not torch.equal(tuned[k], base[k]) for k in base)
+
+
+# ------------------------------------------------------------------ real size, on the meta device
+@pytest.mark.parametrize("name", FAMILIES)
+def test_published_denoisers_have_their_published_size_and_lora_targets(name):
+    from peft import LoraConfig
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from baton_tta.families import FAMILIES as ADAPTERS
+    from baton_tta.families.published import PUBLISHED, lora_targets, parameter_count
+    from baton_tta.trainer.lora import add_lora
+
+    published = PUBLISHED[name]
+    model = published.build()
+    assert next(model.parameters()).device.type == "meta"
+    assert abs(parameter_count(model) / published.published_parameters - 1) < 0.05
+    targets = lora_targets(model, ADAPTERS[name].lora_target_modules)
+    assert targets
+    model.requires_grad_(False)
+    add_lora(model, LoraConfig(r=4, lora_alpha=4, target_modules=list(ADAPTERS[name].lora_target_modules)))
+    wrapped = [n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
+    assert sorted(wrapped) == sorted(targets)  # PEFT wraps exactly the modules the defaults name
+    assert all(p.requires_grad == ("lora_" in n) for n, p in model.named_parameters())
+
+
+@pytest.mark.parametrize(
+    "recipe", ["baton_stable_audio_3_lora.yaml", "baton_stable_audio_open_lora.yaml", "baton_audioldm2.yaml"]
+)
+def test_family_recipes_parse_into_the_training_arguments(recipe):
+    from pathlib import Path
+
+    from baton_tta.scripts.train import ScriptArguments
+    from baton_tta.scripts.utils import parse
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / recipe
+    # bf16 is for the GPU the recipe targets; here the CPU parses it
+    argv = ["--config", str(path), "--bf16", "false"]
+    script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
+    assert "/" in script.pipeline_name_or_path and args.audio_length_s == 10.0
