@@ -29,7 +29,7 @@ class PublishedDenoiser:
 
     pipeline_class_name: str
     checkpoint: str
-    model_class: type
+    model_class: Any
     config: dict[str, Any] = field(default_factory=dict)
     published_parameters: float = 0.0
     published_source: str = ""
