@@ -472,3 +472,26 @@ def test_family_recipes_parse_into_the_training_arguments(recipe):
     argv = ["--config", str(path), "--bf16", "false"]
     script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
     assert "/" in script.pipeline_name_or_path and args.audio_length_s == 10.0
+
+
+@pytest.mark.slow
+def test_readme_family_commands_run(tmp_path, monkeypatch):
+    """The README's offline per-family commands (the block marked ``family-commands``), as written."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from baton_tta.cli import main
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"<!-- family-commands -->\s*```bash\n(.*?)```", text, flags=re.S)
+    commands = [shlex.split(line) for line in re.sub(r"\\\n\s*", " ", block).splitlines() if line.strip()]
+    assert [c[1] for c in commands] == ["train", "train", "generate"]
+    monkeypatch.chdir(tmp_path)
+    for words in commands:
+        assert words[0] == ".venv/bin/baton-tta"
+        assert main(words[1:]) == 0
+    for name in ("baton-stable-audio-3-tiny", "baton-stable-audio-open-tiny-lora"):
+        index = json.loads(Path("outputs", name, "model_index.json").read_text())
+        assert index["_class_name"] in ("StableAudio3Pipeline", "StableAudioPipeline")
+    assert len(list(Path("outputs/audioldm2-tiny-clips").glob("*.wav"))) == 1
