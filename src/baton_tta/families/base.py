@@ -166,6 +166,19 @@ class AudioFamily:
         return type(self.pipeline)(**components, **settings)
 
 
+class WaveformVAEFamily(AudioFamily):
+    """Families whose VAE encodes waveforms directly (Stable Audio's Oobleck and SAME): the rate and
+    the channel count are the VAE's."""
+
+    @property
+    def sampling_rate(self) -> int:
+        return int(self.pipeline.vae.config.sampling_rate)
+
+    @property
+    def channels(self) -> int:
+        return int(self.pipeline.vae.config.audio_channels)
+
+
 def _batch(conditioning: Conditioning) -> int:
     return next(iter(conditioning.values())).shape[0]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
-from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.base import Conditioning, WaveformVAEFamily
 from baton_tta.families.registry import register_family
 
 
 @register_family
-class StableAudioFamily(AudioFamily):
+class StableAudioFamily(WaveformVAEFamily):
     pipeline_class_name = "StableAudioPipeline"
     display_name = "Stable Audio Open"
     denoiser_name = "transformer"
@@ -25,14 +25,6 @@ class StableAudioFamily(AudioFamily):
     license_note = "the Stability AI Community License of stabilityai/stable-audio-open-1.0"
     reference_checkpoint = "stabilityai/stable-audio-open-1.0"
     length_argument = "audio_end_in_s"
-
-    @property
-    def sampling_rate(self) -> int:
-        return int(self.pipeline.vae.config.sampling_rate)
-
-    @property
-    def channels(self) -> int:
-        return int(self.pipeline.vae.config.audio_channels)
 
     @property
     def max_length_s(self) -> float:

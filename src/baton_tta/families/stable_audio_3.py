@@ -9,12 +9,12 @@ import math
 
 import torch
 
-from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.base import Conditioning, WaveformVAEFamily
 from baton_tta.families.registry import register_family
 
 
 @register_family
-class StableAudio3Family(AudioFamily):
+class StableAudio3Family(WaveformVAEFamily):
     pipeline_class_name = "StableAudio3Pipeline"
     display_name = "Stable Audio 3"
     denoiser_name = "transformer"
@@ -24,14 +24,6 @@ class StableAudio3Family(AudioFamily):
     license_note = "the Stability AI Community License of stabilityai/stable-audio-3-medium-base"
     reference_checkpoint = "stabilityai/stable-audio-3-medium-base"
     length_argument = "duration"
-
-    @property
-    def sampling_rate(self) -> int:
-        return int(self.pipeline.vae.config.sampling_rate)
-
-    @property
-    def channels(self) -> int:
-        return int(self.pipeline.vae.config.audio_channels)
 
     def num_samples(self, audio_length_s: float) -> int:
         """Rounded up to whole latent frames, as the pipeline sizes its latents."""

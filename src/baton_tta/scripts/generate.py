@@ -17,7 +17,7 @@ import soundfile as sf
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.families import family_of
 from baton_tta.scripts.builtin import TINY, resolve_pipeline
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import parse, pipeline_field
 
 DEFAULT_PROMPTS = ["A dog barks followed by a car horn", "Rain falls while a man speaks"]
 
@@ -27,14 +27,7 @@ class GenerateArguments:
     prompts: list[str] = field(
         default_factory=lambda: list(DEFAULT_PROMPTS), metadata={"help": "Captions to render."}
     )
-    pipeline_name_or_path: str = field(
-        default=TINY,
-        metadata={
-            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
-            "a folder, a Hub id or a built-in tiny name.",
-            "aliases": ["--pipeline"],
-        },
-    )
+    pipeline_name_or_path: str = pipeline_field(TINY)
     output_dir: str = field(default="outputs/demo", metadata={"help": "WAV files and clips.jsonl go here."})
     audio_length_in_s: float = field(default=2.0, metadata={"help": "Seconds per clip."})
     num_inference_steps: int = field(default=25, metadata={"help": "Denoising steps."})

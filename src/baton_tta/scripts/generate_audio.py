@@ -16,7 +16,7 @@ from baton_tta.data.generation import generate_clips
 from baton_tta.data.loading import load_raw
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.scripts.builtin import TINY, resolve_pipeline
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import default_repo_id, parse, pipeline_field
 
 
 @dataclass
@@ -25,14 +25,7 @@ class GenerateAudioArguments:
     output_dir: str = field(
         metadata={"help": "Shards, generation_config.json and the final dataset go here."}
     )
-    pipeline_name_or_path: str = field(
-        default=TINY,
-        metadata={
-            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
-            "a folder, a Hub id or a built-in tiny name.",
-            "aliases": ["--pipeline"],
-        },
-    )
+    pipeline_name_or_path: str = pipeline_field(TINY)
     clips_per_prompt: int = field(default=5, metadata={"help": "Clips per prompt (BATON: 5)."})
     prompts_per_batch: int = field(default=4, metadata={"help": "Prompts per pipeline call."})
     audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length in seconds."})

@@ -22,7 +22,7 @@ from baton_tta.scripts.builtin import (
     resolve_preference_data,
     resolve_pretrain_data,
 )
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import PIPELINE_HELP, parse
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,7 @@ class ScriptArguments:
 
     pipeline_name_or_path: str | None = field(
         default=None,
-        metadata={
-            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
-            "folder or Hub id, or a built-in tiny name."
-        },
+        metadata={"help": PIPELINE_HELP},
     )
     dataset_name: str | None = field(
         default=None, metadata={"help": "Preference dataset (Hub id, folder, files), 'toy' or 'tiny-random'."}

@@ -12,18 +12,13 @@ from pathlib import Path
 
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.scripts.builtin import resolve_pipeline
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import PIPELINE_HELP, parse
 from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
 
 
 @dataclass
 class DPOScriptArguments:
-    pipeline_name_or_path: str = field(
-        metadata={
-            "help": "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): "
-            "folder or Hub id, or a built-in tiny name."
-        }
-    )
+    pipeline_name_or_path: str = field(metadata={"help": PIPELINE_HELP})
     dataset_name: str = field(
         metadata={"help": "Pairwise dataset (prompt, chosen, rejected): id, folder, files."}
     )

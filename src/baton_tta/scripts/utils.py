@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +25,15 @@ def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) ->
 def default_repo_id(explicit: str | None, output_dir: str | Path) -> str:
     """``--hub_*_id`` if given, else the output folder's name (as ``Trainer`` does)."""
     return explicit or Path(output_dir).absolute().name
+
+
+#: the ``help`` of every command's pipeline argument
+PIPELINE_HELP = (
+    "Pipeline of any supported family (TANGO, AudioLDM 2, Stable Audio Open, Stable Audio 3): a folder, "
+    "a Hub id or a built-in tiny name."
+)
+
+
+def pipeline_field(default: str) -> Any:
+    """The ``--pipeline_name_or_path`` argument (alias ``--pipeline``) of the generating commands."""
+    return field(default=default, metadata={"help": PIPELINE_HELP, "aliases": ["--pipeline"]})
