@@ -202,6 +202,40 @@ def test_each_tiny_family_has_the_process_its_scheduler_implies(name):
     assert family.frozen_components() and all(m is not family.denoiser for m in family.frozen_components())
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+def test_each_familys_process_recovers_x0_through_its_own_pipelines_scheduler(name):
+    """The check that catches a wrong sign or scale of the target, on the scheduler each tiny
+    pipeline ships: noise with the family's process, give the scheduler the exact target, get x0."""
+    pipeline = tiny_pipeline(name)
+    scheduler = pipeline.scheduler
+    process = family_of(pipeline).noise_process()
+    latents, noise = _latents()
+    if isinstance(process, DDPMProcess):
+        scheduler.set_timesteps(20)
+        for t in (int(scheduler.timesteps[0]), int(scheduler.timesteps[-1])):
+            timesteps = torch.full((3,), t)
+            noisy = process.add_noise(latents, noise, timesteps)
+            x0 = scheduler.step(process.target(latents, noise, timesteps), t, noisy).pred_original_sample
+            torch.testing.assert_close(x0, latents, rtol=1e-3, atol=2e-3)
+        return
+    if isinstance(process, RectifiedFlowProcess):
+        for s in (0.2, 0.9):
+            scheduler.set_timesteps(sigmas=[s])
+            t = torch.full((3,), float(scheduler.sigmas[0]))
+            noisy = process.add_noise(latents, noise, t)
+            out = scheduler.step(process.target(latents, noise, t), scheduler.timesteps[0], noisy).prev_sample
+            torch.testing.assert_close(out, latents, rtol=1e-5, atol=1e-5)
+        return
+    assert isinstance(process, CosineVProcess)
+    scheduler.set_timesteps(3)
+    timestep, sigma = scheduler.timesteps[-1], scheduler.sigmas[-2]
+    t = torch.full((3,), float(torch.atan(sigma) * 2 / math.pi))
+    sample = process.add_noise(latents, noise, t) * torch.sqrt(sigma**2 + 1)
+    scheduler._step_index = 2
+    out = scheduler.step(process.target(latents, noise, t), timestep, sample).prev_sample
+    torch.testing.assert_close(out, latents, rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------ audio at the family's rate and channels
 def test_clips_are_resampled_and_upmixed_on_decode():
     from baton_tta.data.audio import encode_audio
