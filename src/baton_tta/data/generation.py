@@ -2,7 +2,9 @@
 
 Finished batches are written as parquet shards under ``output_dir/shards`` (atomically: a temporary
 file renamed into place), so an interrupted run loses at most the batch in flight and a rerun with the
-same settings generates only the prompts not yet in a shard. Every clip has its own generator seeded
+same settings generates only the prompts not yet in a shard. Under ``accelerate launch`` the batches
+are dealt to the processes (:mod:`baton_tta.data.distributed`), each writes its own shards, and the
+main process assembles the dataset once all are done; any process count resumes any run. Every clip has its own generator seeded
 with ``seed + prompt_index * clips_per_prompt + clip_index``: the audio does not depend on the batch
 size or on where a run was interrupted. The result follows the binary preference schema with
 ``label=-1`` and ``source="unlabelled"``, ready for annotation.
@@ -19,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Audio, Dataset
+from datasets import Audio, Dataset, load_from_disk
 from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
+from baton_tta.data.distributed import is_main_process, my_batches, on_main, wait_for_everyone
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.families import family_of
@@ -97,7 +100,7 @@ def render_clips(
         list(range(i, min(i + prompts_per_batch, len(prompts))))
         for i in range(0, len(prompts), prompts_per_batch)
     ]
-    for batch in tqdm(batches, desc=desc, unit="batch", disable=not batches):
+    for batch in tqdm(batches, desc=desc, unit="batch", disable=not batches or not is_main_process()):
         generators = [
             torch.Generator(device=device).manual_seed(seeds[p][k]) for p in batch for k in range(clips)
         ]
@@ -149,11 +152,13 @@ def generate_clips(
         "num_prompts": len(prompts),
         "sampling_rate": family_of(pipeline).sampling_rate,
     }
-    _check_run_config(output_dir, config)
+    on_main(lambda: _check_run_config(output_dir, config))
     done = finished_prompt_indices(output_dir)
     todo = [i for i in range(len(prompts)) if i not in done]
-    if done:
+    if done and is_main_process():
         logger.info("resuming: %d of %d prompts already generated", len(done), len(prompts))
+    # whole batches of the one-process run per process: the same pipeline calls, so the same clips
+    todo = [p for batch in my_batches(todo, prompts_per_batch) for p in batch]
     texts = prompts["prompt"]
     seeds = [[clip_seed(seed, p, k, clips_per_prompt) for k in range(clips_per_prompt)] for p in todo]
     for positions, audios in render_clips(
@@ -170,8 +175,11 @@ def generate_clips(
         write_shard(
             rows_out, _shard_features(), output_dir / SHARD_DIR, f"prompts-{batch[0]:06d}-{batch[-1]:06d}"
         )
-    dataset = assemble_clips(output_dir, config["sampling_rate"])
-    print(f"{len(dataset)} clips written to {(output_dir / DATASET_DIR).resolve()}")
+    wait_for_everyone()
+    on_main(lambda: _assemble_on_disk(output_dir, config["sampling_rate"]))
+    dataset = load_from_disk(str(output_dir / DATASET_DIR))
+    if is_main_process():
+        print(f"{len(dataset)} clips written to {(output_dir / DATASET_DIR).resolve()}")
     return dataset
 
 
@@ -198,6 +206,10 @@ def _clip_rows(
             out["prompt_index"].append(prompt_index)
             out["clip_index"].append(clip)
     return out
+
+
+def _assemble_on_disk(output_dir: Path, sampling_rate: int) -> None:
+    assemble_clips(output_dir, sampling_rate)
 
 
 def assemble_clips(output_dir: str | os.PathLike, sampling_rate: int = SAMPLING_RATE) -> Dataset:

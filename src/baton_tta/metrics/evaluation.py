@@ -23,6 +23,7 @@ from huggingface_hub import ModelCard
 
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.distributed import gather_in_order, my_batches, wait_for_everyone
 from baton_tta.data.generation import render_clips
 from baton_tta.families import family_of
 from baton_tta.hub.cards import with_evaluation
@@ -96,6 +97,28 @@ def embed_clips(
     return out
 
 
+def embed_clips_shared(
+    ids: Sequence[str], waves_16k: Sequence[np.ndarray], backbones: Backbones, batch_size: int = 8
+) -> ClipEmbeddings:
+    """:func:`embed_clips` with whole batches dealt to the processes and the embeddings gathered in
+    clip order: the same numbers as one process, each clip embedded once."""
+    mine = my_batches(list(range(len(ids))), batch_size)
+    local = [embed_clips([ids[i] for i in b], [waves_16k[i] for i in b], backbones, batch_size) for b in mine]
+    return concatenate_embeddings(gather_in_order(local), list(ids))
+
+
+def concatenate_embeddings(pieces: Sequence[ClipEmbeddings], ids: list[str]) -> ClipEmbeddings:
+    """Embeddings of consecutive clip batches joined into those of the whole set."""
+    out = ClipEmbeddings(ids=ids)
+    for name in ("panns_embedding", "panns_logits", "vggish_frames", "clap_audio"):
+        arrays = [getattr(p, name) for p in pieces if getattr(p, name) is not None]
+        setattr(out, name, np.concatenate(arrays) if arrays else None)
+    for piece in pieces:
+        for backbone, count in piece.counts.items():
+            out.counts[backbone] = out.counts.get(backbone, 0) + count
+    return out
+
+
 def compute_metrics(
     generated: ClipEmbeddings,
     prompts: Sequence[str],
@@ -139,7 +162,8 @@ def generate_eval_clips(
     batch_size: int = 4,
 ) -> list[np.ndarray]:
     """One clip per prompt, seeded per clip id, cached on disk by pipeline + prompt + seed + settings
-    (at the model's own rate and channels); returned at the metrics' rate, 16 kHz mono."""
+    (at the model's own rate and channels); returned at the metrics' rate, 16 kHz mono. Under
+    ``accelerate launch`` each process renders whole batches of its own; every process returns all clips."""
     settings = f"{audio_length_in_s}:{num_inference_steps}:{guidance_scale}"
     folder = cache_dir / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,6 +172,7 @@ def generate_eval_clips(
         for clip, prompt in zip(ids, prompts)
     ]
     todo = [i for i, p in enumerate(paths) if not p.is_file()]
+    todo = [i for batch in my_batches(todo, batch_size) for i in batch]  # this process's whole batches
     rate = family_of(pipeline).sampling_rate
     seeds = [[seed + int(hashlib.sha256(ids[i].encode()).hexdigest()[:8], 16) % 2**31] for i in todo]
     for positions, audios in render_clips(
@@ -162,6 +187,7 @@ def generate_eval_clips(
     ):
         for position, audio in zip(positions, audios):
             sf.write(paths[todo[position]], audio, rate, subtype="FLOAT")
+    wait_for_everyone()  # every process's clips are on disk
     return [decode_audio(str(p), SAMPLING_RATE, where=str(p), allow_silent=True) for p in paths]
 
 

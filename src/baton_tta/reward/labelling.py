@@ -2,7 +2,9 @@
 
 Every row without a human label (``source`` "unlabelled", or a reward-model row being re-scored) gets
 ``reward = score`` and ``source = "reward_model"``; human rows are kept as they are. Scores are written
-batch by batch as shards (see :mod:`baton_tta.data.shards`), so a rerun resumes where it stopped.
+batch by batch as shards (see :mod:`baton_tta.data.shards`), so a rerun resumes where it stopped;
+under ``accelerate launch`` each process scores whole batches of its own and the main process writes
+the labelled dataset once.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, Value
+from datasets import Dataset, Features, Value, load_from_disk
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
+from baton_tta.data.distributed import is_main_process, my_batches, on_main, wait_for_everyone
 from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, rows_by_role
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.reward.modeling import BatonRewardModel
@@ -69,10 +72,11 @@ def label_with_reward_model(
     todo = rows_to_score(dataset, rescore_reward_rows)
     done = done_indices(output_dir / SHARD_DIR, "row_index")
     remaining = [i for i in todo if i not in done]
-    if done:
+    if done and is_main_process():
         logger.info("resuming: %d of %d rows already scored", len(set(todo) & done), len(todo))
-    for start in tqdm(range(0, len(remaining), batch_size), desc="scoring clips", unit="batch"):
-        batch = remaining[start : start + batch_size]
+    # whole batches per process (the one-process run's), each writing its own score shards
+    mine = my_batches(remaining, batch_size)
+    for batch in tqdm(mine, desc="scoring clips", unit="batch", disable=not is_main_process()):
         scores = score_rows(dataset, batch, model, batch_size)
         write_shard(
             {"row_index": batch, "reward": scores},
@@ -80,9 +84,15 @@ def label_with_reward_model(
             output_dir / SHARD_DIR,
             f"rows-{batch[0]:07d}-{batch[-1]:07d}",
         )
+    wait_for_everyone()
+    on_main(lambda: _write_labelled(dataset, todo, output_dir))
+    return load_from_disk(str(output_dir / DATASET_DIR))
+
+
+def _write_labelled(dataset: Dataset, todo: list[int], output_dir: Path) -> None:
+    """The dataset with every scored row's reward and source, saved once (main process)."""
     scored = read_shards(output_dir / SHARD_DIR)
     score_of = dict(zip(scored["row_index"], scored["reward"])) if scored is not None else {}
-
     wanted = set(todo)
 
     def apply(row: dict, index: int) -> dict:
@@ -93,4 +103,3 @@ def label_with_reward_model(
     labelled = dataset.map(apply, with_indices=True, desc="writing rewards")
     labelled.save_to_disk(str(output_dir / DATASET_DIR))
     logger.info("%d rows scored by the reward model, %d human rows kept", len(todo), len(dataset) - len(todo))
-    return labelled

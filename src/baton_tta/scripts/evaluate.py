@@ -15,11 +15,12 @@ import numpy as np
 from diffusers import DiffusionPipeline
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.distributed import is_main_process
 from baton_tta.data.loading import load_raw
 from baton_tta.metrics.evaluation import (
     Backbones,
     compute_metrics,
-    embed_clips,
+    embed_clips_shared,
     generate_eval_clips,
     load_backbones,
     push_metrics_to_card,
@@ -115,7 +116,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     output = Path(args.output_dir)
     reference = None
     if args.reference_audio_dir:
-        reference = embed_clips(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
+        reference = embed_clips_shared(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
     results, counts = {}, {}
     for spec in args.pipelines:
         name, pipeline = _pipeline(spec)
@@ -130,9 +131,11 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             args.num_inference_steps,
             args.guidance_scale,
         )
-        embedded = embed_clips(ids, waves, backbones)
+        embedded = embed_clips_shared(ids, waves, backbones)
         counts[name] = embedded.counts
         results[name] = compute_metrics(embedded, prompts, backbones, reference)
+    if not is_main_process():  # the report, the card and the push happen once
+        return results
     write_report(results, output, {"prompts": len(ids), "embedded_clips": counts, "eval_set": args.eval_set})
     print(f"results written to {output.resolve()}/results.{{json,md,png}}")
     if args.push_to_hub:
@@ -148,7 +151,9 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((EvaluateArguments,), argv)
-    print(table4_markdown(run_evaluation(args)))
+    results = run_evaluation(args)
+    if is_main_process():
+        print(table4_markdown(results))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import torch
-
+from baton_tta.data.distributed import is_main_process, process_state
 from baton_tta.data.generation import generate_clips
 from baton_tta.data.loading import load_raw
 from baton_tta.hub.datasets import push_preference_dataset
@@ -35,8 +34,11 @@ class GenerateAudioArguments:
     audio_format: str = field(
         default="flac", metadata={"help": "'flac' or 'wav' bytes in the dataset.", "choices": ["flac", "wav"]}
     )
-    device: str = field(
-        default="cuda" if torch.cuda.is_available() else "cpu", metadata={"help": "torch device."}
+    device: str | None = field(
+        default=None,
+        metadata={
+            "help": "torch device; default: this process's own (accelerate: cuda:<local rank> or cpu)."
+        },
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Push the clips with a dataset card."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
@@ -44,7 +46,7 @@ class GenerateAudioArguments:
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateAudioArguments,), argv)
-    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(args.device)
+    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(args.device or process_state().device)
     clips = generate_clips(
         load_raw(args.prompts),
         pipeline,
@@ -58,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         generator_name=args.pipeline_name_or_path,
         audio_format=args.audio_format,
     )
-    if args.push_to_hub:
+    if args.push_to_hub and is_main_process():
         push_preference_dataset(clips, default_repo_id(args.hub_dataset_id, args.output_dir))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baton_tta.data.distributed import is_main_process
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.reward.labelling import DATASET_DIR, label_with_reward_model
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         batch_size=args.batch_size,
         rescore_reward_rows=args.rescore_reward_rows,
     )
+    if not is_main_process():
+        return
     print(f"labelled dataset written to {(Path(args.output_dir) / DATASET_DIR).resolve()}")
     if args.push_to_hub:
         push_preference_dataset(labelled, default_repo_id(args.hub_dataset_id, args.output_dir))

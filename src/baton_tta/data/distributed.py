@@ -1,0 +1,74 @@
+"""Every process does its share: the batches of a stage split between the processes ``accelerate
+launch`` started, results gathered back in order, files written once.
+
+The unit of work is a *batch of the one-process run*: the items are cut into batches first and whole
+batches are dealt to the processes (contiguous, as ``PartialState.split_between_processes`` does), so
+each model call sees exactly the inputs it sees in one process and N processes produce the same clips
+and scores, byte for byte, as one (with the same threads per process). ``gather_in_order`` puts the
+per-process results back in batch order; everything else runs on the main process between barriers.
+Without a launcher there is one process and every helper is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import broadcast_object_list, gather_object
+
+T = TypeVar("T")
+
+
+def process_state() -> PartialState:
+    """The shared process state; on a machine without an accelerator, CPU processes talk over gloo."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def is_main_process() -> bool:
+    return process_state().is_main_process
+
+
+def batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
+    return [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+
+
+def my_batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
+    """This process's whole batches of ``items`` (all of them with one process)."""
+    state = process_state()
+    everything = batches(items, batch_size)
+    if state.num_processes == 1:
+        return everything
+    with state.split_between_processes(everything) as mine:
+        return list(mine)
+
+
+def gather_in_order(local: list[T]) -> list[T]:
+    """Every process's ``local`` results concatenated in process order (= batch order)."""
+    if process_state().num_processes == 1:
+        return local
+    return list(gather_object(local))
+
+
+def wait_for_everyone() -> None:
+    process_state().wait_for_everyone()
+
+
+def on_main(work: Callable[[], T]) -> T:
+    """Run ``work`` on the main process only and hand its result (picklable) to every process; an
+    exception on the main process is raised on every process, so none waits forever."""
+    state = process_state()
+    if state.num_processes == 1:
+        return work()
+    payload: list[Any] = [None]
+    if state.is_main_process:
+        try:
+            payload = [("ok", work())]
+        except BaseException as error:  # re-raised below, on every process
+            payload = [("error", error)]
+    broadcast_object_list(payload, from_process=0)
+    kind, value = payload[0]
+    if kind == "error":
+        raise value
+    return value

@@ -1,0 +1,157 @@
+"""Every stage under ``accelerate launch`` with 2 CPU processes (gloo): each clip and score once,
+outputs equal to one process (bytes for clips, numbers for scores and metrics), resume after a rank
+is killed, with any process count."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasets import Dataset, load_from_disk
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE = Path(sys.executable).with_name("accelerate")
+#: one thread per process, so one and two processes run the same kernels
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(processes: int, *argv: str) -> list[str]:
+    """``baton-tta <argv>`` in one plain process, or under ``accelerate launch`` with N CPU processes."""
+    if processes == 1:
+        return [sys.executable, "-m", "baton_tta.cli", *argv]
+    return [
+        str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(processes),
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()), "-m", "baton_tta.cli", *argv,
+    ]  # fmt: skip
+
+
+def run(processes: int, *argv: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(command(processes, *argv), env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("prompts") / "prompts"
+    words = ["a dog barks", "rain falls", "a bell rings", "a siren", "wind blows", "a car horn honks"]
+    Dataset.from_dict({"prompt": [f"{w} then a hum" for w in words] + words[:3]}).save_to_disk(str(folder))
+    return folder
+
+
+GENERATE = [
+    "--pipeline_name_or_path", "tiny-random", "--clips_per_prompt", "2", "--prompts_per_batch", "2",
+    "--audio_length_in_s", "0.5", "--num_inference_steps", "3", "--audio_format", "wav",
+]  # fmt: skip
+
+
+def _clips(folder: Path) -> list[tuple[str, int, bytes]]:
+    data = load_from_disk(str(folder / "dataset"))
+    return [(r["prompt"], r["seed"], r["audio"]["bytes"]) for r in data]
+
+
+@pytest.fixture(scope="module")
+def one_process_clips(tmp_path_factory, prompts) -> Path:
+    out = tmp_path_factory.mktemp("gen1") / "clips"
+    run(1, "generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out))
+    return out
+
+
+def test_generate_audio_on_two_processes_writes_the_one_process_clips(tmp_path, prompts, one_process_clips):
+    out = tmp_path / "clips"
+    run(2, "generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out))
+    assert _clips(out) == _clips(one_process_clips)  # every clip, byte for byte, in order
+    shards = sorted(p.name for p in (out / "shards").glob("*.parquet"))
+    assert shards == sorted(p.name for p in (one_process_clips / "shards").glob("*.parquet"))
+    indices = [i for s in shards for i in range(int(s.split("-")[1]), int(s.split("-")[2][:6]) + 1)]
+    assert sorted(indices) == list(range(9))  # each prompt exactly once
+    assert not list(out.rglob("*.tmp"))
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def test_a_killed_rank_resumes_with_another_process_count(tmp_path, prompts, one_process_clips):
+    out = tmp_path / "clips"
+    argv = ["generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out)]
+    launcher = subprocess.Popen(
+        command(2, *argv), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list((out / "shards").glob("*.parquet"))) < 1:
+        time.sleep(0.05)
+    ranks = [c for child in _children(launcher.pid) for c in [child, *_children(child)]]
+    os.kill(max(ranks), signal.SIGKILL)  # one rank dies mid-stage; the launcher takes the other down
+    launcher.wait(timeout=120)
+    assert launcher.returncode != 0
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.parquet")}
+    assert 0 < len(before) < 5
+    run(1, *argv)  # resumed by one process
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.parquet")}
+    assert all(after[name] == stamp for name, stamp in before.items())  # finished shards are not redone
+    assert _clips(out) == _clips(one_process_clips)
+
+
+@pytest.fixture(scope="module")
+def reward_model(tmp_path_factory) -> Path:
+    from baton_tta.tiny import tiny_reward_model
+
+    folder = tmp_path_factory.mktemp("reward") / "reward"
+    tiny_reward_model().save_pretrained(folder)
+    return folder
+
+
+def test_label_with_reward_model_on_two_processes_scores_like_one(tmp_path, one_process_clips, reward_model):
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"labelled-{processes}"
+        run(
+            processes, "label-with-reward-model", "--dataset", str(one_process_clips / "dataset"),
+            "--reward_model", str(reward_model), "--batch_size", "4", "--output_dir", str(out),
+        )  # fmt: skip
+        outputs[processes] = load_from_disk(str(out / "dataset"))
+    assert outputs[1]["reward"] == outputs[2]["reward"] and set(outputs[2]["source"]) == {"reward_model"}
+    shards = list((tmp_path / "labelled-2" / "score_shards").glob("*.parquet"))
+    assert len(shards) == 5  # 18 rows in batches of 4, each batch scored by exactly one process
+
+
+def test_evaluate_on_two_processes_gives_the_one_process_metrics(tmp_path, prompts):
+    eval_set = tmp_path / "eval"
+    captions = load_from_disk(str(prompts))["prompt"][:5]
+    Dataset.from_dict({"audiocap_id": [str(i) for i in range(5)], "prompt": captions}).save_to_disk(
+        str(eval_set)
+    )
+    results = {}
+    for processes in (1, 2):
+        out = tmp_path / f"eval-{processes}"
+        run(
+            processes, "evaluate", "--pipelines", "base=tiny-random", "--eval_set", str(eval_set),
+            "--backbones", "tiny-random", "--num_inference_steps", "3", "--audio_length_in_s", "0.5",
+            "--output_dir", str(out),
+        )  # fmt: skip
+        results[processes] = json.loads((out / "results.json").read_text())
+    one, two = results[1]["results"]["base"], results[2]["results"]["base"]
+    assert one.keys() == two.keys() and all(
+        (a is None and b is None) or np.isclose(a, b, rtol=0, atol=0)
+        for a, b in zip(one.values(), two.values())
+    ), (one, two)
+    assert results[2]["embedded_clips"]["base"]["clap"] == 5  # each clip embedded once in all
