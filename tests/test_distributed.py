@@ -155,3 +155,29 @@ def test_evaluate_on_two_processes_gives_the_one_process_metrics(tmp_path, promp
         for a, b in zip(one.values(), two.values())
     ), (one, two)
     assert results[2]["embedded_clips"]["base"]["clap"] == 5  # each clip embedded once in all
+
+
+def test_online_rounds_on_two_processes_split_each_step_and_write_state_once(tmp_path):
+    """Two tiny toy rounds under 2 processes: generation, scoring and judging are shared (round 1's
+    clips, scores and the base model's judgement equal one process's), state files are written by
+    one process, fine-tuning uses both (its numbers differ from one process: the batch is doubled)."""
+    from tests.test_online import TINY
+
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"online-{processes}"
+        run(processes, "train-online", *TINY, "--use_cpu", "true", "--output_dir", str(out))
+        outputs[processes] = out
+    one, two = outputs[1], outputs[2]
+    summary = json.loads((two / "summary.json").read_text())
+    assert len(summary["rounds"]) == 3
+    assert summary["rounds"][0] == json.loads((one / "summary.json").read_text())["rounds"][0]
+    assert _clips(two / "round-1" / "clips") == _clips(one / "round-1" / "clips")
+    assert json.loads((two / "round-1" / "scores.json").read_text()) == json.loads(
+        (one / "round-1" / "scores.json").read_text()
+    )
+    for r in (1, 2):
+        done = json.loads((two / f"round-{r}" / "state.json").read_text())["done"]
+        assert done == ["generate", "feedback", "score", "data", "train", "judge", "save"]
+    assert not list(two.rglob("*.tmp"))
+    assert {"model_index.json", "README.md"} <= {p.name for p in (two / "round-2" / "pipeline").iterdir()}

@@ -26,7 +26,13 @@ from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import SAMPLING_RATE, encode_audio
-from baton_tta.data.distributed import is_main_process, my_batches, on_main, wait_for_everyone
+from baton_tta.data.distributed import (
+    gather_in_order,
+    is_main_process,
+    my_batches,
+    on_main,
+    wait_for_everyone,
+)
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.families import family_of
@@ -118,6 +124,34 @@ def render_clips(
                 **family.generation_kwargs(audio_length_in_s),
             ).audios
         yield batch, family.clips_from_output(audios)
+
+
+def render_clips_shared(
+    pipeline: DiffusionPipeline,
+    prompts: Sequence[str],
+    seeds: Sequence[Sequence[int]],
+    prompts_per_batch: int = 4,
+    audio_length_in_s: float = 10.0,
+    num_inference_steps: int = 200,
+    guidance_scale: float = 3.0,
+    desc: str = "generating clips",
+) -> list[np.ndarray]:
+    """Every clip of :func:`render_clips`, prompt-major, on every process: whole batches dealt to the
+    processes and the waveforms gathered in order (the one-process clips)."""
+    mine = [p for batch in my_batches(list(range(len(prompts))), prompts_per_batch) for p in batch]
+    local: list[np.ndarray] = []
+    for _, audios in render_clips(
+        pipeline,
+        [prompts[p] for p in mine],
+        [seeds[p] for p in mine],
+        prompts_per_batch,
+        audio_length_in_s,
+        num_inference_steps,
+        guidance_scale,
+        desc=desc,
+    ):
+        local.extend(audios)
+    return gather_in_order(local)
 
 
 def generate_clips(

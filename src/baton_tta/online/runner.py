@@ -33,8 +33,8 @@ from datasets import Dataset, load_from_disk
 from diffusers import DDIMScheduler, DiffusionPipeline
 
 from baton_tta.annotate.clips import clip_id_for
-from baton_tta.data.audio import SAMPLING_RATE, decode_audio
-from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips
+from baton_tta.data.distributed import on_main
+from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips_shared
 from baton_tta.data.pairs import ranked_pairs
 from baton_tta.families import family_of, load_pipeline
 from baton_tta.online.config import OnlineConfig
@@ -51,6 +51,7 @@ from baton_tta.online.feedback import (
 )
 from baton_tta.online.report import push_round, write_round_card, write_run_report
 from baton_tta.pipelines.pipeline_tango import ship_component_code
+from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
@@ -93,8 +94,9 @@ class RoundState:
         return cls(path, done)
 
     def finish(self, step: str) -> None:
+        """Record ``step`` (the main process writes; every process waits for it)."""
         self.done.append(step)
-        _write_json(self.path, {"done": self.done})
+        on_main(lambda: _write_json(self.path, {"done": self.done}))
 
     @property
     def complete(self) -> bool:
@@ -173,9 +175,12 @@ class OnlineRunner:
                 logger.warning("stopping early after round %d: %s", round_index, stop_reason)
                 break
         summary = {"rounds": history, "stopped_early": stop_reason, "objective": self.args.objective}
+        on_main(lambda: self._write_summary(summary))
+        return history
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
         _write_json(self.output_dir / "summary.json", summary)
         write_run_report(self.output_dir, summary, self.args)
-        return history
 
     def round_dir(self, round_index: int) -> Path:
         return self.output_dir / f"round-{round_index}"
@@ -195,18 +200,16 @@ class OnlineRunner:
             state.finish("generate")
         clips = load_from_disk(str(folder / "clips" / DATASET_DIR))
         if "feedback" not in state.done:
-            self._feedback(clips, folder, r)
+            on_main(lambda: self._feedback(clips, folder, r))  # people's labels: one process
             state.finish("feedback")
         self._use_reward_model_of(r)
         if "score" not in state.done:
-            rate = clips.features["audio"].sampling_rate or SAMPLING_RATE
-            waveforms = [decode_audio(a, rate) for a in clips.with_format(None)["audio"]]
-            scores = self.reward_model.score(list(clips["prompt"]), waveforms, rate)
-            _write_json(folder / "scores.json", [float(s) for s in scores])
+            scores = score_rows_shared(clips, list(range(len(clips))), self.reward_model)
+            on_main(lambda: _write_json(folder / "scores.json", [float(s) for s in scores]))
             state.finish("score")
         scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
         if "data" not in state.done:
-            self._build_data(clips, scores, folder)
+            on_main(lambda: self._build_data(clips, scores, folder))
             state.finish("data")
         data = load_from_disk(str(folder / "data"))
         if "train" not in state.done:
@@ -216,11 +219,11 @@ class OnlineRunner:
             metrics = self.judge(load_round_pipeline(folder))
             metrics["reward_mean_train_clips"] = float(np.mean(scores))
             metrics["train_rows"] = float(len(data))
-            _write_json(folder / "metrics.json", metrics)
+            on_main(lambda: _write_json(folder / "metrics.json", metrics))
             state.finish("judge")
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         if "save" not in state.done:
-            self._save(folder, r, metrics)
+            on_main(lambda: self._save(folder, r, metrics))
             state.finish("save")
         return metrics
 
@@ -312,8 +315,8 @@ class OnlineRunner:
         """The existing trainers; a killed fine-tune resumes from its newest checkpoint."""
         train_dir = folder / "train"
         checkpoints = sorted(train_dir.glob("checkpoint-*")) if train_dir.is_dir() else []
-        if train_dir.is_dir() and not checkpoints:
-            shutil.rmtree(train_dir)  # a start that left nothing to resume from
+        if train_dir.is_dir() and not checkpoints:  # a start that left nothing to resume from
+            on_main(lambda: shutil.rmtree(train_dir))
         args = self.args.round_training_args(train_dir)
         if self.args.objective == "dpo":
             trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer = DiffusionDPOTrainer(
@@ -326,10 +329,14 @@ class OnlineRunner:
                 pipeline, args, train_dataset=data, pretrain_dataset=pretrain
             )
         trainer.card_title = f"BATON online round {folder.name.split('-')[-1]} ({self.args.objective})"
-        trainer.train(resume_from_checkpoint=True if checkpoints else None)
-        shutil.rmtree(folder / "pipeline", ignore_errors=True)
-        trainer.save_pipeline(folder / "pipeline")
-        ship_component_code(folder / "pipeline")  # e.g. the toy vocoder: loads in a fresh process
+        trainer.train(resume_from_checkpoint=True if checkpoints else None)  # every process trains
+        on_main(lambda: self._save_pipeline(trainer, folder / "pipeline"))
+
+    @staticmethod
+    def _save_pipeline(trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        trainer.save_pipeline(folder)
+        ship_component_code(folder)  # e.g. the toy vocoder: loads in a fresh process
 
     def _sampler(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
         """The pipeline that samples: itself, or with ``ddim_sampling`` a copy that shares its modules
@@ -358,8 +365,7 @@ class OnlineRunner:
             [clip_seed(a.generation_seed + EVAL_SEED_OFFSET, i, k, n) for k in range(n)]
             for i in range(len(prompts))
         ]
-        waveforms: list[np.ndarray] = []
-        for _, audios in render_clips(
+        waveforms = render_clips_shared(
             pipeline,
             prompts,
             seeds,
@@ -368,8 +374,11 @@ class OnlineRunner:
             a.num_inference_steps,
             a.guidance_scale,
             desc="judging",
-        ):
-            waveforms.extend(audios)
+        )
+        return on_main(lambda: self._judged(prompts, waveforms, n, rate))
+
+    def _judged(self, prompts: list[str], waveforms: list[np.ndarray], n: int, rate: int) -> dict[str, float]:
+        """Every judge, and the reward model's own mean score, on the held-out clips (one process)."""
         repeated = [p for p in prompts for _ in range(n)]
         metrics = {"reward_mean_eval": float(np.mean(self.reward_model.score(repeated, waveforms, rate)))}
         for judge in self.judges.values():
@@ -381,7 +390,8 @@ class OnlineRunner:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "metrics.json"
         if not path.is_file():
-            _write_json(path, self.judge(self.pipeline))
+            metrics = self.judge(self.pipeline)
+            on_main(lambda: _write_json(path, metrics))
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _save(self, folder: Path, r: int, metrics: dict[str, float]) -> None:

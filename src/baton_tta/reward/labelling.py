@@ -18,7 +18,13 @@ from datasets import Dataset, Features, Value, load_from_disk
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
-from baton_tta.data.distributed import is_main_process, my_batches, on_main, wait_for_everyone
+from baton_tta.data.distributed import (
+    gather_in_order,
+    is_main_process,
+    my_batches,
+    on_main,
+    wait_for_everyone,
+)
 from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, rows_by_role
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.reward.modeling import BatonRewardModel
@@ -58,6 +64,15 @@ def score_rows(
             float(s) for s in model.score(list(rows[prompt_column]), waves, sampling_rate=CLAP_SAMPLING_RATE)
         )
     return scores
+
+
+def score_rows_shared(dataset: Dataset, indices: list[int], model: Any, batch_size: int = 16) -> list[float]:
+    """:func:`score_rows` with whole batches dealt to the processes and the scores gathered in row
+    order, on every process (the one-process numbers: each batch is the same model call)."""
+    local = [
+        s for batch in my_batches(indices, batch_size) for s in score_rows(dataset, batch, model, batch_size)
+    ]
+    return gather_in_order(local)
 
 
 def label_with_reward_model(
