@@ -181,3 +181,61 @@ def test_online_rounds_on_two_processes_split_each_step_and_write_state_once(tmp
         assert done == ["generate", "feedback", "score", "data", "train", "judge", "save"]
     assert not list(two.rglob("*.tmp"))
     assert {"model_index.json", "README.md"} <= {p.name for p in (two / "round-2" / "pipeline").iterdir()}
+
+
+def _two_machines(*argv: str) -> list[subprocess.CompletedProcess]:
+    """The same command on two "machines": two launchers on 127.0.0.1, one process each."""
+    port = str(_free_port())
+    launchers = [
+        subprocess.Popen(
+            [
+                str(ACCELERATE),
+                "launch",
+                "--multi_gpu",
+                "--num_machines",
+                "2",
+                "--num_processes",
+                "2",
+                "--machine_rank",
+                str(rank),
+                "--main_process_ip",
+                "127.0.0.1",
+                "--main_process_port",
+                port,
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+                "-m",
+                "baton_tta.cli",
+                *argv,
+            ],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    results = []
+    for launcher in launchers:
+        stdout, stderr = launcher.communicate(timeout=600)
+        assert launcher.returncode == 0, stderr[-4000:]
+        results.append(subprocess.CompletedProcess(launcher.args, launcher.returncode, stdout, stderr))
+    return results
+
+
+def test_two_machines_on_loopback_generate_the_one_process_clips_and_train(
+    tmp_path, prompts, one_process_clips
+):
+    out = tmp_path / "clips"
+    _two_machines("generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out))
+    assert _clips(out) == _clips(one_process_clips)
+    trained = tmp_path / "trained"
+    _two_machines(
+        "train", "--pipeline_name_or_path", "tiny-random", "--dataset_name", "tiny-random",
+        "--pretrain_dataset_name", "tiny-random", "--builtin_dataset_rows", "8", "--audio_length_s", "1",
+        "--max_steps", "2", "--per_device_train_batch_size", "2", "--use_cpu", "true", "--report_to", "none",
+        "--save_strategy", "no", "--output_dir", str(trained),
+    )  # fmt: skip
+    assert (trained / "model_index.json").is_file() and (trained / "README.md").is_file()
