@@ -239,3 +239,19 @@ def test_two_machines_on_loopback_generate_the_one_process_clips_and_train(
         "--save_strategy", "no", "--output_dir", str(trained),
     )  # fmt: skip
     assert (trained / "model_index.json").is_file() and (trained / "README.md").is_file()
+
+
+def test_train_reward_model_on_two_processes_embeds_each_item_once_and_saves_once(tmp_path):
+    recipe = str(ROOT / "recipes" / "reward_tiny.yaml")
+    metrics = {}
+    for processes in (1, 2):
+        out = tmp_path / f"reward-{processes}"
+        run(
+            processes, "train-reward-model", "--config", recipe, "--dataset_name", "tiny-random",
+            "--num_epochs", "5", "--cache_dir", str(tmp_path / f"cache-{processes}"), "--output_dir", str(out),
+        )  # fmt: skip
+        metrics[processes] = json.loads((out / "reward_metrics.json").read_text())
+    assert metrics[1] == metrics[2]  # the same embeddings, so the same head
+    entries = {p.name for p in (tmp_path / "cache-2").rglob("*.npy")}
+    assert entries == {p.name for p in (tmp_path / "cache-1").rglob("*.npy")}
+    assert not list((tmp_path / "cache-2").rglob("*.tmp.npy"))

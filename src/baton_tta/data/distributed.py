@@ -20,6 +20,9 @@ from accelerate import PartialState
 from accelerate.utils import broadcast_object_list, gather_object
 
 T = TypeVar("T")
+#: True while the main process runs an ``on_main`` section: the helpers then act as one process (the
+#: others wait at the section's end, so a collective inside it would never return)
+_SOLO = False
 
 
 def process_state() -> PartialState:
@@ -40,43 +43,51 @@ def is_main_process() -> bool:
     return process_state().is_main_process
 
 
+def _num_processes() -> int:
+    return 1 if _SOLO else process_state().num_processes
+
+
 def batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
     return [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
 def my_batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
     """This process's whole batches of ``items`` (all of them with one process)."""
-    state = process_state()
     everything = batches(items, batch_size)
-    if state.num_processes == 1:
+    if _num_processes() == 1:
         return everything
-    with state.split_between_processes(everything) as mine:
+    with process_state().split_between_processes(everything) as mine:
         return list(mine)
 
 
 def gather_in_order(local: list[T]) -> list[T]:
     """Every process's ``local`` results concatenated in process order (= batch order)."""
-    if process_state().num_processes == 1:
+    if _num_processes() == 1:
         return local
     return list(gather_object(local))
 
 
 def wait_for_everyone() -> None:
-    process_state().wait_for_everyone()
+    if _num_processes() > 1:
+        process_state().wait_for_everyone()
 
 
 def on_main(work: Callable[[], T]) -> T:
     """Run ``work`` on the main process only and hand its result (picklable) to every process; an
-    exception on the main process is raised on every process, so none waits forever."""
-    state = process_state()
-    if state.num_processes == 1:
+    exception on the main process is raised on every process, so none waits forever. Inside
+    ``work`` the other helpers act as one process (a shared stage called there does all of it)."""
+    global _SOLO
+    if _num_processes() == 1:
         return work()
     payload: list[Any] = [None]
-    if state.is_main_process:
+    if process_state().is_main_process:
+        _SOLO = True
         try:
             payload = [("ok", work())]
         except BaseException as error:  # re-raised below, on every process
             payload = [("error", error)]
+        finally:
+            _SOLO = False
     broadcast_object_list(payload, from_process=0)
     kind, value = payload[0]
     if kind == "error":

@@ -4,7 +4,8 @@ backbone once, then reused across epochs, runs and scripts.
 The official BATON script re-ran CLAP on every item in every epoch; the head is all that trains, so
 its inputs never change. Entries are keyed by the content (caption text, or the clip's encoded bytes /
 samples) and live under a folder named by the backbone's fingerprint (config, weights sample, feature
-extractor settings): another backbone never sees them.
+extractor settings): another backbone never sees them. Under ``accelerate launch`` the missing
+entries are computed in whole batches by the processes, each storing its own, and read by all.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
+from baton_tta.data.distributed import is_main_process, my_batches, wait_for_everyone
 from baton_tta.reward.modeling import BatonRewardModel
 
 
@@ -88,16 +90,20 @@ class EmbeddingCache:
         self.hits += sum(1 for k in keys if k in found)
         self.misses += len(keys) - sum(1 for k in keys if k in found)
         first_row = {k: i for i, k in reversed(list(enumerate(keys)))}
-        for start in tqdm(
-            range(0, len(missing), self.batch_size),
-            desc=f"embedding {kind}",
-            disable=len(missing) < 2 * self.batch_size,
-        ):
-            chunk = missing[start : start + self.batch_size]
+        # every process has looked before any stores (so all agree on what is missing); then whole
+        # batches per process, each storing its entries; then every process reads all of them
+        wait_for_everyone()
+        mine = my_batches(missing, self.batch_size)
+        quiet = len(missing) < 2 * self.batch_size or not is_main_process()
+        for chunk in tqdm(mine, desc=f"embedding {kind}", disable=quiet):
             embeddings = compute([(first_row[k], values[first_row[k]]) for k in chunk])
             for key, embedding in zip(chunk, embeddings):
                 self._store(kind, key, embedding)
                 found[key] = embedding
+        wait_for_everyone()
+        for key in missing:
+            if key not in found:
+                found[key] = np.load(self._path(kind, key))
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
 
     def _store(self, kind: str, key: str, embedding: np.ndarray) -> None:

@@ -21,6 +21,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from baton_tta.data.distributed import is_main_process
 from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
 from baton_tta.hub.cards import reward_model_card
 from baton_tta.reward.cache import EmbeddingCache
@@ -256,7 +257,7 @@ def train_reward_model(
         len(val_idx) if held_out else 0,
         best_epoch,
     )
-    if output_dir is not None:
+    if output_dir is not None and is_main_process():  # every process trains the same head; one saves
         _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
     return result
 
@@ -278,7 +279,7 @@ def _tensorboard_writer(config: RewardTrainingConfig, output_dir: str | Path | N
     unknown = set(config.report_to) - {"tensorboard", "none"}
     if unknown:
         raise ValueError(f"report_to supports 'tensorboard' (or 'none'), got {sorted(unknown)}")
-    if "tensorboard" not in config.report_to:
+    if "tensorboard" not in config.report_to or not is_main_process():
         return None
     from torch.utils.tensorboard import SummaryWriter
 

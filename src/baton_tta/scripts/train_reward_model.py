@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baton_tta.data.distributed import is_main_process
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.hub.cards import hub_id
 from baton_tta.hub.push import push_folder
@@ -73,7 +74,7 @@ def run_reward_training(args: RewardScriptArguments, config: RewardTrainingConfi
     result = train_reward_model(
         model, dataset, config, args.cache_dir, args.output_dir, dataset_id=hub_id(args.dataset_name)
     )
-    if args.push_to_hub:
+    if args.push_to_hub and is_main_process():
         repo_id = default_repo_id(args.hub_model_id, args.output_dir)
         push_folder(
             args.output_dir, repo_id, commit_message="Upload BATON reward model", ignore_patterns=["runs/**"]
@@ -84,8 +85,9 @@ def run_reward_training(args: RewardScriptArguments, config: RewardTrainingConfi
 def main(argv: Sequence[str] | None = None) -> None:
     script, config = parse((RewardScriptArguments, RewardTrainingConfig), argv)
     result = run_reward_training(script, config)
-    print(json.dumps(result.metrics, indent=2))
-    print(f"reward model saved to {Path(script.output_dir).resolve()}")
+    if is_main_process():
+        print(json.dumps(result.metrics, indent=2))
+        print(f"reward model saved to {Path(script.output_dir).resolve()}")
 
 
 if __name__ == "__main__":
