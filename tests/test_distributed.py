@@ -76,7 +76,9 @@ def one_process_clips(tmp_path_factory, prompts) -> Path:
 
 def test_generate_audio_on_two_processes_writes_the_one_process_clips(tmp_path, prompts, one_process_clips):
     out = tmp_path / "clips"
-    run(2, "generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out))
+    log = run(2, "generate-audio", "--prompts", str(prompts), *GENERATE, "--output_dir", str(out)).stderr
+    # each process renders its share only (before, both rendered all 9 and raced on the same *.tmp)
+    assert "process 0 of 2: 6 of 9 prompts" in log and "process 1 of 2: 3 of 9 prompts" in log
     assert _clips(out) == _clips(one_process_clips)  # every clip, byte for byte, in order
     shards = sorted(p.name for p in (out / "shards").glob("*.parquet"))
     assert shards == sorted(p.name for p in (one_process_clips / "shards").glob("*.parquet"))
@@ -124,11 +126,13 @@ def test_label_with_reward_model_on_two_processes_scores_like_one(tmp_path, one_
     outputs = {}
     for processes in (1, 2):
         out = tmp_path / f"labelled-{processes}"
-        run(
+        result = run(
             processes, "label-with-reward-model", "--dataset", str(one_process_clips / "dataset"),
             "--reward_model", str(reward_model), "--batch_size", "4", "--output_dir", str(out),
         )  # fmt: skip
         outputs[processes] = load_from_disk(str(out / "dataset"))
+        if processes == 2:
+            assert "process 1 of 2: 6 of 18 rows" in result.stderr
     assert outputs[1]["reward"] == outputs[2]["reward"] and set(outputs[2]["source"]) == {"reward_model"}
     shards = list((tmp_path / "labelled-2" / "score_shards").glob("*.parquet"))
     assert len(shards) == 5  # 18 rows in batches of 4, each batch scored by exactly one process
@@ -186,35 +190,18 @@ def test_online_rounds_on_two_processes_split_each_step_and_write_state_once(tmp
 def _two_machines(*argv: str) -> list[subprocess.CompletedProcess]:
     """The same command on two "machines": two launchers on 127.0.0.1, one process each."""
     port = str(_free_port())
+    common = [
+        "--multi_gpu", "--num_machines", "2", "--num_processes", "2", "--main_process_ip", "127.0.0.1",
+        "--main_process_port", port, "--mixed_precision", "no", "--dynamo_backend", "no",
+    ]  # fmt: skip
     launchers = [
         subprocess.Popen(
-            [
-                str(ACCELERATE),
-                "launch",
-                "--multi_gpu",
-                "--num_machines",
-                "2",
-                "--num_processes",
-                "2",
-                "--machine_rank",
-                str(rank),
-                "--main_process_ip",
-                "127.0.0.1",
-                "--main_process_port",
-                port,
-                "--mixed_precision",
-                "no",
-                "--dynamo_backend",
-                "no",
-                "-m",
-                "baton_tta.cli",
-                *argv,
-            ],
+            [str(ACCELERATE), "launch", *common, "--machine_rank", str(rank), "-m", "baton_tta.cli", *argv],
             env=ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for rank in (0, 1)
     ]
     results = []

@@ -12,6 +12,7 @@ Without a launcher there is one process and every helper is a no-op.
 from __future__ import annotations
 
 import atexit
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import broadcast_object_list, gather_object
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 #: True while the main process runs an ``on_main`` section: the helpers then act as one process (the
 #: others wait at the section's end, so a collective inside it would never return)
@@ -51,13 +53,20 @@ def batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
     return [list(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
-def my_batches(items: Sequence[T], batch_size: int) -> list[list[T]]:
-    """This process's whole batches of ``items`` (all of them with one process)."""
+def my_batches(items: Sequence[T], batch_size: int, what: str = "items") -> list[list[T]]:
+    """This process's whole batches of ``items`` (all of them with one process); with several
+    processes each logs its share ("process 1 of 2: 4 of 9 prompts")."""
     everything = batches(items, batch_size)
     if _num_processes() == 1:
         return everything
-    with process_state().split_between_processes(everything) as mine:
-        return list(mine)
+    state = process_state()
+    with state.split_between_processes(everything) as mine:
+        mine = list(mine)
+    count = sum(len(batch) for batch in mine)
+    logger.info(
+        "process %d of %d: %d of %d %s", state.process_index, state.num_processes, count, len(items), what
+    )
+    return mine
 
 
 def gather_in_order(local: list[T]) -> list[T]:

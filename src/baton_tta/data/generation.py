@@ -138,7 +138,7 @@ def render_clips_shared(
 ) -> list[np.ndarray]:
     """Every clip of :func:`render_clips`, prompt-major, on every process: whole batches dealt to the
     processes and the waveforms gathered in order (the one-process clips)."""
-    mine = [p for batch in my_batches(list(range(len(prompts))), prompts_per_batch) for p in batch]
+    mine = [p for batch in my_batches(list(range(len(prompts))), prompts_per_batch, "prompts") for p in batch]
     local: list[np.ndarray] = []
     for _, audios in render_clips(
         pipeline,
@@ -192,7 +192,7 @@ def generate_clips(
     if done and is_main_process():
         logger.info("resuming: %d of %d prompts already generated", len(done), len(prompts))
     # whole batches of the one-process run per process: the same pipeline calls, so the same clips
-    todo = [p for batch in my_batches(todo, prompts_per_batch) for p in batch]
+    todo = [p for batch in my_batches(todo, prompts_per_batch, "prompts") for p in batch]
     texts = prompts["prompt"]
     seeds = [[clip_seed(seed, p, k, clips_per_prompt) for k in range(clips_per_prompt)] for p in todo]
     for positions, audios in render_clips(

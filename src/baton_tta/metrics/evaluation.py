@@ -102,7 +102,7 @@ def embed_clips_shared(
 ) -> ClipEmbeddings:
     """:func:`embed_clips` with whole batches dealt to the processes and the embeddings gathered in
     clip order: the same numbers as one process, each clip embedded once."""
-    mine = my_batches(list(range(len(ids))), batch_size)
+    mine = my_batches(list(range(len(ids))), batch_size, "clips to embed")
     local = [embed_clips([ids[i] for i in b], [waves_16k[i] for i in b], backbones, batch_size) for b in mine]
     return concatenate_embeddings(gather_in_order(local), list(ids))
 
@@ -172,7 +172,9 @@ def generate_eval_clips(
         for clip, prompt in zip(ids, prompts)
     ]
     todo = [i for i, p in enumerate(paths) if not p.is_file()]
-    todo = [i for batch in my_batches(todo, batch_size) for i in batch]  # this process's whole batches
+    todo = [
+        i for batch in my_batches(todo, batch_size, "clips to generate") for i in batch
+    ]  # this process's whole batches
     rate = family_of(pipeline).sampling_rate
     seeds = [[seed + int(hashlib.sha256(ids[i].encode()).hexdigest()[:8], 16) % 2**31] for i in todo]
     for positions, audios in render_clips(

@@ -93,7 +93,7 @@ class EmbeddingCache:
         # every process has looked before any stores (so all agree on what is missing); then whole
         # batches per process, each storing its entries; then every process reads all of them
         wait_for_everyone()
-        mine = my_batches(missing, self.batch_size)
+        mine = my_batches(missing, self.batch_size, f"{kind} embeddings")
         quiet = len(missing) < 2 * self.batch_size or not is_main_process()
         for chunk in tqdm(mine, desc=f"embedding {kind}", disable=quiet):
             embeddings = compute([(first_row[k], values[first_row[k]]) for k in chunk])

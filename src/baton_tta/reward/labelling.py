@@ -70,7 +70,9 @@ def score_rows_shared(dataset: Dataset, indices: list[int], model: Any, batch_si
     """:func:`score_rows` with whole batches dealt to the processes and the scores gathered in row
     order, on every process (the one-process numbers: each batch is the same model call)."""
     local = [
-        s for batch in my_batches(indices, batch_size) for s in score_rows(dataset, batch, model, batch_size)
+        s
+        for batch in my_batches(indices, batch_size, "rows")
+        for s in score_rows(dataset, batch, model, batch_size)
     ]
     return gather_in_order(local)
 
@@ -90,7 +92,7 @@ def label_with_reward_model(
     if done and is_main_process():
         logger.info("resuming: %d of %d rows already scored", len(set(todo) & done), len(todo))
     # whole batches per process (the one-process run's), each writing its own score shards
-    mine = my_batches(remaining, batch_size)
+    mine = my_batches(remaining, batch_size, "rows")
     for batch in tqdm(mine, desc="scoring clips", unit="batch", disable=not is_main_process()):
         scores = score_rows(dataset, batch, model, batch_size)
         write_shard(
