@@ -27,6 +27,14 @@ from baton_tta.toy.datasets import toy_preference_dataset
 
 @pytest.fixture(scope="module")
 def clip_dataset():
+    """Clips as generate-audio writes them: nobody has labelled them yet."""
+    labelled = toy_preference_dataset(num_prompts=4, clips_per_prompt=3, seed=3)
+    return labelled.map(lambda row: {"label": -1, "source": "unlabelled", "annotator": ""})
+
+
+@pytest.fixture(scope="module")
+def labelled_dataset():
+    """The same clips with human labels already (the oracle's), as an earlier export or a converted file."""
     return toy_preference_dataset(num_prompts=4, clips_per_prompt=3, seed=3)
 
 
@@ -211,6 +219,23 @@ def test_export_round_trips_through_the_loader(tmp_path, clip_dataset):
     assert [row["prompt"] for row in loaded] == clip_dataset["prompt"]  # audio and captions carried over
     saved = json.loads((out / "agreement.json").read_text())
     assert saved["votes"] == 6 and saved["fleiss_kappa"] == pytest.approx(report.fleiss_kappa)
+
+
+def test_exporting_labelled_clips_with_an_empty_store_keeps_every_label(tmp_path, labelled_dataset):
+    """Found by the trust probe: 16 human labels + an empty store exported as 16 × -1."""
+    clips = ClipSet(labelled_dataset)
+    dataset, _ = export_annotations(clips, LabelStore(tmp_path / "empty.sqlite", app_version="1"))
+    assert dataset["label"] == labelled_dataset["label"] and set(dataset["source"]) == {"human"}
+    assert dataset["voters"][0] == ["oracle"]
+    # re-exported, the earlier export's votes are kept too, and new votes merge with them
+    store = LabelStore(tmp_path / "more.sqlite", app_version="1")
+    first = clips.clip_ids[0]
+    store.add(first, "alice", 1 - labelled_dataset["label"][0])
+    store.add(first, "bob", 1 - labelled_dataset["label"][0])
+    again, _ = export_annotations(ClipSet(dataset), store)
+    row = again[0]
+    assert row["voters"] == ["alice", "bob", "oracle"] and row["label"] == 1 - labelled_dataset["label"][0]
+    assert again["label"][1:] == labelled_dataset["label"][1:]
 
 
 def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub, monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """Store + clips → a binary preference dataset (one row per clip) and its agreement report.
 
-Each row keeps the clip's audio and caption, gets ``label`` by :func:`majority_label` (ties and
-all-skip clips get -1), ``source`` "human" when anyone voted on it and "unlabelled" otherwise,
+Each row keeps the clip's audio and caption, gets ``label`` by :func:`majority_label` over the
+store's votes and the human votes the input already carried (an earlier export's ``votes``, or a
+human row's own label: re-exporting never drops a label; ties and all-skip clips get -1), ``source`` "human" when anyone voted on it and "unlabelled" otherwise,
 ``reward`` the share of aligned among non-skip votes, ``annotator`` the voters joined by commas, and
 the raw votes in two extra columns, ``votes`` and ``voters`` (same order), so nobody has to trust
 the tie rule: it can be redone from the data.
@@ -39,17 +40,26 @@ def export_annotations(clips: ClipSet, store: LabelStore) -> tuple[Dataset, Agre
         logger.warning(
             "%d vote(s) in %s are for clips not in this dataset; not exported", unknown, store.path
         )
+    earlier = _earlier_votes(clips.dataset)
     labels, sources, rewards, annotators, raw_votes, voters = [], [], [], [], [], []
-    for clip_id in clips.clip_ids:
-        clip_votes = by_clip[clip_id]
-        values = [v.label for v in clip_votes]
+    kept = 0
+    for index, clip_id in enumerate(clips.clip_ids):
+        # the store's votes, plus the votes the input already carried from people not in the store
+        clip_votes = [(v.annotator, v.label) for v in by_clip[clip_id]]
+        in_store = {annotator for annotator, _ in clip_votes}
+        carried = [(a, label) for a, label in earlier[index] if a not in in_store]
+        kept += bool(carried)
+        clip_votes += carried
+        values = [label for _, label in clip_votes]
         binary = [v for v in values if v in (0, 1)]
         labels.append(majority_label(values))
         sources.append("human" if clip_votes else "unlabelled")
         rewards.append(sum(binary) / len(binary) if binary else math.nan)
-        annotators.append(",".join(v.annotator for v in clip_votes))
+        annotators.append(",".join(a for a, _ in clip_votes))
         raw_votes.append(values)
-        voters.append([v.annotator for v in clip_votes])
+        voters.append([a for a, _ in clip_votes])
+    if kept:
+        logger.info("%d clip(s) keep human votes the input already had (merged with the store's)", kept)
     dataset = clips.dataset
     replaced = ("label", "source", "reward", "annotator", "votes", "voters", "clip_id")
     dataset = dataset.remove_columns([c for c in replaced if c in dataset.column_names])
@@ -67,6 +77,25 @@ def export_annotations(clips: ClipSet, store: LabelStore) -> tuple[Dataset, Agre
         clips.clip_ids, clips.tasks(), [(v.clip_id, v.annotator, v.label) for v in votes]
     )
     return dataset, report
+
+
+def _earlier_votes(dataset: Dataset) -> list[list[tuple[str, int]]]:
+    """Per row, the human votes an input dataset already carries: its ``votes``/``voters`` columns
+    (an earlier export), else its own label on a human row (a converted or hand-labelled file), as a
+    vote by its ``annotator`` (or "earlier-label"). Nothing for unlabelled rows."""
+    columns = dataset.column_names
+    if "votes" in columns and "voters" in columns:
+        return [
+            list(zip(names, [int(v) for v in values]))
+            for names, values in zip(dataset["voters"], dataset["votes"])
+        ]
+    if "label" not in columns or "source" not in columns:
+        return [[] for _ in range(len(dataset))]
+    annotators = dataset["annotator"] if "annotator" in columns else [""] * len(dataset)
+    return [
+        [(annotator or "earlier-label", int(label))] if source == "human" and label in (0, 1) else []
+        for label, source, annotator in zip(dataset["label"], dataset["source"], annotators)
+    ]
 
 
 def write_export(dataset: Dataset, report: AgreementReport, output_dir: str | Path) -> Path:
