@@ -265,5 +265,12 @@ def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub
     serve = annotate.ServeArguments(dataset="d", store="s")
     assert serve.host == "127.0.0.1" and serve.share is False and serve.auth == []
     assert annotate.parse_auth(["Ann:secret"]) == [("ann", "secret")]
+    # the README's form: one --auth per person; every one counts (argparse alone kept only bob)
+    from baton_tta.scripts.utils import parse
+
+    argv = ["--dataset", "d", "--auth", "alice:pwa", "--store", "s", "--auth", "bob:pwb", "--auth=carol:pwc"]
+    (parsed,) = parse((annotate.ServeArguments,), argv, repeatable=["--auth"])
+    assert annotate.parse_auth(parsed.auth) == [("alice", "pwa"), ("bob", "pwb"), ("carol", "pwc")]
+    assert parsed.store == "s"
     with pytest.raises(SystemExit, match="user:password"):
         annotate.parse_auth(["no-colon"])

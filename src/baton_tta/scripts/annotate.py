@@ -97,7 +97,7 @@ def exposure_warning(host: str, share: bool, logins: list[tuple[str, str]]) -> s
 def main(argv: Sequence[str] | None = None) -> None:
     from baton_tta.annotate.app import Annotator, build_app, launch_app  # the optional Gradio extra
 
-    (args,) = parse((ServeArguments,), argv)
+    (args,) = parse((ServeArguments,), argv, repeatable=["--auth"])
     logins = parse_auth(args.auth, args.auth_file)
     clips, store = args.open()
     instructions = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
@@ -15,11 +16,37 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def parse(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
-    """Dataclasses from ``--flags`` and an optional ``--config`` YAML (flags win)."""
+def parse(
+    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, repeatable: Sequence[str] = ()
+) -> tuple[Any, ...]:
+    """Dataclasses from ``--flags`` and an optional ``--config`` YAML (flags win). A list flag named
+    in ``repeatable`` may be given several times and its values accumulate (argparse keeps only the
+    last ``--auth a:1 --auth b:2``)."""
     configure_logging()
     parser = TrlParser(tuple(dataclass_types))
-    return tuple(parser.parse_args_and_config(args=None if argv is None else list(argv)))
+    words = list(sys.argv[1:] if argv is None else argv)
+    return tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
+
+
+def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:
+    """``--auth a --x 1 --auth b c`` → ``--x 1 --auth a b c`` for each flag in ``flags`` (``--f=v`` too)."""
+    for flag in flags:
+        values: list[str] = []
+        rest: list[str] = []
+        taking = False
+        for word in words:
+            if word == flag:
+                taking = True
+            elif word.startswith(f"{flag}="):
+                values.append(word.split("=", 1)[1])
+                taking = False
+            elif taking and not word.startswith("--"):
+                values.append(word)
+            else:
+                taking = False
+                rest.append(word)
+        words = [*rest, flag, *values] if values or flag in words else rest
+    return words
 
 
 def default_repo_id(explicit: str | None, output_dir: str | Path) -> str:
