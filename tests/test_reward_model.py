@@ -202,3 +202,30 @@ def test_processor_load_errors_are_surfaced(tmp_path):
     (tmp_path / "broken" / "processor_config.json").write_text("{not json")
     with pytest.raises(Exception, match=r"processor_config\.json|Expecting|JSON"):
         BatonRewardModel.from_pretrained(tmp_path / "broken")
+
+
+def test_labelling_refuses_clips_far_from_the_expected_length_naming_rows(tmp_path):
+    """Found by the trust probe: a one-hour clip was scored without a word (2.9 GB)."""
+    import numpy as np
+    from datasets import Audio, Dataset
+
+    from baton_tta.data import encode_audio
+    from baton_tta.data.schema import PreferenceDataError
+    from baton_tta.reward.labelling import label_with_reward_model
+    from baton_tta.tiny import tiny_reward_model
+    from baton_tta.toy.tones import tone_clip
+
+    rng = np.random.default_rng(0)
+    clips = [encode_audio(tone_clip(rng, s), 16000, f"{i}.wav") for i, s in enumerate([1.0, 0.3, 1.0, 61.0])]
+    data = Dataset.from_dict(
+        {"prompt": ["a hum"] * 4, "audio": clips, "label": [-1] * 4, "source": ["unlabelled"] * 4}
+    ).cast_column("audio", Audio(decode=False))
+    model = tiny_reward_model()
+    with pytest.raises(
+        PreferenceDataError, match=r"row 3, column 'audio': clip is 61\.0 s, longer than"
+    ) as error:
+        label_with_reward_model(data, model, tmp_path / "a")
+    assert "row 1" not in str(error.value)  # without an expected length, only the cap applies
+    with pytest.raises(PreferenceDataError, match=r"row 1, column 'audio': clip is 0\.30 s, expected 1 s"):
+        label_with_reward_model(data.select([0, 1, 2]), model, tmp_path / "b", audio_length_s=1.0)
+    assert not (tmp_path / "b" / "score_shards").exists()  # refused before any scoring

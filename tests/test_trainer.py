@@ -371,3 +371,43 @@ def test_push_to_hub_refuses_arguments_it_would_ignore(tmp_path):
     with pytest.raises(TypeError, match=r"unexpected keyword arguments \['colour'\]"):
         trainer.push_to_hub(colour="red")
     assert not (tmp_path / "out" / "model_index.json").exists()  # refused before anything was written
+
+
+def test_length_tolerance_is_strict_by_default_and_padding_is_logged(tmp_path, caplog):
+    """Found by the trust probe: a 0.3 s clip padded silently into a 1 s run (the old 1 s tolerance)."""
+    import logging
+
+    from baton_tta.toy.tones import tone_clip
+
+    rng = np.random.default_rng(0)
+    args = RewardWeightedDiffusionConfig(output_dir=str(tmp_path / "o"), audio_length_s=1.0, use_cpu=True)
+    assert args.audio_length_tolerance_s == pytest.approx(0.03)
+    data = tone_preference_dataset(4)
+    short = [
+        encode_audio(tone_clip(rng, 0.3), 16000, "short.wav"),
+        encode_audio(tone_clip(rng, 0.98), 16000, "a.wav"),
+    ]
+    data = data.cast_column("audio", Audio(decode=False))
+    rows = data.to_dict()
+    rows["audio"][1], rows["audio"][2] = short
+    bad = Dataset.from_dict(rows).cast_column("audio", Audio(decode=False))
+    with pytest.raises(ValueError, match=r"row 1, column 'audio': clip is 0\.30 s, training length is 1 s"):
+        make_trainer(tmp_path, data=bad)
+    rows["audio"][1] = rows["audio"][0]
+    ok = Dataset.from_dict(rows).cast_column("audio", Audio(decode=False))
+    with caplog.at_level(logging.INFO, logger="baton_tta.trainer.data"):
+        make_trainer(tmp_path / "ok", data=ok)
+    assert "1 clip(s) padded with silence to 1 s (shortest 0.980 s), 0 cut" in caplog.text
+
+
+def test_a_truncated_wav_is_an_error_naming_its_row():
+    from baton_tta.data.audio import AudioDecodeError, decode_audio
+    from baton_tta.toy.tones import tone_clip
+
+    whole = encode_audio(tone_clip(np.random.default_rng(0), 1.0), 16000, "x.wav")
+    cut = {"bytes": whole["bytes"][: len(whole["bytes"]) // 3], "path": "x.wav"}
+    with pytest.raises(
+        AudioDecodeError, match=r"row 7, column 'audio': the WAV is truncated: its header declares 1\.00 s"
+    ):
+        decode_audio(cut, 16000, where="row 7, column 'audio'")
+    assert decode_audio(whole, 16000).shape == (16000,)

@@ -22,6 +22,9 @@ import soxr
 SAMPLING_RATE = 16000
 #: CLAP's audio rate (LAION-CLAP and transformers' ``ClapFeatureExtractor``).
 CLAP_SAMPLING_RATE = 48000
+#: The default tolerance of a clip's length, as a share of the expected length (training, labelling):
+#: a 0.3 s clip no longer pads silently into a 1 s run, as the old 1 s tolerance let it.
+LENGTH_TOLERANCE = 0.03
 #: A clip whose peak stays below this is treated as silent (about -120 dBFS).
 SILENCE_PEAK = 1e-6
 
@@ -56,6 +59,38 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
+def check_wav_complete(data: bytes, name: str = "the WAV") -> None:
+    """A WAV whose ``data`` chunk holds fewer bytes than its header declares was cut short (a partial
+    download or copy); libsndfile decodes what is there without a word, so it is an error here.
+    Anything that is not a RIFF/WAVE file passes untouched."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    position, rate, block = 12, 0, 0
+    while position + 8 <= len(data):
+        chunk, size = (
+            data[position : position + 4],
+            int.from_bytes(data[position + 4 : position + 8], "little"),
+        )
+        body = position + 8
+        if chunk == b"fmt " and body + 16 <= len(data):
+            rate = int.from_bytes(data[body + 4 : body + 8], "little")
+            block = int.from_bytes(data[body + 12 : body + 14], "little")
+        if chunk == b"data":
+            held = len(data) - body
+            if held < size and size != 0xFFFFFFFF:  # 0xFFFFFFFF: a streamed WAV of unknown length
+                raise AudioDecodeError(
+                    f"{name} is truncated: its header declares {_duration(size, rate, block)} of audio, "
+                    f"the file holds {_duration(held, rate, block)}"
+                )
+            return
+        position = body + size + (size % 2)
+    raise AudioDecodeError(f"{name} has no audio data (no 'data' chunk in {len(data)} bytes)")
+
+
+def _duration(size: int, rate: int, block: int) -> str:
+    return f"{size / (rate * block):.2f} s" if rate and block else f"{size} bytes"
+
+
 def _decode_value(value: Any) -> tuple[np.ndarray, int]:
     if isinstance(value, dict):
         if value.get("array") is not None:
@@ -63,6 +98,7 @@ def _decode_value(value: Any) -> tuple[np.ndarray, int]:
         if value.get("bytes") is not None and len(value["bytes"]) == 0:
             raise AudioDecodeError("the audio bytes are empty (0 bytes)")
         if value.get("bytes"):
+            check_wav_complete(value["bytes"])
             samples, rate = sf.read(io.BytesIO(value["bytes"]), dtype="float32", always_2d=False)
             return samples, rate
         if value.get("path"):
@@ -71,6 +107,8 @@ def _decode_value(value: Any) -> tuple[np.ndarray, int]:
     if isinstance(value, str | os.PathLike):
         if not os.path.isfile(value):
             raise AudioDecodeError(f"audio file not found: {value}")
+        with open(value, "rb") as handle:
+            check_wav_complete(handle.read(), str(value))
         samples, rate = sf.read(value, dtype="float32", always_2d=False)
         return samples, rate
     if hasattr(value, "get_all_samples"):  # torchcodec AudioDecoder, as datasets returns with torchcodec
@@ -134,3 +172,19 @@ def encode_audio(
     )
     stem, _ = os.path.splitext(path)
     return {"bytes": buffer.getvalue(), "path": f"{stem}.{audio_format}"}
+
+
+def clip_seconds(value: Any) -> float:
+    """A clip's length from its header alone (no decoding): ``{"bytes"}``, ``{"path"}``, a path or an
+    ``{"array", "sampling_rate"}`` value."""
+    if isinstance(value, dict) and value.get("array") is not None:
+        return len(value["array"]) / float(value["sampling_rate"])
+    if isinstance(value, dict) and value.get("bytes"):
+        info = sf.info(io.BytesIO(value["bytes"]))
+    elif isinstance(value, dict) and value.get("path"):
+        info = sf.info(value["path"])
+    elif isinstance(value, str | os.PathLike):
+        info = sf.info(value)
+    else:
+        raise AudioDecodeError(f"cannot measure an audio value of type {type(value).__name__}")
+    return info.frames / float(info.samplerate)

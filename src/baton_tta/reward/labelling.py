@@ -14,10 +14,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
 from datasets import Dataset, Features, Value, load_from_disk
 from tqdm.auto import tqdm
 
-from baton_tta.data.audio import CLAP_SAMPLING_RATE, decode_audio
+from baton_tta.data.audio import (
+    CLAP_SAMPLING_RATE,
+    LENGTH_TOLERANCE,
+    AudioDecodeError,
+    clip_seconds,
+    decode_audio,
+)
 from baton_tta.data.distributed import (
     gather_in_order,
     is_main_process,
@@ -25,7 +32,7 @@ from baton_tta.data.distributed import (
     on_main,
     wait_for_everyone,
 )
-from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, rows_by_role
+from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, PreferenceDataError, rows_by_role
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.reward.modeling import BatonRewardModel
 
@@ -77,16 +84,60 @@ def score_rows_shared(dataset: Dataset, indices: list[int], model: Any, batch_si
     return gather_in_order(local)
 
 
+#: a clip longer than this is refused unless asked for: CLAP hears 10 s windows, and an hour-long
+#: file among BATON's 10 s clips is a wrong file, not a clip (found: 2.9 GB to score one)
+MAX_CLIP_SECONDS = 60.0
+
+
+def check_clip_lengths(
+    dataset: Dataset,
+    indices: list[int],
+    audio_length_s: float | None,
+    tolerance_s: float | None,
+    max_seconds: float = MAX_CLIP_SECONDS,
+    audio_column: str = "audio",
+) -> None:
+    """Every clip to score within ``tolerance_s`` of ``audio_length_s`` (when given; default
+    tolerance 3 %) and no longer than ``max_seconds``, read from the headers before any scoring; all
+    problems are reported together, by row and column."""
+    tolerance = tolerance_s if tolerance_s is not None else LENGTH_TOLERANCE * (audio_length_s or 0.0)
+    problems = []
+    values = dataset.select_columns([audio_column]).with_format(None)
+    for index in indices:
+        where = f"row {index}, column '{audio_column}'"
+        try:
+            seconds = clip_seconds(values[index][audio_column])
+        except (AudioDecodeError, sf.LibsndfileError, RuntimeError) as error:
+            problems.append(f"{where}: could not read the clip's header ({error})")
+            continue
+        if seconds > max_seconds:
+            problems.append(
+                f"{where}: clip is {seconds:.1f} s, longer than max_audio_length_s {max_seconds:g} s"
+            )
+        elif audio_length_s is not None and abs(seconds - audio_length_s) > tolerance:
+            problems.append(
+                f"{where}: clip is {seconds:.2f} s, expected {audio_length_s:g} s (± {tolerance:g} s; set "
+                "audio_length_s / audio_length_tolerance_s)"
+            )
+    if problems:
+        raise PreferenceDataError("clips to score", problems[:50], len(problems))
+
+
 def label_with_reward_model(
     dataset: Dataset,
     model: BatonRewardModel,
     output_dir: str | os.PathLike,
     batch_size: int = 16,
     rescore_reward_rows: bool = False,
+    audio_length_s: float | None = None,
+    audio_length_tolerance_s: float | None = None,
+    max_audio_length_s: float = MAX_CLIP_SECONDS,
 ) -> Dataset:
-    """Score the unlabelled rows of a binary preference dataset; save and return the labelled dataset."""
+    """Score the unlabelled rows of a binary preference dataset; save and return the labelled dataset.
+    Clip lengths are checked first (:func:`check_clip_lengths`)."""
     output_dir = Path(output_dir)
     todo = rows_to_score(dataset, rescore_reward_rows)
+    check_clip_lengths(dataset, todo, audio_length_s, audio_length_tolerance_s, max_audio_length_s)
     done = done_indices(output_dir / SHARD_DIR, "row_index")
     remaining = [i for i in todo if i not in done]
     if done and is_main_process():

@@ -27,6 +27,18 @@ class LabelArguments:
     rescore_reward_rows: bool = field(
         default=False, metadata={"help": "Also re-score existing reward-model rows."}
     )
+    audio_length_s: float | None = field(
+        default=None,
+        metadata={
+            "help": "Expected clip length in seconds (as training's); None checks only max_audio_length_s."
+        },
+    )
+    audio_length_tolerance_s: float | None = field(
+        default=None, metadata={"help": "Allowed difference from audio_length_s; None: 3 % of it."}
+    )
+    max_audio_length_s: float = field(
+        default=60.0, metadata={"help": "Clips longer than this are an error (CLAP hears 10 s windows)."}
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "Push the labelled dataset with a card."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
 
@@ -46,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.output_dir,
         batch_size=args.batch_size,
         rescore_reward_rows=args.rescore_reward_rows,
+        audio_length_s=args.audio_length_s,
+        audio_length_tolerance_s=args.audio_length_tolerance_s,
+        max_audio_length_s=args.max_audio_length_s,
     )
     if not is_main_process():
         return

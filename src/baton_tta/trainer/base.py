@@ -149,6 +149,7 @@ class DiffusionTrainer(Trainer):
         encode it; returns the cached features, or None when training encodes every step."""
         batch = max(1, args.per_device_train_batch_size)
         tolerance = args.audio_length_tolerance_s
+        assert tolerance is not None  # the config resolved None to 3 % of the length
         return scan_clips(dataset, column, self.encoder, tolerance, what, batch, encode=args.cache_latents)
 
     # ------------------------------------------------------------------ loss pieces

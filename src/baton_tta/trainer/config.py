@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from baton_tta.data.audio import LENGTH_TOLERANCE
 from baton_tta.families.noise import FLOW_LOSS_WEIGHTINGS, TIMESTEP_DENSITIES
 
 
@@ -25,7 +26,7 @@ class DiffusionTrainingConfig(TrainingArguments):
 
         prompt_column (`str`, defaults to "prompt"): Caption column.
         audio_length_s (`float`, defaults to 10.0): Clip length the model is trained on, in seconds (TANGO: 10); clips are decoded at the model's own rate and channels.
-        audio_length_tolerance_s (`float`, defaults to 1.0): Clips whose length differs from audio_length_s by more than this are an error.
+        audio_length_tolerance_s (`float` or `None`, defaults to None): Clips whose length differs from audio_length_s by more than this many seconds are an error; None: 3 % of audio_length_s. Clips within it are padded with silence or cut, and the counts are logged.
         overwrite_output_dir (`bool`, defaults to False): Clear output_dir first when it holds another run's results (otherwise such a folder is refused).
         cache_latents (`bool`, defaults to True): Encode captions (T5) and clips (VAE) once before training; the uncached path re-encodes every step and gives identical losses.
 
@@ -75,9 +76,13 @@ class DiffusionTrainingConfig(TrainingArguments):
             "model's own rate and channels."
         },
     )
-    audio_length_tolerance_s: float = field(
-        default=1.0,
-        metadata={"help": "Clips whose length differs from audio_length_s by more than this are an error."},
+    audio_length_tolerance_s: float | None = field(
+        default=None,
+        metadata={
+            "help": "Clips whose length differs from audio_length_s by more than this many seconds are an "
+            "error; None: 3 % of audio_length_s. Clips within it are padded with silence or cut, and the "
+            "counts are logged."
+        },
     )
     overwrite_output_dir: bool = field(
         default=False,
@@ -204,6 +209,8 @@ class DiffusionTrainingConfig(TrainingArguments):
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.audio_length_tolerance_s is None:
+            self.audio_length_tolerance_s = LENGTH_TOLERANCE * self.audio_length_s
         if not 0.0 <= self.condition_dropout < 1.0:
             raise ValueError(f"condition_dropout must be in [0, 1), got {self.condition_dropout}")
         if self.remove_unused_columns:

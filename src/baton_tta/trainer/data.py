@@ -103,6 +103,8 @@ def scan_clips(
     rate = encoder.sampling_rate
     problems: list[str] = []
     encoded: list[EncodedRow] = []
+    padded: list[float] = []
+    cut: list[float] = []
     for start in tqdm(range(0, len(dataset), batch_size), desc=f"{source}: {column}", unit="batch"):
         batch = dataset[start : start + batch_size]
         waves = []
@@ -119,11 +121,24 @@ def scan_clips(
                     f"{where}: clip is {seconds:.2f} s, training length is {encoder.audio_length_s:g} s "
                     f"(± {tolerance_s:g} s; set audio_length_s / audio_length_tolerance_s)"
                 )
+            elif wave.shape[-1] != round(encoder.audio_length_s * rate):
+                (padded if seconds < encoder.audio_length_s else cut).append(seconds)
             waves.append(wave)
         if encode and not problems:
             encoded.extend(encoder.encode(batch[encoder.prompt_column], waves))
     if problems:
         raise PreferenceDataError(source, problems[:50], len(problems))
+    if padded or cut:
+        logger.info(
+            "%s, column '%s': %d clip(s) padded with silence to %g s (shortest %.3f s), %d cut (longest %.3f s)",
+            source,
+            column,
+            len(padded),
+            encoder.audio_length_s,
+            min(padded, default=encoder.audio_length_s),
+            len(cut),
+            max(cut, default=encoder.audio_length_s),
+        )
     return encoded if encode else None
 
 
