@@ -220,3 +220,22 @@ def test_select_trainable_counts_exclusions(tmp_path, caplog):
         "training uses 3 of 5 rows; left out: 1 skipped by the annotator (label -1), "
         "1 not labelled or scored yet" in caplog.text
     )
+
+
+def test_one_rule_for_duplicates_copies_dropped_contradictions_refused(tmp_path, caplog):
+    """Found by the trust probe: the same clip labelled 0 and 1, plus an exact copy, trained silently."""
+    from baton_tta.data.loading import standardize
+    from baton_tta.toy.tones import tone_preference_dataset
+
+    data = tone_preference_dataset(4, reward_rows=False)
+    rows = data.to_dict()
+    copy = {k: v[0] for k, v in rows.items()}
+    contradiction = {**copy, "label": 1 - copy["label"]}
+    with_copy = Dataset.from_list([*data.to_list(), copy]).cast(data.features)
+    with caplog.at_level(logging.WARNING):
+        loaded = standardize(with_copy, "binary", "prefs.jsonl", check_audio=False)
+    assert len(loaded) == 4 and "dropped 1 exact copies: row 4 (= row 0)" in caplog.text
+    both = Dataset.from_list([*data.to_list(), copy, contradiction]).cast(data.features)
+    both.save_to_disk(str(tmp_path / "both"))
+    with pytest.raises(PreferenceDataError, match=r"rows 0 and 5: the same caption and clip are labelled"):
+        load_preference_dataset(str(tmp_path / "both"))

@@ -50,9 +50,16 @@ class ClipSet:
         self.dataset = dataset
         self.seed = seed
         self.clip_ids = [clip_id_for(p, a) for p, a in zip(dataset["prompt"], dataset["audio"], strict=True)]
-        duplicates = len(self.clip_ids) - len(set(self.clip_ids))
-        if duplicates:
-            raise ValueError(f"{duplicates} row(s) repeat another row's caption and audio exactly")
+        first: dict[str, int] = {}
+        repeats = []
+        for index, clip_id in enumerate(self.clip_ids):
+            if clip_id in first:
+                repeats.append(f"row {index} (= row {first[clip_id]})")
+            first.setdefault(clip_id, index)
+        if repeats:
+            raise ValueError(
+                f"{len(repeats)} row(s) repeat another row's caption and audio exactly: {', '.join(repeats[:10])}"
+            )
         self._index = {clip_id: i for i, clip_id in enumerate(self.clip_ids)}
         self._orders: dict[str, list[str]] = {}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from datasets import Audio, Dataset, DatasetDict, load_dataset, load_from_disk
 
+from baton_tta.data.duplicates import resolve_duplicates
 from baton_tta.data.schema import (
     MAX_REPORTED_PROBLEMS,
     SAMPLING_RATE,
@@ -239,4 +240,6 @@ def standardize(
     dataset = conform(dataset, spec, base=base, allow_outside_paths=allow_outside_paths)
     if validate:
         validate_dataset(dataset, spec, source, check_audio=check_audio)
+    if spec.name == "binary":
+        dataset = resolve_duplicates(dataset, source)  # one rule for repeated clips (data/duplicates.py)
     return dataset
