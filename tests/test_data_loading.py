@@ -239,3 +239,27 @@ def test_one_rule_for_duplicates_copies_dropped_contradictions_refused(tmp_path,
     both.save_to_disk(str(tmp_path / "both"))
     with pytest.raises(PreferenceDataError, match=r"rows 0 and 5: the same caption and clip are labelled"):
         load_preference_dataset(str(tmp_path / "both"))
+
+
+def test_json_is_read_with_text_columns_as_text_and_errors_name_file_line_row(tmp_path):
+    """Found by the trust probe: one numeric prompt made datasets' JSON reader wrap every other
+    prompt in quote marks, and trailing garbage surfaced as a bare DatasetGenerationError."""
+    sf.write(tmp_path / "a.wav", sine(16000, 1.0), 16000)
+    rows = [
+        {"prompt": "A dog barks", "audio": "a.wav", "label": 1},
+        {"prompt": 12345, "audio": "a.wav", "label": 0},
+    ]
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(
+        PreferenceDataError,
+        match=r"(?s)data\.jsonl: 1 problem.*row 1, column 'prompt': 12345 \(int\) is not text",
+    ):
+        load_preference_dataset(str(tmp_path / "data.jsonl"))
+    rows[1]["prompt"] = "Rain falls"
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert load_preference_dataset(str(tmp_path / "data.jsonl"))["prompt"] == ["A dog barks", "Rain falls"]
+    (tmp_path / "pretty.json").write_text(json.dumps(rows, indent=2) + "\ntrailing garbage")
+    with pytest.raises(
+        PreferenceDataError, match=r"(?s)pretty\.json: .*line 13, column 1: not valid JSON \(Extra data\)"
+    ):
+        load_preference_dataset(str(tmp_path / "pretty.json"))

@@ -8,6 +8,7 @@ back as ``Audio(decode=False)`` so decoding never needs torchcodec (see :mod:`ba
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -40,11 +41,67 @@ def _pick_split(data: Dataset | DatasetDict, split: str, source: str) -> Dataset
     return data
 
 
+#: columns that hold text in every schema: JSON must give them as strings
+TEXT_COLUMNS = ("prompt", "caption", "task", "source", "annotator", "generator")
+
+
 def _load_files(files: list[Path], split: str) -> Dataset:
     builders = {FILE_BUILDERS[f.suffix.lower()] for f in files}
     if len(builders) != 1:
         raise ValueError(f"mixed file types {sorted(f.name for f in files)}: use one format per dataset")
-    return load_dataset(builders.pop(), data_files={split: [str(f) for f in files]}, split=split)
+    builder = builders.pop()
+    if builder == "json":
+        return Dataset.from_list([row for f in files for row in _json_rows(f)])
+    return load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split)
+
+
+def _json_rows(path: Path) -> list[dict]:
+    """A JSON array (or ``{"data": [...]}``) or JSON Lines file → rows, read by Python's own parser:
+    ``datasets``' inference turns a column that mixes a number with text into JSON text (every other
+    caption then trains wrapped in quote marks). Syntax errors and text columns holding anything but
+    text are errors naming the file, line or row, and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PreferenceDataError(
+            str(path), [f"byte {error.start}: not UTF-8 text ({error.reason})"]
+        ) from error
+    lines = text.splitlines()
+    as_lines = path.suffix.lower() == ".jsonl" or (
+        len(lines) > 1
+        and all(
+            line.lstrip().startswith("{") and line.rstrip().endswith("}") for line in lines if line.strip()
+        )
+    )
+    try:
+        if as_lines:
+            rows = []
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise PreferenceDataError(
+                            str(path), [f"line {number}, column {error.colno}: not valid JSON ({error.msg})"]
+                        ) from error
+        else:
+            document = json.loads(text)
+            rows = document["data"] if isinstance(document, dict) and "data" in document else document
+    except json.JSONDecodeError as error:
+        raise PreferenceDataError(
+            str(path), [f"line {error.lineno}, column {error.colno}: not valid JSON ({error.msg})"]
+        ) from error
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise PreferenceDataError(str(path), ["expected a list of objects (one per row)"])
+    problems = [
+        f"row {index}, column '{column}': {row[column]!r} ({type(row[column]).__name__}) is not text"
+        for index, row in enumerate(rows)
+        for column in TEXT_COLUMNS
+        if row.get(column) is not None and not isinstance(row[column], str)
+    ]
+    if problems:
+        raise PreferenceDataError(str(path), problems[:MAX_REPORTED_PROBLEMS], len(problems))
+    return rows
 
 
 def _inside(folder: Path, name: str, where: str, allow_outside: bool) -> Path:
