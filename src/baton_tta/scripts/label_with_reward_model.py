@@ -34,7 +34,7 @@ class LabelArguments:
         },
     )
     audio_length_tolerance_s: float | None = field(
-        default=None, metadata={"help": "Allowed difference from audio_length_s; None: 3 % of it."}
+        default=None, metadata={"help": "Allowed difference from audio_length_s; None: 3 percent of it."}
     )
     max_audio_length_s: float = field(
         default=60.0, metadata={"help": "Clips longer than this are an error (CLAP hears 10 s windows)."}

@@ -26,7 +26,7 @@ class DiffusionTrainingConfig(TrainingArguments):
 
         prompt_column (`str`, defaults to "prompt"): Caption column.
         audio_length_s (`float`, defaults to 10.0): Clip length the model is trained on, in seconds (TANGO: 10); clips are decoded at the model's own rate and channels.
-        audio_length_tolerance_s (`float` or `None`, defaults to None): Clips whose length differs from audio_length_s by more than this many seconds are an error; None: 3 % of audio_length_s. Clips within it are padded with silence or cut, and the counts are logged.
+        audio_length_tolerance_s (`float` or `None`, defaults to None): Clips whose length differs from audio_length_s by more than this many seconds are an error; None: 3 percent of audio_length_s. Clips within it are padded with silence or cut, and the counts are logged.
         overwrite_output_dir (`bool`, defaults to False): Clear output_dir first when it holds another run's results (otherwise such a folder is refused).
         cache_latents (`bool`, defaults to True): Encode captions (T5) and clips (VAE) once before training; the uncached path re-encodes every step and gives identical losses.
 
@@ -80,7 +80,7 @@ class DiffusionTrainingConfig(TrainingArguments):
         default=None,
         metadata={
             "help": "Clips whose length differs from audio_length_s by more than this many seconds are an "
-            "error; None: 3 % of audio_length_s. Clips within it are padded with silence or cut, and the "
+            "error; None: 3 percent of audio_length_s. Clips within it are padded with silence or cut, and the "
             "counts are logged."
         },
     )
