@@ -5,6 +5,7 @@ and input errors that do not say where they are."""
 from __future__ import annotations
 
 import json
+import shutil
 import logging
 import os
 import signal
@@ -216,3 +217,19 @@ def test_kill_during_a_save_always_resumes(tmp_path):
     )
     assert final.returncode == 0, final.stderr[-3000:]
     assert "was not written completely" in final.stderr and (folder / "model_index.json").is_file()
+
+
+def test_resume_on_data_rewritten_in_place_is_refused(tmp_path):
+    """Found by the trust probe: the data file was rewritten (labels flipped) and the run resumed,
+    because run.json recorded only its path."""
+    folder = tmp_path / "prefs"
+    data = tone_preference_dataset(8, reward_rows=False)
+    data.save_to_disk(str(folder))
+    _trainer(tmp_path, data=str(folder), save_strategy="steps", save_steps=1).train()
+    flipped = data.map(lambda row: {"label": 1 - row["label"], "reward": 1.0 - row["reward"]})
+    flipped.save_to_disk(str(tmp_path / "flipped"))
+    shutil.rmtree(folder)
+    shutil.copytree(tmp_path / "flipped", folder)  # same path, other labels
+    resumed = _trainer(tmp_path, data=str(folder), save_strategy="steps", save_steps=1, max_steps=3)
+    with pytest.raises(ValueError, match=r"data content: \['preference dataset content [0-9a-f]{16}'"):
+        resumed.train(resume_from_checkpoint="last")

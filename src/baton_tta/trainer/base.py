@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import set_seed
 
+from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.loading import load_preference_dataset, standardize
 from baton_tta.families import Conditioning, TimestepSettings, family_of, load_pipeline
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
@@ -89,6 +90,7 @@ class DiffusionTrainer(Trainer):
             pipeline if isinstance(pipeline, str) else getattr(self.pipeline, "name_or_path", None)
         )
         self.data_sources: list[str] = []
+        self.data_fingerprints: list[str] = []
         self.family = family_of(self.pipeline)
         self.noise = self.family.noise_process(_timestep_settings(args))
         for frozen in self.family.frozen_components():
@@ -137,10 +139,14 @@ class DiffusionTrainer(Trainer):
         if isinstance(data, str):
             self.data_sources.append(data)
             logger.info("%s: %s", what, data)
-            return load_preference_dataset(data, schema=schema, column_map=column_map, check_audio=False)
-        self.data_sources.append(f"in-memory {what} ({len(data)} rows, fingerprint {data._fingerprint})")
-        logger.info("%s: an in-memory dataset of %d rows", what, len(data))
-        return standardize(data, schema, f"{what} (in memory)", column_map, check_audio=False)
+            loaded = load_preference_dataset(data, schema=schema, column_map=column_map, check_audio=False)
+        else:
+            self.data_sources.append(f"in-memory {what} ({len(data)} rows)")
+            logger.info("%s: an in-memory dataset of %d rows", what, len(data))
+            loaded = standardize(data, schema, f"{what} (in memory)", column_map, check_audio=False)
+        # what the data *is*, for resume checks: a file rewritten in place keeps its path, not this
+        self.data_fingerprints.append(f"{what} content {content_fingerprint(loaded)}")
+        return loaded
 
     def _encode(
         self, dataset: Dataset, column: str, what: str, args: DiffusionTrainingConfig
@@ -216,7 +222,9 @@ class DiffusionTrainer(Trainer):
         else:
             resuming = bool(resume_from_checkpoint)
         if self.args.should_save:
-            run = defining_settings(self.args, self.data_sources, _hub_or_none(self.base_model_id))
+            run = defining_settings(
+                self.args, self.data_sources, _hub_or_none(self.base_model_id), self.data_fingerprints
+            )
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
         return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
 

@@ -91,11 +91,19 @@ class FiniteGradientsCallback(TrainerCallback):
             )
 
 
-def defining_settings(args: Any, data_sources: list[str], base_model: str | None) -> dict[str, Any]:
-    """What a run is: its base model, its data and the config fields that shape the weights."""
+def defining_settings(
+    args: Any, data_sources: list[str], base_model: str | None, content: list[str] | None = None
+) -> dict[str, Any]:
+    """What a run is: its base model, its data (where it is, and ``content``: what it is, by
+    :func:`~baton_tta.data.fingerprint.content_fingerprint`) and the config fields that shape the weights."""
     settings = {name: getattr(args, name) for name in DEFINING_FIELDS if hasattr(args, name)}
     settings = json.loads(json.dumps(settings, default=str))
-    return {"base_model": base_model, "data": list(data_sources), "settings": settings}
+    return {
+        "base_model": base_model,
+        "data": list(data_sources),
+        "content": list(content or []),
+        "settings": settings,
+    }
 
 
 def _previous_results(output_dir: Path) -> list[str]:
@@ -137,9 +145,15 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
     old = {
         "base_model": recorded.get("base_model"),
         "data": recorded.get("data"),
+        "data content": recorded.get("content"),
         **recorded.get("settings", {}),
     }
-    new = {"base_model": current["base_model"], "data": current["data"], **current["settings"]}
+    new = {
+        "base_model": current["base_model"],
+        "data": current["data"],
+        "data content": current["content"],
+        **current["settings"],
+    }
     return [
         f"{k}: {old.get(k)!r} → {new.get(k)!r}"
         for k in sorted(set(old) | set(new))
