@@ -5,10 +5,11 @@ and input errors that do not say where they are."""
 from __future__ import annotations
 
 import json
-import shutil
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -233,3 +234,23 @@ def test_resume_on_data_rewritten_in_place_is_refused(tmp_path):
     resumed = _trainer(tmp_path, data=str(folder), save_strategy="steps", save_steps=1, max_steps=3)
     with pytest.raises(ValueError, match=r"data content: \['preference dataset content [0-9a-f]{16}'"):
         resumed.train(resume_from_checkpoint="last")
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_with_the_holders_pid(tmp_path):
+    """Found by the trust probe: two resumes of one folder both trained and wrote checkpoints."""
+    from baton_tta.data.lock import LOCK_FILE, OutputFolderInUse
+
+    _trainer(tmp_path, save_strategy="steps", save_steps=1).train()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / "out" / LOCK_FILE
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"}))
+        second = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
+        with pytest.raises(OutputFolderInUse, match=rf"is in use by PID {holder.pid} on "):
+            second.train(resume_from_checkpoint="last")
+    finally:
+        holder.kill()
+        holder.wait()
+    again = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
+    again.train(resume_from_checkpoint="last")  # the holder is gone: its lock is stale and replaced
+    assert again.state.global_step == 3 and json.loads(lock.read_text())["pid"] == os.getpid()

@@ -131,3 +131,32 @@ def test_killed_run_resumes_without_duplicates_or_gaps(tiny_pipe, tmp_path):
     )
     for got, want in zip(resumed["audio"], reference["audio"]):
         np.testing.assert_allclose(decode_audio(got, 16000), decode_audio(want, 16000), atol=2 / 32768)
+
+
+def test_a_folder_another_generation_holds_is_refused(tiny_pipe, tmp_path):
+    """Found by the trust probe: two identical generate-audio runs into one folder both generated
+    everything until one crashed on the other's *.tmp rename."""
+    import json
+    import socket
+
+    from baton_tta.data.lock import LOCK_FILE, OutputFolderInUse
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "clips").mkdir()
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "now"}
+        (tmp_path / "clips" / LOCK_FILE).write_text(json.dumps(lock))
+        prompts = Dataset.from_dict({"prompt": ["a dog barks"]})
+        with pytest.raises(OutputFolderInUse, match=rf"in use by PID {holder.pid}"):
+            generate_clips(
+                prompts,
+                tiny_pipe,
+                tmp_path / "clips",
+                clips_per_prompt=1,
+                num_inference_steps=2,
+                audio_length_in_s=0.5,
+            )
+        assert not (tmp_path / "clips" / SHARD_DIR).exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -33,6 +33,7 @@ from baton_tta.data.distributed import (
     on_main,
     wait_for_everyone,
 )
+from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.families import family_of
@@ -62,6 +63,12 @@ def _check_run_config(output_dir: Path, config: dict[str, Any]) -> None:
     else:
         output_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _start_run(output_dir: Path, config: dict[str, Any]) -> None:
+    """The same settings as the run being continued, and nobody else generating into the folder."""
+    _check_run_config(output_dir, config)
+    acquire_output_lock(output_dir)
 
 
 def finished_prompt_indices(output_dir: str | os.PathLike) -> set[int]:
@@ -186,7 +193,7 @@ def generate_clips(
         "num_prompts": len(prompts),
         "sampling_rate": family_of(pipeline).sampling_rate,
     }
-    on_main(lambda: _check_run_config(output_dir, config))
+    on_main(lambda: _start_run(output_dir, config))
     done = finished_prompt_indices(output_dir)
     todo = [i for i in range(len(prompts)) if i not in done]
     if done and is_main_process():

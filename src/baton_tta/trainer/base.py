@@ -30,6 +30,7 @@ from transformers.trainer_utils import set_seed
 
 from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.loading import load_preference_dataset, standardize
+from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.families import Conditioning, TimestepSettings, family_of, load_pipeline
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
 from baton_tta.hub.push import pipeline_files, push_folder
@@ -226,6 +227,7 @@ class DiffusionTrainer(Trainer):
                 self.args, self.data_sources, _hub_or_none(self.base_model_id), self.data_fingerprints
             )
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
+            acquire_output_lock(self.args.output_dir)  # one run per folder, held until this process exits
         return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
 
     def _save_checkpoint(self, model, trial) -> None:

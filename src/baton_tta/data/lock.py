@@ -1,0 +1,82 @@
+"""One run per output folder: a lock file naming its holder.
+
+Two ``--resume_from_checkpoint last`` on one folder both trained and wrote checkpoints, and two
+identical ``generate-audio`` runs both generated everything until one crashed on the other's
+``*.tmp`` rename. A run now holds ``<output_dir>/.baton-run.lock`` (its PID, host and start time,
+created atomically); a second run is refused with the holder's PID. A lock whose process is gone
+(same host, PID not alive) is stale: it is replaced, and the log says so. Under ``accelerate
+launch`` the main process holds it for the run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+LOCK_FILE = ".baton-run.lock"
+
+
+class OutputFolderInUse(RuntimeError):
+    """Another live run holds the folder."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire(folder: str | os.PathLike) -> Path:
+    """Take ``folder``'s lock (creating the folder) or raise :class:`OutputFolderInUse`; the lock is
+    released by :func:`release` or when this process exits."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                other = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                other = {}
+            if other.get("pid") == os.getpid() and other.get("host") == holder["host"]:
+                return path  # this process holds it already (a trainer after a generation step)
+            if other.get("host") == holder["host"] and not _alive(int(other.get("pid", -1))):
+                logger.warning(
+                    "%s: replacing a stale lock of PID %s (no such process)", path, other.get("pid")
+                )
+                path.unlink(missing_ok=True)
+                continue
+            raise OutputFolderInUse(
+                f"{folder} is in use by PID {other.get('pid')} on {other.get('host')} (since "
+                f"{other.get('started')}): wait for that run, use another output_dir, or remove {path} "
+                "if that process is gone"
+            ) from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(holder, handle)
+        atexit.register(release, path)
+        return path
+    raise OutputFolderInUse(f"{folder}: could not take {path}")
+
+
+def release(path: str | os.PathLike) -> None:
+    """Remove the lock if this process holds it."""
+    path = Path(path)
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    if holder.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
