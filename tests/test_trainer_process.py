@@ -40,6 +40,29 @@ def test_train_script_default_is_the_toy_recipe(tmp_path):
     assert "trust_remote_code=True" in result.stdout
     assert {"README.md", "training_curves.png", "pipeline_tango.py"} <= {p.name for p in out.iterdir()}
     assert list((out / "validation").glob("step-*/00.wav"))
+    # the saved toy pipeline loads in a fresh process that imports nothing of baton_tta (found by the
+    # trust probe: its vocoder's code was not shipped)
+    fresh = (
+        "import sys; from diffusers import DiffusionPipeline; "
+        f"p = DiffusionPipeline.from_pretrained({str(out)!r}, trust_remote_code=True); "
+        "print(type(p.vocoder).__name__, any(m.startswith('baton_tta') for m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", fresh], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split()[-2:] == ["GriffinLimVocoder", "False"]
+
+
+def test_the_toy_recipe_is_the_packaged_default_of_baton_tta_train():
+    """`baton-tta train` with no arguments runs the offline toy recipe (it failed on the 10 s length
+    default), the same file as recipes/toy.yaml."""
+    from baton_tta.scripts.train import TOY_RECIPE, with_default_recipe
+
+    assert TOY_RECIPE.read_text() == (ROOT / "recipes" / "toy.yaml").read_text()
+    assert with_default_recipe([]) == ["--config", str(TOY_RECIPE)]
+    assert with_default_recipe(["--max_steps", "2"])[:2] == ["--config", str(TOY_RECIPE)]
+    assert with_default_recipe(["--dataset_name", "x"]) == ["--dataset_name", "x"]
 
 
 ARGS = [

@@ -50,7 +50,6 @@ from baton_tta.online.feedback import (
     training_labels,
 )
 from baton_tta.online.report import push_round, write_round_card, write_run_report
-from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
@@ -335,8 +334,7 @@ class OnlineRunner:
     @staticmethod
     def _save_pipeline(trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
-        trainer.save_pipeline(folder)
-        ship_component_code(folder)  # e.g. the toy vocoder: loads in a fresh process
+        trainer.save_pipeline(folder)  # with the code of any non-diffusers component: loads anywhere
 
     def _sampler(self, pipeline: DiffusionPipeline) -> DiffusionPipeline:
         """The pipeline that samples: itself, or with ``ddim_sampling`` a copy that shares its modules

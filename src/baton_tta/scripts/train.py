@@ -10,6 +10,7 @@ on toy-world clips) and says so; given any of them, nothing built-in is filled i
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +109,23 @@ def run_training(script: ScriptArguments, args: RewardWeightedDiffusionConfig) -
     return Path(args.output_dir)
 
 
+#: the offline toy recipe, shipped with the package (``recipes/toy.yaml`` is the same file)
+TOY_RECIPE = Path(__file__).resolve().parents[1] / "toy" / "toy_train.yaml"
+SOURCE_FLAGS = ("--pipeline_name_or_path", "--dataset_name", "--pretrain_dataset_name")
+
+
+def with_default_recipe(argv: Sequence[str]) -> list[str]:
+    """Without ``--config`` and without any pipeline or data flag, the offline toy recipe (its
+    1 s clips included: the toy data did not fit the 10 s default); given either, nothing of it."""
+    argv = list(argv)
+    names_a_source = any(arg.split("=")[0] in SOURCE_FLAGS for arg in argv)
+    if "--config" in argv or names_a_source:
+        return argv
+    return ["--config", str(TOY_RECIPE), *argv]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = with_default_recipe(sys.argv[1:] if argv is None else argv)
     script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
     output = run_training(script, args)
     if args.process_index == 0:

@@ -17,7 +17,6 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 
 from baton_tta.hub.cards import with_evaluation
-from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.toy.loop import TASKS, ToyLoop, ToyLoopConfig, ToyLoopResult, save_result
 from baton_tta.toy.pretrained import PRETRAINED_DIR
 
@@ -81,8 +80,7 @@ def run_demo(output_dir: str | Path, config: ToyLoopConfig | None = None) -> tup
         f"{TOY_WORLD_NOTICE} The pretrained toy TANGO fine-tuned with BATON's reward-weighted loss on "
         "clips labelled by simulated annotators and by a reward model trained on their labels."
     )
-    pipeline_dir = trainer.save_pipeline(output_dir / PIPELINE_DIR)
-    ship_component_code(pipeline_dir)  # the Griffin-Lim vocoder's code, for a fresh process
+    pipeline_dir = trainer.save_pipeline(output_dir / PIPELINE_DIR)  # ships the vocoder's code too
     card = ModelCard.load(pipeline_dir / "README.md")
     card.data.tags = [*(card.data.tags or []), "toy-world"]
     with_evaluation(card, demo_metrics(result), "toy world held-out prompts", "toy-world").save(

@@ -34,6 +34,7 @@ from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.families import Conditioning, TimestepSettings, family_of, load_pipeline
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
 from baton_tta.hub.push import pipeline_files, push_folder
+from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
@@ -297,6 +298,7 @@ class DiffusionTrainer(Trainer):
             save_lora(self.pipeline, self.family.denoiser_name, denoiser, output_dir)
             saved_denoiser = base_denoiser(denoiser, merge=self.args.merge_lora)
         self.family.pipeline_with(**{self.family.denoiser_name: saved_denoiser}).save_pretrained(output_dir)
+        ship_component_code(output_dir)  # components from outside diffusers (the toy vocoder) travel along
         self.create_model_card(output_dir)
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
         return output_dir
