@@ -411,3 +411,19 @@ def test_a_truncated_wav_is_an_error_naming_its_row():
     ):
         decode_audio(cut, 16000, where="row 7, column 'audio'")
     assert decode_audio(whole, 16000).shape == (16000,)
+
+
+def test_a_bad_clip_is_named_by_its_file_and_row_after_rows_are_left_out(tmp_path):
+    """Found by the trust probe: a bad clip at file row 17 was reported as "row 5" of "train_dataset"."""
+    from baton_tta.toy.tones import tone_clip
+
+    data = tone_preference_dataset(20, reward_rows=False)
+    rows = data.to_dict()
+    rows["label"][2] = -1  # skipped: left out before the clips are read
+    rows["audio"][17] = encode_audio(tone_clip(np.random.default_rng(1), 0.3), 16000, "short.wav")
+    folder = tmp_path / "prefs"
+    Dataset.from_dict(rows).cast(data.features).save_to_disk(str(folder))
+    with pytest.raises(
+        ValueError, match=rf"{folder}: 1 problem\(s\):\s+row 17, column 'audio': clip is 0\.30 s"
+    ):
+        make_trainer(tmp_path, data=str(folder))

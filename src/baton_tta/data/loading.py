@@ -41,6 +41,9 @@ def _pick_split(data: Dataset | DatasetDict, split: str, source: str) -> Dataset
     return data
 
 
+#: each row's position in the file or dataset it came from, carried through every selection, so an
+#: error found after rows were dropped or subsampled still names the row people can find
+SOURCE_ROW = "source_row"
 #: columns that hold text in every schema: JSON must give them as strings
 TEXT_COLUMNS = ("prompt", "caption", "task", "source", "annotator", "generator")
 
@@ -237,6 +240,7 @@ def load_preference_dataset(
     validate: bool = True,
     check_audio: bool = True,
     allow_outside_paths: bool = False,
+    source_rows: bool = False,
 ) -> Dataset:
     """Load a preference (``schema="binary"``), pairwise or pretrain dataset and validate it.
 
@@ -249,13 +253,16 @@ def load_preference_dataset(
         check_audio: decode each clip during validation (catches empty/NaN/silent audio).
         allow_outside_paths: let audio paths in metadata (``file_name``, path columns) point outside
             the dataset's folder; by default such a path is an error naming its row.
+        source_rows: add the :data:`SOURCE_ROW` column, each row's number in the file.
     """
     spec = get_schema(schema)
     source = str(name_or_path)
     dataset = load_raw(name_or_path, split, spec.audio_columns[0], allow_outside_paths)
     path = Path(name_or_path)
     base = path if path.is_dir() else path.parent if path.is_file() else None
-    dataset = standardize(dataset, spec, source, column_map, base, validate, check_audio, allow_outside_paths)
+    dataset = standardize(
+        dataset, spec, source, column_map, base, validate, check_audio, allow_outside_paths, source_rows
+    )
     logger.info(
         "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
     )
@@ -271,12 +278,16 @@ def standardize(
     validate: bool = True,
     check_audio: bool = True,
     allow_outside_paths: bool = False,
+    source_rows: bool = False,
 ) -> Dataset:
     """Any dataset (loaded or built in memory) → the schema's columns, defaults filled, validated:
     renames ``column_map`` (``{their_column: our_column}``), checks required columns, fills optional
     ones, then reports every bad value by row and column. ``source`` names the data in errors; audio
-    paths must stay inside the dataset's folder unless ``allow_outside_paths``."""
+    paths must stay inside the dataset's folder unless ``allow_outside_paths``; ``source_rows`` adds
+    the :data:`SOURCE_ROW` column (for code that subsamples, then reports rows)."""
     spec = get_schema(schema) if isinstance(schema, str) else schema
+    if source_rows and SOURCE_ROW not in dataset.column_names:
+        dataset = dataset.add_column(SOURCE_ROW, list(range(len(dataset))))
     renames = {k: v for k, v in (column_map or {}).items() if k != v}
     if spec.name == "pretrain" and "prompt" not in dataset.column_names and "caption" in dataset.column_names:
         renames.setdefault("caption", "prompt")

@@ -141,11 +141,15 @@ class DiffusionTrainer(Trainer):
         if isinstance(data, str):
             self.data_sources.append(data)
             logger.info("%s: %s", what, data)
-            loaded = load_preference_dataset(data, schema=schema, column_map=column_map, check_audio=False)
+            loaded = load_preference_dataset(
+                data, schema=schema, column_map=column_map, check_audio=False, source_rows=True
+            )
         else:
             self.data_sources.append(f"in-memory {what} ({len(data)} rows)")
             logger.info("%s: an in-memory dataset of %d rows", what, len(data))
-            loaded = standardize(data, schema, f"{what} (in memory)", column_map, check_audio=False)
+            loaded = standardize(
+                data, schema, f"{what} (in memory)", column_map, check_audio=False, source_rows=True
+            )
         # what the data *is*, for resume checks: a file rewritten in place keeps its path, not this
         self.data_fingerprints.append(f"{what} content {content_fingerprint(loaded)}")
         return loaded

@@ -19,6 +19,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from baton_tta.data.audio import AudioDecodeError, decode_audio
+from baton_tta.data.loading import SOURCE_ROW
 from baton_tta.data.schema import (
     ROLE_HUMAN,
     ROLE_REWARD_MODEL,
@@ -105,10 +106,11 @@ def scan_clips(
     encoded: list[EncodedRow] = []
     padded: list[float] = []
     cut: list[float] = []
+    rows = dataset[SOURCE_ROW] if SOURCE_ROW in dataset.column_names else list(range(len(dataset)))
     for start in tqdm(range(0, len(dataset), batch_size), desc=f"{source}: {column}", unit="batch"):
         batch = dataset[start : start + batch_size]
         waves = []
-        for index, value in enumerate(batch[column], start):
+        for index, value in zip(rows[start : start + batch_size], batch[column]):
             where = f"row {index}, column '{column}'"
             try:
                 wave = encoder.decode(value, where=where)

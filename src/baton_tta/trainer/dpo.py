@@ -66,7 +66,9 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         pairs = self._standardize(train_dataset, "pairwise", columns, "pairwise dataset")
         if len(pairs) == 0:
             raise ValueError("the pairwise dataset is empty")
-        encoded = {f"preference:{c}": self._encode(pairs, c, "train_dataset", args) for c in PAIR_COLUMNS}
+        encoded = {
+            f"preference:{c}": self._encode(pairs, c, self.data_sources[0], args) for c in PAIR_COLUMNS
+        }
         cache = {k: v for k, v in encoded.items() if v is not None} if args.cache_latents else None
         self.train_rewards = [1.0] * len(pairs)
         collator = DiffusionCollator(self.encoder, pairs, self.train_rewards, None, cache, PAIR_COLUMNS)

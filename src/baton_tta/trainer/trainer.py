@@ -89,9 +89,9 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
             pretrain = self._standardize(self.pretrain_source, "pretrain", {}, "pretrain dataset")
             if len(pretrain) == 0:
                 raise ValueError("the pretrain dataset is empty")
-        encoded = {"preference:audio": self._encode(preference, "audio", "train_dataset", args)}
+        encoded = {"preference:audio": self._encode(preference, "audio", self.data_sources[0], args)}
         if pretrain is not None:
-            encoded["pretrain:audio"] = self._encode(pretrain, "audio", "pretrain_dataset", args)
+            encoded["pretrain:audio"] = self._encode(pretrain, "audio", self.data_sources[1], args)
         cache = {k: v for k, v in encoded.items() if v is not None} if args.cache_latents else None
         collator = DiffusionCollator(self.encoder, preference, rewards, pretrain, cache, ("audio",))
         return collator, len(preference), len(pretrain) if pretrain is not None else 0
