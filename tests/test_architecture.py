@@ -109,3 +109,14 @@ def test_main_paths_load_no_scaffolding():
 def test_pipeline_file_stands_alone():
     """``pipeline_tango.py`` is copied into every saved folder: it may import no baton_tta code."""
     assert not _imports(PACKAGE / "pipelines" / "pipeline_tango.py")
+
+
+def test_the_top_level_and_the_command_list_load_no_torch():
+    """`baton-tta --help` took 7.5 s because `import baton_tta` imported diffusers and torch; the top
+    level is lazy now (benchmarks/cli_startup.py measures it)."""
+    code = (
+        "import sys, baton_tta, baton_tta.cli; baton_tta.cli.usage(); "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'trl') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
