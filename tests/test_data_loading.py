@@ -230,7 +230,7 @@ def test_one_rule_for_duplicates_copies_dropped_contradictions_refused(tmp_path,
     data = tone_preference_dataset(4, reward_rows=False)
     rows = data.to_dict()
     copy = {k: v[0] for k, v in rows.items()}
-    contradiction = {**copy, "label": 1 - copy["label"]}
+    contradiction = {**copy, "label": 1 - copy["label"], "reward": 1.0 - copy["reward"]}
     with_copy = Dataset.from_list([*data.to_list(), copy]).cast(data.features)
     with caplog.at_level(logging.WARNING):
         loaded = standardize(with_copy, "binary", "prefs.jsonl", check_audio=False)
@@ -263,3 +263,27 @@ def test_json_is_read_with_text_columns_as_text_and_errors_name_file_line_row(tm
         PreferenceDataError, match=r"(?s)pretty\.json: .*line 13, column 1: not valid JSON \(Extra data\)"
     ):
         load_preference_dataset(str(tmp_path / "pretty.json"))
+
+
+def test_errors_that_named_nothing_now_name_the_file_row_and_cause(tmp_path):
+    """Found by the trust probe: non-UTF-8 CSV, an empty file, a human label 1 with reward 0.2, a
+    corrupt SQLite store and a reward-model path that is a file raised raw library messages or nothing."""
+    from baton_tta.annotate import LabelStore
+    from baton_tta.reward.modeling import BatonRewardModel
+
+    (tmp_path / "latin1.csv").write_bytes("prompt,audio,label\nCaf\xe9 noise,a.wav,1\n".encode("latin-1"))
+    with pytest.raises(PreferenceDataError, match=r"(?s)latin1\.csv.*line 2, byte \d+: not UTF-8 text"):
+        load_preference_dataset(str(tmp_path / "latin1.csv"))
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(PreferenceDataError, match=r"(?s)empty\.jsonl.*holds no rows"):
+        load_preference_dataset(str(tmp_path / "empty.jsonl"))
+    sf.write(tmp_path / "a.wav", sine(16000, 1.0), 16000)
+    row = {"prompt": "a dog barks", "audio": "a.wav", "label": 1, "reward": 0.2, "source": "human"}
+    (tmp_path / "odd.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(PreferenceDataError, match=r"row 0, column 'reward': 0\.2 contradicts label 1"):
+        load_preference_dataset(str(tmp_path / "odd.jsonl"))
+    (tmp_path / "store.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ValueError, match=r"store\.sqlite: not a readable label store"):
+        LabelStore(tmp_path / "store.sqlite", app_version="1")
+    with pytest.raises(ValueError, match=r"a\.wav is a file; a reward model is the folder"):
+        BatonRewardModel.from_pretrained(str(tmp_path / "a.wav"))

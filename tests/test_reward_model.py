@@ -229,3 +229,14 @@ def test_labelling_refuses_clips_far_from_the_expected_length_naming_rows(tmp_pa
     with pytest.raises(PreferenceDataError, match=r"row 1, column 'audio': clip is 0\.30 s, expected 1 s"):
         label_with_reward_model(data.select([0, 1, 2]), model, tmp_path / "b", audio_length_s=1.0)
     assert not (tmp_path / "b" / "score_shards").exists()  # refused before any scoring
+
+
+def test_one_class_labels_warn_that_auc_is_undefined(caplog):
+    import logging
+    import math
+
+    from baton_tta.reward.metrics import reward_metrics
+
+    with caplog.at_level(logging.WARNING, logger="baton_tta.reward.metrics"):
+        metrics = reward_metrics([1, 1, 1], [0.9, 0.2, 0.7])
+    assert math.isnan(metrics["roc_auc"]) and "every label is 1: ROC AUC is undefined" in caplog.text

@@ -85,9 +85,15 @@ class LabelStore:
         self.app_version = app_version
         self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+        try:
+            with self._connect() as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise ValueError(
+                f"{self.path}: not a readable label store ({error}); give another --store path, or restore "
+                "this one from a backup"
+            ) from error
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

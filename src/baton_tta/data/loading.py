@@ -54,8 +54,35 @@ def _load_files(files: list[Path], split: str) -> Dataset:
         raise ValueError(f"mixed file types {sorted(f.name for f in files)}: use one format per dataset")
     builder = builders.pop()
     if builder == "json":
-        return Dataset.from_list([row for f in files for row in _json_rows(f)])
-    return load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split)
+        dataset = Dataset.from_list([row for f in files for row in _json_rows(f)])
+    else:
+        for file in files if builder == "csv" else ():
+            _check_utf8(file)
+        try:
+            dataset = load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split)
+        except Exception as error:  # datasets wraps the reader's error; name the files and the cause
+            cause = error.__cause__ or error
+            names = ", ".join(str(f) for f in files)
+            raise PreferenceDataError(
+                names, [f"could not read the {builder} data ({type(cause).__name__}: {cause})"]
+            ) from error
+    if len(dataset) == 0:
+        raise PreferenceDataError(", ".join(str(f) for f in files), ["the file holds no rows"])
+    return dataset
+
+
+def _check_utf8(path: Path) -> None:
+    """A text file that is not UTF-8 is an error naming the file, line and byte (not a bare
+    ``UnicodeDecodeError … position 98``)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise PreferenceDataError(
+            str(path),
+            [f"line {line}, byte {error.start}: not UTF-8 text ({error.reason}); save the file as UTF-8"],
+        ) from error
 
 
 def _json_rows(path: Path) -> list[dict]:

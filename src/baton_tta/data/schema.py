@@ -167,6 +167,15 @@ def _row_problems(index: int, row: dict, schema: Schema, check_audio: bool) -> I
         usable = label in (LABEL_ALIGNED, LABEL_NOT_ALIGNED) or source == "reward_model"
         if usable and (reward is None or not math.isfinite(reward) or not 0.0 <= reward <= 1.0):
             yield f"row {index}, column 'reward': {reward!r} must be a finite number in [0, 1]"
+        elif (
+            source == "human"
+            and reward is not None
+            and ((label == LABEL_ALIGNED and reward < 0.5) or (label == LABEL_NOT_ALIGNED and reward > 0.5))
+        ):
+            yield (
+                f"row {index}, column 'reward': {reward:.3g} contradicts label {label} (a human row's reward is "
+                "its share of aligned votes: at least 0.5 for label 1, at most 0.5 for label 0)"
+            )
     if check_audio:
         for column in schema.audio_columns:
             try:

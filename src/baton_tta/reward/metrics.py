@@ -3,11 +3,14 @@ error, and the prediction histogram of the paper's Figure 4."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
+
+logger = logging.getLogger(__name__)
 
 
 def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
@@ -27,7 +30,14 @@ def reward_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """accuracy (threshold 0.5), ROC-AUC (NaN when only one class is present), F1, ECE, count."""
     labels, scores = np.asarray(labels, int), np.asarray(scores, float)
     predictions = (scores >= 0.5).astype(int)
-    auc = roc_auc_score(labels, scores) if len(set(labels.tolist())) == 2 else math.nan
+    classes = set(labels.tolist())
+    auc = roc_auc_score(labels, scores) if len(classes) == 2 else math.nan
+    if len(labels) and len(classes) == 1:
+        logger.warning(
+            "every label is %d: ROC AUC is undefined (NaN) and accuracy only counts one class; label "
+            "both aligned and not-aligned clips",
+            classes.pop(),
+        )
     return {
         "accuracy": float((predictions == labels).mean()) if len(labels) else math.nan,
         "roc_auc": float(auc),

@@ -242,6 +242,11 @@ class BatonRewardModel(PreTrainedModel):
         source = str(pretrained_model_name_or_path)
         if not Path(source).exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
             raise FileNotFoundError(f"{source}: no such reward-model folder")
+        if Path(source).is_file():
+            raise ValueError(
+                f"{source} is a file; a reward model is the folder train-reward-model writes (config.json, "
+                "model.safetensors, the processor files) — pass that folder"
+            )
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         if _has_processor(source, kwargs.get("revision"), kwargs.get("token")):
             model.set_processor(ClapProcessor.from_pretrained(source, revision=kwargs.get("revision")))
