@@ -1,4 +1,4 @@
-"""Launched by tests/test_trainer_distributed.py through `accelerate launch --num_processes 2 --cpu`:
+"""Launched by tests/test_trainer_process.py through `accelerate launch --multi_gpu --num_processes 2`:
 trains the tiny recipe and writes this rank's UNet weights, so the test can compare the ranks."""
 
 from __future__ import annotations

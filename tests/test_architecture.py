@@ -120,3 +120,18 @@ def test_the_top_level_and_the_command_list_load_no_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_plotting_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """Six library functions called matplotlib.use("Agg"), switching the user's backend (a notebook's
+    included); figures are made with the Figure API now."""
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "from baton_tta.hub.cards import plot_training_curves; "
+        f"plot_training_curves([{{'loss': 1.0, 'step': 1}}, {{'loss': 0.5, 'step': 2}}], {str(tmp_path / 'c.png')!r}); "
+        "print(matplotlib.get_backend())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "svg" and (tmp_path / "c.png").stat().st_size > 1000
+    sources = [p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py")]
+    assert not any("matplotlib.use(" in text or "import matplotlib.pyplot" in text for text in sources)

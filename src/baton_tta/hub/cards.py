@@ -19,6 +19,8 @@ from typing import Any
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
+from baton_tta.hub.figures import subplots
+
 BATON_CITATION = """@article{liao2024baton,
   title   = {BATON: Aligning Text-to-Audio Model with Human Preference Feedback},
   author  = {Liao, Huan and Han, Haonan and Yang, Kai and Du, Tianjiao and Yang, Rui and Xu, Qinmei
@@ -166,10 +168,6 @@ def with_evaluation(
 
 def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
     """Loss terms and mean reward against steps, as a PNG (None when nothing was logged)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     keys = [
         k
@@ -178,7 +176,7 @@ def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
     ]
     if not keys:
         return None
-    figure, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+    figure, axes = subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
     for axis, key in zip(axes[0], keys):
         points = [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=2)
@@ -186,7 +184,6 @@ def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
         axis.set_xlabel("step")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

@@ -27,6 +27,7 @@ from baton_tta.data.distributed import gather_in_order, my_batches, wait_for_eve
 from baton_tta.data.generation import render_clips
 from baton_tta.families import family_of
 from baton_tta.hub.cards import with_evaluation
+from baton_tta.hub.figures import subplots
 from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
 from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
 from baton_tta.metrics.vggish import VGGish, load_vggish
@@ -205,15 +206,9 @@ def table4_markdown(results: dict[str, dict[str, float | None]]) -> str:
 
 
 def plot_results(results: dict[str, dict[str, float | None]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     present = [m for m in METRICS if any(v.get(m) is not None for v in results.values())]
-    figure, axes = plt.subplots(
-        1, max(1, len(present)), figsize=(2.8 * max(1, len(present)), 3), squeeze=False
-    )
+    figure, axes = subplots(1, max(1, len(present)), figsize=(2.8 * max(1, len(present)), 3), squeeze=False)
     for axis, metric in zip(axes[0], present):
         names = list(results)
         values = [results[n].get(metric) or 0.0 for n in names]
@@ -222,7 +217,6 @@ def plot_results(results: dict[str, dict[str, float | None]], path: Path) -> Pat
         axis.set_title(f"{metric} {BETTER[metric]}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

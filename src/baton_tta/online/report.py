@@ -21,6 +21,7 @@ from datasets import load_from_disk
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData
 
 from baton_tta.hub.cards import BATON_CITATION, LICENSES, with_evaluation
+from baton_tta.hub.figures import subplots
 from baton_tta.online.config import OnlineConfig
 
 logger = logging.getLogger(__name__)
@@ -44,13 +45,9 @@ def write_round_card(folder: Path, r: int, metrics: dict[str, float], args: Onli
 
 def plot_rounds(history: list[dict[str, float]], path: Path) -> Path:
     """Reward-model score and every judge metric per round (round 0 = the starting model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     names = [k for k in history[0] if k not in ("train_rows",)]
-    figure, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
+    figure, axes = subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
     rounds = list(range(len(history)))
     for axis, name in zip(axes[0], names, strict=True):
         axis.plot(rounds, [m.get(name, math.nan) for m in history], marker="o")
@@ -60,7 +57,6 @@ def plot_rounds(history: list[dict[str, float]], path: Path) -> Path:
     figure.suptitle("Online rounds: the optimised reward and the held-out judges")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
+from baton_tta.hub.figures import subplots
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,13 +61,9 @@ def metrics_by_task(labels: np.ndarray, scores: np.ndarray, tasks: list[str]) ->
 
 def plot_prediction_histogram(labels: np.ndarray, scores: np.ndarray, tasks: list[str], path: Path) -> Path:
     """Predicted reward for aligned vs not-aligned clips, one panel per task (paper Figure 4)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     names = sorted(set(tasks)) or [""]
-    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    figure, axes = subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for axis, task in zip(axes[0], names):
         members = np.array([t == task for t in tasks])
         for label, color, text in ((1, "tab:green", "aligned"), (0, "tab:red", "not aligned")):
@@ -77,5 +75,4 @@ def plot_prediction_histogram(labels: np.ndarray, scores: np.ndarray, tasks: lis
     axes[0][0].set_ylabel("clips")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

@@ -1,5 +1,5 @@
 """``baton-tta generate``: render captions to WAV files with a pipeline of any family (a folder, a Hub id or
-the built-in ``tiny`` one), to listen to a model or check an install in seconds.
+a built-in ``tiny-random*`` one), to listen to a model or check an install in seconds.
 
     baton-tta generate --pipeline tiny-random --prompts "A dog barks followed by a car horn" --output_dir outputs/demo
 """

@@ -26,6 +26,7 @@ from baton_tta.data.audio import SAMPLING_RATE, encode_audio
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.data.pairs import PairStats, ranked_pairs
 from baton_tta.data.schema import binary_features
+from baton_tta.hub.figures import subplots
 from baton_tta.metrics.functions import clap_score
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardModel
@@ -725,16 +726,12 @@ def save_result(
     result: ToyLoopResult, output_dir: str | Path, stem: str = "toy_alignment"
 ) -> dict[str, Path]:
     """``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` (rates with intervals)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     output_dir = Path(output_dir)
     paths = {k: output_dir / f"{stem}.{k}" for k in ("json", "md", "png")}
     paths["json"].write_text(json.dumps(asdict(result), indent=2) + "\n")
     paths["md"].write_text(result.markdown() + "\n")
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    figure, axes = subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for axis, task in zip(axes, TASKS, strict=True):
         names = [row["model"] for row in result.rows]
         rates = np.array([row[task][0] for row in result.rows])
@@ -752,5 +749,4 @@ def save_result(
     figure.suptitle("BATON in the toy sound world: held-out prompts")
     figure.tight_layout()
     figure.savefig(paths["png"], dpi=110)
-    plt.close(figure)
     return paths

@@ -27,6 +27,7 @@ from datasets import Dataset, load_from_disk
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.generation import DATASET_DIR
+from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
@@ -261,13 +262,9 @@ class ToyRounds:
 
 def plot_rounds_curve(result: ToyRoundsResult, path: Path) -> Path:
     """Oracle alignment per round (95 % intervals), one line per condition, base at round 0."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     base = result.table.rows[0]
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, axes = subplots(1, 2, figsize=(12, 4.5))
     conditions = list(dict.fromkeys(entry["condition"] for entry in result.rounds))
     for axis, task in zip(axes, TASKS, strict=True):
         for offset, name in enumerate(conditions):
@@ -286,7 +283,6 @@ def plot_rounds_curve(result: ToyRoundsResult, path: Path) -> Path:
     figure.suptitle("Online rounds in the toy world: equal clips and steps per condition")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
