@@ -470,3 +470,29 @@ def test_encode_mel_is_the_vae_posterior(tiny_pipe):
     latents = tiny_pipe.mel_to_latents(mel, sample_posterior=False)
     torch.testing.assert_close(latents, posterior.mode() * tiny_pipe.vae.config.scaling_factor)
     assert posterior.mean.shape == latents.shape and (posterior.std > 0).all()
+
+
+def test_diffusers_own_callbacks_work_guidance_cutoff_and_interrupt(tiny_pipe):
+    """Found by the review: the pipeline lacked guidance_scale / num_timesteps / interrupt, so
+    diffusers' SDCFGCutoffCallback failed on it."""
+    from diffusers.callbacks import SDCFGCutoffCallback
+
+    kwargs = {"audio_length_in_s": 0.5, "num_inference_steps": 4, "output_type": "latent"}
+    full = tiny_pipe("a dog barks", generator=generator(), **kwargs).audios
+    assert tiny_pipe.num_timesteps == 4 and tiny_pipe.guidance_scale == 3.0
+    cut = tiny_pipe(
+        "a dog barks",
+        generator=generator(),
+        callback_on_step_end=SDCFGCutoffCallback(cutoff_step_ratio=0.5),
+        **kwargs,
+    ).audios
+    assert tiny_pipe.guidance_scale == 0.0 and not torch.allclose(cut, full)
+    calls = []
+
+    def stop_after_two(pipe, step, timestep, callback_kwargs):
+        calls.append(step)
+        pipe._interrupt = step >= 1
+        return callback_kwargs
+
+    tiny_pipe("a dog barks", generator=generator(), callback_on_step_end=stop_after_two, **kwargs)
+    assert calls == [0, 1]  # the remaining steps were skipped

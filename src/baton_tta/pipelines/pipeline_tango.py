@@ -196,6 +196,23 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         frames = math.ceil(audio_length_in_s * self.sampling_rate / self.hop_length)
         return math.ceil(frames / multiple) * multiple
 
+    # ------------------------------------------------------------------ sampling state (diffusers' callbacks read it)
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
     # ------------------------------------------------------------------ text
     def encode_text(
         self, prompt: list[str], max_length: int | None = None
@@ -522,7 +539,8 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         prompts = None if prompt is None else [prompt] if isinstance(prompt, str) else list(prompt)
         negatives = [negative_prompt] if isinstance(negative_prompt, str) else negative_prompt
         device = self._execution_device
-        do_cfg = guidance_scale > 1.0
+        self._guidance_scale = guidance_scale
+        do_cfg = self.do_classifier_free_guidance
 
         prompt_embeds, prompt_attention_mask = self.encode_prompt(
             prompts,
@@ -543,8 +561,14 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+        self._interrupt = False
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for step, t in enumerate(timesteps):
+                if self.interrupt:  # set by a callback: the remaining steps are skipped
+                    continue
+                # read every step: a callback (diffusers' SDCFGCutoffCallback) may switch guidance off
+                do_cfg = self.do_classifier_free_guidance
                 model_input = torch.cat([latents] * 2) if do_cfg else latents
                 model_input = self.scheduler.scale_model_input(model_input, t)
                 prediction = self.unet(
@@ -556,7 +580,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                 )[0]
                 if do_cfg:
                     uncond, cond = prediction.chunk(2)
-                    prediction = uncond + guidance_scale * (cond - uncond)
+                    prediction = uncond + self.guidance_scale * (cond - uncond)
                 latents = self.scheduler.step(prediction, t, latents, **extra_step_kwargs).prev_sample
                 if callback_on_step_end is not None:
                     state = {"latents": latents, "prompt_embeds": prompt_embeds}
@@ -565,6 +589,11 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
                     latents = outputs.pop("latents", latents)
                     prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
                     prompt_attention_mask = outputs.pop("prompt_attention_mask", prompt_attention_mask)
+                    # guidance switched off: the conditional half of the embeddings (and of the mask) goes on
+                    rows = latents.shape[0]
+                    if not self.do_classifier_free_guidance and prompt_embeds.shape[0] == 2 * rows:
+                        prompt_embeds = prompt_embeds[rows:]
+                    prompt_attention_mask = prompt_attention_mask[-prompt_embeds.shape[0] :]
                 progress_bar.update()
 
         if output_type == "latent":
