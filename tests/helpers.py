@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import soundfile as sf
@@ -22,3 +24,18 @@ def wav_bytes(samples, rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> 
     buffer = io.BytesIO()
     sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
     return buffer.getvalue()
+
+
+def load_in_a_fresh_process(folder, env: dict) -> list[str]:
+    """Load a saved pipeline with plain diffusers in a new process; returns its vocoder's class name
+    and whether any baton_tta module was imported there ("False": the folder stands alone)."""
+    code = (
+        "import sys; from diffusers import DiffusionPipeline; "
+        f"p = DiffusionPipeline.from_pretrained({str(folder)!r}, trust_remote_code=True); "
+        "print(type(p.vocoder).__name__, any(m.startswith('baton_tta') for m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    return loaded.stdout.split()[-2:]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import load_in_a_fresh_process
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "trainers" / "train_online.py"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
@@ -107,16 +109,7 @@ def test_two_rounds_resume_after_kills_inside_and_between_rounds(tmp_path):
         assert "held-out prompts" in (folder / "pipeline" / "README.md").read_text()
     # a round's pipeline (as pushed to its branch) loads in a fresh process that imports no baton_tta:
     # the toy vocoder's code ships in its folder
-    fresh = (
-        "import sys; from diffusers import DiffusionPipeline; "
-        f"p = DiffusionPipeline.from_pretrained({str(reference / 'round-2' / 'pipeline')!r}, trust_remote_code=True); "
-        "print(type(p.vocoder).__name__, any(m.startswith('baton_tta') for m in sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", fresh], env=ENV, capture_output=True, text=True, timeout=300
-    )
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
-    assert loaded.stdout.split()[-2:] == ["GriffinLimVocoder", "False"]
+    assert load_in_a_fresh_process(reference / "round-2" / "pipeline", ENV) == ["GriffinLimVocoder", "False"]
 
     run = tmp_path / "run"
     # inside round 1: killed while training, after a checkpoint

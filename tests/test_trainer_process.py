@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from baton_tta.tiny import tiny_tango_pipeline, tiny_unet
 from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
+from helpers import load_in_a_fresh_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "trainers" / "train.py"
@@ -42,16 +43,7 @@ def test_train_script_default_is_the_toy_recipe(tmp_path):
     assert list((out / "validation").glob("step-*/00.wav"))
     # the saved toy pipeline loads in a fresh process that imports nothing of baton_tta (found by the
     # trust probe: its vocoder's code was not shipped)
-    fresh = (
-        "import sys; from diffusers import DiffusionPipeline; "
-        f"p = DiffusionPipeline.from_pretrained({str(out)!r}, trust_remote_code=True); "
-        "print(type(p.vocoder).__name__, any(m.startswith('baton_tta') for m in sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", fresh], env=ENV, capture_output=True, text=True, timeout=300
-    )
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
-    assert loaded.stdout.split()[-2:] == ["GriffinLimVocoder", "False"]
+    assert load_in_a_fresh_process(out, ENV) == ["GriffinLimVocoder", "False"]
 
 
 def test_the_toy_recipe_is_the_packaged_default_of_baton_tta_train():
