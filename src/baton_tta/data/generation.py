@@ -138,24 +138,15 @@ def render_clips_shared(
     prompts: Sequence[str],
     seeds: Sequence[Sequence[int]],
     prompts_per_batch: int = 4,
-    audio_length_in_s: float = 10.0,
-    num_inference_steps: int = 200,
-    guidance_scale: float = 3.0,
-    desc: str = "generating clips",
+    **settings: Any,
 ) -> list[np.ndarray]:
-    """Every clip of :func:`render_clips`, prompt-major, on every process: whole batches dealt to the
-    processes and the waveforms gathered in order (the one-process clips)."""
+    """Every clip of :func:`render_clips` (``settings`` are its length, steps, guidance and ``desc``),
+    prompt-major, on every process: whole batches dealt to the processes and the waveforms gathered
+    in order (the one-process clips)."""
     mine = [p for batch in my_batches(list(range(len(prompts))), prompts_per_batch, "prompts") for p in batch]
     local: list[np.ndarray] = []
     for _, audios in render_clips(
-        pipeline,
-        [prompts[p] for p in mine],
-        [seeds[p] for p in mine],
-        prompts_per_batch,
-        audio_length_in_s,
-        num_inference_steps,
-        guidance_scale,
-        desc=desc,
+        pipeline, [prompts[p] for p in mine], [seeds[p] for p in mine], prompts_per_batch, **settings
     ):
         local.extend(audios)
     return gather_in_order(local)

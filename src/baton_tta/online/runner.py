@@ -368,9 +368,9 @@ class OnlineRunner:
             prompts,
             seeds,
             a.prompts_per_batch,
-            a.clip_seconds,
-            a.num_inference_steps,
-            a.guidance_scale,
+            audio_length_in_s=a.clip_seconds,
+            num_inference_steps=a.num_inference_steps,
+            guidance_scale=a.guidance_scale,
             desc="judging",
         )
         return on_main(lambda: self._judged(prompts, waveforms, n, rate))
