@@ -45,6 +45,8 @@ def _free_port() -> int:
 
 def _clips(tmp_path: Path, num_prompts: int, hostile: bool = False) -> Path:
     dataset = toy_preference_dataset(num_prompts=num_prompts, clips_per_prompt=2, seed=11)
+    # as generate-audio writes them: nobody has labelled them yet (export keeps labels a dataset has)
+    dataset = dataset.map(lambda row: {"label": -1, "source": "unlabelled", "annotator": ""})
     if hostile:
         dataset = dataset.map(lambda row, i: {"prompt": HOSTILE_CAPTION} if i == 0 else {}, with_indices=True)
     dataset.save_to_disk(str(tmp_path / "clips"))
