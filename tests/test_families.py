@@ -529,3 +529,25 @@ def test_readme_family_commands_run(tmp_path, monkeypatch):
         index = json.loads(Path("outputs", name, "model_index.json").read_text())
         assert index["_class_name"] in ("StableAudio3Pipeline", "StableAudioPipeline")
     assert len(list(Path("outputs/audioldm2-tiny-clips").glob("*.wav"))) == 1
+
+
+def test_the_push_allow_list_is_what_model_index_names(tmp_path):
+    """A fixed TANGO list would have left a DiT's `transformer/` (or AudioLDM 2's `language_model/`)
+    behind on the Hub; the allow-list is read from the saved pipeline."""
+    from baton_tta.hub.push import pipeline_files
+
+    tiny_pipeline("StableAudio3Pipeline").save_pretrained(tmp_path / "sa3")
+    (tmp_path / "sa3" / "checkpoint-2").mkdir()
+    patterns = pipeline_files(tmp_path / "sa3")
+    assert patterns[0] == "model_index.json" and "checkpoint-2/*" not in patterns
+    expected = {
+        "transformer/*",
+        "vae/*",
+        "text_encoder/*",
+        "tokenizer/*",
+        "duration_embedder/*",
+        "scheduler/*",
+    }
+    assert set(patterns[1:]) == expected
+    tiny_pipeline("TangoPipeline").save_pretrained(tmp_path / "tango")
+    assert "pipeline_tango.py" in pipeline_files(tmp_path / "tango")
