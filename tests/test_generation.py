@@ -160,3 +160,13 @@ def test_a_folder_another_generation_holds_is_refused(tiny_pipe, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_folder_from_before_the_rate_was_recorded_still_resumes(tiny_pipe, tmp_path):
+    import json
+
+    generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **SETTINGS)
+    config = json.loads((tmp_path / "generation_config.json").read_text())
+    del config["sampling_rate"]  # as a run of the previous version wrote it
+    (tmp_path / "generation_config.json").write_text(json.dumps(config))
+    assert len(generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **SETTINGS)) == 2  # no refusal

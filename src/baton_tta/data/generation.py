@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 SHARD_DIR = "shards"
 RUN_CONFIG = "generation_config.json"
 DATASET_DIR = "dataset"
+#: settings that older runs did not record, with the value they had (every clip was TANGO's 16 kHz)
+RECORDED_LATER = {"sampling_rate": SAMPLING_RATE}
 
 
 def clip_seed(seed: int, prompt_index: int, clip_index: int, clips_per_prompt: int) -> int:
@@ -53,7 +55,7 @@ def _check_run_config(output_dir: Path, config: dict[str, Any]) -> None:
     """A resumed run must use the settings of the run it continues; mixing would corrupt the data."""
     path = output_dir / RUN_CONFIG
     if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        previous = {**RECORDED_LATER, **json.loads(path.read_text(encoding="utf-8"))}
         changed = {k: (previous.get(k), v) for k, v in config.items() if previous.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {old!r} → {new!r}" for k, (old, new) in changed.items())
