@@ -551,3 +551,26 @@ def test_the_push_allow_list_is_what_model_index_names(tmp_path):
     assert set(patterns[1:]) == expected
     tiny_pipeline("TangoPipeline").save_pretrained(tmp_path / "tango")
     assert "pipeline_tango.py" in pipeline_files(tmp_path / "tango")
+
+
+def test_a_family_or_noise_process_missing_a_part_cannot_be_built():
+    """The seam's required parts are abstract: an adapter that forgets one fails when it is made,
+    not in the middle of a run."""
+    from baton_tta.families import AudioFamily, NoiseProcess
+
+    class Incomplete(AudioFamily):
+        pipeline_class_name = "IncompletePipeline"
+
+        @property
+        def sampling_rate(self) -> int:
+            return 16000
+
+    with pytest.raises(TypeError, match="encode_audio"):
+        Incomplete(tiny_pipeline("TangoPipeline"))
+
+    class NoTarget(NoiseProcess):
+        def sample_timesteps(self, size, device):
+            return torch.zeros(size)
+
+    with pytest.raises(TypeError, match="target"):
+        NoTarget({})

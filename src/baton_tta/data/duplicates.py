@@ -42,12 +42,13 @@ def resolve_duplicates(dataset: Dataset, source: str) -> Dataset:
     """``dataset`` without its exact copies; contradictions are a :class:`PreferenceDataError`."""
     if "label" not in dataset.column_names or len(dataset) < 2:
         return dataset
-    plain = dataset.with_format(None)
+    columns = dataset.select_columns(["prompt", "audio", "label"]).with_format(None)
     first: dict[str, int] = {}
-    labels = plain["label"]
+    labels = columns["label"]
     copies: list[tuple[int, int]] = []
     conflicts: list[str] = []
-    for index, (prompt, audio) in enumerate(zip(plain["prompt"], plain["audio"])):
+    rows = (row for batch in columns.iter(batch_size=256) for row in zip(batch["prompt"], batch["audio"]))
+    for index, (prompt, audio) in enumerate(rows):  # batch by batch: the clips are never all in memory
         key = clip_key(prompt, audio)
         if key not in first:
             first[key] = index

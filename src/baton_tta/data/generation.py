@@ -129,7 +129,7 @@ def render_clips(
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,
                 generator=generators,
-                **{family.clips_argument: per_row},
+                num_waveforms_per_prompt=per_row,
                 **family.generation_kwargs(audio_length_in_s),
             ).audios
         yield batch, family.clips_from_output(audios)

@@ -28,7 +28,6 @@ class AudioLDM2Family(AudioFamily):
     hub_tags = ("audioldm2",)
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from AudioLDM 2's released weights (cvssp/audioldm2)"
-    reference_checkpoint = "cvssp/audioldm2"
     padded_sequences: ClassVar[dict[str, str]] = {"encoder_hidden_states_1": "encoder_attention_mask_1"}
     reorders_clips = True  # with several waveforms per prompt it ranks them by CLAP score
 

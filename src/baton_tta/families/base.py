@@ -12,9 +12,11 @@ saving — is shared. Adding a family is one file (docs/architecture.md, "Adding
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import diffusers
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
@@ -24,11 +26,12 @@ from baton_tta.families.noise import NoiseProcess, TimestepSettings, noise_proce
 Conditioning = dict[str, torch.Tensor]
 
 
-class AudioFamily:
+class AudioFamily(ABC):
     """What the trainers, the generation loop and the cards need to know about one pipeline class.
 
-    Subclasses set the class attributes and implement :meth:`encode_conditioning`,
-    :meth:`encode_audio`, :meth:`denoise` and :meth:`num_samples`."""
+    Subclasses set the class attributes and implement :attr:`sampling_rate`, :meth:`num_samples`,
+    :meth:`encode_conditioning` and :meth:`encode_audio` (and :meth:`denoise` /
+    :meth:`null_conditioning` where the pipeline differs from the defaults)."""
 
     #: the diffusers pipeline class name this adapter serves (``model_index.json``'s ``_class_name``)
     pipeline_class_name: ClassVar[str]
@@ -42,20 +45,13 @@ class AudioFamily:
     license: ClassVar[str]
     #: where that licence is stated, for the card
     license_note: ClassVar[str]
-    #: the published checkpoint people fine-tune, for cards and docs
-    reference_checkpoint: ClassVar[str]
     #: the ``__call__`` argument that sets a clip's length in seconds
     length_argument: ClassVar[str] = "audio_length_in_s"
-    #: the ``__call__`` argument for clips per prompt
-    clips_argument: ClassVar[str] = "num_waveforms_per_prompt"
     #: conditioning entries padded to the batch's longest caption → the mask that says which
     #: positions are real; the cache keeps them unpadded
     padded_sequences: ClassVar[dict[str, str]] = {}
     #: the pipeline reorders clips of a prompt (AudioLDM 2 ranks them by CLAP): generate one per call row
     reorders_clips: ClassVar[bool] = False
-    #: the unconditional input is an encoded empty caption (same for every row: encoded once), not
-    #: a function of the batch's own conditioning
-    null_is_encoded: ClassVar[bool] = True
     #: the family's own Hub tags on a fine-tune's card (beside baton, text-to-audio, diffusers)
     hub_tags: ClassVar[tuple[str, ...]] = ()
     #: the pipeline class is not diffusers' own: saved folders ship its code (load with trust_remote_code)
@@ -63,12 +59,11 @@ class AudioFamily:
 
     def __init__(self, pipeline: DiffusionPipeline):
         self.pipeline = pipeline
+        self._empty_caption: dict[float, Conditioning] = {}
 
     @classmethod
     def pipeline_class(cls) -> type[DiffusionPipeline]:
         """The pipeline class itself (diffusers' own, by name)."""
-        import diffusers
-
         return getattr(diffusers, cls.pipeline_class_name)
 
     # ------------------------------------------------------------------ components
@@ -91,38 +86,46 @@ class AudioFamily:
 
     # ------------------------------------------------------------------ audio geometry
     @property
+    @abstractmethod
     def sampling_rate(self) -> int:
-        raise NotImplementedError
+        """The rate clips are decoded at for this model."""
 
     @property
     def channels(self) -> int:
         return 1
 
+    @abstractmethod
     def num_samples(self, audio_length_s: float) -> int:
         """Waveform samples the audio encoder takes for a clip of that length (clips are padded or cut)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ the noise process
     def noise_process(self, settings: TimestepSettings | None = None) -> NoiseProcess:
         return noise_process_for(self.pipeline.scheduler, settings)
 
     # ------------------------------------------------------------------ encoding
+    @abstractmethod
     def encode_conditioning(self, prompts: list[str], audio_length_s: float) -> Conditioning:
         """Captions (and, where the model is told, the clip length) → the denoiser's conditioning
         keyword arguments, batch first."""
-        raise NotImplementedError
 
     def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
         """The unconditional input that condition dropout substitutes, as the family's sampler uses
-        it for classifier-free guidance: by default the empty caption's conditioning."""
-        empty = self.encode_conditioning([""] * _batch(conditioning), audio_length_s)
-        return {k: v.to(conditioning[k].device) for k, v in empty.items()}
+        it for classifier-free guidance: by default the empty caption's conditioning, encoded once
+        per clip length and expanded to the batch."""
+        if audio_length_s not in self._empty_caption:
+            with torch.no_grad():
+                self._empty_caption[audio_length_s] = self.encode_conditioning([""], audio_length_s)
+        size = _batch(conditioning)
+        return {
+            key: value.to(conditioning[key].device).expand(size, *value.shape[1:])
+            for key, value in self._empty_caption[audio_length_s].items()
+        }
 
+    @abstractmethod
     def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveforms ``(batch, channels, samples)`` at :attr:`sampling_rate`, already of
         :meth:`num_samples` length → the latent posterior's (mean, std), unscaled; std is zeros for a
         deterministic encoder."""
-        raise NotImplementedError
 
     @property
     def latent_scale(self) -> float:

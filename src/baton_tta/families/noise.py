@@ -22,6 +22,7 @@ the clean latents come back.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +88,7 @@ class TimestepSettings:
     flow_loss_weighting: str = "none"
 
 
-class NoiseProcess:
+class NoiseProcess(ABC):
     """Timestep sampling, noising, target and loss weights of one training parameterisation."""
 
     #: short name for cards and logs
@@ -96,24 +97,27 @@ class NoiseProcess:
     supports_ddim = False
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
-        self.scheduler_config = scheduler_config
         self.settings = settings or TimestepSettings()
 
+    @abstractmethod
     def sample_timesteps(self, size: int, device: torch.device) -> torch.Tensor:
-        raise NotImplementedError
+        """Training timesteps, in the process's own units (integers for DDPM, t or σ in [0, 1])."""
 
+    @abstractmethod
     def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The noisy latents the denoiser sees at ``t``."""
 
+    @abstractmethod
     def target(self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """What the denoiser should predict at ``t`` (the scheduler's step inverts it)."""
+
+    @abstractmethod
+    def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
+        """Per-sample weights of the squared error."""
 
     def model_timestep(self, t: torch.Tensor) -> torch.Tensor:
         """The timestep value the denoiser is called with (what the pipeline's loop passes)."""
         return t
-
-    def loss_weights(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.ones(t.shape[0], device=t.device)
 
 
 def _broadcast(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,6 @@ class StableAudioFamily(WaveformVAEFamily):
     hub_tags = ("stable-audio",)
     license = "other"
     license_note = "the Stability AI Community License of stabilityai/stable-audio-open-1.0"
-    reference_checkpoint = "stabilityai/stable-audio-open-1.0"
     length_argument = "audio_end_in_s"
 
     @property
@@ -46,8 +45,6 @@ class StableAudioFamily(WaveformVAEFamily):
             "encoder_hidden_states": torch.cat([prompt_embeds, start, end], dim=1),
             "global_hidden_states": torch.cat([start, end], dim=2),
         }
-
-    null_is_encoded = False
 
     def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
         """The pipeline's unconditional branch: text-and-duration tokens zeroed, global duration kept."""

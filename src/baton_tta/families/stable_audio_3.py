@@ -22,7 +22,6 @@ class StableAudio3Family(WaveformVAEFamily):
     hub_tags = ("stable-audio", "stable-audio-3")
     license = "other"
     license_note = "the Stability AI Community License of stabilityai/stable-audio-3-medium-base"
-    reference_checkpoint = "stabilityai/stable-audio-3-medium-base"
     length_argument = "duration"
 
     def num_samples(self, audio_length_s: float) -> int:

@@ -19,7 +19,6 @@ class TangoFamily(AudioFamily):
     hub_tags = ("tango",)
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from TANGO's released weights (declare-lab/tango)"
-    reference_checkpoint = "declare-lab/tango"
     padded_sequences: ClassVar[dict[str, str]] = {"encoder_hidden_states": "encoder_attention_mask"}
 
     @classmethod
@@ -37,7 +36,6 @@ class TangoFamily(AudioFamily):
         hidden, mask = self.pipeline.encode_text(list(prompts))
         return {"encoder_hidden_states": hidden, "encoder_attention_mask": mask}
 
-    null_is_encoded = False
     remote_code = True
 
     def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:

@@ -38,7 +38,14 @@ from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
-from baton_tta.trainer.lora import LORA_CONFIG, LORA_WEIGHTS, add_lora, base_denoiser, save_lora
+from baton_tta.trainer.lora import (
+    LORA_CONFIG,
+    LORA_WEIGHTS,
+    add_lora,
+    base_denoiser,
+    has_lora_loader,
+    save_lora,
+)
 from baton_tta.trainer.loss import per_sample_mse
 from baton_tta.trainer.safety import (
     FiniteGradientsCallback,
@@ -117,7 +124,6 @@ class DiffusionTrainer(Trainer):
             denoiser.enable_gradient_checkpointing()
             args.gradient_checkpointing = False
         denoiser.train()
-        self._null_conditioning: Conditioning | None = None
         self.encoder = FeatureEncoder(self.family, args.audio_length_s, "prompt")
         collator, num_rows, num_pretrain = self._prepare_data(train_dataset, args)
         indices = PairedIndices(num_rows, num_pretrain, args.seed)
@@ -178,20 +184,8 @@ class DiffusionTrainer(Trainer):
             return conditioning
         first = next(iter(conditioning.values()))
         keep = torch.rand(first.shape[0], device=first.device) >= self.args.condition_dropout
-        null = self._null(conditioning)
+        null = self.family.null_conditioning(conditioning, self.args.audio_length_s)
         return {key: _where_rows(keep, value, null[key]) for key, value in conditioning.items()}
-
-    def _null(self, conditioning: Conditioning) -> Conditioning:
-        """The family's unconditional input for this batch; an encoded empty caption is encoded once."""
-        if self.family.null_is_encoded:
-            if self._null_conditioning is None:
-                with torch.no_grad():
-                    self._null_conditioning = self.family.null_conditioning(
-                        {k: v[:1] for k, v in conditioning.items()}, self.args.audio_length_s
-                    )
-            size = next(iter(conditioning.values())).shape[0]
-            return {k: v.expand(size, *v.shape[1:]) for k, v in self._null_conditioning.items()}
-        return self.family.null_conditioning(conditioning, self.args.audio_length_s)
 
     def _noised_mse(self, model, latents, conditioning: Conditioning, noise, timesteps):
         """Noise the latents at the timesteps, predict, and return per-sample MSE and loss weights."""
@@ -330,7 +324,7 @@ class DiffusionTrainer(Trainer):
             license_note=self.family.license_note,
             model_tags=self.family.hub_tags,
             remote_code=self.family.remote_code,
-            lora_loader=hasattr(self.pipeline, "load_lora_weights"),
+            lora_loader=has_lora_loader(self.pipeline),
             base_model=self.base_model_id if isinstance(self.base_model_id, str) else None,
             datasets=self.data_sources,
             hyperparameters=settings,

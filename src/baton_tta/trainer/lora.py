@@ -58,12 +58,18 @@ def lora_state_dict(denoiser: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+def has_lora_loader(pipeline: DiffusionPipeline) -> bool:
+    """Whether the pipeline has diffusers' LoRA file format (``save_lora_weights`` /
+    ``load_lora_weights``); the others get PEFT's layout."""
+    return hasattr(pipeline, "save_lora_weights") and hasattr(pipeline, "load_lora_weights")
+
+
 def save_lora(
     pipeline: DiffusionPipeline, denoiser_name: str, denoiser: torch.nn.Module, folder: Path
 ) -> None:
     """The adapters in the format the pipeline's own loader reads, else PEFT's layout."""
     config = lora_config_of(denoiser)
-    if hasattr(pipeline, "save_lora_weights"):
+    if has_lora_loader(pipeline):
         # the adapter metadata carries lora_alpha: without it a loader assumes alpha = rank
         type(pipeline).save_lora_weights(
             folder,
