@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -38,6 +39,11 @@ def _close_process_group() -> None:
     destructor at exit aborts a rank now and then ("terminate called without an active exception",
     SIGABRT; 1 run in 6 here), and the launcher reports the whole run failed."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        try:  # every rank done with the group first (bounded: a dead rank must not hang the exit)
+            if torch.distributed.get_backend() == "gloo":
+                torch.distributed.monitored_barrier(timeout=timedelta(seconds=60))
+        except RuntimeError:
+            logger.warning("a process did not reach the exit barrier; closing the process group anyway")
         torch.distributed.destroy_process_group()
 
 
