@@ -21,7 +21,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from baton_tta.toy.loop import ToyLoop, ToyLoopConfig, save_result
+from baton_tta.toy.config import ToyLoopConfig
+from baton_tta.toy.loop import ToyLoop
+from baton_tta.toy.report import save_result
 
 
 def main() -> None:

@@ -75,6 +75,47 @@ def test_import_graph_between_parts_has_no_cycle():
     assert _find_cycle(graph) is None, f"import cycle: {' -> '.join(_find_cycle(graph))}"
 
 
+def _module_graph() -> dict[str, set[str]]:
+    """Module → the baton_tta modules it imports (``from baton_tta.toy import vocoder`` names the
+    module ``baton_tta.toy.vocoder``), every module of the package."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("baton_tta"):
+                named = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+                targets.update(named or {node.module})
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("baton_tta"))
+        targets.discard(module)
+    return graph
+
+
+def test_no_cycle_inside_a_part():
+    """The part graph drops edges inside a part, so ``toy/loop.py`` ↔ ``toy/pretrained.py`` passed it;
+    modules of one part must not import each other in a circle either."""
+    graph = _module_graph()
+    for part in {_part(m) for m in graph if m != "baton_tta"}:
+        inside = {
+            m: {t for t in targets if t != "baton_tta" and _part(t) == part}
+            for m, targets in graph.items()
+            if m != "baton_tta" and _part(m) == part
+        }
+        cycle = _find_cycle(inside)
+        assert cycle is None, f"import cycle inside {part}/: {' -> '.join(cycle)}"
+
+
+def test_module_graph_sees_the_circle_that_was_there():
+    """The circle the trust probe found, as it was: each module importing the other."""
+    graph = {
+        "baton_tta.toy.loop": {"baton_tta.toy.pretrained"},
+        "baton_tta.toy.pretrained": {"baton_tta.toy.loop"},
+    }
+    assert _find_cycle(graph) == ["baton_tta.toy.loop", "baton_tta.toy.pretrained", "baton_tta.toy.loop"]
+    assert "baton_tta.toy.vocoder" in _module_graph()["baton_tta.toy.pretrained"]
+
+
 def test_cycle_finder_finds_a_planted_cycle():
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
@@ -135,3 +176,23 @@ def test_plotting_leaves_the_callers_matplotlib_backend_alone(tmp_path):
     assert result.stdout.strip() == "svg" and (tmp_path / "c.png").stat().st_size > 1000
     sources = [p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py")]
     assert not any("matplotlib.use(" in text or "import matplotlib.pyplot" in text for text in sources)
+
+
+def test_every_upload_goes_through_hub_push():
+    """Five push paths had grown (``upload_folder`` in two places, ``create_commit`` in the online
+    report, ``push_to_hub`` of datasets and cards); every upload is :mod:`baton_tta.hub.push` now. The
+    one exception is the pipeline file's own ``save_pretrained(push_to_hub=True)``, which must stand
+    alone and uses diffusers' upload."""
+    calls = ("upload_folder", "upload_file", "create_commit", "push_to_hub")
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        if module in ("baton_tta.hub.push", "baton_tta.pipelines.pipeline_tango"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                owner = getattr(getattr(node.func, "value", None), "id", "")
+                if name in calls and owner != "trainer":  # the trainers' push_to_hub is push_folder
+                    offenders.append(f"{module}:{node.lineno} calls {name}")
+    assert not offenders, offenders

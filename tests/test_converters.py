@@ -302,3 +302,40 @@ def test_baton_audiocaps_list_becomes_pretrain_rows(tmp_path):
     _jsonl(tmp_path / "more.json", [{"dataset": "audiocaps", "location": "/x/gone_1.wav", "captions": "c"}])
     with pytest.raises(PreferenceDataError, match=r"row 0: audio file 'gone_1.wav' not found"):
         convert_baton_audiocaps([tmp_path / "more.json"], audio)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"captions": ["A dog barks", "rain"]}, r"row 0, key 'captions': \['A dog barks', 'rain'\] \(list\)"),
+        ({"captions": 12345}, r"row 0, key 'captions': 12345 \(int\) is not a non-empty string"),
+        ({"captions": "  "}, r"row 0, key 'captions': '  ' \(str\) is not a non-empty string"),
+        ({"location": {"path": "x.wav"}}, r"row 0, key 'location': \{'path': 'x.wav'\} \(dict\)"),
+    ],
+)
+def test_converter_fields_of_the_wrong_type_are_named(official, bad, message):
+    """A caption that is a list or a number reached Arrow (``ArrowTypeError``) or a dictionary key
+    (``unhashable type: 'list'``) without naming the file or the row."""
+    from baton_tta.data.converters import convert_baton_audiocaps
+
+    row = {"dataset": "2label", "location": "x.wav", "captions": "c", "feedback": 1, **bad}
+    (official / "bad.json").write_text(json.dumps([row]))
+    with pytest.raises(PreferenceDataError, match=message) as error:
+        convert_baton_official([official / "bad.json"], official / "audio")
+    assert "bad.json" in str(error.value)
+    with pytest.raises(PreferenceDataError, match=message):
+        convert_baton_audiocaps([official / "bad.json"], official / "audio")
+
+
+def test_grouped_ratings_of_the_wrong_shape_are_named(official):
+    (official / "grouped_ratings_2label.json").write_text(
+        json.dumps({"grouped_ratings": {"An owl": ["x.wav"]}})
+    )
+    with pytest.raises(PreferenceDataError, match=r"grouped_ratings\['An owl'\]: .* got list"):
+        convert_baton_official([official / "grouped_ratings_2label.json"], official / "audio")
+    (official / "grouped_ratings_2label.json").write_text(json.dumps({"grouped_ratings": [1, 2]}))
+    with pytest.raises(PreferenceDataError, match="'grouped_ratings' is not a"):
+        convert_baton_official([official / "grouped_ratings_2label.json"], official / "audio")
+    (official / "rows.json").write_text(json.dumps([["not", "an", "object"]]))
+    with pytest.raises(PreferenceDataError, match="row 0: expected an object, got list"):
+        convert_baton_official([official / "rows.json"], official / "audio")

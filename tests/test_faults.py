@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from huggingface_hub import HfApi
 
 from baton_tta.tiny import tiny_tango_pipeline
@@ -254,3 +255,40 @@ def test_a_second_run_on_a_folder_in_use_is_refused_with_the_holders_pid(tmp_pat
     again = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
     again.train(resume_from_checkpoint="last")  # the holder is gone: its lock is stale and replaced
     assert again.state.global_step == 3 and json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_a_full_disk_during_a_checkpoint_says_space_and_keeps_the_last_complete_one(tmp_path, monkeypatch):
+    """Found by the trust probe: a disk that filled during a checkpoint ended the run with torch's
+    ``unexpected pos 2797504 vs 2797392`` — the word "space" nowhere — and left a torn folder."""
+    from baton_tta.trainer import safety
+
+    _trainer(tmp_path, save_strategy="steps", save_steps=1).train()
+    complete = last_complete_checkpoint(tmp_path / "out")
+    real_save = torch.save
+
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        if "optimizer" in str(f):
+            real_save(obj, f, *args, **kwargs)  # some bytes reach the disk first
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:603] . unexpected pos 2797504 vs 2797392"
+            )
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_on_a_full_disk)
+    resumed = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
+    with pytest.raises(safety.CheckpointSpaceError, match="ran out of space") as error:
+        resumed.train(resume_from_checkpoint="last")
+    message = str(error.value)
+    assert "checkpoint-3" in message and "unexpected pos" in message and complete in message
+    assert not (tmp_path / "out" / "checkpoint-3").exists()
+    assert last_complete_checkpoint(tmp_path / "out") == complete
+    monkeypatch.setattr(torch, "save", real_save)
+
+    class Usage:
+        free = 1000
+
+    monkeypatch.setattr(safety.shutil, "disk_usage", lambda path: Usage())
+    refused = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
+    with pytest.raises(safety.CheckpointSpaceError, match=r"not enough disk space .* 0.0 MB free, about"):
+        refused.train(resume_from_checkpoint="last")
+    assert not (tmp_path / "out" / "checkpoint-3").exists()

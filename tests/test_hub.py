@@ -65,6 +65,9 @@ def test_preference_dataset_push_card_and_load(loopback_hub, tmp_path):
     Dataset.from_dict(rows).save_to_disk(str(tmp_path / "local"))
     local = load_preference_dataset(tmp_path / "local")
     push_preference_dataset(local, "baton/clips", pretty_name="Tiny clips")
+    repo = loopback_hub.state.repos[("dataset", "baton/clips")]
+    assert len(repo.commits) == 2  # the repository's creation, then rows and card in one commit
+    assert {"README.md", "data/train-00000-of-00001.parquet"} <= set(repo.head[1])
     card = DatasetCard.load("baton/clips", repo_type="dataset")
     assert card.data.license == LICENSES["dataset"] and "text-to-audio" in card.data.task_categories
     assert "| integrity | 2 | 50.0 % | 50.0 % | 0.0 % |" in card.text

@@ -134,7 +134,9 @@ def test_loop_smoke_each_stage_output(tmp_path):
     import json
 
     from baton_tta.pipelines.pipeline_tango import TangoPipeline
-    from baton_tta.toy.loop import CONDITIONS, ToyLoop, ToyLoopConfig, ToyLoopResult, save_result
+    from baton_tta.toy.config import CONDITIONS, ToyLoopConfig
+    from baton_tta.toy.loop import ToyLoop
+    from baton_tta.toy.report import ToyLoopResult, save_result
     from baton_tta.toy.vocoder import GriffinLimVocoder
 
     loop = ToyLoop(ToyLoopConfig.smoke(), tmp_path)
@@ -185,7 +187,8 @@ def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
     """The smoke loop end to end, twice: the same table, every condition with its paired differences,
     the oracle condition trained on the oracle's own labels, the DPO condition, the round trip and the
     accuracy curve."""
-    from baton_tta.toy.loop import CONDITIONS, ToyLoop, ToyLoopConfig
+    from baton_tta.toy.config import CONDITIONS, ToyLoopConfig
+    from baton_tta.toy.loop import ToyLoop
 
     first = ToyLoop(ToyLoopConfig.smoke(), tmp_path / "a").run()
     second = ToyLoop(ToyLoopConfig.smoke(), tmp_path / "b").run()
@@ -202,7 +205,7 @@ def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
 
 
 def test_paired_difference_icc_and_sizing():
-    from baton_tta.toy.loop import intraclass_correlation, paired_difference, prompts_for_half_width
+    from baton_tta.toy.statistics import intraclass_correlation, paired_difference, prompts_for_half_width
 
     a = [[True, True], [False, True], [True, True], [False, False]]
     b = [[True, False], [False, False], [True, True], [False, False]]
@@ -219,7 +222,7 @@ def test_paired_difference_icc_and_sizing():
 
 
 def test_bootstrap_interval_over_prompts():
-    from baton_tta.toy.loop import bootstrap_interval
+    from baton_tta.toy.statistics import bootstrap_interval
 
     rate, low, high = bootstrap_interval([[True, True], [False, False], [True, False]], samples=2000, seed=0)
     assert rate == pytest.approx(0.5) and low < 0.5 < high and low >= 0.0 and high <= 1.0

@@ -70,6 +70,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _record_fields(path: Path, item: Any, where: str, needs_rating: bool) -> tuple[str, str]:
+    """The caption and the clip's file name of one row, checked: a row must be an object, and its
+    ``captions`` and ``location`` non-empty strings (a list or a number there would otherwise reach
+    Arrow as a type error, or a dictionary key as "unhashable", naming nothing)."""
+    if not isinstance(item, dict):
+        raise PreferenceDataError(str(path), [f"{where}: expected an object, got {type(item).__name__}"])
+    missing = [key for key in ("location", "captions") if key not in item]
+    if missing or (needs_rating and "feedback" not in item and "SED" not in item):
+        raise PreferenceDataError(str(path), [f"{where}: missing key(s) {missing or ['feedback or SED']}"])
+    for key in ("captions", "location"):
+        value = item[key]
+        if not isinstance(value, str) or not value.strip():
+            raise PreferenceDataError(
+                str(path),
+                [f"{where}, key {key!r}: {value!r} ({type(value).__name__}) is not a non-empty string"],
+            )
+    return item["captions"], Path(item["location"].replace("\\", "/")).name
+
+
 def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
     """Normalised rows ``{caption, file, label, reward, source, task, where}`` of one JSON file."""
     content = read_json_records(path)
@@ -78,7 +97,19 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
     rows = []
     if isinstance(content, dict) and "grouped_ratings" in content:
         row_task = _task_of(path.name, task, str(path))
+        if not isinstance(content["grouped_ratings"], dict):
+            raise PreferenceDataError(
+                str(path), ["'grouped_ratings' is not a {caption: {file: rating}} object"]
+            )
         for caption, files in content["grouped_ratings"].items():
+            if not isinstance(files, dict) or not caption.strip():
+                raise PreferenceDataError(
+                    str(path),
+                    [
+                        f"grouped_ratings[{caption!r}]: expected a non-empty caption and {{file: rating}}, "
+                        f"got {type(files).__name__}"
+                    ],
+                )
             for file_name, rating in files.items():
                 where = f"{path}, grouped_ratings[{caption!r}][{file_name!r}]"
                 if not _number(rating) or rating not in (0, 1):
@@ -101,13 +132,8 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
         )
     for index, item in enumerate(content):
         where = f"{path}, row {index}"
-        missing = [key for key in ("location", "captions") if key not in item]
-        if missing or ("feedback" not in item and "SED" not in item):
-            raise PreferenceDataError(
-                str(path), [f"{where}: missing key(s) {missing or ['feedback or SED']}"]
-            )
+        caption, file_name = _record_fields(path, item, where, needs_rating=True)
         row_task = _task_of(f"{item.get('dataset', '')} {path.name}", task, where)
-        file_name = Path(str(item["location"]).replace("\\", "/")).name
         if "SED" in item:
             score = item["SED"]
             if not _number(score) or not 0.0 <= score <= 1.0:
@@ -116,7 +142,7 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
                 )
             rows.append(
                 {
-                    "caption": item["captions"],
+                    "caption": caption,
                     "file": file_name,
                     "label": LABEL_NONE,
                     "reward": float(score),
@@ -133,7 +159,7 @@ def _official_rows(path: Path, task: str | None) -> list[dict[str, Any]]:
                 )
             rows.append(
                 {
-                    "caption": item["captions"],
+                    "caption": caption,
                     "file": file_name,
                     "label": int(feedback),
                     "reward": float(feedback) if feedback != LABEL_NONE else float("nan"),
@@ -211,11 +237,8 @@ def convert_baton_audiocaps(
         records = read_json_records(path)
         for index, item in enumerate(records if isinstance(records, list) else [records]):
             where = f"{path}, row {index}"
-            missing = [key for key in ("location", "captions") if key not in item]
-            if missing:
-                raise PreferenceDataError(str(path), [f"{where}: missing key(s) {missing}"])
-            file_name = Path(str(item["location"]).replace("\\", "/")).name
-            rows.append({"caption": item["captions"], "file": file_name, "where": where})
+            caption, file_name = _record_fields(path, item, where, needs_rating=False)
+            rows.append({"caption": caption, "file": file_name, "where": where})
         logger.info("%s: %d rows", path, len(records))
     rows = _with_audio(rows, audio_dir, skip_missing)
     dataset = Dataset.from_dict(

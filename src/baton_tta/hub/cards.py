@@ -9,7 +9,6 @@ means nothing on the Hub, so it is named in the card's text instead and left out
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 
 from datasets import Dataset
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from baton_tta.hub.figures import subplots
 
@@ -36,7 +36,6 @@ LICENSES = {"pipeline": "cc-by-nc-sa-4.0", "dataset": "cc-by-nc-sa-4.0", "reward
 CURVES_FILE = "training_curves.png"
 EVALUATION_HEADING = "## Evaluation"
 NOT_EVALUATED = "Not evaluated yet: run `baton-tta evaluate … --push_to_hub` to add Table 4's metrics here."
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 SCHEMA_DESCRIPTIONS = {
     "prompt": "caption the clip was generated from",
@@ -56,7 +55,11 @@ SCHEMA_DESCRIPTIONS = {
 
 def hub_id(name: Any) -> str | None:
     """``name`` if it can only be a Hub repo id (not an existing local path, id-shaped), else None."""
-    if not isinstance(name, str) or not _HUB_ID.match(name) or Path(name).exists():
+    if not isinstance(name, str) or Path(name).exists():
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
         return None
     return name
 
@@ -77,6 +80,7 @@ def pipeline_card(
     title: str,
     summary: str,
     base_model: str | None,
+    context: str | None = None,
     datasets: Sequence[str],
     hyperparameters: Mapping[str, Any],
     num_rows: int,
@@ -95,7 +99,7 @@ def pipeline_card(
     lora_loader: bool = True,
 ) -> ModelCard:
     """Card of a fine-tuned pipeline folder: what it was trained from and how, under the licence the
-    family's weights carry. ``remote_code``: the pipeline class ships as code in the folder (TANGO);
+    family's weights carry; ``context`` is a paragraph under the summary. ``remote_code``: the pipeline class ships as code in the folder (TANGO);
     ``lora_loader``: the pipeline has diffusers' ``load_lora_weights`` (else the adapters are PEFT's)."""
     data = ModelCardData(
         library_name="diffusers",
@@ -111,6 +115,7 @@ def pipeline_card(
         template_str=_template("pipeline_card.md"),
         title=title,
         summary=summary,
+        context=context,
         base_model_text=f"`{base_model}`" if hub_id(base_model) else f"a local {pipeline_class}",
         model_name=model_name,
         pipeline_class=pipeline_class,
@@ -127,6 +132,45 @@ def pipeline_card(
         use_lora=use_lora,
         curves_file=curves_file,
         evaluation=NOT_EVALUATED,
+        citation=BATON_CITATION,
+    )
+
+
+def rounds_table(history: Sequence[Mapping[str, float]]) -> str:
+    """Every metric per round as a Markdown table (round 0 is the starting model)."""
+    names = sorted({k for m in history for k in m})
+    lines = ["| round | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    for r, metrics in enumerate(history):
+        cells = [f"{metrics[n]:.4g}" if n in metrics else "—" for n in names]
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def online_run_card(
+    *,
+    objective: str,
+    num_rounds: int,
+    history: Sequence[Mapping[str, float]],
+    stopped_early: str | None,
+    plot_file: str,
+    model_tags: Sequence[str] = ("tango",),
+) -> ModelCard:
+    """Card of an online run (the repository's ``main``): metrics per round, why it stopped, the plot."""
+    data = ModelCardData(
+        library_name="diffusers",
+        pipeline_tag="text-to-audio",
+        license=LICENSES["pipeline"],
+        tags=["baton", "text-to-audio", *model_tags, "online-rounds", objective],
+    )
+    return ModelCard.from_template(
+        data,
+        template_str=_template("online_run_card.md"),
+        objective=objective,
+        rounds_run=len(history) - 1,
+        num_rounds=num_rounds,
+        stopped_early=stopped_early,
+        rounds_table=rounds_table(history),
+        plot_file=plot_file,
         citation=BATON_CITATION,
     )
 

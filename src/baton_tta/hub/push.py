@@ -1,20 +1,34 @@
-"""Upload a finished folder to the Hub in one commit: the one push path of every model artifact."""
+"""Every upload baton-tta makes goes through here, as one commit: pipelines, reward models, datasets,
+cards and online rounds alike.
+
+A commit is a set of files (``path in repo → local file``); :func:`push_files` creates the repository
+(and the branch) when needed, checks the repository id with ``huggingface_hub``'s own validator first
+(a bad id fails before any work is uploaded), and commits them all at once, so a repository never
+holds half an artifact. :func:`push_folder` is a folder's files filtered by patterns,
+:func:`push_card` one card.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from huggingface_hub import create_repo, upload_folder
+from huggingface_hub import CommitOperationAdd, HfApi, RepoCard
+from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
 logger = logging.getLogger(__name__)
+#: Never uploaded from a folder: git and cache internals (as ``upload_folder``), a run's lock file and
+#: files still being written.
+NEVER_PUSHED = (".git/*", ".cache/huggingface/*", ".baton-run.lock", "*.tmp")
 
 
-def push_folder(
-    folder: str | os.PathLike,
+def push_files(
     repo_id: str,
+    files: Mapping[str, str | os.PathLike],
     *,
     repo_type: str = "model",
     commit_message: str = "Upload with baton-tta",
@@ -22,26 +36,69 @@ def push_folder(
     token: str | None = None,
     revision: str | None = None,
     create_pr: bool = False,
-    allow_patterns: Sequence[str] | None = None,
-    ignore_patterns: Sequence[str] | None = None,
 ) -> str:
-    """Create ``repo_id`` if needed and upload ``folder`` as a single commit; returns the commit URL.
-
-    ``allow_patterns`` / ``ignore_patterns`` select what goes up (checkpoints and pickles stay home)."""
-    repo_id = create_repo(repo_id, repo_type=repo_type, exist_ok=True, private=private, token=token).repo_id
-    info = upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
+    """Create ``repo_id`` (and branch ``revision``) if needed and commit ``files`` at once; returns
+    the commit URL."""
+    validate_repo_id(repo_id)
+    if not files:
+        raise ValueError(f"nothing to push to {repo_id}")
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, private=private).repo_id
+    if revision and not create_pr:
+        api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True)
+    operations = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=os.fspath(local))
+        for path, local in sorted(files.items())
+    ]
+    info = api.create_commit(
+        repo_id,
+        operations,
         repo_type=repo_type,
         commit_message=commit_message,
-        token=token,
         revision=revision,
         create_pr=create_pr,
-        allow_patterns=list(allow_patterns) if allow_patterns else None,
-        ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
     )
-    logger.info("pushed %s to %s (%s)", folder, repo_id, info.commit_url)
+    logger.info("pushed %d file(s) to %s (%s)", len(operations), repo_id, info.commit_url)
     return info.commit_url
+
+
+def folder_files(
+    folder: str | os.PathLike,
+    prefix: str = "",
+    allow_patterns: Sequence[str] | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """``folder``'s files as ``{prefix + relative path: file}``, filtered as ``upload_folder`` filters."""
+    folder = Path(folder)
+    paths = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    kept = filter_repo_objects(
+        paths,
+        allow_patterns=list(allow_patterns) if allow_patterns else None,
+        ignore_patterns=[*NEVER_PUSHED, *(ignore_patterns or ())],
+    )
+    return {prefix + name: paths[name] for name in kept}
+
+
+def push_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    allow_patterns: Sequence[str] | None = None,
+    ignore_patterns: Sequence[str] | None = None,
+    **commit: object,
+) -> str:
+    """``folder`` as one commit (``commit``: :func:`push_files`' keywords). ``allow_patterns`` /
+    ``ignore_patterns`` select what goes up (checkpoints and pickles stay home)."""
+    files = folder_files(folder, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
+    return push_files(repo_id, files, **commit)  # type: ignore[arg-type]
+
+
+def push_card(card: RepoCard, repo_id: str, **commit: object) -> str:
+    """``card`` as the repository's README.md, one commit (``commit``: :func:`push_files`' keywords)."""
+    with tempfile.TemporaryDirectory() as staging:
+        path = Path(staging) / "README.md"
+        card.save(path)
+        return push_files(repo_id, {"README.md": path}, **commit)  # type: ignore[arg-type]
 
 
 def pipeline_files(folder: str | os.PathLike) -> list[str]:

@@ -28,6 +28,7 @@ from baton_tta.data.generation import render_clips
 from baton_tta.families import family_of
 from baton_tta.hub.cards import with_evaluation
 from baton_tta.hub.figures import subplots
+from baton_tta.hub.push import push_card
 from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
 from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
 from baton_tta.metrics.vggish import VGGish, load_vggish
@@ -248,5 +249,5 @@ def push_metrics_to_card(
     card = ModelCard.load(repo_id, token=token)
     table = {name: metrics.get(name) for name in METRICS}
     updated = with_evaluation(card, table, dataset_name, dataset_type)
-    updated.push_to_hub(repo_id, token=token, commit_message="Add evaluation results")
+    push_card(updated, repo_id, token=token, commit_message="Add evaluation results")
     print(f"evaluation results added to the model card of {repo_id}")

@@ -327,7 +327,12 @@ class OnlineRunner:
             trainer = RewardWeightedDiffusionTrainer(
                 pipeline, args, train_dataset=data, pretrain_dataset=pretrain
             )
-        trainer.card_title = f"BATON online round {folder.name.split('-')[-1]} ({self.args.objective})"
+        r = int(folder.name.split("-")[-1])
+        trainer.card_title = f"BATON online round {r} ({self.args.objective})"
+        trainer.card_context = (
+            f"Round {r} of {self.args.num_rounds} of an online run (objective `{self.args.objective}`): "
+            f"clips from the round-{r - 1} model, scored by the reward model, trained on."
+        )
         trainer.train(resume_from_checkpoint=True if checkpoints else None)  # every process trains
         on_main(lambda: self._save_pipeline(trainer, folder / "pipeline"))
 
@@ -393,7 +398,7 @@ class OnlineRunner:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _save(self, folder: Path, r: int, metrics: dict[str, float]) -> None:
-        write_round_card(folder, r, metrics, self.args)
+        write_round_card(folder, metrics)
         if self.args.push_to_hub:
             push_round(folder, r, self.args)
 

@@ -345,13 +345,10 @@ def resolve_checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
 def convert_tango_to_diffusers(
     checkpoint: str | os.PathLike,
     output_dir: str | os.PathLike,
-    push_to_hub: bool = False,
-    repo_id: str | None = None,
     **kwargs: Any,
 ) -> ConversionReport:
     """Convert a TANGO checkpoint (folder or Hub id) and save a TangoPipeline folder (safetensors,
-    loadable with or without remote code); optionally push it to ``repo_id``."""
+    loadable with or without remote code)."""
     pipeline, report = convert_tango_checkpoint(resolve_checkpoint_dir(checkpoint), **kwargs)
-    hub_kwargs = {"push_to_hub": True, "repo_id": repo_id} if push_to_hub else {}
-    pipeline.save_pretrained(output_dir, **hub_kwargs)
+    pipeline.save_pretrained(output_dir)
     return report

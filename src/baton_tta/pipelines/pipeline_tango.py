@@ -34,7 +34,7 @@ from diffusers.pipelines.pipeline_utils import AudioPipelineOutput
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
-from huggingface_hub import create_repo, upload_folder
+from huggingface_hub import create_repo
 from transformers import PreTrainedTokenizerBase, SpeechT5HifiGan, T5EncoderModel
 from transformers.audio_utils import mel_filter_bank
 
@@ -629,16 +629,16 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
         super().save_pretrained(save_directory, *args, **kwargs)
         write_remote_code_entry(save_directory)
-        if push_to_hub:
+        if push_to_hub:  # diffusers' own upload, after the remote-code entry is in the folder
             repo_id = create_repo(
                 repo_id, exist_ok=True, private=hub_kwargs.get("private"), token=hub_kwargs.get("token")
             ).repo_id
-            upload_folder(
-                repo_id=repo_id,
-                folder_path=save_directory,
-                commit_message=hub_kwargs.get("commit_message") or "Upload TangoPipeline",
-                create_pr=hub_kwargs.get("create_pr", False),
+            self._upload_folder(
+                save_directory,
+                repo_id,
                 token=hub_kwargs.get("token"),
+                commit_message=hub_kwargs.get("commit_message"),
+                create_pr=hub_kwargs.get("create_pr", False),
             )
 
 

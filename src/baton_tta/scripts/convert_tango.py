@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baton_tta.hub.push import pipeline_files, push_folder
 from baton_tta.pipelines.convert_tango import convert_tango_to_diffusers
 from baton_tta.scripts.utils import default_repo_id, parse
 
@@ -43,8 +44,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = convert_tango_to_diffusers(
         args.checkpoint,
         args.output_dir,
-        push_to_hub=args.push_to_hub,
-        repo_id=default_repo_id(args.hub_model_id, args.output_dir) if args.push_to_hub else None,
         text_encoder_name_or_path=args.text_encoder_name_or_path,
         unet_config=args.unet_config,
         vocoder_config=vocoder_config,
@@ -52,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(f"{report.describe()}; mel filter max |diff| = {report.mel_basis_max_abs_diff}")
     print(f"TangoPipeline written to {Path(args.output_dir).resolve()}")
+    if args.push_to_hub:
+        push_folder(
+            args.output_dir,
+            default_repo_id(args.hub_model_id, args.output_dir),
+            commit_message="Upload converted TANGO",
+            allow_patterns=pipeline_files(args.output_dir),
+        )
 
 
 if __name__ == "__main__":

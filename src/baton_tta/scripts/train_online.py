@@ -26,9 +26,9 @@ from datasets import Dataset
 
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.loading import load_raw
+from baton_tta.hub.cards import rounds_table
 from baton_tta.online import ClapScoreJudge, OnlineConfig, OnlineRunner
 from baton_tta.online.feedback import FeedbackPending, Labeller
-from baton_tta.online.report import rounds_table
 from baton_tta.online.runner import Judge, Scorer
 from baton_tta.reward import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig
@@ -91,7 +91,7 @@ class OnlineScriptArguments:
 
 
 def _prompts(name: str, script: OnlineScriptArguments, args: OnlineConfig) -> tuple[Dataset, Dataset]:
-    from baton_tta.toy.online import toy_prompt_split
+    from baton_tta.toy.world import toy_prompt_split
 
     train, held_out = toy_prompt_split(
         script.toy_prompts_per_task, script.toy_eval_prompts_per_task, args.seed

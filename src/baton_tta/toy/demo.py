@@ -17,8 +17,11 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 
 from baton_tta.hub.cards import with_evaluation
-from baton_tta.toy.loop import TASKS, ToyLoop, ToyLoopConfig, ToyLoopResult, save_result
+from baton_tta.toy.config import ToyLoopConfig
+from baton_tta.toy.loop import ToyLoop
 from baton_tta.toy.pretrained import PRETRAINED_DIR
+from baton_tta.toy.report import ToyLoopResult, save_result
+from baton_tta.toy.world import TASKS
 
 DEMO_CONDITION = "human + reward-model rows"
 PIPELINE_DIR = "baton-toy-tango"

@@ -1,36 +1,22 @@
-"""The toy world's pieces for online rounds: prompts split into training and held-out, a reward
-model on the shipped toy CLAP trained on simulated people's labels (who also give each round's
-feedback), and the noiseless oracle as a held-out judge."""
+"""The toy world's pieces for online rounds: a reward model on the shipped toy CLAP trained on
+simulated people's labels (who also give each round's feedback), and the noiseless oracle as a
+held-out judge. The prompt split and the simulated people are :mod:`baton_tta.toy.world`'s."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset
 from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.tiny import tiny_tokenizer
-from baton_tta.toy.datasets import toy_preference_dataset, toy_prompt_pool
+from baton_tta.toy.datasets import toy_preference_dataset
 from baton_tta.toy.oracle import OracleAnnotator
-
-TASKS = ("integrity", "temporal")
-GROUP_SIZES = {"integrity": (2, 3), "temporal": (3,)}
-
-
-def toy_prompt_split(train: int, held_out: int, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """``train`` and ``held_out`` prompts per task, disjoint, from each task's whole prompt space."""
-    parts: dict[str, list[Dataset]] = {"train": [], "held_out": []}
-    for task in TASKS:
-        pool = toy_prompt_pool(task, GROUP_SIZES[task], seed=seed)
-        if train + held_out > len(pool):
-            raise ValueError(f"{task}: {train} + {held_out} prompts asked for, the toy world has {len(pool)}")
-        parts["train"].append(pool.select(range(train)))
-        parts["held_out"].append(pool.select(range(train, train + held_out)))
-    return concatenate_datasets(parts["train"]), concatenate_datasets(parts["held_out"])
+from baton_tta.toy.world import TASKS, simulated_people
 
 
 def toy_reward_training(epochs: int, seed: int) -> RewardTrainingConfig:
@@ -53,11 +39,6 @@ def toy_reward_model(
     model.set_processor(ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()))
     train_reward_model(model, labelled, toy_reward_training(epochs, seed), cache_dir=cache_dir)
     return model
-
-
-def simulated_people(seed: int = 0) -> OracleAnnotator:
-    """The toy world's annotators: the oracle with 5 % of labels flipped and 5 % skipped."""
-    return OracleAnnotator(noise=0.05, skip=0.05, seed=seed + 7)
 
 
 def rendered_labels(prompts: int = 48, seed: int = 0) -> Dataset:

@@ -1,11 +1,11 @@
-"""The pretrained toy TANGO and toy CLAP that ship with the package, and the command that built them.
+"""The pretrained toy TANGO and toy CLAP that ship with the package, and how to load them.
 
 Pretraining the toy pipeline takes about five minutes on two CPU cores, too long for the main job's
 three-minute budget, so its result ships as safetensors (about 5 MB): the pipeline that the toy
 benchmark's stage 0 produces with seed 0 (``ToyLoop.pretrain``) and the toy CLAP of its
 ``fit_clap``. Rebuild both, bit for bit on the same machine and thread count, with::
 
-    python -m baton_tta.toy.pretrained --output_dir src/baton_tta/toy/pretrained
+    python -m baton_tta.toy.build_pretrained --output_dir src/baton_tta/toy/pretrained
 
 Nothing here is downloaded; a folder loads with ``TangoPipeline.from_pretrained`` /
 ``ClapModel.from_pretrained`` like any other.
@@ -13,12 +13,8 @@ Nothing here is downloaded; a folder loads with ``TangoPipeline.from_pretrained`
 
 from __future__ import annotations
 
-import argparse
-import logging
 from pathlib import Path
 
-import torch
-from diffusers import DiffusionPipeline
 from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
@@ -50,32 +46,3 @@ def save_toy_clap(clap: ClapModel, extractor: ClapFeatureExtractor, output_dir: 
     clap.save_pretrained(path)
     ClapProcessor(feature_extractor=extractor, tokenizer=tiny_tokenizer()).save_pretrained(path)
     return path
-
-
-def build_pretrained(output_dir: str | Path, seed: int = 0, threads: int = 2) -> Path:
-    """Stage 0 of the toy loop at its full size: ``output_dir/toy-tango`` and ``output_dir/toy-clap``."""
-    from baton_tta.toy.loop import ToyLoop, ToyLoopConfig
-
-    torch.set_num_threads(threads)
-    output_dir = Path(output_dir)
-    loop = ToyLoop(ToyLoopConfig(seed=seed, threads=threads), output_dir / "build")
-    pipeline = loop.pretrain()
-    # diffusers' plain save: the package's own class loads it, no copy of pipeline_tango.py to ship
-    DiffusionPipeline.save_pretrained(pipeline, toy_tango_path(output_dir))
-    clap, extractor = loop.fit_clap(), loop.clap_extractor
-    save_toy_clap(clap, extractor, output_dir)
-    return output_dir
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the pretrained toy TANGO and toy CLAP.")
-    parser.add_argument("--output_dir", default=str(PRETRAINED_DIR))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(f"written to {build_pretrained(args.output_dir, args.seed, args.threads)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,17 +30,14 @@ from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
-from baton_tta.toy.loop import (
-    TASKS,
-    ToyLoop,
-    ToyLoopConfig,
-    ToyLoopResult,
-    _slug,
-    _trainer_args,
-    paired_difference,
-)
+from baton_tta.toy.config import ToyLoopConfig, toy_trainer_args
+from baton_tta.toy.loop import ToyLoop
 from baton_tta.toy.online import SimulatedFeedback, toy_reward_training
 from baton_tta.toy.pretrained import PRETRAINED_DIR
+from baton_tta.toy.report import ToyLoopResult, slug
+from baton_tta.toy.statistics import paired_differences
+from baton_tta.toy.timing import StageClock
+from baton_tta.toy.world import TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -122,14 +118,7 @@ class ToyRounds:
         self.config = config
         self.output_dir = Path(output_dir)
         self.loop = ToyLoop(config.loop, self.output_dir)
-        self.seconds: dict[str, float] = {}
-
-    def _timed(self, stage: str, fn, *args):
-        start = time.perf_counter()
-        value = fn(*args)
-        self.seconds[stage] = round(time.perf_counter() - start, 1)
-        logger.info("%s: %.1f s", stage, self.seconds[stage])
-        return value
+        self._timed = StageClock()
 
     def online_config(self, name: str, spec: dict[str, Any]) -> OnlineConfig:
         """The condition's rounds: the clip and step budgets split evenly over its rounds, the toy
@@ -139,9 +128,9 @@ class ToyRounds:
         if c.clips_per_prompt_budget % rounds or c.steps_budget % rounds:
             raise ValueError(f"{name}: the clip and step budgets must split evenly over {rounds} rounds")
         clips = c.clips_per_prompt_budget // rounds
-        return _trainer_args(
+        return toy_trainer_args(
             loop,
-            self.output_dir / _slug(name),
+            self.output_dir / slug(name),
             c.steps_budget // rounds,
             loop.finetune_learning_rate,
             OnlineConfig,
@@ -237,27 +226,14 @@ class ToyRounds:
         one_round = [row for row in rows if row["model"] == ONE_ROUND]
         if one_round:
             references["1 round"] = one_round[0]
-        samples, seed = c.loop.bootstrap_samples, c.loop.seed
-        differences = [
-            {
-                "model": row["model"],
-                **{
-                    f"{task} - {against}": paired_difference(
-                        row["aligned"][task], reference["aligned"][task], samples, seed
-                    )
-                    for task in TASKS
-                    for against, reference in references.items()
-                },
-            }
-            for row in rows[1:]
-        ]
+        differences = paired_differences(rows[1:], references, c.loop.bootstrap_samples, c.loop.seed)
         stats = {
             "train prompts": len(train),
             "held-out prompts": len(held_out),
             "stage 1 human rows": len(human),
         }
-        table = ToyLoopResult(rows, accuracy, stats, asdict(c.loop), dict(self.seconds), differences)
-        return ToyRoundsResult(table, entries, asdict(c), dict(self.seconds))
+        table = ToyLoopResult(rows, accuracy, stats, asdict(c.loop), dict(self._timed.seconds), differences)
+        return ToyRoundsResult(table, entries, asdict(c), dict(self._timed.seconds))
 
 
 def plot_rounds_curve(result: ToyRoundsResult, path: Path) -> Path:

@@ -54,6 +54,7 @@ from baton_tta.trainer.safety import (
     last_complete_checkpoint,
     mark_complete,
     prepare_output_dir,
+    space_for_checkpoint,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ class DiffusionTrainer(Trainer):
     #: Card title and one-paragraph summary; subclasses name their method ({model} is the family).
     card_title = "Fine-tuned {model}"
     card_summary = "{model}'s denoiser fine-tuned with baton-tta."
+    #: A paragraph the card adds under its summary (online rounds say which round this is).
+    card_context: str | None = None
 
     def __init__(
         self,
@@ -232,9 +235,11 @@ class DiffusionTrainer(Trainer):
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint, then a marker written last: a kill mid-save leaves no marker, and
         resuming skips that checkpoint."""
-        super()._save_checkpoint(model, trial)
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+        with space_for_checkpoint(folder, trainable):
+            super()._save_checkpoint(model, trial)
         if self.args.should_save:
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
             mark_complete(folder, self.state.global_step)
 
     def init_hf_repo(self, token: str | None = None) -> None:
@@ -318,6 +323,7 @@ class DiffusionTrainer(Trainer):
         card = pipeline_card(
             title=self.card_title.format(model=model),
             summary=self.card_summary.format(model=model),
+            context=self.card_context,
             model_name=model,
             pipeline_class=self.family.pipeline_class_name,
             license=self.family.license,

@@ -7,12 +7,15 @@ half-written checkpoint is the failure these guard against (docs/architecture.md
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +173,58 @@ def _write_atomically(path: Path, text: str) -> None:
 def mark_complete(checkpoint_dir: str | os.PathLike, step: int) -> None:
     """Written last, after every file of the checkpoint: its presence means the checkpoint is whole."""
     _write_atomically(Path(checkpoint_dir) / COMPLETE_MARKER, json.dumps({"global_step": step}))
+
+
+class CheckpointSpaceError(OSError):
+    """A checkpoint that does not fit on its disk: raised before writing when it clearly will not,
+    and in place of the writer's own message (torch's "unexpected pos …", which never says "space")
+    when the disk fills during the write."""
+
+
+def _checkpoint_bytes(checkpoint: str | None, trainable_bytes: int) -> int:
+    """What the next checkpoint will take: the last complete one's size, or, before the first, the
+    trainable weights three times over (the weights and Adam's two moments)."""
+    if checkpoint is None:
+        return 3 * trainable_bytes
+    return sum(path.stat().st_size for path in Path(checkpoint).rglob("*") if path.is_file())
+
+
+def _disk_is_full(error: BaseException) -> bool:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    return "unexpected pos" in text or "No space left" in text or "file write failed" in text
+
+
+@contextmanager
+def space_for_checkpoint(folder: str | os.PathLike, trainable_bytes: int) -> Iterator[None]:
+    """Write a checkpoint into ``folder`` only if it fits, and say so in words if the disk fills
+    anyway: the partial checkpoint is removed (so ``resume_from_checkpoint last`` never meets it) and
+    the error names the folder, the free space and the last complete checkpoint, which is kept."""
+    folder = Path(folder)
+    previous = last_complete_checkpoint(folder.parent)
+    needed = _checkpoint_bytes(previous, trainable_bytes)
+    free = shutil.disk_usage(folder.parent).free
+    advice = "free some space, lower save_total_limit or save less often (save_steps)"
+    if free < needed:
+        raise CheckpointSpaceError(
+            errno.ENOSPC,
+            f"{folder}: not enough disk space for this checkpoint — {free / 1e6:.1f} MB free, about "
+            f"{needed / 1e6:.1f} MB needed; {advice}. The last complete checkpoint is {previous}.",
+        )
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        if not _disk_is_full(error):
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        free = shutil.disk_usage(folder.parent).free
+        raise CheckpointSpaceError(
+            errno.ENOSPC,
+            f"{folder}: the disk ran out of space while this checkpoint was written ({free / 1e6:.1f} MB "
+            f"free now; the writer said: {error}). The partial checkpoint was removed; the last "
+            f"complete checkpoint is {previous}; {advice}.",
+        ) from error
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
