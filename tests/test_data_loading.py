@@ -37,7 +37,8 @@ def _save(rows, path):
 def test_loads_save_to_disk_and_fills_defaults(tmp_path):
     ds = load_preference_dataset(_save(_rows(), tmp_path / "ds"))
     assert ds.features["audio"] == Audio(sampling_rate=16000, decode=False)
-    assert ds.features["label"].dtype == "int8"
+    assert ds.features["label"].names == ["not aligned", "aligned"]  # datasets' ClassLabel; -1 is "no label"
+    assert ds.features["label"].int2str(1) == "aligned"
     assert list(ds.features)[:10] == list(binary_features())
     assert ds["source"] == ["human"] * 3
     assert ds["reward"][:2] == [1.0, 0.0] and np.isnan(ds["reward"][2])

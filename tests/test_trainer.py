@@ -427,3 +427,76 @@ def test_a_bad_clip_is_named_by_its_file_and_row_after_rows_are_left_out(tmp_pat
         ValueError, match=rf"{folder}: 1 problem\(s\):\s+row 17, column 'audio': clip is 0\.30 s"
     ):
         make_trainer(tmp_path, data=str(folder))
+
+
+class _RecordTrainedWeights:
+    """A callback keeping the trained weights after each optimiser step."""
+
+    def __init__(self):
+        from transformers import TrainerCallback
+
+        class Record(TrainerCallback):
+            def on_step_end(inner, args, state, control, model=None, **kwargs):  # noqa: N805
+                self.steps.append(
+                    {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+                )
+
+        self.steps: list[dict[str, torch.Tensor]] = []
+        self.callback = Record()
+
+
+def test_ema_is_diffusers_average_of_the_trained_weights_and_is_saved(tmp_path):
+    """With ``use_ema`` the saved denoiser is the moving average: s₁ = p₁, then
+    s_k = d_k·s_{k−1} + (1 − d_k)·p_k with d_k = min(decay, k / (9 + k)) — diffusers' warm-up — by hand."""
+    record = _RecordTrainedWeights()
+    trainer = RewardWeightedDiffusionTrainer(
+        tiny_tango_pipeline(),
+        make_args(tmp_path, max_steps=4, use_ema=True, ema_decay=0.3),
+        tone_preference_dataset(12),
+        tone_pretrain_dataset(8),
+        callbacks=[record.callback],
+    )
+    trainer.train()
+    trainer.save_model()
+    average = dict(record.steps[0])
+    for k, weights in enumerate(record.steps[1:], start=2):
+        decay = min(0.3, k / (9 + k))
+        average = {n: decay * average[n] + (1 - decay) * weights[n] for n in average}
+    saved = DiffusionPipeline.from_pretrained(tmp_path / "out", trust_remote_code=True).unet.state_dict()
+    name = next(iter(average))
+    torch.testing.assert_close(saved[name], average[name], atol=1e-6, rtol=0)
+    assert all(torch.allclose(saved[n], average[n], atol=1e-6) for n in average)
+    assert not torch.allclose(saved[name], record.steps[-1][name])  # not the last weights
+    live = dict(trainer.model.named_parameters())[name]
+    assert torch.equal(live, record.steps[-1][name])  # training's own weights are back in place
+
+
+def test_ema_resumes_from_its_checkpoint(tmp_path):
+    """A run stopped after its step-2 checkpoint and resumed ends with the average of a run that
+    never stopped (the average and its step count come back from ``ema.safetensors``)."""
+    from transformers import TrainerCallback
+
+    class StopAfterTwo(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = state.global_step == 2
+            return control
+
+    torch.set_num_threads(1)
+    settings = {"max_steps": 4, "use_ema": True, "ema_decay": 0.5, "save_strategy": "steps", "save_steps": 2}
+    straight = make_trainer(tmp_path / "a", **settings)
+    straight.train()
+    stopped = make_trainer(tmp_path / "b", **settings)
+    stopped.add_callback(StopAfterTwo())
+    stopped.train()
+    assert (tmp_path / "b" / "out" / "checkpoint-2" / "ema.safetensors").is_file()
+    assert not (tmp_path / "b" / "out" / "checkpoint-4").exists()
+    resumed = make_trainer(tmp_path / "b", **settings)
+    resumed.train(resume_from_checkpoint="last")
+    assert resumed.ema.ema.optimization_step == 4
+    for a, b in zip(straight.ema.ema.shadow_params, resumed.ema.ema.shadow_params, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_ema_decay_outside_zero_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"ema_decay must lie in \(0, 1\), got 1.0"):
+        make_args(tmp_path, use_ema=True, ema_decay=1.0)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from datasets import Audio, Dataset, Features, List, Value
+from datasets import Audio, ClassLabel, Dataset, Features, List, Value
 
 from baton_tta.data.audio import SAMPLING_RATE, AudioDecodeError, decode_audio
 
@@ -28,13 +28,21 @@ SOURCES = ("human", "reward_model", "unlabelled")
 MAX_REPORTED_PROBLEMS = 50
 
 
+#: The label's class names: ``datasets``' own ``ClassLabel``, whose -1 is "no label" as ours is, so
+#: the Hub's viewer and ``features["label"].int2str`` say "aligned" / "not aligned".
+LABEL_NAMES = ("not aligned", "aligned")
+
+
 def binary_features() -> Features:
-    """Canonical features of a binary preference dataset (audio kept encoded, see data.audio)."""
+    """Canonical features of a binary preference dataset (audio kept encoded, see data.audio). The
+    label is a ``ClassLabel``; ``task`` and ``source`` stay strings, the values people read and filter
+    by in files and on the Hub (a ``ClassLabel`` would store them as integers), checked against
+    :data:`TASKS` and :data:`SOURCES` by :func:`validate_dataset`."""
     return Features(
         {
             "prompt": Value("string"),
             "audio": Audio(sampling_rate=SAMPLING_RATE, decode=False),
-            "label": Value("int8"),
+            "label": ClassLabel(names=list(LABEL_NAMES)),
             "task": Value("string"),
             "events": List(Value("string")),
             "source": Value("string"),

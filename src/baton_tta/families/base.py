@@ -159,14 +159,9 @@ class AudioFamily(ABC):
 
     # ------------------------------------------------------------------ saving
     def pipeline_with(self, **replacements: Any) -> DiffusionPipeline:
-        """A pipeline of the same class and settings sharing every component but ``replacements``."""
-        components = {**self.pipeline.components, **replacements}
-        settings = {
-            k: v
-            for k, v in self.pipeline.config.items()
-            if not k.startswith("_") and k not in self.pipeline.components
-        }
-        return type(self.pipeline)(**components, **settings)
+        """A pipeline of the same class and settings sharing every component but ``replacements``
+        (diffusers' ``from_pipe``)."""
+        return type(self.pipeline).from_pipe(self.pipeline, **replacements)
 
 
 class WaveformVAEFamily(AudioFamily):

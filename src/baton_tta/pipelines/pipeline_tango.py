@@ -438,7 +438,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         latents = latents / self.vae.config.scaling_factor
         return self.vae.decode(latents.to(self.vae.dtype)).sample
 
-    # Copied from diffusers.pipelines.deprecated.audioldm.pipeline_audioldm.AudioLDMPipeline.mel_spectrogram_to_waveform
+    # Same contract as diffusers.pipelines.deprecated.audioldm.pipeline_audioldm.AudioLDMPipeline.mel_spectrogram_to_waveform
     def mel_spectrogram_to_waveform(self, mel_spectrogram: torch.Tensor) -> torch.Tensor:
         """Log-mel (batch, [1,] frames, mels) → float32 waveform (batch, samples) on the CPU."""
         if mel_spectrogram.dim() == 4:
@@ -446,7 +446,7 @@ class TangoPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         waveform = self.vocoder(mel_spectrogram.to(self.vocoder.dtype))
         return waveform.cpu().float()  # float32 costs nothing here and is what audio writers expect
 
-    # Copied from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion.StableDiffusionPipeline.prepare_extra_step_kwargs
+    # Same contract as diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion.StableDiffusionPipeline.prepare_extra_step_kwargs
     def prepare_extra_step_kwargs(
         self, generator: torch.Generator | list[torch.Generator] | None, eta: float
     ) -> dict:

@@ -17,6 +17,7 @@ import copy
 import logging
 import os
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from baton_tta.pipelines.pipeline_tango import ship_component_code
 from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
+from baton_tta.trainer.ema import EMACallback, TrainedWeightsEMA
 from baton_tta.trainer.lora import (
     LORA_CONFIG,
     LORA_WEIGHTS,
@@ -138,6 +140,9 @@ class DiffusionTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
         use_diffusers_tensorboard(self)
         self.add_callback(FiniteGradientsCallback())
+        self.ema = TrainedWeightsEMA(denoiser, args.ema_decay) if args.use_ema else None
+        if self.ema is not None:
+            self.add_callback(EMACallback(self.ema))
         if args.validation_every_n_steps and args.validation_prompts:
             self.add_callback(ValidationCallback(self))
 
@@ -239,6 +244,8 @@ class DiffusionTrainer(Trainer):
         trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
         with space_for_checkpoint(folder, trainable):
             super()._save_checkpoint(model, trial)
+            if self.ema is not None and self.args.should_save:
+                self.ema.save(folder)
         if self.args.should_save:
             mark_complete(folder, self.state.global_step)
 
@@ -282,6 +289,8 @@ class DiffusionTrainer(Trainer):
                 f"{resume_from_checkpoint}: checkpoint does not match the model "
                 f"(unexpected {result.unexpected_keys[:5]}, missing {missing[:5]})"
             )
+        if self.ema is not None:
+            self.ema.load(resume_from_checkpoint)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Checkpoints keep the Trainer's layout; the final save writes the pipeline and its card."""
@@ -296,11 +305,14 @@ class DiffusionTrainer(Trainer):
         denoiser merged unless ``merge_lora`` is off) plus README.md and training curves."""
         output_dir = Path(output_dir)
         denoiser = self.accelerator.unwrap_model(self.model)
-        saved_denoiser = denoiser
-        if self.use_lora:
-            save_lora(self.pipeline, self.family.denoiser_name, denoiser, output_dir)
-            saved_denoiser = base_denoiser(denoiser, merge=self.args.merge_lora)
-        self.family.pipeline_with(**{self.family.denoiser_name: saved_denoiser}).save_pretrained(output_dir)
+        with self.ema.averaged() if self.ema is not None else nullcontext():
+            saved_denoiser = denoiser
+            if self.use_lora:
+                save_lora(self.pipeline, self.family.denoiser_name, denoiser, output_dir)
+                saved_denoiser = base_denoiser(denoiser, merge=self.args.merge_lora)
+            self.family.pipeline_with(**{self.family.denoiser_name: saved_denoiser}).save_pretrained(
+                output_dir
+            )
         ship_component_code(output_dir)  # components from outside diffusers (the toy vocoder) travel along
         self.create_model_card(output_dir)
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")

@@ -48,6 +48,8 @@ class DiffusionTrainingConfig(TrainingArguments):
         lora_alpha (`int`, defaults to 16): LoRA alpha.
         lora_target_modules (`list[str]` or `None`, defaults to None): Denoiser modules that get LoRA adapters; None takes the family's default (UNets: to_q, to_k, to_v, to_out.0; Stable Audio 3: to_qkv, to_q, to_kv, to_out).
         merge_lora (`bool`, defaults to True): Save the pipeline with the LoRA adapters merged into the denoiser (the adapters are saved beside it either way); False saves the base denoiser.
+        use_ema (`bool`, defaults to False): Keep an exponential moving average of the trained weights (diffusers' EMAModel); checkpoints carry it and the saved pipeline has the averaged weights.
+        ema_decay (`float`, defaults to 0.9999): The EMA's largest decay (diffusers' warm-up (1 + n) / (10 + n) rises to it).
 
     > Parameters that control validation
 
@@ -166,6 +168,17 @@ class DiffusionTrainingConfig(TrainingArguments):
             "beside it either way); False saves the base denoiser."
         },
     )
+    use_ema: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep an exponential moving average of the trained weights (diffusers' EMAModel); "
+            "checkpoints carry it and the saved pipeline has the averaged weights."
+        },
+    )
+    ema_decay: float = field(
+        default=0.9999,
+        metadata={"help": "The EMA's largest decay (diffusers' warm-up (1 + n) / (10 + n) rises to it)."},
+    )
     # validation
     validation_prompts: list[str] = field(
         default_factory=list,
@@ -209,6 +222,8 @@ class DiffusionTrainingConfig(TrainingArguments):
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
         if self.audio_length_tolerance_s is None:
             self.audio_length_tolerance_s = LENGTH_TOLERANCE * self.audio_length_s
         if not 0.0 <= self.condition_dropout < 1.0:

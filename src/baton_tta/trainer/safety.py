@@ -53,6 +53,8 @@ DEFINING_FIELDS = (
     "lora_rank",
     "lora_alpha",
     "lora_target_modules",
+    "use_ema",
+    "ema_decay",
     "beta",
     "reward_transform",
     "human_to_reward_ratio",
