@@ -362,23 +362,27 @@ def test_lora_on_every_denoiser_merges_into_a_plain_diffusers_folder(tmp_path, n
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def _objective_args(config_class, tmp_path, **fields):
+    """A few steps of an objective on the tiny families: the settings every such test shares."""
+    settings = {
+        "output_dir": str(tmp_path / "out"),
+        "audio_length_s": 1.0,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 3e-3,
+        "condition_dropout": 0.0,
+        "report_to": [],
+        "save_strategy": "no",
+        "use_cpu": True,
+    }
+    return config_class(**{**settings, **fields})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_dpo_starts_at_log2_lowers_its_loss_and_saves(tmp_path, name):
     from tests.test_trainer import _pairwise
 
-    args = DiffusionDPOConfig(
-        output_dir=str(tmp_path / "out"),
-        audio_length_s=1.0,
-        max_steps=5,
-        per_device_train_batch_size=2,
-        learning_rate=3e-3,
-        dpo_beta=50.0,
-        condition_dropout=0.0,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-    )
+    args = _objective_args(DiffusionDPOConfig, tmp_path, max_steps=5, dpo_beta=50.0)
     trainer = DiffusionDPOTrainer(tiny_pipeline(name), args, _pairwise(2))
     batch = _first_batch(trainer)
     assert math.isclose(_fixed_loss(trainer, batch), math.log(2), rel_tol=1e-5)  # model = reference
@@ -388,6 +392,52 @@ def test_dpo_starts_at_log2_lowers_its_loss_and_saves(tmp_path, name):
     trainer.save_model()
     _, changed = _denoiser_changed(tmp_path / "out", name, trust_remote_code=name == "TangoPipeline")
     assert changed > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+def test_kto_starts_at_one_half_lowers_its_loss_and_saves(tmp_path, name):
+    """At the start the model is its reference: g = 0, z = 0, every clip's loss 1 − σ(0) = ½."""
+    from baton_tta.trainer import DiffusionKTOConfig, DiffusionKTOTrainer
+
+    args = _objective_args(
+        DiffusionKTOConfig,
+        tmp_path,
+        max_steps=4,
+        per_device_train_batch_size=4,
+        kto_beta=50.0,
+        human_to_reward_ratio=None,
+    )
+    data = tone_preference_dataset(num_rows=4, seconds=1.0)
+    trainer = DiffusionKTOTrainer(tiny_pipeline(name), args, data)
+    batch = _first_batch(trainer)
+    assert {float(r) >= 0.5 for r in batch["rewards"]} == {True, False}  # both kinds of clip
+    assert math.isclose(_fixed_loss(trainer, batch), 0.5, rel_tol=1e-5)
+    losses = _descent(trainer, batch)
+    assert math.isclose(losses[0], 0.5, rel_tol=1e-5) and losses[-1] < losses[0], losses
+    trainer.train()
+    trainer.save_model()
+    _, changed = _denoiser_changed(tmp_path / "out", name, trust_remote_code=name == "TangoPipeline")
+    assert changed > 0
+    assert "Diffusion-KTO" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["TangoPipeline", "StableAudio3Pipeline"])
+def test_crpo_starts_at_log2_plus_the_chosen_loss_and_lowers_it(tmp_path, name):
+    from tests.test_trainer import _pairwise
+
+    from baton_tta.trainer import DiffusionCRPOConfig, DiffusionCRPOTrainer
+
+    args = _objective_args(DiffusionCRPOConfig, tmp_path, dpo_beta=50.0, rpo_alpha=0.5)
+    trainer = DiffusionCRPOTrainer(tiny_pipeline(name), args, _pairwise(2))
+    batch = _first_batch(trainer)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        loss = float(trainer.compute_loss(trainer.model, batch))
+    chosen = trainer._metrics["loss_chosen"][-1]
+    assert math.isclose(loss, math.log(2) + 0.5 * chosen, rel_tol=1e-5) and chosen > 0
+    losses = _descent(trainer, batch)
+    assert losses[-1] < losses[0], losses
 
 
 def test_ddim_is_refused_for_families_that_are_not_ddpm(tmp_path):
@@ -439,7 +489,7 @@ COMMON = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in FAMILIES if n != "TangoPipeline"])
-@pytest.mark.parametrize("command", ["train", "train --use_lora", "train-dpo"])
+@pytest.mark.parametrize("command", ["train", "train --use_lora", "train-dpo", "train-kto", "train-crpo"])
 def test_commands_train_every_diffusers_family_from_its_folder(tmp_path, saved_families, name, command):
     from baton_tta.cli import main
 
@@ -447,7 +497,7 @@ def test_commands_train_every_diffusers_family_from_its_folder(tmp_path, saved_f
     words = command.split()
     data = (
         ["--dataset_name", str(pairs)]
-        if words[0] == "train-dpo"
+        if words[0] in ("train-dpo", "train-crpo")
         else [
             "--dataset_name",
             "tiny-random",
@@ -506,6 +556,34 @@ def test_family_recipes_parse_into_the_training_arguments(recipe):
     argv = ["--config", str(path), "--bf16", "false"]
     script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
     assert "/" in script.pipeline_name_or_path and args.audio_length_s == 10.0
+
+
+@pytest.mark.parametrize(
+    "recipe, config",
+    [
+        ("kto_tango_temporal.yaml", "DiffusionKTOConfig"),
+        ("kto_toy.yaml", "DiffusionKTOConfig"),
+        ("crpo_tango.yaml", "DiffusionCRPOConfig"),
+    ],
+)
+def test_objective_recipes_parse_into_their_configs(recipe, config):
+    from pathlib import Path
+
+    import baton_tta.trainer as trainers
+    from baton_tta.scripts.train import ScriptArguments
+    from baton_tta.scripts.train_dpo import DPOScriptArguments
+    from baton_tta.scripts.utils import parse
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / recipe
+    script_class = DPOScriptArguments if "crpo" in recipe else ScriptArguments
+    extra = (
+        ["--pipeline_name_or_path", "you/tango", "--dataset_name", "you/pairs"] if "crpo" in recipe else []
+    )
+    _, args = parse(
+        (script_class, getattr(trainers, config)), ["--config", str(path), "--bf16", "false", *extra]
+    )
+    assert type(args).__name__ == config
+    assert (args.kto_beta if "kto" in recipe else args.rpo_alpha) > 0
 
 
 @pytest.mark.slow

@@ -436,7 +436,7 @@ class _RecordTrainedWeights:
         from transformers import TrainerCallback
 
         class Record(TrainerCallback):
-            def on_step_end(inner, args, state, control, model=None, **kwargs):  # noqa: N805
+            def on_step_end(inner, args, state, control, model=None, **kwargs):
                 self.steps.append(
                     {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
                 )
@@ -500,3 +500,71 @@ def test_ema_resumes_from_its_checkpoint(tmp_path):
 def test_ema_decay_outside_zero_one_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"ema_decay must lie in \(0, 1\), got 1.0"):
         make_args(tmp_path, use_ema=True, ema_decay=1.0)
+
+
+# ------------------------------------------------------------------ KTO and CRPO losses by hand
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_kto_loss_against_a_hand_computation():
+    """g = e_ref − e_θ = (0.5, −0.5, 0.5); z = mean g = 1/6; inside = s·β·(g − z) with β = 2."""
+    from baton_tta.trainer import diffusion_kto_loss
+
+    model = torch.tensor([1.0, 2.0, 0.5])
+    reference = torch.tensor([1.5, 1.5, 1.0])
+    desirable = torch.tensor([True, False, False])
+    loss, metrics = diffusion_kto_loss(model, reference, desirable, 2.0, 1.0, 1.5)
+    z = 1 / 6
+    inside = [2 * (0.5 - z), -2 * (-0.5 - z), -2 * (0.5 - z)]
+    weights = [1.0, 1.5, 1.5]
+    expected = sum(w * (1 - _sigmoid(x)) for w, x in zip(weights, inside, strict=True)) / 3
+    assert math.isclose(float(loss), expected, rel_tol=1e-6)
+    assert math.isclose(float(metrics["kto_reference_point"]), z, rel_tol=1e-6)
+    assert math.isclose(float(metrics["kto_implicit_accuracy"]), 2 / 3, rel_tol=1e-6)
+    # a negative mean implicit reward is clipped to a reference point of 0; a given one is used
+    loss, metrics = diffusion_kto_loss(reference, model, desirable, 2.0)
+    assert float(metrics["kto_reference_point"]) == 0.0
+    expected = ((1 - _sigmoid(2 * -0.5)) + (1 - _sigmoid(-2 * 0.5)) + (1 - _sigmoid(-2 * -0.5))) / 3
+    assert math.isclose(float(loss), expected, rel_tol=1e-6)
+    _, metrics = diffusion_kto_loss(model, reference, desirable, 2.0, reference_point=torch.tensor(0.25))
+    assert float(metrics["kto_reference_point"]) == 0.25
+
+
+def test_kto_loss_rewards_a_model_better_than_its_reference_on_desirable_clips():
+    """The sign: lowering the desirable clip's MSE below the reference's lowers the loss; lowering the
+    undesirable clip's raises it."""
+    from baton_tta.trainer import diffusion_kto_loss
+
+    reference = torch.tensor([1.0, 1.0])
+    desirable = torch.tensor([True, False])
+    base, _ = diffusion_kto_loss(reference.clone(), reference, desirable, 5.0)
+    better_good, _ = diffusion_kto_loss(torch.tensor([0.9, 1.0]), reference, desirable, 5.0)
+    better_bad, _ = diffusion_kto_loss(torch.tensor([1.0, 0.9]), reference, desirable, 5.0)
+    assert math.isclose(float(base), 0.5, rel_tol=1e-6)
+    assert float(better_good) < float(base) < float(better_bad)
+
+
+def test_crpo_is_dpo_plus_the_chosen_denoising_loss():
+    model_w, model_l = torch.tensor([0.4, 0.8]), torch.tensor([0.6, 0.5])
+    ref_w, ref_l = torch.tensor([0.5, 0.7]), torch.tensor([0.5, 0.6])
+    dpo, _ = diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, 10.0)
+    inside = [-5.0 * ((0.4 - 0.6) - (0.5 - 0.5)), -5.0 * ((0.8 - 0.5) - (0.7 - 0.6))]
+    assert math.isclose(float(dpo), sum(-math.log(_sigmoid(x)) for x in inside) / 2, rel_tol=1e-6)
+    crpo, metrics = diffusion_dpo_loss(model_w, model_l, ref_w, ref_l, 10.0, rpo_alpha=0.5)
+    assert math.isclose(float(crpo), float(dpo) + 0.5 * 0.6, rel_tol=1e-6)
+    assert math.isclose(float(metrics["loss_chosen"]), 0.6, rel_tol=1e-6)
+
+
+def test_objective_configs_refuse_what_does_not_apply(tmp_path):
+    from baton_tta.trainer import DiffusionCRPOConfig, DiffusionKTOConfig
+
+    with pytest.raises(ValueError, match="CRPO needs rpo_alpha > 0"):
+        make_args(tmp_path, DiffusionCRPOConfig, rpo_alpha=0.0)
+    with pytest.raises(ValueError, match="KTO thresholds the reward"):
+        make_args(tmp_path, DiffusionKTOConfig, reward_transform="exp")
+    with pytest.raises(ValueError, match=r"kto_reward_threshold must lie in \(0, 1\)"):
+        make_args(tmp_path, DiffusionKTOConfig, kto_reward_threshold=1.0)
+    with pytest.raises(ValueError, match="undesirable_weight must be > 0"):
+        make_args(tmp_path, DiffusionKTOConfig, undesirable_weight=0.0)
+    assert make_args(tmp_path, DiffusionKTOConfig).beta == 0.0  # pure KTO unless asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -55,6 +56,23 @@ def test_the_toy_recipe_is_the_packaged_default_of_baton_tta_train():
     assert with_default_recipe([]) == ["--config", str(TOY_RECIPE)]
     assert with_default_recipe(["--max_steps", "2"])[:2] == ["--config", str(TOY_RECIPE)]
     assert with_default_recipe(["--dataset_name", "x"]) == ["--dataset_name", "x"]
+    with pytest.raises(SystemExit, match=r"recipes/kto_toy\.yaml runs offline"):
+        with_default_recipe([], recipe=None)  # train-kto has no built-in default
+
+
+def test_train_kto_runs_its_offline_toy_recipe(tmp_path):
+    """`baton-tta train-kto --config recipes/kto_toy.yaml`: Diffusion-KTO from the shipped toy TANGO on
+    toy-world rows; the loss starts at ½ (model = reference) and the card names the objective."""
+    from baton_tta.cli import main
+
+    out = tmp_path / "kto"
+    argv = ["train-kto", "--config", str(ROOT / "recipes" / "kto_toy.yaml"), "--output_dir", str(out)]
+    assert main([*argv, "--max_steps", "3", "--logging_steps", "1", "--save_strategy", "no"]) == 0
+    state = json.loads((out / "run.json").read_text())
+    assert state["settings"]["kto_beta"] == 2000.0
+    card = (out / "README.md").read_text()
+    assert "# Diffusion-KTO fine-tuned" in card
+    assert load_in_a_fresh_process(out, ENV) == ["GriffinLimVocoder", "False"]
 
 
 ARGS = [

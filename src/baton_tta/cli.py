@@ -20,6 +20,8 @@ COMMANDS = {
     "label-with-reward-model": ("label_with_reward_model", "stage 2: score the unlabelled clips"),
     "train": ("train", "stage 3: reward-weighted fine-tuning (paper Eq. 7)"),
     "train-dpo": ("train_dpo", "stage 3 alternative: Diffusion-DPO on pairs"),
+    "train-crpo": ("train_crpo", "stage 3 alternative: CRPO (DPO + the chosen clips' loss) on pairs"),
+    "train-kto": ("train_kto", "stage 3 alternative: Diffusion-KTO on aligned / not-aligned rows"),
     "train-online": ("train_online", "stage 3 iterated: rounds of generate, score, fine-tune, judge"),
     "build-eval-sets": ("build_eval_sets", "stage 4: integrity / temporal prompt sets"),
     "evaluate": ("evaluate", "stage 4: FD, FAD, IS, KL, CLAP score (Table 4)"),

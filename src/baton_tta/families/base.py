@@ -159,9 +159,18 @@ class AudioFamily(ABC):
 
     # ------------------------------------------------------------------ saving
     def pipeline_with(self, **replacements: Any) -> DiffusionPipeline:
-        """A pipeline of the same class and settings sharing every component but ``replacements``
-        (diffusers' ``from_pipe``)."""
-        return type(self.pipeline).from_pipe(self.pipeline, **replacements)
+        """A pipeline of the same class and settings sharing every component but ``replacements``.
+
+        Not diffusers' ``from_pipe``: it drops (with a warning) any component whose class is not its
+        type hint's, such as the toy world's Griffin-Lim vocoder in a ``TangoPipeline``, and the
+        pipeline then fails to build."""
+        components = {**self.pipeline.components, **replacements}
+        settings = {
+            k: v
+            for k, v in self.pipeline.config.items()
+            if not k.startswith("_") and k not in self.pipeline.components
+        }
+        return type(self.pipeline)(**components, **settings)
 
 
 class WaveformVAEFamily(AudioFamily):

@@ -74,8 +74,11 @@ def resolve_sources(script: ScriptArguments) -> tuple[str, str, str | None]:
 
 
 def build_trainer(
-    script: ScriptArguments, args: RewardWeightedDiffusionConfig
+    script: ScriptArguments,
+    args: RewardWeightedDiffusionConfig,
+    trainer_class: type[RewardWeightedDiffusionTrainer] = RewardWeightedDiffusionTrainer,
 ) -> RewardWeightedDiffusionTrainer:
+    """The trainer of binary rows (BATON's, or ``trainer_class``: Diffusion-KTO) the arguments name."""
     pipeline_name, dataset_name, pretrain_name = resolve_sources(script)
     rows, seconds = script.builtin_dataset_rows, args.audio_length_s
     train_data = resolve_preference_data(dataset_name, rows, seconds, args.seed)
@@ -90,7 +93,7 @@ def build_trainer(
         ("pretrain data", pretrain_name or "none (beta term off)"),
     ):
         logger.info("%s: %s", role, name)
-    return RewardWeightedDiffusionTrainer(
+    return trainer_class(
         resolve_pipeline(pipeline_name, seed=args.seed),
         args,
         train_dataset=train_data,
@@ -99,9 +102,13 @@ def build_trainer(
     )
 
 
-def run_training(script: ScriptArguments, args: RewardWeightedDiffusionConfig) -> Path:
+def run_training(
+    script: ScriptArguments,
+    args: RewardWeightedDiffusionConfig,
+    trainer_class: type[RewardWeightedDiffusionTrainer] = RewardWeightedDiffusionTrainer,
+) -> Path:
     """Train, save the pipeline (+ LoRA, card, curves) to ``args.output_dir``, push if asked."""
-    trainer = build_trainer(script, args)
+    trainer = build_trainer(script, args, trainer_class)
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model(args.output_dir)
     if args.push_to_hub:
@@ -114,20 +121,31 @@ TOY_RECIPE = Path(__file__).resolve().parents[1] / "toy" / "toy_train.yaml"
 SOURCE_FLAGS = ("--pipeline_name_or_path", "--dataset_name", "--pretrain_dataset_name")
 
 
-def with_default_recipe(argv: Sequence[str]) -> list[str]:
+def with_default_recipe(argv: Sequence[str], recipe: Path | None = TOY_RECIPE) -> list[str]:
     """Without ``--config`` and without any pipeline or data flag, the offline toy recipe (its
-    1 s clips included: the toy data did not fit the 10 s default); given either, nothing of it."""
+    1 s clips included: the toy data did not fit the 10 s default); given either, nothing of it.
+    Commands without a default recipe (``recipe`` None) say what to give instead."""
     argv = list(argv)
     names_a_source = any(arg.split("=")[0] in SOURCE_FLAGS for arg in argv)
-    if "--config" in argv or names_a_source:
+    if "--config" in argv or names_a_source or {"-h", "--help"} & set(argv):
         return argv
-    return ["--config", str(TOY_RECIPE), *argv]
+    if recipe is None:
+        raise SystemExit(
+            "give --config (recipes/kto_toy.yaml runs offline on the toy world) or "
+            "--pipeline_name_or_path and --dataset_name"
+        )
+    return ["--config", str(recipe), *argv]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    argv = with_default_recipe(sys.argv[1:] if argv is None else argv)
-    script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
-    output = run_training(script, args)
+def main(
+    argv: Sequence[str] | None = None,
+    config_class: type[RewardWeightedDiffusionConfig] = RewardWeightedDiffusionConfig,
+    trainer_class: type[RewardWeightedDiffusionTrainer] = RewardWeightedDiffusionTrainer,
+    default_recipe: Path | None = TOY_RECIPE,
+) -> None:
+    argv = with_default_recipe(sys.argv[1:] if argv is None else argv, default_recipe)
+    script, args = parse((ScriptArguments, config_class), argv)
+    output = run_training(script, args, trainer_class)
     if args.process_index == 0:
         print(
             "Load it with:\n  from diffusers import DiffusionPipeline\n"

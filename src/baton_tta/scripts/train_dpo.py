@@ -25,21 +25,25 @@ class DPOScriptArguments:
     dataset_split: str = field(default="train", metadata={"help": "Split of the pairwise dataset."})
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    script, args = parse((DPOScriptArguments, DiffusionDPOConfig), argv)
+def main(
+    argv: Sequence[str] | None = None,
+    config_class: type[DiffusionDPOConfig] = DiffusionDPOConfig,
+    trainer_class: type[DiffusionDPOTrainer] = DiffusionDPOTrainer,
+) -> None:
+    script, args = parse((DPOScriptArguments, config_class), argv)
     pairs = script.dataset_name
     if script.dataset_split != "train":
         pairs = load_preference_dataset(
             pairs, split=script.dataset_split, schema="pairwise", check_audio=False
         )
-    trainer = DiffusionDPOTrainer(
+    trainer = trainer_class(
         resolve_pipeline(script.pipeline_name_or_path, args.seed), args, train_dataset=pairs
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model(args.output_dir)
     if args.push_to_hub:
         trainer.push_to_hub()
-    print(f"Diffusion-DPO pipeline saved to {Path(args.output_dir).resolve()}")
+    print(f"{trainer.card_title.format(model='pipeline')} saved to {Path(args.output_dir).resolve()}")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,33 @@
-"""BATON stage 3: reward-weighted fine-tuning of TANGO's UNet, and Diffusion-DPO beside it."""
+"""BATON stage 3: reward-weighted fine-tuning of any family's denoiser, and the objectives beside it
+(Diffusion-DPO, CRPO, Diffusion-KTO)."""
 
 from baton_tta.families.noise import min_snr_weights
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.config import (
+    DiffusionCRPOConfig,
     DiffusionDPOConfig,
+    DiffusionKTOConfig,
     DiffusionTrainingConfig,
     RewardWeightedDiffusionConfig,
 )
-from baton_tta.trainer.dpo import DiffusionDPOTrainer
-from baton_tta.trainer.loss import diffusion_dpo_loss, reward_weighted_loss
+from baton_tta.trainer.dpo import DiffusionCRPOTrainer, DiffusionDPOTrainer
+from baton_tta.trainer.kto import DiffusionKTOTrainer
+from baton_tta.trainer.loss import diffusion_dpo_loss, diffusion_kto_loss, reward_weighted_loss
 from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
 
 __all__ = [
+    "DiffusionCRPOConfig",
+    "DiffusionCRPOTrainer",
     "DiffusionDPOConfig",
     "DiffusionDPOTrainer",
+    "DiffusionKTOConfig",
+    "DiffusionKTOTrainer",
     "DiffusionTrainer",
     "DiffusionTrainingConfig",
     "RewardWeightedDiffusionConfig",
     "RewardWeightedDiffusionTrainer",
     "diffusion_dpo_loss",
+    "diffusion_kto_loss",
     "min_snr_weights",
     "reward_weighted_loss",
 ]

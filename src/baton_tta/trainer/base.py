@@ -47,6 +47,7 @@ from baton_tta.trainer.lora import (
     base_denoiser,
     has_lora_loader,
     save_lora,
+    set_lora_enabled,
 )
 from baton_tta.trainer.loss import per_sample_mse
 from baton_tta.trainer.safety import (
@@ -86,6 +87,9 @@ class DiffusionTrainer(Trainer):
     card_summary = "{model}'s denoiser fine-tuned with baton-tta."
     #: A paragraph the card adds under its summary (online rounds say which round this is).
     card_context: str | None = None
+    #: Objectives against a frozen reference (DPO, KTO): a copy of the denoiser, or with LoRA the
+    #: denoiser with its adapters switched off.
+    uses_reference = False
 
     def __init__(
         self,
@@ -140,6 +144,9 @@ class DiffusionTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
         use_diffusers_tensorboard(self)
         self.add_callback(FiniteGradientsCallback())
+        self.reference_denoiser = None
+        if self.uses_reference and not self.use_lora:
+            self.reference_denoiser = copy.deepcopy(denoiser).requires_grad_(False).eval()
         self.ema = TrainedWeightsEMA(denoiser, args.ema_decay) if args.use_ema else None
         if self.ema is not None:
             self.add_callback(EMACallback(self.ema))
@@ -208,6 +215,22 @@ class DiffusionTrainer(Trainer):
         noise = torch.randn_like(latents)
         timesteps = self.noise.sample_timesteps(latents.shape[0], latents.device)
         return self._noised_mse(model, latents, self._condition(batch), noise, timesteps)
+
+    @torch.no_grad()
+    def _reference_mses(
+        self, model, conditioning: Conditioning, noise: torch.Tensor, timesteps: torch.Tensor, *latents
+    ) -> list[torch.Tensor]:
+        """The frozen reference's per-sample MSE on each of ``latents`` at the same noise and timesteps."""
+        if self.reference_denoiser is not None:
+            reference = self.reference_denoiser
+        else:  # LoRA: the base weights are the reference
+            reference = self.accelerator.unwrap_model(model)
+            set_lora_enabled(reference, False)
+        try:
+            return [self._noised_mse(reference, x, conditioning, noise, timesteps)[0] for x in latents]
+        finally:
+            if self.reference_denoiser is None:
+                set_lora_enabled(reference, True)
 
     def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""

@@ -302,6 +302,7 @@ class DiffusionDPOConfig(DiffusionTrainingConfig):
     > Parameters that control the loss
 
         dpo_beta (`float`, defaults to 2000.0): β of the Diffusion-DPO loss (Tango 2 uses 2000–5000).
+        rpo_alpha (`float` or `None`, defaults to None): Weight of the chosen clips' own denoising loss added to Diffusion-DPO (TRL's name; TangoFlux's CRPO adds it with weight 1); None or 0 leaves plain Diffusion-DPO.
 
     > Parameters that control the data
 
@@ -312,6 +313,13 @@ class DiffusionDPOConfig(DiffusionTrainingConfig):
     dpo_beta: float = field(
         default=2000.0, metadata={"help": "β of the Diffusion-DPO loss (Tango 2 uses 2000–5000)."}
     )
+    rpo_alpha: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight of the chosen clips' own denoising loss added to Diffusion-DPO (TRL's name; "
+            "TangoFlux's CRPO adds it with weight 1); None or 0 leaves plain Diffusion-DPO."
+        },
+    )
     chosen_column: str = field(default="chosen", metadata={"help": "Preferred-clip column."})
     rejected_column: str = field(default="rejected", metadata={"help": "Dispreferred-clip column."})
 
@@ -319,3 +327,86 @@ class DiffusionDPOConfig(DiffusionTrainingConfig):
         super().__post_init__()
         if self.dpo_beta <= 0:
             raise ValueError(f"dpo_beta must be > 0, got {self.dpo_beta}")
+        if self.rpo_alpha is not None and self.rpo_alpha < 0:
+            raise ValueError(f"rpo_alpha must be >= 0 (or None), got {self.rpo_alpha}")
+
+
+@dataclass
+class DiffusionCRPOConfig(DiffusionDPOConfig):
+    r"""Arguments of [`DiffusionCRPOTrainer`] (TangoFlux's CRPO: Diffusion-DPO plus the chosen clips'
+    denoising loss); every field is [`DiffusionDPOConfig`]'s, with ``rpo_alpha`` on.
+
+    > Parameters that control the loss
+
+        rpo_alpha (`float` or `None`, defaults to 1.0): Weight of the chosen clips' own denoising loss (TangoFlux adds it with weight 1).
+    """
+
+    rpo_alpha: float | None = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of the chosen clips' own denoising loss (TangoFlux adds it with weight 1)."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.rpo_alpha:
+            raise ValueError("CRPO needs rpo_alpha > 0 (0 or None is plain Diffusion-DPO: use train-dpo)")
+
+
+@dataclass
+class DiffusionKTOConfig(RewardWeightedDiffusionConfig):
+    r"""Arguments of [`DiffusionKTOTrainer`] (Diffusion-KTO on BATON's binary rows); the data fields
+    are [`RewardWeightedDiffusionConfig`]'s, shared fields [`DiffusionTrainingConfig`]'s.
+
+    > Parameters that control the loss
+
+        kto_beta (`float`, defaults to 2000.0): β of the Diffusion-KTO loss (TRL's KTOConfig calls it beta); it scales per-sample MSE gaps, so diffusion models need values in the thousands, as Diffusion-DPO does.
+        desirable_weight (`float`, defaults to 1.0): λ_D, the weight of desirable (aligned) clips' loss (TRL's name).
+        undesirable_weight (`float`, defaults to 1.0): λ_U, the weight of undesirable (not aligned) clips' loss (TRL's name); KTO's paper keeps λ_D·n_D / (λ_U·n_U) between 1 and 4/3.
+        kto_reward_threshold (`float`, defaults to 0.5): A reward-model row is desirable when its score is at least this (human rows use their label).
+        beta (`float`, defaults to 0.0): Weight of the pretrain denoising loss added to KTO (BATON's β term; 0 leaves pure KTO).
+    """
+
+    kto_beta: float = field(
+        default=2000.0,
+        metadata={
+            "help": "β of the Diffusion-KTO loss (TRL's KTOConfig calls it beta); it scales per-sample MSE "
+            "gaps, so diffusion models need values in the thousands, as Diffusion-DPO does."
+        },
+    )
+    desirable_weight: float = field(
+        default=1.0,
+        metadata={"help": "λ_D, the weight of desirable (aligned) clips' loss (TRL's name)."},
+    )
+    undesirable_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "λ_U, the weight of undesirable (not aligned) clips' loss (TRL's name); KTO's paper keeps "
+            "λ_D·n_D / (λ_U·n_U) between 1 and 4/3."
+        },
+    )
+    kto_reward_threshold: float = field(
+        default=0.5,
+        metadata={
+            "help": "A reward-model row is desirable when its score is at least this (human rows use their label)."
+        },
+    )
+    beta: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of the pretrain denoising loss added to KTO (BATON's β term; 0 leaves pure KTO)."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("kto_beta", "desirable_weight", "undesirable_weight"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.kto_reward_threshold < 1.0:
+            raise ValueError(f"kto_reward_threshold must lie in (0, 1), got {self.kto_reward_threshold}")
+        if self.reward_transform != "identity":
+            raise ValueError(
+                "reward_transform is Eq. 7's; KTO thresholds the reward instead (leave it 'identity')"
+            )

@@ -9,8 +9,6 @@ Data, caching, checkpoints and saving are :class:`~baton_tta.trainer.base.Diffus
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from datasets import Dataset
 from diffusers import DiffusionPipeline
@@ -18,9 +16,8 @@ from peft import LoraConfig
 from transformers import TrainerCallback
 
 from baton_tta.trainer.base import DiffusionTrainer
-from baton_tta.trainer.config import DiffusionDPOConfig
+from baton_tta.trainer.config import DiffusionCRPOConfig, DiffusionDPOConfig
 from baton_tta.trainer.data import DiffusionCollator
-from baton_tta.trainer.lora import set_lora_enabled
 from baton_tta.trainer.loss import diffusion_dpo_loss
 
 PAIR_COLUMNS = ("chosen", "rejected")
@@ -39,6 +36,8 @@ class DiffusionDPOTrainer(DiffusionTrainer):
     """
 
     card_title = "Diffusion-DPO fine-tuned {model}"
+    config_class = DiffusionDPOConfig
+    uses_reference = True
     card_summary = (
         "{model} fine-tuned with Diffusion-DPO on chosen / rejected clip pairs (as Tango 2) with baton-tta."
     )
@@ -51,11 +50,8 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         peft_config: LoraConfig | None = None,
         callbacks: list[TrainerCallback] | None = None,
     ):
-        args = args or DiffusionDPOConfig(output_dir="outputs/dpo-tango")
+        args = args or self.config_class(output_dir="outputs/dpo-tango")
         super().__init__(pipeline, args, train_dataset, peft_config, callbacks)
-        self.reference_denoiser = None
-        if not self.use_lora:
-            self.reference_denoiser = copy.deepcopy(self.family.denoiser).requires_grad_(False).eval()
 
     def _prepare_data(self, train_dataset, args) -> tuple[DiffusionCollator, int, int]:
         columns = {
@@ -75,7 +71,8 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         return collator, len(pairs), 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """Diffusion-DPO; implicit accuracy and the model's MSE gap are kept for :meth:`log`."""
+        """Diffusion-DPO (+ ``rpo_alpha`` · the chosen clips' denoising loss: CRPO); implicit accuracy
+        and the model's MSE gap are kept for :meth:`log`."""
         chosen, rejected = inputs["chosen"], inputs["rejected"]
         latents_w, latents_l = self._sample_latents(chosen), self._sample_latents(rejected)
         conditioning = self._condition(chosen)
@@ -83,22 +80,26 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         timesteps = self.noise.sample_timesteps(latents_w.shape[0], latents_w.device)
         mse_w, _ = self._noised_mse(model, latents_w, conditioning, noise, timesteps)
         mse_l, _ = self._noised_mse(model, latents_l, conditioning, noise, timesteps)
-        with torch.no_grad():
-            reference = self._reference_model(model)
-            ref_w, _ = self._noised_mse(reference, latents_w, conditioning, noise, timesteps)
-            ref_l, _ = self._noised_mse(reference, latents_l, conditioning, noise, timesteps)
-            if self.use_lora:
-                set_lora_enabled(self.accelerator.unwrap_model(model), True)
-        loss, metrics = diffusion_dpo_loss(mse_w, mse_l, ref_w, ref_l, self.args.dpo_beta)
-        loss = self._finish_loss(loss, {"loss_dpo": loss.detach(), **metrics})
+        ref_w, ref_l = self._reference_mses(model, conditioning, noise, timesteps, latents_w, latents_l)
+        loss, metrics = diffusion_dpo_loss(
+            mse_w, mse_l, ref_w, ref_l, self.args.dpo_beta, self.args.rpo_alpha
+        )
+        loss = self._finish_loss(loss, metrics)
         return (loss, {"loss": loss}) if return_outputs else loss
-
-    def _reference_model(self, model):
-        if self.reference_denoiser is not None:
-            return self.reference_denoiser
-        unwrapped = self.accelerator.unwrap_model(model)
-        set_lora_enabled(unwrapped, False)
-        return unwrapped
 
     def card_facts(self) -> dict:
         return {"num_rows": len(self.train_rewards), "mean_reward": 1.0}
+
+
+class DiffusionCRPOTrainer(DiffusionDPOTrainer):
+    """TangoFlux's CRPO objective: Diffusion-DPO plus the chosen clips' own denoising loss
+    (``rpo_alpha``, 1 by default as TangoFlux adds it), which keeps the model from drifting away
+    from the clips it is told are better. Arguments as :class:`DiffusionDPOTrainer`'s, with
+    [`DiffusionCRPOConfig`]."""
+
+    card_title = "CRPO fine-tuned {model}"
+    card_summary = (
+        "{model} fine-tuned with CRPO (TangoFlux: Diffusion-DPO plus the chosen clips' denoising loss) "
+        "on chosen / rejected clip pairs with baton-tta."
+    )
+    config_class = DiffusionCRPOConfig

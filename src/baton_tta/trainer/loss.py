@@ -1,4 +1,5 @@
-"""The losses of BATON (paper Eq. 5–7) and Diffusion-DPO (Tango 2), as pure tensor functions."""
+"""The losses of BATON (paper Eq. 5–7), Diffusion-DPO (Tango 2; with CRPO's chosen-clip term) and
+Diffusion-KTO, as pure tensor functions."""
 
 from __future__ import annotations
 
@@ -54,12 +55,54 @@ def diffusion_dpo_loss(
     reference_mse_chosen: torch.Tensor,
     reference_mse_rejected: torch.Tensor,
     beta: float,
+    rpo_alpha: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Diffusion-DPO (Wallace et al. 2023; Tango 2): with chosen/rejected noised by the same noise and
-    timestep, ``−log σ(−β/2 · ((e_θ(w) − e_θ(l)) − (e_ref(w) − e_ref(l))))``, e = per-sample MSE."""
+    timestep, ``−log σ(−β/2 · ((e_θ(w) − e_θ(l)) − (e_ref(w) − e_ref(l))))``, e = per-sample MSE;
+    with ``rpo_alpha`` (TRL's name) plus ``rpo_alpha · mean e_θ(w)``, the chosen clips' own
+    denoising loss (TangoFlux's CRPO)."""
     model_diff = model_mse_chosen - model_mse_rejected
     reference_diff = reference_mse_chosen - reference_mse_rejected
     inside = -0.5 * beta * (model_diff - reference_diff)
-    loss = -F.logsigmoid(inside).mean()
-    accuracy = (inside > 0).float().mean()
-    return loss, {"dpo_implicit_accuracy": accuracy.detach(), "dpo_model_diff": model_diff.mean().detach()}
+    dpo = -F.logsigmoid(inside).mean()
+    metrics = {
+        "loss_dpo": dpo.detach(),
+        "dpo_implicit_accuracy": (inside > 0).float().mean().detach(),
+        "dpo_model_diff": model_diff.mean().detach(),
+    }
+    if not rpo_alpha:
+        return dpo, metrics
+    chosen = model_mse_chosen.mean()
+    metrics["loss_chosen"] = chosen.detach()
+    return dpo + rpo_alpha * chosen, metrics
+
+
+def diffusion_kto_loss(
+    model_mse: torch.Tensor,
+    reference_mse: torch.Tensor,
+    desirable: torch.Tensor,
+    beta: float,
+    desirable_weight: float = 1.0,
+    undesirable_weight: float = 1.0,
+    reference_point: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Diffusion-KTO (Li et al. 2024): the implicit reward ``g = e_ref − e_θ`` (how much better the
+    model denoises the clip than the reference), the reference point ``z = max(0, mean g)`` detached
+    (``reference_point``: the mean over every process; this batch's when None), and
+    ``λ_y · (1 − σ(s_y · β · (g − z)))`` with s = +1, λ = ``desirable_weight`` for desirable clips and
+    s = −1, λ = ``undesirable_weight`` for the others, averaged over the batch."""
+    implicit_reward = reference_mse - model_mse
+    point = implicit_reward.mean() if reference_point is None else reference_point
+    point = point.detach().clamp(min=0.0)
+    sign = desirable.float() * 2.0 - 1.0
+    inside = sign * beta * (implicit_reward - point)
+    weights = torch.where(
+        desirable, torch.full_like(inside, desirable_weight), torch.full_like(inside, undesirable_weight)
+    )
+    loss = (weights * (1.0 - torch.sigmoid(inside))).mean()
+    return loss, {
+        "loss_kto": loss.detach(),
+        "kto_reference_point": point,
+        "kto_implicit_accuracy": (inside > 0).float().mean().detach(),
+        "kto_desirable_share": desirable.float().mean().detach(),
+    }

@@ -59,6 +59,11 @@ DEFINING_FIELDS = (
     "reward_transform",
     "human_to_reward_ratio",
     "dpo_beta",
+    "rpo_alpha",
+    "kto_beta",
+    "desirable_weight",
+    "undesirable_weight",
+    "kto_reward_threshold",
 )
 
 

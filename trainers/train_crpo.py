@@ -1,0 +1,8 @@
+"""Stage 3 alternative: CRPO (Diffusion-DPO + the chosen clips' loss) on pairs.
+
+Thin wrapper: the command lives in `baton_tta.scripts.train_crpo` (also `baton-tta train-crpo`)."""
+
+from baton_tta.scripts.train_crpo import main
+
+if __name__ == "__main__":
+    main()
