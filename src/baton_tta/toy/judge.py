@@ -64,9 +64,11 @@ class ToyJudge:
 
     def __call__(self, name: str, pipeline: TangoPipeline, held_out: Dataset) -> dict[str, Any]:
         """Every held-out prompt's clips (``eval_clips_per_prompt`` of its task, the same seeds for
-        every model) judged by the oracle; rates with intervals and ICC per task, and the CLAP score."""
+        every model) judged by the oracle; rates with intervals and ICC per task, the share of clips
+        with an unnamed event, and the CLAP score."""
         c = self.config
         per_prompt: dict[str, list[list[bool]]] = {task: [] for task in TASKS}
+        unnamed = 0
         all_prompts, all_waveforms = [], []
         for index, task in enumerate(TASKS):
             rows = held_out.filter(lambda row, task=task: row["task"] == task)
@@ -74,11 +76,20 @@ class ToyJudge:
             seed = c.seed + JUDGE_SEED_OFFSET + TASK_SEED_STRIDE * index
             waveforms = generate(pipeline, list(rows["prompt"]), n, c, seed=seed)
             for p, row in enumerate(rows):
-                clips = waveforms[p * n : (p + 1) * n]
-                per_prompt[task].append([self.oracle.is_aligned(row["events"], task, w) for w in clips])
+                verdicts = [
+                    self.oracle.verdict(row["events"], task, w) for w in waveforms[p * n : (p + 1) * n]
+                ]
+                per_prompt[task].append([aligned for aligned, _ in verdicts])
+                unnamed += sum(extra > 0 for _, extra in verdicts)
             all_prompts += [prompt for prompt in rows["prompt"] for _ in range(n)]
             all_waveforms += waveforms
-        result: dict[str, Any] = {"model": name, "aligned": per_prompt}
+        #: the share of clips with an event the caption does not name: a quality check that collapse
+        #: (noise, every event at once) cannot pass while alignment is what it rewards
+        result: dict[str, Any] = {
+            "model": name,
+            "aligned": per_prompt,
+            "unnamed_event_rate": unnamed / max(1, len(all_waveforms)),
+        }
         for task in TASKS:
             result[task] = bootstrap_interval(per_prompt[task], c.bootstrap_samples, c.seed)
             result[f"{task} icc"] = intraclass_correlation(per_prompt[task])

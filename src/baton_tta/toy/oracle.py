@@ -155,20 +155,24 @@ class OracleAnnotator:
     def is_aligned(self, events: Sequence[str], task: str, waveform: np.ndarray) -> bool:
         """The noiseless judgement: all named events present (for ``temporal`` in caption order) and
         no more than ``max_extra_events`` others."""
+        return self.verdict(events, task, waveform)[0]
+
+    def verdict(self, events: Sequence[str], task: str, waveform: np.ndarray) -> tuple[bool, int]:
+        """:meth:`is_aligned`'s judgement and how many events the caption does not name are heard
+        (a model that collapses to noise or to every event fills clips with those)."""
         if task not in ("integrity", "temporal"):
             raise ValueError(f"task must be 'integrity' or 'temporal', got {task!r}")
         detections = self.detect(waveform)
         names = [get_event(event).name for event in events]
         named = [detections[name] for name in names]
-        if not all(d.present for d in named):
-            return False
         extra = sum(1 for name, d in detections.items() if d.present and name not in names)
-        if extra > self.max_extra_events:
-            return False
+        if not all(d.present for d in named) or extra > self.max_extra_events:
+            return False, extra
         if task == "integrity":
-            return True
+            return True, extra
         centroids = [d.centroid_s for d in named]  # all set: every named event is present here
-        return all(a is not None and b is not None and a < b for a, b in itertools.pairwise(centroids))
+        ordered = all(a is not None and b is not None and a < b for a, b in itertools.pairwise(centroids))
+        return ordered, extra
 
     def annotate(self, events: Sequence[str], task: str, waveform: np.ndarray) -> int:
         """A person-like label: the true one, flipped with probability ``noise``, or -1 with ``skip``."""
