@@ -45,7 +45,7 @@ def test_objectives_smoke_searches_on_validation_prompts_and_judges_every_object
     monkeypatch.setattr(comparison, "fine_tune", spy)
     result = comparison.run()
     searched = [(run, prompts) for run, prompts, _ in trained_on if " search " in run]
-    assert len(searched) == len(result.search) == 2  # one grid point each at smoke size
+    assert len(searched) == len(result.search) == 3  # one grid point each at smoke size
     assert all(not prompts & validation for _, prompts in searched)
     finals = {
         run: prompts
@@ -59,7 +59,7 @@ def test_objectives_smoke_searches_on_validation_prompts_and_judges_every_object
         "Diffusion-KTO",
         ORACLE,
     ]
-    assert result.chosen[ORACLE] == result.chosen[BATON] == {"learning_rate": 1e-4}
+    assert result.chosen[ORACLE] == result.chosen[BATON] == {"learning_rate": 1e-4}  # a 1-point grid
     assert {"integrity - base", "temporal - BATON"} <= set(result.table.differences[0])
     assert all(0.0 <= row["unnamed_event_rate"] <= 1.0 for row in result.table.rows)
     labels = [point["labels"] for point in result.curve]

@@ -13,7 +13,8 @@ base model for the same number of steps:
   scores (probabilities), as the paper does;
 - Diffusion-KTO on the same rows (aligned desirable, not aligned undesirable; reward-model rows
   thresholded at 0.5);
-- Diffusion-DPO and CRPO on pairs the reward model ranked (each prompt's best clip against its worst);
+- Diffusion-DPO and CRPO on each prompt's best clip against its worst, ranked by the people's label
+  where there is one and by the reward model's score elsewhere;
 - BATON Eq. 7 on the noiseless oracle's labels of every clip: what perfect feedback buys.
 
 Hyper-parameters come from a grid per objective, each point trained on the rows of part of the
@@ -64,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 BATON = "BATON Eq. 7, labels + reward-model scores"
 ORACLE = "BATON Eq. 7, oracle labels (upper bound)"
-#: name → which trainer and which rows; the oracle condition keeps BATON's chosen settings.
+#: name → which trainer and which rows (the oracle condition searches BATON's grid on its own labels).
 OBJECTIVES: dict[str, dict[str, str]] = {
     "BATON Eq. 7, human labels only": {"trainer": "baton", "rows": "human"},
     BATON: {"trainer": "baton", "rows": "both"},
@@ -235,7 +236,17 @@ class ToyObjectives:
             with_indices=True,
             desc="reward rows",
         )
-        pairs, _ = ranked_pairs(feedback, scores, self.config.loop.dpo_min_margin)
+        # pairs rank each prompt's clips by the people's label where there is one (1 over 0: a margin
+        # of 1), by the reward model's score elsewhere — the same labels every objective gets
+        label_of = {
+            (row["prompt"], int(row["seed"])): row["label"]
+            for row in human.select_columns(["prompt", "seed", "label"])
+        }
+        ranking = [
+            float(label_of.get((prompt, int(seed)), score))
+            for prompt, seed, score in zip(feedback["prompt"], feedback["seed"], scores, strict=True)
+        ]
+        pairs, _ = ranked_pairs(feedback, ranking, self.config.loop.dpo_min_margin)
         features = binary_features()
         return {
             "human": human,
@@ -339,11 +350,8 @@ class ToyObjectives:
         seconds: dict[str, float] = {}
         for name in names:
             spec = OBJECTIVES[name]
-            if name == ORACLE:
-                settings = chosen.get(BATON, {"learning_rate": c.loop.finetune_learning_rate})
-            else:
-                settings, entries = clock(f"search {name}", self.search, name, spec, rows, validation)
-                search += entries
+            settings, entries = clock(f"search {name}", self.search, name, spec, rows, validation)
+            search += entries
             chosen[name] = settings
             pipeline = clock(f"3 {name}", self.fine_tune, name, spec, rows, settings)
             seconds[name] = clock.seconds.get(f"search {name}", 0.0) + clock.seconds[f"3 {name}"]
