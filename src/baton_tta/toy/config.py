@@ -68,7 +68,10 @@ class ToyLoopConfig:
 
     @classmethod
     def smoke(cls) -> ToyLoopConfig:
+        """Seconds-long sizes on one thread: tests run two at a time on two cores, and two processes
+        of two threads each made these runs ten times slower."""
         return cls(
+            threads=1,
             vae_clips=16,
             vae_steps=2,
             clap_pairs=16,
