@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from datasets import Dataset, concatenate_datasets
 
 from baton_tta.data.audio import SAMPLING_RATE
@@ -329,8 +330,6 @@ class ToyObjectives:
         return train.select(indices)
 
     def run(self) -> ToyObjectivesResult:
-        import torch
-
         c, loop, clock = self.config, self.loop, self.clock
         names = list(c.objectives or OBJECTIVES)
         unknown = sorted(set(names) - set(OBJECTIVES))

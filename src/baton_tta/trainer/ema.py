@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from diffusers.training_utils import EMAModel
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import TrainerCallback
 
 EMA_WEIGHTS = "ema.safetensors"
@@ -49,9 +49,9 @@ class TrainedWeightsEMA:
             raise FileNotFoundError(
                 f"{folder}: the checkpoint has no {EMA_WEIGHTS} (was it saved without use_ema?)"
             )
-        with safe_open(path, framework="pt") as handle:
+        with safe_open(path, framework="pt") as handle:  # one read: the settings and the averages
             settings = json.loads(handle.metadata()[_SETTINGS_KEY])
-        tensors = load_file(path)
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
         missing = [name for name, _ in self.named if name not in tensors]
         if missing:
             raise ValueError(f"{path}: no average for {missing[:5]} (another model's checkpoint?)")
