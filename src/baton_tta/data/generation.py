@@ -94,6 +94,7 @@ def render_clips(
     num_inference_steps: int = 200,
     guidance_scale: float = 3.0,
     desc: str = "generating clips",
+    call_kwargs: dict[str, Any] | None = None,
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """The library's one generation loop: ``len(seeds[i])`` clips of ``prompts[i]``, each from its own
     generator seeded with ``seeds[i][k]``, so a clip never depends on the batch it was drawn in.
@@ -101,7 +102,8 @@ def render_clips(
     Any supported family renders (its adapter names the length argument and turns the output into
     arrays: ``(samples,)`` mono, ``(samples, channels)`` otherwise). Yields, batch by batch, the
     prompt positions and their waveforms (prompt-major), with one progress bar over the batches;
-    callers write each batch before the next is drawn."""
+    callers write each batch before the next is drawn. ``call_kwargs`` go to every pipeline call as
+    they are (a stochastic sampler's ``eta``)."""
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seed lists for {len(prompts)} prompts")
     per_prompt = {len(s) for s in seeds}
@@ -131,6 +133,7 @@ def render_clips(
                 generator=generators,
                 num_waveforms_per_prompt=per_row,
                 **family.generation_kwargs(audio_length_in_s),
+                **(call_kwargs or {}),
             ).audios
         yield batch, family.clips_from_output(audios)
 

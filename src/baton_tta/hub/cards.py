@@ -86,6 +86,7 @@ def pipeline_card(
     num_rows: int,
     mean_reward: float,
     steps: int,
+    rows_noun: str = "preference rows",
     final_loss: float | None,
     use_lora: bool,
     curves_file: str | None = CURVES_FILE,
@@ -125,6 +126,7 @@ def pipeline_card(
         lora_loader=lora_loader,
         datasets_text=_names(datasets),
         num_rows=num_rows,
+        rows_noun=rows_noun,
         mean_reward=f"{mean_reward:.3f}",
         hyperparameters=dict(hyperparameters),
         steps=steps,
@@ -215,7 +217,16 @@ def plot_training_curves(log_history: list[dict], path: Path) -> Path | None:
 
     keys = [
         k
-        for k in ("loss", "loss_preference", "loss_pretrain", "loss_dpo", "mean_reward", "grad_norm")
+        for k in (
+            "loss",
+            "loss_preference",
+            "loss_pretrain",
+            "loss_dpo",
+            "mean_reward",
+            "reward",
+            "kl",
+            "grad_norm",
+        )
         if any(k in e for e in log_history)
     ]
     if not keys:

@@ -17,7 +17,8 @@ import copy
 import logging
 import os
 from collections import defaultdict
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -216,21 +217,27 @@ class DiffusionTrainer(Trainer):
         timesteps = self.noise.sample_timesteps(latents.shape[0], latents.device)
         return self._noised_mse(model, latents, self._condition(batch), noise, timesteps)
 
+    @contextmanager
+    def _reference(self, model) -> Iterator[torch.nn.Module]:
+        """The frozen reference inside the block: the copy, or with LoRA the trained denoiser with its
+        adapters switched off (the base weights), switched back on after."""
+        if self.reference_denoiser is not None:
+            yield self.reference_denoiser
+            return
+        reference = self.accelerator.unwrap_model(model)
+        set_lora_enabled(reference, False)
+        try:
+            yield reference
+        finally:
+            set_lora_enabled(reference, True)
+
     @torch.no_grad()
     def _reference_mses(
         self, model, conditioning: Conditioning, noise: torch.Tensor, timesteps: torch.Tensor, *latents
     ) -> list[torch.Tensor]:
         """The frozen reference's per-sample MSE on each of ``latents`` at the same noise and timesteps."""
-        if self.reference_denoiser is not None:
-            reference = self.reference_denoiser
-        else:  # LoRA: the base weights are the reference
-            reference = self.accelerator.unwrap_model(model)
-            set_lora_enabled(reference, False)
-        try:
+        with self._reference(model) as reference:
             return [self._noised_mse(reference, x, conditioning, noise, timesteps)[0] for x in latents]
-        finally:
-            if self.reference_denoiser is None:
-                set_lora_enabled(reference, True)
 
     def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""

@@ -1,5 +1,5 @@
 """The losses of BATON (paper Eq. 5–7), Diffusion-DPO (Tango 2; with CRPO's chosen-clip term) and
-Diffusion-KTO, as pure tensor functions."""
+Diffusion-KTO, and GRPO's clipped surrogate, as pure tensor functions."""
 
 from __future__ import annotations
 
@@ -106,3 +106,50 @@ def diffusion_kto_loss(
         "kto_implicit_accuracy": (inside > 0).float().mean().detach(),
         "kto_desirable_share": desirable.float().mean().detach(),
     }
+
+
+def grpo_loss(
+    log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    epsilon_low: float,
+    epsilon_high: float,
+    kl: torch.Tensor | None = None,
+    beta: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """GRPO's clipped surrogate for one denoising step of every clip, plus ``beta`` · KL:
+
+        ρ = exp(log p_θ − log p_old),  L = −mean min(ρ·A, clip(ρ, 1 − ε_low, 1 + ε_high)·A) + β·mean KL
+
+    (PPO's clip as TRL's GRPO writes it, with DDPO's per-step log-probabilities of the sampler).
+    Metrics: the mean ratio, the fraction of clips whose ratio was clipped in the direction that
+    stops their gradient (TRL's ``clip_ratio``), and the mean KL."""
+    ratio = torch.exp(log_probs - old_log_probs)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high) * advantages
+    loss = -torch.min(unclipped, clipped).mean()
+    was_clipped = ((ratio < 1.0 - epsilon_low) & (advantages < 0)) | (
+        (ratio > 1.0 + epsilon_high) & (advantages > 0)
+    )
+    metrics = {"ratio": ratio.mean().detach(), "clip_ratio": was_clipped.float().mean()}
+    if kl is not None:
+        loss = loss + beta * kl.mean()
+        metrics["kl"] = kl.mean().detach()
+    return loss, metrics
+
+
+def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group") -> torch.Tensor:
+    """Each clip's reward minus its prompt group's mean, divided by the group's standard deviation
+    (``"group"``), the whole batch's (``"batch"``) or nothing (``"none"``) — TRL's ``scale_rewards``.
+    ``rewards`` are prompt-major, ``group_size`` clips per prompt; 1e-4 keeps a flat group finite."""
+    if rewards.numel() % group_size:
+        raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
+    groups = rewards.reshape(-1, group_size)
+    centred = groups - groups.mean(dim=1, keepdim=True)
+    if scale == "group":
+        centred = centred / (groups.std(dim=1, keepdim=True) + 1e-4)
+    elif scale == "batch":
+        centred = centred / (rewards.std() + 1e-4)
+    elif scale != "none":
+        raise ValueError(f"scale_rewards must be 'group', 'batch' or 'none', got {scale!r}")
+    return centred.reshape(-1)

@@ -61,7 +61,7 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
     ):
         args = args or RewardWeightedDiffusionConfig(output_dir="outputs/baton-tango")
         self.pretrain_source = pretrain_dataset
-        self.reward_model = _load_reward_model(reward_model)
+        self.reward_model = load_scorer(reward_model)
         super().__init__(pipeline, args, train_dataset, peft_config, callbacks)
 
     def _prepare_data(self, train_dataset, args) -> tuple[DiffusionCollator, int, int]:
@@ -114,7 +114,8 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
         return {"num_rows": len(rewards), "mean_reward": sum(rewards) / max(1, len(rewards))}
 
 
-def _load_reward_model(reward_model: Any) -> Any:
+def load_scorer(reward_model: Any) -> Any:
+    """A scorer as given (anything with ``score``), or the ``BatonRewardModel`` at an id / path."""
     if reward_model is None or hasattr(reward_model, "score"):
         return reward_model
     if isinstance(reward_model, str):
