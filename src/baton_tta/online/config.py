@@ -2,7 +2,8 @@
 
 Each round fine-tunes with the existing trainers, so :class:`OnlineConfig` extends
 :class:`~baton_tta.trainer.RewardWeightedDiffusionConfig`; with ``objective: dpo`` the shared fields
-become a :class:`~baton_tta.trainer.DiffusionDPOConfig` (:meth:`OnlineConfig.round_training_args`).
+become a :class:`~baton_tta.trainer.DiffusionDPOConfig`, with ``objective: grpo`` a
+:class:`~baton_tta.trainer.DiffusionGRPOConfig` (:meth:`OnlineConfig.round_training_args`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton_tta.trainer.config import DiffusionDPOConfig, RewardWeightedDiffusionConfig
+from baton_tta.trainer.config import DiffusionDPOConfig, DiffusionGRPOConfig, RewardWeightedDiffusionConfig
 
 
 @dataclass
@@ -22,7 +23,7 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     > Parameters that control the rounds
 
         num_rounds (`int`, defaults to 3): Rounds of generate → score → fine-tune → judge.
-        objective (`str`, defaults to "baton"): "baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt (Diffusion-DPO, CRPO-style).
+        objective (`str`, defaults to "baton"): "baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt (Diffusion-DPO, CRPO-style); "grpo": GRPO updates on the model's own samples, the reward model as the reward.
         dpo_beta (`float`, defaults to 2000.0): β of the Diffusion-DPO loss (objective dpo).
         min_reward_margin (`float`, defaults to 0.1): A prompt gives a DPO pair only when its best and worst clip's rewards differ by at least this.
         clips_per_prompt (`int`, defaults to 5): Clips generated per training prompt and round.
@@ -33,6 +34,14 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         ddim_sampling (`bool`, defaults to False): Generate and judge with DDIM built from the pipeline's scheduler config (DDPM families only); off, the pipeline's own scheduler samples. The caller's pipeline is never changed.
         guidance_scale (`float`, defaults to 3.0): Classifier-free guidance when generating.
         feedback_clips_per_round (`int`, defaults to 0): Clips of each round sampled for people to label (annotation app format, in round-r/feedback/clips); the reward model is retrained on every label so far before the round is scored, and labelled clips train as human rows. 0: no human feedback.
+
+    > Parameters that control GRPO rounds (objective grpo; clips_per_prompt is the group size)
+
+        grpo_prompts_per_step (`int`, defaults to 2): Prompts per GRPO update and device (max_steps updates per round).
+        kl_beta (`float`, defaults to 0.04): Weight of GRPO's KL penalty to the round's starting model (DiffusionGRPOConfig's beta).
+        timestep_fraction (`float`, defaults to 1.0): Fraction of each clip's stochastic steps a GRPO update trains on.
+        eta (`float`, defaults to 1.0): DDIM's η of the GRPO sampler (DDPM families).
+        epsilon (`float`, defaults to 0.2): Clip range of GRPO's importance ratio.
 
     > Parameters that control judging
 
@@ -46,8 +55,9 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         default="baton",
         metadata={
             "help": '"baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt '
-            "(Diffusion-DPO, CRPO-style).",
-            "choices": ["baton", "dpo"],
+            '(Diffusion-DPO, CRPO-style); "grpo": GRPO updates on the model\'s own samples, the reward model '
+            "as the reward.",
+            "choices": ["baton", "dpo", "grpo"],
         },
     )
     dpo_beta: float = field(default=2000.0, metadata={"help": "β of the Diffusion-DPO loss (objective dpo)."})
@@ -90,6 +100,22 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
             "is scored, and labelled clips train as human rows. 0: no human feedback."
         },
     )
+    grpo_prompts_per_step: int = field(
+        default=2,
+        metadata={"help": "Prompts per GRPO update and device (max_steps updates per round)."},
+    )
+    kl_beta: float = field(
+        default=0.04,
+        metadata={
+            "help": "Weight of GRPO's KL penalty to the round's starting model (DiffusionGRPOConfig's beta)."
+        },
+    )
+    timestep_fraction: float = field(
+        default=1.0,
+        metadata={"help": "Fraction of each clip's stochastic steps a GRPO update trains on."},
+    )
+    eta: float = field(default=1.0, metadata={"help": "DDIM's η of the GRPO sampler (DDPM families)."})
+    epsilon: float = field(default=0.2, metadata={"help": "Clip range of GRPO's importance ratio."})
     eval_clips_per_prompt: int = field(
         default=2, metadata={"help": "Clips per held-out prompt that the judges hear."}
     )
@@ -107,12 +133,19 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.objective not in ("baton", "dpo"):
-            raise ValueError(f"objective must be 'baton' or 'dpo', got {self.objective!r}")
+        if self.objective not in ("baton", "dpo", "grpo"):
+            raise ValueError(f"objective must be 'baton', 'dpo' or 'grpo', got {self.objective!r}")
+        if self.objective == "grpo" and self.feedback_clips_per_round:
+            raise ValueError(
+                "objective grpo samples inside its updates, so a round has no clips to send to people: "
+                "set feedback_clips_per_round 0"
+            )
         if self.num_rounds < 1 or self.clips_per_prompt < 1 or self.eval_clips_per_prompt < 1:
             raise ValueError("num_rounds, clips_per_prompt and eval_clips_per_prompt must be at least 1")
-        if self.objective == "dpo" and self.clips_per_prompt < 2:
-            raise ValueError("objective dpo ranks clips of a prompt: clips_per_prompt must be at least 2")
+        if self.objective in ("dpo", "grpo") and self.clips_per_prompt < 2:
+            raise ValueError(
+                f"objective {self.objective} compares clips of a prompt: clips_per_prompt must be at least 2"
+            )
         if min(self.min_reward_margin, self.early_stopping_patience, self.feedback_clips_per_round) < 0:
             raise ValueError(
                 "min_reward_margin, early_stopping_patience and feedback_clips_per_round must be ≥ 0"
@@ -127,10 +160,19 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
 
     def round_training_args(self, output_dir: str | Path):
         """This config's training fields as the round's trainer config, writing to ``output_dir``."""
-        target = DiffusionDPOConfig if self.objective == "dpo" else RewardWeightedDiffusionConfig
+        targets = {"dpo": DiffusionDPOConfig, "grpo": DiffusionGRPOConfig}
+        target = targets.get(self.objective, RewardWeightedDiffusionConfig)
         names = {f.name for f in dataclasses.fields(target) if f.init}
         values = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name in names
         }
         values.update(output_dir=str(output_dir), push_to_hub=False, hub_model_id=None)
+        if self.objective == "grpo":  # the round loop's names for GRPO's own
+            values.update(
+                beta=self.kl_beta,
+                num_generations=self.clips_per_prompt,
+                per_device_train_batch_size=self.grpo_prompts_per_step,
+                audio_length_s=self.clip_seconds,
+                condition_dropout=0.0,
+            )
         return target(**values)

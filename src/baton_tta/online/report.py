@@ -5,8 +5,8 @@ Hub layout (``--push_to_hub --hub_model_id you/baton-online``):
 
 - branch ``round-r``: that round's pipeline and card, ``metrics.json`` and its training data as
   ``data/round-r.parquet``;
-- ``main``: the last round's pipeline, the run's card (metrics per round, why it stopped) and
-  ``rounds.png``.
+- ``main``: the last round's pipeline (a run the reward-hacking guard stopped: the best round by
+  the judge), the run's card (metrics per round, why it stopped) and ``rounds.png``.
 """
 
 from __future__ import annotations
@@ -60,16 +60,23 @@ def write_run_report(output_dir: Path, summary: dict[str, Any], args: OnlineConf
     this card on ``main``."""
     history = summary["rounds"]
     plot_rounds(history, output_dir / PLOT_FILE)
+    stopped = summary["stopped_early"]
+    result_round = summary.get("rolled_back_to", len(history) - 1)
+    if stopped and "rolled_back_to" in summary:
+        stopped += (
+            f". Rolled back: the run's result is round {result_round}'s pipeline, the best by the held-out "
+            f"{args.judge_metric}" + (" (the starting model)" if result_round == 0 else "")
+        )
     card = online_run_card(
         objective=args.objective,
         num_rounds=args.num_rounds,
         history=history,
-        stopped_early=summary["stopped_early"],
+        stopped_early=stopped,
         plot_file=PLOT_FILE,
     )
     card.save(output_dir / "README.md")
-    if args.push_to_hub and len(history) > 1:
-        _push_main(output_dir, len(history) - 1, args)
+    if args.push_to_hub and result_round > 0:
+        _push_main(output_dir, result_round, args)
     return card
 
 
@@ -96,9 +103,10 @@ def push_round(folder: Path, r: int, args: OnlineConfig) -> None:
 
 
 def _push_main(output_dir: Path, last: int, args: OnlineConfig) -> None:
-    """The last round's pipeline with the run's card, plot and summary on ``main``, one commit."""
+    """The result round's pipeline (the last, or the one a stopped run rolled back to) with the run's
+    card, plot and summary on ``main``, one commit."""
     files = {
         **folder_files(output_dir / f"round-{last}" / "pipeline"),
         **{name: output_dir / name for name in ("README.md", PLOT_FILE, "summary.json")},
     }
-    push_files(**_hub_commit(args), files=files, commit_message=f"Rounds 1–{last}: final pipeline and report")
+    push_files(**_hub_commit(args), files=files, commit_message=f"Final pipeline (round {last}) and the run report")

@@ -33,7 +33,7 @@ from datasets import Dataset, load_from_disk
 from diffusers import DDIMScheduler, DiffusionPipeline
 
 from baton_tta.annotate.clips import clip_id_for
-from baton_tta.data.distributed import on_main
+from baton_tta.data.distributed import gather_in_order, on_main
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips_shared
 from baton_tta.data.pairs import ranked_pairs
 from baton_tta.families import family_of, load_pipeline
@@ -53,7 +53,12 @@ from baton_tta.online.report import push_round, write_round_card, write_run_repo
 from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
-from baton_tta.trainer import DiffusionDPOTrainer, RewardWeightedDiffusionTrainer
+from baton_tta.trainer import (
+    DiffusionDPOTrainer,
+    DiffusionGRPOTrainer,
+    DiffusionTrainer,
+    RewardWeightedDiffusionTrainer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +178,21 @@ class OnlineRunner:
             if stop_reason:
                 logger.warning("stopping early after round %d: %s", round_index, stop_reason)
                 break
-        summary = {"rounds": history, "stopped_early": stop_reason, "objective": self.args.objective}
+        summary: dict[str, Any] = {
+            "rounds": history,
+            "stopped_early": stop_reason,
+            "objective": self.args.objective,
+        }
+        if stop_reason:  # roll back: the run's result is the round the judge liked best, not the last
+            scores = [m[self.args.judge_metric] for m in history]
+            best = int(np.argmax(scores))
+            summary["rolled_back_to"] = best
+            logger.warning(
+                "rolled back to round %d (held-out %s %.4f; round 0 is the starting model)",
+                best,
+                self.args.judge_metric,
+                scores[best],
+            )
         on_main(lambda: self._write_summary(summary))
         return history
 
@@ -194,6 +213,25 @@ class OnlineRunner:
             return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         logger.info("round %d: steps done %s", r, state.done or "none")
         pipeline = self._pipeline_before(r)
+        if self.args.objective == "grpo":
+            data = self._grpo_steps(pipeline, folder, state)
+        else:
+            data = self._offline_steps(pipeline, folder, state, r)
+        scores = json.loads((folder / "scores.json").read_text(encoding="utf-8"))
+        if "judge" not in state.done:
+            metrics = self.judge(load_round_pipeline(folder))
+            metrics["reward_mean_train_clips"] = float(np.mean(scores))
+            metrics["train_rows"] = float(len(data))
+            on_main(lambda: _write_json(folder / "metrics.json", metrics))
+            state.finish("judge")
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        if "save" not in state.done:
+            on_main(lambda: self._save(folder, r, metrics))
+            state.finish("save")
+        return metrics
+
+    def _offline_steps(self, pipeline: DiffusionPipeline, folder: Path, state: RoundState, r: int) -> Dataset:
+        """Generate → feedback → score → data → train (BATON rows or DPO pairs); returns the data."""
         if "generate" not in state.done:
             self._generate(pipeline, folder, r)
             state.finish("generate")
@@ -214,17 +252,25 @@ class OnlineRunner:
         if "train" not in state.done:
             self._train(pipeline, data, folder)
             state.finish("train")
-        if "judge" not in state.done:
-            metrics = self.judge(load_round_pipeline(folder))
-            metrics["reward_mean_train_clips"] = float(np.mean(scores))
-            metrics["train_rows"] = float(len(data))
-            on_main(lambda: _write_json(folder / "metrics.json", metrics))
-            state.finish("judge")
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        if "save" not in state.done:
-            on_main(lambda: self._save(folder, r, metrics))
-            state.finish("save")
-        return metrics
+        return data
+
+    def _grpo_steps(self, pipeline: DiffusionPipeline, folder: Path, state: RoundState) -> Dataset:
+        """GRPO samples, scores and updates inside its trainer: no clips are made beforehand, so the
+        generate, feedback and score steps are empty; the round's data are its prompts, and
+        ``scores.json`` holds the reward of every clip its rollouts sampled."""
+        for step in ("generate", "feedback", "score"):
+            if step not in state.done:
+                state.finish(step)
+        if "data" not in state.done:
+            on_main(lambda: save_atomically(self.train_prompts, folder / "data"))
+            state.finish("data")
+        data = load_from_disk(str(folder / "data"))
+        if "train" not in state.done:
+            trainer = self._train(pipeline, data, folder)
+            rewards = [float(x) for x in gather_in_order(trainer.rewards_seen)]
+            on_main(lambda: _write_json(folder / "scores.json", rewards))
+            state.finish("train")
+        return data
 
     # ------------------------------------------------------------------ steps
     def _pipeline_before(self, r: int) -> DiffusionPipeline:
@@ -310,17 +356,18 @@ class OnlineRunner:
             data = clips.remove_columns(extra).map(row, with_indices=True, desc="reward rows")
         save_atomically(data, folder / "data")
 
-    def _train(self, pipeline: DiffusionPipeline, data: Dataset, folder: Path) -> None:
+    def _train(self, pipeline: DiffusionPipeline, data: Dataset, folder: Path) -> DiffusionTrainer:
         """The existing trainers; a killed fine-tune resumes from its newest checkpoint."""
         train_dir = folder / "train"
         checkpoints = sorted(train_dir.glob("checkpoint-*")) if train_dir.is_dir() else []
         if train_dir.is_dir() and not checkpoints:  # a start that left nothing to resume from
             on_main(lambda: shutil.rmtree(train_dir))
         args = self.args.round_training_args(train_dir)
+        trainer: DiffusionTrainer
         if self.args.objective == "dpo":
-            trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer = DiffusionDPOTrainer(
-                pipeline, args, train_dataset=data
-            )
+            trainer = DiffusionDPOTrainer(pipeline, args, train_dataset=data)
+        elif self.args.objective == "grpo":
+            trainer = DiffusionGRPOTrainer(pipeline, args, train_dataset=data, reward_funcs=self.reward_model)
         else:
             args.human_to_reward_ratio = None  # every row is the reward model's
             pretrain = self.pretrain_dataset if args.beta > 0 else None
@@ -329,15 +376,18 @@ class OnlineRunner:
             )
         r = int(folder.name.split("-")[-1])
         trainer.card_title = f"BATON online round {r} ({self.args.objective})"
-        trainer.card_context = (
-            f"Round {r} of {self.args.num_rounds} of an online run (objective `{self.args.objective}`): "
-            f"clips from the round-{r - 1} model, scored by the reward model, trained on."
-        )
+        how = (
+            "the round-{r} model's own clips sampled, scored by the reward model and followed by GRPO updates"
+            if self.args.objective == "grpo"
+            else "clips from the round-{r} model, scored by the reward model, trained on"
+        ).format(r=r - 1)
+        trainer.card_context = f"Round {r} of {self.args.num_rounds} of an online run (objective `{self.args.objective}`): {how}."
         trainer.train(resume_from_checkpoint=True if checkpoints else None)  # every process trains
         on_main(lambda: self._save_pipeline(trainer, folder / "pipeline"))
+        return trainer
 
     @staticmethod
-    def _save_pipeline(trainer: DiffusionDPOTrainer | RewardWeightedDiffusionTrainer, folder: Path) -> None:
+    def _save_pipeline(trainer: DiffusionTrainer, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         trainer.save_pipeline(folder)  # with the code of any non-diffusers component: loads anywhere
 

@@ -125,7 +125,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         self.reward_weights = [float(w) for w in weights]
         self.uses_reference = args.beta > 0
         self._rollouts: Rollouts | None = None
-        self._rewards_seen: list[float] = []
+        self.rewards_seen: list[float] = []
         super().__init__(pipeline, args, train_dataset, peft_config, callbacks)
         self.sampler = stochastic_sampler_for(self.pipeline.scheduler, args.eta)
 
@@ -281,7 +281,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                     "resumed between two updates of one batch of rollouts (see num_iterations)"
                 )
             self._rollouts = self.roll_out(inputs["index"].tolist())
-            self._rewards_seen.extend(self._rollouts.rewards.tolist())
+            self.rewards_seen.extend(self._rollouts.rewards.tolist())
             self._metrics["reward"].append(float(self._rollouts.rewards.mean()))
             self._metrics["reward_std"].append(
                 float(self._rollouts.rewards.reshape(-1, a.num_generations).std(1).mean())
@@ -349,7 +349,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def card_facts(self) -> dict[str, Any]:
-        seen = self._rewards_seen
+        seen = self.rewards_seen
         return {
             "num_rows": len(self.prompts),
             "rows_noun": "prompts",
