@@ -22,6 +22,7 @@ COMMANDS = {
     "train-dpo": ("train_dpo", "stage 3 alternative: Diffusion-DPO on pairs"),
     "train-crpo": ("train_crpo", "stage 3 alternative: CRPO (DPO + the chosen clips' loss) on pairs"),
     "train-kto": ("train_kto", "stage 3 alternative: Diffusion-KTO on aligned / not-aligned rows"),
+    "train-grpo": ("train_grpo", "stage 3 online: GRPO on the model's own samples, reward model as reward"),
     "train-online": ("train_online", "stage 3 iterated: rounds of generate, score, fine-tune, judge"),
     "build-eval-sets": ("build_eval_sets", "stage 4: integrity / temporal prompt sets"),
     "evaluate": ("evaluate", "stage 4: FD, FAD, IS, KL, CLAP score (Table 4)"),

@@ -109,4 +109,6 @@ def _push_main(output_dir: Path, last: int, args: OnlineConfig) -> None:
         **folder_files(output_dir / f"round-{last}" / "pipeline"),
         **{name: output_dir / name for name in ("README.md", PLOT_FILE, "summary.json")},
     }
-    push_files(**_hub_commit(args), files=files, commit_message=f"Final pipeline (round {last}) and the run report")
+    push_files(
+        **_hub_commit(args), files=files, commit_message=f"Final pipeline (round {last}) and the run report"
+    )

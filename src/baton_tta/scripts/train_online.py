@@ -37,8 +37,6 @@ from baton_tta.scripts.utils import parse
 
 #: Exit status of a run that stopped to wait for people's labels (EX_TEMPFAIL: try again later).
 EXIT_WAITING_FOR_LABELS = 75
-#: Epochs of the 'toy' reward model's head (first training and every retraining on feedback).
-TOY_REWARD_EPOCHS = 60
 
 
 @dataclass
@@ -114,10 +112,10 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
     if TOY in (script.reward_model_name_or_path, script.judge_clap_model) or script.eval_prompts_name == TOY:
         from baton_tta.tiny import tiny_tokenizer
         from baton_tta.toy.online import (
+            BUILTIN_REWARD_EPOCHS,
             OracleJudge,
             SimulatedFeedback,
-            rendered_labels,
-            toy_reward_model,
+            builtin_reward_model,
             toy_reward_training,
         )
         from baton_tta.toy.pretrained import load_toy_clap
@@ -128,10 +126,9 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
         if script.judge_clap_model == TOY:
             judges["clap"] = ClapScoreJudge(ClapEmbedder(clap, tiny_tokenizer(), extractor))
         if script.reward_model_name_or_path == TOY:
-            labels = rendered_labels(script.toy_reward_prompts, args.seed)
-            training = toy_reward_training(TOY_REWARD_EPOCHS, args.seed)
             cache = Path(args.output_dir) / "reward-cache"
-            reward = toy_reward_model(clap, extractor, labels, TOY_REWARD_EPOCHS, args.seed, cache)
+            reward, labels = builtin_reward_model(script.toy_reward_prompts, args.seed, cache)
+            training = toy_reward_training(BUILTIN_REWARD_EPOCHS, args.seed)
             if script.simulated_feedback:
                 labeller = SimulatedFeedback(args.seed)
     if script.reward_model_name_or_path != TOY:

@@ -1,6 +1,6 @@
 """The toy world's pieces for online rounds: a reward model on the shipped toy CLAP trained on
-simulated people's labels (who also give each round's feedback), and the noiseless oracle as a
-held-out judge. The prompt split and the simulated people are :mod:`baton_tta.toy.world`'s."""
+simulated people's labels (who also give each round's feedback), the noiseless oracle as a held-out
+judge and as a reward, and a reward for one known sound (GRPO's tests and planted flaw). The prompt split and the simulated people are :mod:`baton_tta.toy.world`'s."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.datasets import toy_preference_dataset
-from baton_tta.toy.oracle import OracleAnnotator
+from baton_tta.toy.events import TOY_EVENTS, get_event
+from baton_tta.toy.oracle import OracleAnnotator, clip_log_mel, event_activity
+from baton_tta.toy.pretrained import load_toy_clap
 from baton_tta.toy.world import TASKS, simulated_people
+
+#: Epochs of the built-in ``toy`` reward model's head (first training and every retraining on feedback).
+BUILTIN_REWARD_EPOCHS = 60
 
 
 def toy_reward_training(epochs: int, seed: int) -> RewardTrainingConfig:
@@ -80,3 +85,63 @@ class OracleJudge:
             clips = waveforms[index * clips_per_prompt : (index + 1) * clips_per_prompt]
             aligned[row["task"]] += [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
         return {f"oracle_{task}": float(np.mean(flags)) for task, flags in aligned.items() if flags}
+
+
+class OracleReward:
+    """The noiseless oracle as a reward (1 aligned, 0 not): GRPO's upper bound in the toy world, what
+    a perfect reward model would give. Knows each prompt's events and task from ``prompts``."""
+
+    def __init__(self, prompts: Dataset, oracle: OracleAnnotator | None = None):
+        self.oracle = oracle or OracleAnnotator()
+        self.truth = {row["prompt"]: (row["events"], row["task"]) for row in prompts.with_format(None)}
+
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
+        if sampling_rate != SAMPLING_RATE:
+            raise ValueError(f"the oracle hears {SAMPLING_RATE} Hz clips, got {sampling_rate}")
+        unknown = sorted(set(prompts) - set(self.truth))
+        if unknown:
+            raise ValueError(f"the oracle reward knows no events for {unknown[:3]}")
+        return [
+            float(self.oracle.is_aligned(*self.truth[p], a)) for p, a in zip(prompts, audios, strict=True)
+        ]
+
+
+class EventLoudnessReward:
+    """How loud one toy event's band is in a clip, minus the other bands' mean (log-mel, the oracle's
+    front end), whatever the caption asks for: a reward that prefers one known sound. Tests use it to
+    see GRPO move a model; the GRPO benchmark adds it to the reward model to plant a flaw the policy
+    can exploit (the captions' events, which the judge counts, stop mattering)."""
+
+    def __init__(self, event: str):
+        self.index = [e.name for e in TOY_EVENTS].index(get_event(event).name)
+
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
+        if sampling_rate != SAMPLING_RATE:
+            raise ValueError(f"the toy bands are measured on {SAMPLING_RATE} Hz clips, got {sampling_rate}")
+        scores = []
+        for audio in audios:
+            activity = event_activity(clip_log_mel(audio)).mean(axis=1)
+            others = np.delete(activity, self.index)
+            scores.append(float(activity[self.index] - others.mean()))
+        return scores
+
+
+class MixedReward:
+    """``Σ wᵢ · scorerᵢ``: a reward model with a planted flaw, for the guard experiment."""
+
+    def __init__(self, scorers: list, weights: list[float]):
+        self.scorers, self.weights = scorers, weights
+
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
+        total = np.zeros(len(audios))
+        for weight, scorer in zip(self.weights, self.scorers, strict=True):
+            total += weight * np.asarray(scorer.score(prompts, audios, sampling_rate))
+        return [float(x) for x in total]
+
+
+def builtin_reward_model(prompts: int, seed: int, cache_dir: str | Path) -> tuple[BatonRewardModel, Dataset]:
+    """The ``toy`` reward model of the commands: the shipped toy CLAP with a head trained on simulated
+    people's labels of ``prompts`` × 4 rendered clips; returns it and those labels."""
+    clap, extractor = load_toy_clap()
+    labels = rendered_labels(prompts, seed)
+    return toy_reward_model(clap, extractor, labels, BUILTIN_REWARD_EPOCHS, seed, cache_dir), labels

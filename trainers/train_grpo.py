@@ -1,0 +1,8 @@
+"""Stage 3 online: GRPO on the pipeline's own samples, rewarded by BATON reward models.
+
+Thin wrapper: the command lives in `baton_tta.scripts.train_grpo` (also `baton-tta train-grpo`)."""
+
+from baton_tta.scripts.train_grpo import main
+
+if __name__ == "__main__":
+    main()
