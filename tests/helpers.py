@@ -39,3 +39,16 @@ def load_in_a_fresh_process(folder, env: dict) -> list[str]:
     )
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     return loaded.stdout.split()[-2:]
+
+
+def run_script(script, args, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a Python script to the end in a new process; it must succeed (its stderr tail otherwise)."""
+    result = subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import load_in_a_fresh_process
+from helpers import load_in_a_fresh_process, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "trainers" / "train_online.py"
@@ -50,15 +50,7 @@ TINY = [
 
 
 def _run(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), *TINY, "--output_dir", str(output_dir), *extra],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return run_script(SCRIPT, [*TINY, "--output_dir", output_dir, *extra], ENV)
 
 
 def _kill_when(output_dir: Path, ready) -> None:
@@ -317,3 +309,10 @@ def test_rounds_go_to_one_repo_with_a_branch_each(tmp_path, loopback_hub):
     } <= main and "metrics.json" not in main
     card = Path(api.hf_hub_download("baton/online", "README.md", cache_dir=tmp_path / "c")).read_text()
     assert "| 2 | 0.7 | 0.6 |" in card and "online-rounds" in card
+    # a run the guard stopped rolls back: main gets the best round's pipeline, and the card says so
+    stopped = {"rounds": history, "stopped_early": "the judge fell", "rolled_back_to": 1}
+    write_run_report(tmp_path, stopped, config)
+    index = api.hf_hub_download("baton/online", "model_index.json", cache_dir=tmp_path / "c2")
+    assert json.loads(Path(index).read_text()) == {"round": 1}
+    card = Path(api.hf_hub_download("baton/online", "README.md", cache_dir=tmp_path / "c2")).read_text()
+    assert "Rolled back: the run's result is round 1's pipeline" in card

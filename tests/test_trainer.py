@@ -12,11 +12,15 @@ from datasets import Audio, Dataset
 from diffusers import DiffusionPipeline
 
 from baton_tta.data import encode_audio
+from baton_tta.online import OnlineConfig
 from baton_tta.tiny import tiny_tango_pipeline
 from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import (
+    DiffusionCRPOConfig,
     DiffusionDPOConfig,
     DiffusionDPOTrainer,
+    DiffusionGRPOConfig,
+    DiffusionKTOConfig,
     DiffusionTrainingConfig,
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
@@ -341,7 +345,16 @@ def test_validation_audio_goes_to_tensorboard(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "config_class", [DiffusionTrainingConfig, RewardWeightedDiffusionConfig, DiffusionDPOConfig]
+    "config_class",
+    [
+        DiffusionTrainingConfig,
+        RewardWeightedDiffusionConfig,
+        DiffusionDPOConfig,
+        DiffusionCRPOConfig,
+        DiffusionKTOConfig,
+        DiffusionGRPOConfig,
+        OnlineConfig,
+    ],
 )
 def test_every_config_field_is_documented_with_its_help(config_class):
     """TRL's convention: one docstring entry per field this project defines (or re-defaults), whose
