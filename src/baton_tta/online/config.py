@@ -158,8 +158,10 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     def round_seed(self, round_index: int) -> int:
         return self.generation_seed + (round_index - 1) * 1_000_003
 
-    def round_training_args(self, output_dir: str | Path):
-        """This config's training fields as the round's trainer config, writing to ``output_dir``."""
+    def round_training_args(self, output_dir: str | Path, round_index: int = 1):
+        """This config's training fields as round ``round_index``'s trainer config, writing to
+        ``output_dir``. GRPO rounds sample inside the trainer, so their seed is the round's
+        (:meth:`round_seed`): each round draws new noise and a new prompt order."""
         targets = {"dpo": DiffusionDPOConfig, "grpo": DiffusionGRPOConfig}
         target = targets.get(self.objective, RewardWeightedDiffusionConfig)
         names = {f.name for f in dataclasses.fields(target) if f.init}
@@ -174,5 +176,6 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
                 per_device_train_batch_size=self.grpo_prompts_per_step,
                 audio_length_s=self.clip_seconds,
                 condition_dropout=0.0,
+                seed=self.round_seed(round_index),
             )
         return target(**values)

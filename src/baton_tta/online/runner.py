@@ -362,7 +362,8 @@ class OnlineRunner:
         checkpoints = sorted(train_dir.glob("checkpoint-*")) if train_dir.is_dir() else []
         if train_dir.is_dir() and not checkpoints:  # a start that left nothing to resume from
             on_main(lambda: shutil.rmtree(train_dir))
-        args = self.args.round_training_args(train_dir)
+        r = int(folder.name.split("-")[-1])
+        args = self.args.round_training_args(train_dir, r)
         trainer: DiffusionTrainer
         if self.args.objective == "dpo":
             trainer = DiffusionDPOTrainer(pipeline, args, train_dataset=data)
@@ -374,7 +375,6 @@ class OnlineRunner:
             trainer = RewardWeightedDiffusionTrainer(
                 pipeline, args, train_dataset=data, pretrain_dataset=pretrain
             )
-        r = int(folder.name.split("-")[-1])
         trainer.card_title = f"BATON online round {r} ({self.args.objective})"
         how = (
             "the round-{r} model's own clips sampled, scored by the reward model and followed by GRPO updates"

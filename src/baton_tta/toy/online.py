@@ -73,8 +73,9 @@ class SimulatedFeedback:
 
 
 class OracleJudge:
-    """Alignment rate per task on the held-out clips, by the noiseless oracle (the toy world's ground
-    truth, never the optimised reward)."""
+    """Alignment rate per task on the held-out clips, and over every clip (``oracle_aligned``: one
+    number for a guard to watch), by the noiseless oracle (the toy world's ground truth, never the
+    optimised reward)."""
 
     def __init__(self, oracle: OracleAnnotator | None = None):
         self.oracle = oracle or OracleAnnotator()
@@ -84,7 +85,9 @@ class OracleJudge:
         for index, row in enumerate(rows):
             clips = waveforms[index * clips_per_prompt : (index + 1) * clips_per_prompt]
             aligned[row["task"]] += [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
-        return {f"oracle_{task}": float(np.mean(flags)) for task, flags in aligned.items() if flags}
+        metrics = {f"oracle_{task}": float(np.mean(flags)) for task, flags in aligned.items() if flags}
+        metrics["oracle_aligned"] = float(np.mean([flag for flags in aligned.values() for flag in flags]))
+        return metrics
 
 
 class OracleReward:
