@@ -197,7 +197,7 @@ class ToyGRPO:
         clips = self.clips_per_prompt * train_prompts
         sampling = clips * loop.inference_steps * 2
         rows = loop.finetune_steps * loop.batch_size
-        if name == BATON_OFFLINE or name == BATON_ROUNDS:  # + the pretrain batch of the β term
+        if name in (BATON_OFFLINE, BATON_ROUNDS):  # + the pretrain batch of the β term
             return {"clips": clips, "sampling": sampling, "update": 2 * rows, "reference": 0}
         if name == KTO_OFFLINE:
             return {"clips": clips, "sampling": sampling, "update": rows, "reference": rows}
@@ -406,7 +406,7 @@ class ToyGRPO:
             }
             for row in judged
         ]
-        stats = {
+        stats: dict[str, Any] = {
             "train prompts": len(train),
             "validation prompts (of the train prompts)": len(validation),
             "held-out prompts": len(held_out),
