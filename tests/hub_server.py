@@ -231,6 +231,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             if rest[0] == "tree":
                 recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
                 return self._tree(repo_type, repo_id, rest[1], "/".join(rest[2:]), recursive, head)
+        if parts == ["api", "whoami-v2"]:
+            return self._whoami(head)
         repo_type = "model"
         if parts and parts[0] in ("datasets", "spaces"):
             repo_type, parts = parts[0][:-1], parts[1:]
@@ -239,6 +241,19 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._error(404, f"no route for GET {url.path}", head=head)
 
     # ------------------------------------------------------------------ endpoints
+    def _whoami(self, head: bool) -> None:
+        """The token's user: ``hf_<name>_token`` is user ``<name>`` (Gradio's local OAuth mock signs
+        visitors in as the app's token user), any other token the user ``loopback``."""
+        token = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            return self._error(401, "no token", head=head)
+        name = token[3:-6] if token.startswith("hf_") and token.endswith("_token") else "loopback"
+        self._send(
+            200,
+            {"type": "user", "name": name, "fullname": name.title(), "avatarUrl": "", "orgs": []},
+            head=head,
+        )
+
     def _create_repo(self, payload: dict) -> None:
         repo_type = payload.get("type") or "model"
         namespace = payload.get("organization") or "user"

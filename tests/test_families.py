@@ -564,6 +564,7 @@ def test_family_recipes_parse_into_the_training_arguments(recipe):
         ("kto_tango_temporal.yaml", "DiffusionKTOConfig"),
         ("kto_toy.yaml", "DiffusionKTOConfig"),
         ("crpo_tango.yaml", "DiffusionCRPOConfig"),
+        ("grpo_toy.yaml", "DiffusionGRPOConfig"),
     ],
 )
 def test_objective_recipes_parse_into_their_configs(recipe, config):
@@ -572,18 +573,23 @@ def test_objective_recipes_parse_into_their_configs(recipe, config):
     import baton_tta.trainer as trainers
     from baton_tta.scripts.train import ScriptArguments
     from baton_tta.scripts.train_dpo import DPOScriptArguments
+    from baton_tta.scripts.train_grpo import GRPOScriptArguments
     from baton_tta.scripts.utils import parse
 
     path = Path(__file__).resolve().parents[1] / "recipes" / recipe
-    script_class = DPOScriptArguments if "crpo" in recipe else ScriptArguments
+    script_class = {"crpo": DPOScriptArguments, "grpo": GRPOScriptArguments}.get(recipe[:4], ScriptArguments)
     extra = (
         ["--pipeline_name_or_path", "you/tango", "--dataset_name", "you/pairs"] if "crpo" in recipe else []
     )
-    _, args = parse(
+    script, args = parse(
         (script_class, getattr(trainers, config)), ["--config", str(path), "--bf16", "false", *extra]
     )
     assert type(args).__name__ == config
-    assert (args.kto_beta if "kto" in recipe else args.rpo_alpha) > 0
+    if recipe.startswith("grpo"):
+        assert script.reward_model_name_or_path == ["toy"] and args.num_generations == 6
+        assert args.timestep_fraction == 0.5 and args.beta == 0.04
+    else:
+        assert (args.kto_beta if "kto" in recipe else args.rpo_alpha) > 0
 
 
 @pytest.mark.slow

@@ -143,7 +143,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path):
+@pytest.mark.parametrize("objective", ["baton", "grpo"])
+def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path, objective):
     # on CPU, accelerate's --cpu flag starts a single process; --multi_gpu runs torchrun, and the
     # worker's use_cpu=True makes each rank join a gloo (MULTI_CPU) group
     command = [
@@ -161,6 +162,7 @@ def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path):
         "no",
         str(ROOT / "tests" / "ddp_train_worker.py"),
         str(tmp_path),
+        objective,
     ]
     result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -173,6 +175,9 @@ def test_accelerate_two_cpu_processes_keep_ranks_identical(tmp_path):
     assert any(not torch.equal(rank0[k], initial[k]) for k in rank0), "training changed the weights"
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+    if objective == "grpo":  # each rank sampled the groups of its own prompts, the update synced them
+        sampled = [json.loads((tmp_path / f"rank{r}.prompts.json").read_text()) for r in (0, 1)]
+        assert len(sampled[0]) == len(sampled[1]) == 2 and not set(sampled[0]) & set(sampled[1])
 
 
 def test_push_to_hub_uploads_everything_in_one_commit(tmp_path, loopback_hub):

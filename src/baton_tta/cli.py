@@ -16,6 +16,7 @@ COMMANDS = {
     "generate-audio": ("generate_audio", "stage 1: N clips per prompt into a dataset (resumable)"),
     "annotate": ("annotate", "stage 1: serve the labelling app"),
     "export-labels": ("export_labels", "stage 1: labels + agreement report -> dataset"),
+    "merge-labels": ("merge_labels", "stage 1: many contributors' labels and backups -> one dataset"),
     "train-reward-model": ("train_reward_model", "stage 2: the CLAP reward model"),
     "label-with-reward-model": ("label_with_reward_model", "stage 2: score the unlabelled clips"),
     "train": ("train", "stage 3: reward-weighted fine-tuning (paper Eq. 7)"),

@@ -127,11 +127,24 @@ def _login(request: gr.Request | None) -> str | None:
     return getattr(request, "username", None) or None
 
 
-def build_app(annotator: Annotator, title: str = "BATON annotation", with_login: bool = False) -> gr.Blocks:
+def _hub_login(profile: gr.OAuthProfile | None) -> str:
+    """The Hugging Face username of a signed-in visitor (OAuth); "" before signing in, which
+    :meth:`Annotator.start` refuses with its "enter your annotator name" message."""
+    return profile.username if profile is not None else ""
+
+
+def build_app(
+    annotator: Annotator, title: str = "BATON annotation", with_login: bool = False, oauth: bool = False
+) -> gr.Blocks:
     """The page. Element ids (``annotator``, ``btn-aligned`` …) are stable: tests and shortcuts use them.
-    ``with_login``: the app runs with auth, so the name box is the login and cannot be edited."""
+    ``with_login``: the app runs with auth, so the name box is the login and cannot be edited.
+    ``oauth``: visitors sign in with Hugging Face (a Space's OAuth; mocked with the local token
+    elsewhere) and their Hub username is the annotator."""
+    with_login = with_login or oauth
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}\nListen to the clip, then answer: does it match the caption?")
+        if oauth:
+            gr.LoginButton(elem_id="hub-login")
         state = gr.State({"annotator": None, "clip_id": None, "mine": []})
         with gr.Row():
             name = gr.Textbox(
@@ -171,15 +184,29 @@ def build_app(annotator: Annotator, title: str = "BATON annotation", with_login:
                 view.status,
             ]
 
-        def on_start(typed: str, request: gr.Request) -> list:
+        def start_signed_in(typed: str, profile: gr.OAuthProfile | None) -> list:
+            return render(annotator.start(typed, _hub_login(profile)))
+
+        def start_with_auth(typed: str, request: gr.Request) -> list:
             return render(annotator.start(typed, _login(request)))
 
-        def on_label(value: int):
+        def label_signed_in(value: int):
+            def handler(session: dict, profile: gr.OAuthProfile | None) -> list:
+                view = annotator.label(session["annotator"], session["clip_id"], value, _hub_login(profile))
+                return render(view, session.get("mine"))
+
+            return handler
+
+        def label_with_auth(value: int):
             def handler(session: dict, request: gr.Request) -> list:
                 view = annotator.label(session["annotator"], session["clip_id"], value, _login(request))
                 return render(view, session.get("mine"))
 
             return handler
+
+        # Gradio injects the OAuth profile or the request by the handler's signature
+        on_start = start_signed_in if oauth else start_with_auth
+        on_label = label_signed_in if oauth else label_with_auth
 
         def on_undo(session: dict) -> list:
             return render(annotator.undo(session["annotator"], session.get("mine", [])), session.get("mine"))

@@ -64,9 +64,13 @@ class ClipSet:
         self._orders: dict[str, list[str]] = {}
 
     @classmethod
-    def load(cls, name_or_path: str, split: str = "train", seed: int = 0) -> ClipSet:
-        """Clips from a folder, files or Hub id, through the project's loader and validation."""
-        return cls(load_preference_dataset(name_or_path, split=split, schema="binary"), seed=seed)
+    def load(
+        cls, name_or_path: str, split: str = "train", seed: int = 0, revision: str | None = None
+    ) -> ClipSet:
+        """Clips from a folder, files or Hub id (at ``revision``), through the project's loader and validation."""
+        return cls(
+            load_preference_dataset(name_or_path, split=split, schema="binary", revision=revision), seed=seed
+        )
 
     def __len__(self) -> int:
         return len(self.clip_ids)

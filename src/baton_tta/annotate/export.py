@@ -40,7 +40,7 @@ def export_annotations(clips: ClipSet, store: LabelStore) -> tuple[Dataset, Agre
         logger.warning(
             "%d vote(s) in %s are for clips not in this dataset; not exported", unknown, store.path
         )
-    earlier = _earlier_votes(clips.dataset)
+    earlier = human_votes(clips.dataset)
     labels, sources, rewards, annotators, raw_votes, voters = [], [], [], [], [], []
     kept = 0
     for index, clip_id in enumerate(clips.clip_ids):
@@ -79,7 +79,7 @@ def export_annotations(clips: ClipSet, store: LabelStore) -> tuple[Dataset, Agre
     return dataset, report
 
 
-def _earlier_votes(dataset: Dataset) -> list[list[tuple[str, int]]]:
+def human_votes(dataset: Dataset) -> list[list[tuple[str, int]]]:
     """Per row, the human votes an input dataset already carries: its ``votes``/``voters`` columns
     (an earlier export), else its own label on a human row (a converted or hand-labelled file), as a
     vote by its ``annotator`` (or "earlier-label"). Nothing for unlabelled rows."""

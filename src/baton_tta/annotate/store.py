@@ -38,7 +38,8 @@ CREATE INDEX IF NOT EXISTS labels_by_clip ON labels (clip_id);
 
 @dataclass(frozen=True)
 class Vote:
-    """One effective label: the annotator's latest, not undone, label of a clip."""
+    """One effective label: the annotator's latest, not undone, label of a clip. ``uid`` names the
+    label across stores (a Hub backup's events refer to it); labels written before backups had none."""
 
     id: int
     clip_id: str
@@ -46,6 +47,10 @@ class Vote:
     label: int
     created_at: str
     app_version: str
+    uid: str | None = None
+
+
+VOTE_COLUMNS = "id, clip_id, annotator, label, created_at, app_version, uid"
 
 
 def _now() -> str:
@@ -89,6 +94,10 @@ class LabelStore:
             with self._connect() as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.executescript(SCHEMA)
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(labels)")}
+                if "uid" not in columns:  # stores from before Hub backups: add the column, keep every row
+                    connection.execute("ALTER TABLE labels ADD COLUMN uid TEXT")
+                connection.execute("CREATE UNIQUE INDEX IF NOT EXISTS labels_by_uid ON labels (uid)")
         except sqlite3.DatabaseError as error:
             raise ValueError(
                 f"{self.path}: not a readable label store ({error}); give another --store path, or restore "
@@ -105,18 +114,58 @@ class LabelStore:
         finally:
             connection.close()
 
-    def add(self, clip_id: str, annotator: str, label: int) -> int:
+    def add(self, clip_id: str, annotator: str, label: int, uid: str | None = None) -> int:
         """Record a label and return its row id once it is committed to disk."""
         if label not in LABEL_NAMES:
             raise ValueError(f"label must be one of {sorted(LABEL_NAMES)}, got {label!r}")
         annotator = normalise_annotator(annotator)
         with self._connect() as connection:
             cursor = connection.execute(
-                "INSERT INTO labels (clip_id, annotator, label, created_at, app_version) VALUES (?, ?, ?, ?, ?)",
-                (str(clip_id), annotator, int(label), _now(), self.app_version),
+                "INSERT INTO labels (clip_id, annotator, label, created_at, app_version, uid) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (str(clip_id), annotator, int(label), _now(), self.app_version, uid),
             )
             assert cursor.lastrowid is not None  # an INSERT always sets it
             return cursor.lastrowid
+
+    def vote(self, label_id: int) -> Vote | None:
+        """The label written as row ``label_id`` (standing or undone), or None."""
+        with self._connect() as connection:
+            row = connection.execute(
+                f"SELECT {VOTE_COLUMNS} FROM labels WHERE id = ?", (int(label_id),)
+            ).fetchone()
+        return Vote(*row) if row is not None else None
+
+    def replay(self, events: list[dict]) -> int:
+        """Apply backup events in one transaction — ``label`` events (their uid, annotator, label, time
+        and app version kept) unless the store has that uid already, then ``undo`` events by uid — and
+        return how many labels were new. Replaying the same events twice changes nothing."""
+        added = 0
+        with self._connect() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            for event in events:
+                if event["event"] == "label":
+                    cursor = connection.execute(
+                        "INSERT OR IGNORE INTO labels (clip_id, annotator, label, created_at, app_version, uid) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            str(event["clip_id"]),
+                            normalise_annotator(event["annotator"]),
+                            int(event["label"]),
+                            str(event["created_at"]),
+                            str(event["app_version"]),
+                            str(event["uid"]),
+                        ),
+                    )
+                    added += cursor.rowcount
+            for event in events:
+                if event["event"] == "undo":
+                    connection.execute(
+                        "UPDATE labels SET undone_at = ? WHERE uid = ? AND undone_at IS NULL",
+                        (str(event["undone_at"]), str(event["uid"])),
+                    )
+            connection.execute("COMMIT")
+        return added
 
     def undo_last(self, annotator: str) -> Vote | None:
         """Mark the annotator's most recent label undone (kept in the log) and return it; None if
@@ -137,9 +186,7 @@ class LabelStore:
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute(
-                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels WHERE "
-                + condition,
-                params,
+                f"SELECT {VOTE_COLUMNS} FROM labels WHERE " + condition, params
             ).fetchone()
             if row is not None:
                 connection.execute("UPDATE labels SET undone_at = ? WHERE id = ?", (_now(), row[0]))
@@ -150,7 +197,7 @@ class LabelStore:
         """Effective votes, one per (clip, annotator): the latest label not undone."""
         with self._connect() as connection:
             rows = connection.execute(
-                "SELECT id, clip_id, annotator, label, created_at, app_version FROM labels WHERE id IN ("
+                f"SELECT {VOTE_COLUMNS} FROM labels WHERE id IN ("
                 " SELECT MAX(id) FROM labels WHERE undone_at IS NULL GROUP BY clip_id, annotator"
                 ") ORDER BY id"
             ).fetchall()

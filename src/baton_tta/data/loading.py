@@ -176,8 +176,10 @@ def load_raw(
     split: str = "train",
     audio_column: str = "audio",
     allow_outside_paths: bool = False,
+    revision: str | None = None,
 ) -> Dataset:
-    """Load without renaming or validation (see :func:`load_preference_dataset`)."""
+    """Load without renaming or validation (see :func:`load_preference_dataset`); ``revision`` pins
+    a Hub dataset's commit, branch or tag."""
     path = Path(name_or_path)
     source = str(name_or_path)
     if path.is_dir():
@@ -200,7 +202,7 @@ def load_raw(
     )
     if looks_like_path:
         raise FileNotFoundError(f"{source}: no such file or folder")
-    return load_dataset(source, split=split)
+    return load_dataset(source, split=split, revision=revision)
 
 
 def _paths_to_audio(dataset: Dataset, column: str, base: Path | None, allow_outside: bool) -> Dataset:
@@ -268,6 +270,7 @@ def load_preference_dataset(
     check_audio: bool = True,
     allow_outside_paths: bool = False,
     source_rows: bool = False,
+    revision: str | None = None,
 ) -> Dataset:
     """Load a preference (``schema="binary"``), pairwise or pretrain dataset and validate it.
 
@@ -281,10 +284,11 @@ def load_preference_dataset(
         allow_outside_paths: let audio paths in metadata (``file_name``, path columns) point outside
             the dataset's folder; by default such a path is an error naming its row.
         source_rows: add the :data:`SOURCE_ROW` column, each row's number in the file.
+        revision: a Hub dataset's commit, branch or tag (pin it when people label it together).
     """
     spec = get_schema(schema)
     source = str(name_or_path)
-    dataset = load_raw(name_or_path, split, spec.audio_columns[0], allow_outside_paths)
+    dataset = load_raw(name_or_path, split, spec.audio_columns[0], allow_outside_paths, revision)
     path = Path(name_or_path)
     base = path if path.is_dir() else path.parent if path.is_file() else None
     dataset = standardize(
@@ -306,6 +310,7 @@ def standardize(
     check_audio: bool = True,
     allow_outside_paths: bool = False,
     source_rows: bool = False,
+    revision: str | None = None,
 ) -> Dataset:
     """Any dataset (loaded or built in memory) → the schema's columns, defaults filled, validated:
     renames ``column_map`` (``{their_column: our_column}``), checks required columns, fills optional

@@ -320,8 +320,10 @@ def dataset_card(
     repo_id: str,
     pretty_name: str | None = None,
     license: str | None = None,
+    provenance: str | None = None,
 ) -> DatasetCard:
-    """Card with the schema, rows per task, label balance, generators and annotator count."""
+    """Card with the schema, rows per task, label balance, generators and annotator count;
+    ``provenance`` (Markdown) is a section naming who labelled and how much they agreed."""
     balance, facts = [], []
     if schema == "binary":
         tasks = Counter(dataset["task"])
@@ -360,5 +362,6 @@ def dataset_card(
         facts=facts,
         num_rows=len(dataset),
         repo_id=repo_id,
+        provenance=provenance,
         citation=BATON_CITATION,
     )

@@ -47,12 +47,14 @@ def push_preference_dataset(
     private: bool = False,
     token: str | None = None,
     commit_message: str = "Upload preference dataset with baton-tta",
+    provenance: str | None = None,
 ) -> DatasetCard:
-    """Push ``dataset`` (audio as a standard ``Audio`` feature) and its card to ``repo_id``, one commit."""
+    """Push ``dataset`` (audio as a standard ``Audio`` feature) and its card to ``repo_id``, one commit;
+    ``provenance`` is the card's contributors-and-agreement section."""
     spec = get_schema(schema)
     for column in spec.audio_columns:
         dataset = dataset.cast_column(column, Audio(sampling_rate=SAMPLING_RATE))
-    card = dataset_card(dataset, schema, list(spec.features), repo_id, pretty_name, license)
+    card = dataset_card(dataset, schema, list(spec.features), repo_id, pretty_name, license, provenance)
     with tempfile.TemporaryDirectory() as staging:
         write_parquet_shards(dataset, Path(staging))
         card.save(Path(staging) / "README.md")

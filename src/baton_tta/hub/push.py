@@ -5,7 +5,8 @@ A commit is a set of files (``path in repo → local file``); :func:`push_files`
 (and the branch) when needed, checks the repository id with ``huggingface_hub``'s own validator first
 (a bad id fails before any work is uploaded), and commits them all at once, so a repository never
 holds half an artifact. :func:`push_folder` is a folder's files filtered by patterns,
-:func:`push_card` one card.
+:func:`push_card` one card; :func:`scheduled_commits` commits a growing folder at intervals (the
+annotation app's label backups).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, HfApi, RepoCard
+from huggingface_hub import CommitOperationAdd, CommitScheduler, HfApi, RepoCard
 from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
 logger = logging.getLogger(__name__)
@@ -113,3 +114,26 @@ def pipeline_files(folder: str | os.PathLike) -> list[str]:
     ]
     code = sorted(name for name in os.listdir(folder) if name.endswith(".py"))
     return ["model_index.json", *code, *(f"{name}/*" for name in components)]
+
+
+def scheduled_commits(
+    repo_id: str,
+    folder: str | os.PathLike,
+    every_minutes: float,
+    allow_patterns: Sequence[str],
+    token: str | None = None,
+    private: bool = False,
+) -> CommitScheduler:
+    """``huggingface_hub``'s ``CommitScheduler``: ``folder``'s files matching ``allow_patterns``
+    committed to the dataset ``repo_id`` every ``every_minutes`` and once more at interpreter exit
+    (each commit holds only what changed). The repository is created if missing."""
+    validate_repo_id(repo_id)
+    return CommitScheduler(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=folder,
+        every=every_minutes,
+        allow_patterns=list(allow_patterns),
+        private=private,
+        token=token,
+    )

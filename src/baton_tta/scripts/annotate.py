@@ -3,7 +3,9 @@
     baton-tta annotate --dataset outputs/clips/dataset --store outputs/labels.sqlite
 
 Binds 127.0.0.1 unless told otherwise; ``--share`` and ``--host 0.0.0.0`` only when you ask. Needs
-the ``[annotate]`` extra (Gradio). Labels are exported with ``baton-tta export-labels``.
+the ``[annotate]`` extra (Gradio). Labels are exported with ``baton-tta export-labels``; with
+``--labels_repo`` they are also backed up to a Hub dataset as people work (the Space template in
+``spaces/annotate`` runs this with ``--oauth``), and ``baton-tta merge-labels`` combines backups.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ class ClipStoreArguments:
     dataset: str = field(metadata={"help": "Clip dataset: folder, files or Hub id."})
     store: str = field(metadata={"help": "SQLite label store (created if missing)."})
     split: str = field(default="train", metadata={"help": "Split of the clip dataset."})
+    revision: str | None = field(
+        default=None, metadata={"help": "Commit, branch or tag of a Hub clip dataset (pin it for a team)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds each annotator's clip order."})
 
+    def clips(self) -> ClipSet:
+        return ClipSet.load(self.dataset, split=self.split, seed=self.seed, revision=self.revision)
+
     def open(self) -> tuple[ClipSet, LabelStore]:
-        return ClipSet.load(self.dataset, split=self.split, seed=self.seed), LabelStore(
-            self.store, app_version=__version__
-        )
+        return self.clips(), LabelStore(self.store, app_version=__version__)
 
 
 @dataclass
@@ -60,6 +66,42 @@ class ServeArguments(ClipStoreArguments):
     temporal_instructions: str | None = field(
         default=None, metadata={"help": "Instructions shown for temporal clips."}
     )
+    labels_repo: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset the labels are backed up to as people work (restored from it on start)."
+        },
+    )
+    backup_every_minutes: float = field(
+        default=5.0, metadata={"help": "Minutes between backup commits (and one at shutdown)."}
+    )
+    oauth: bool = field(
+        default=False,
+        metadata={"help": "Sign in with Hugging Face (a Space's OAuth): the Hub username is the annotator."},
+    )
+
+    def open_backed_up(self) -> tuple[ClipSet, LabelStore]:
+        """The clips and the store; with ``labels_repo`` the store is first restored from the Hub
+        backup and then backs every label up to it."""
+        clips = self.clips()
+        if not self.labels_repo:
+            return clips, LabelStore(self.store, app_version=__version__)
+        from baton_tta.annotate.backup import BackedUpStore, HubLabelBackup, restore_store
+
+        store_path = Path(self.store)
+        restored = restore_store(
+            LabelStore(store_path, app_version=__version__),
+            self.labels_repo,
+            store_path.with_name(store_path.name + ".restored"),
+        )
+        print(f"{restored} label(s) restored from {self.labels_repo}")
+        backup = HubLabelBackup(
+            self.labels_repo,
+            store_path.with_name(store_path.name + ".backup"),
+            self.backup_every_minutes,
+            clips={"dataset": self.dataset, "revision": self.revision, "split": self.split},
+        )
+        return clips, BackedUpStore(store_path, __version__, backup)
 
 
 def parse_auth(values: Sequence[str] = (), auth_file: str | None = None) -> list[tuple[str, str]]:
@@ -99,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     (args,) = parse((ServeArguments,), argv, repeatable=["--auth"])
     logins = parse_auth(args.auth, args.auth_file)
-    clips, store = args.open()
+    clips, store = args.open_backed_up()
     instructions = {
         task: text
         for task, text in (
@@ -108,13 +150,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if text
     }
-    if warning := exposure_warning(args.host, args.share, logins):
+    if not args.oauth and (warning := exposure_warning(args.host, args.share, logins)):
         logger.warning(warning)
         print(warning, file=sys.stderr)
     print(
         f"labels go to {store.path}" + (f"; {len(logins)} login(s), each labels as itself" if logins else "")
     )
-    app = build_app(Annotator(clips, store, instructions), title=args.title, with_login=bool(logins))
+    app = build_app(
+        Annotator(clips, store, instructions), title=args.title, with_login=bool(logins), oauth=args.oauth
+    )
     launch_app(app, host=args.host, port=args.port, share=args.share, auth=logins or None)
 
 
