@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +17,11 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from datasets import Dataset
 from huggingface_hub import HfApi
 
 from baton_tta.annotate import ClipSet, LabelStore
 from baton_tta.annotate.backup import BackedUpStore, HubLabelBackup, read_events, restore_store
-from baton_tta.annotate.merge import LabelSource, content_key, merge_sources
+from baton_tta.annotate.merge import content_key
 from baton_tta.data import load_preference_dataset
 from baton_tta.data.audio import decode_audio
 from baton_tta.toy.datasets import toy_preference_dataset
@@ -43,54 +43,101 @@ def _reencoded(row: dict, fmt: str = "WAV") -> dict:
     return {"bytes": buffer.getvalue(), "path": f"clip.{fmt.lower()}"}
 
 
-def test_merge_is_a_hand_majority_with_fleiss_kappa_conflicts_and_duplicates(tmp_path):
-    clips = load_preference_dataset(str(_clips(tmp_path / "clips")))  # 4 clips, 2 tasks' worth of rows
-    clips = clips.map(lambda row: {"task": "integrity"})
-    rows = list(clips.with_format(None))
-    # an export of the app (votes / voters per clip), clips c0..c3
-    export = clips.map(
-        lambda row, i: {
-            "votes": [[1, 1], [0, 1], [1, 0], [0]][i],
-            "voters": [["alice", "bob"], ["alice", "bob"], ["alice", "bob"], ["alice"]][i],
-            "source": "human",
-        },
-        with_indices=True,
+def _backup_folder(folder: Path, clips: Path, events: list[tuple[str, str, int]], undone: int = 0) -> Path:
+    """A backup as the app writes it: ``clips.json`` and an instance file of label (and undo) events."""
+    (folder / "labels").mkdir(parents=True)
+    (folder / "clips.json").write_text(json.dumps({"dataset": str(clips), "split": "train"}))
+    lines = [
+        {
+            "event": "label",
+            "uid": f"{folder.name}-{n}",
+            "clip_id": clip,
+            "annotator": who,
+            "label": label,
+            "created_at": f"2026-12-01T10:00:{n:02d}",
+            "app_version": "test",
+        }
+        for n, (clip, who, label) in enumerate(events)
+    ]
+    lines += [
+        {"event": "undo", "uid": f"{folder.name}-{n}", "undone_at": "2026-12-01T11:00:00"}
+        for n in range(undone)
+    ]
+    (folder / "labels" / "instance.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+def test_merge_of_two_backups_and_a_converted_baton_excerpt_is_the_hand_majority_and_kappa(tmp_path):
+    from baton_tta.data.converters import convert_baton_official
+    from baton_tta.scripts.merge_labels import main
+
+    clips_dir = _clips(tmp_path / "clips")
+    clips = ClipSet.load(str(clips_dir))
+    rows = list(clips.dataset.with_format(None))
+    c = clips.clip_ids
+    # alice's Space instance (her first c0 label undone, then given again), and bob's; alice also
+    # labelled c3 on bob's instance, the other way: a conflict
+    _backup_folder(
+        tmp_path / "alice",
+        clips_dir,
+        [(c[0], "alice", 0), (c[0], "alice", 1), (c[1], "alice", 0), (c[2], "alice", 1), (c[3], "alice", 0)],
+        undone=1,
     )
-    # a converted BATON excerpt: c0 and c3 re-encoded as WAV (other bytes, same samples), by other people
-    baton = Dataset.from_list(
+    _backup_folder(
+        tmp_path / "bob",
+        clips_dir,
+        [(c[0], "bob", 1), (c[1], "bob", 1), (c[2], "bob", 0), (c[3], "alice", 1)],
+    )
+    # the official BATON files for c0 and c3: WAVs written again from the clips (other bytes, same samples)
+    audio = tmp_path / "baton-audio"
+    audio.mkdir()
+    official = []
+    for k in (0, 3):
+        sf.write(audio / f"{k:04d}.wav", decode_audio(rows[k]["audio"], 16000), 16000, subtype="PCM_16")
+        official.append(
+            {
+                "dataset": "2label_integrity",
+                "location": f"/authors/{k:04d}.wav",
+                "captions": rows[k]["prompt"],
+                "feedback": 1,
+            }
+        )
+    (tmp_path / "baton.json").write_text(json.dumps(official))
+    convert_baton_official([tmp_path / "baton.json"], audio).save_to_disk(str(tmp_path / "baton"))
+    out = tmp_path / "merged"
+    main(
         [
-            {**rows[0], "audio": _reencoded(rows[0]), "label": 1, "source": "human", "annotator": "carol"},
-            {**rows[3], "audio": _reencoded(rows[3]), "label": 1, "source": "human", "annotator": "alice"},
+            "--sources",
+            str(tmp_path / "alice"),
+            str(tmp_path / "bob"),
+            str(tmp_path / "baton"),
+            "--output_dir",
+            str(out),
         ]
-    ).cast(clips.features)
-    # a backup-like source: carol on c1 (0) and a skip on c2
-    backup = LabelSource("backup", clips, [(1, "carol", 0), (2, "carol", -1)])
-    merged, report = merge_sources(
-        [LabelSource.from_dataset("export", export), LabelSource.from_dataset("baton", baton), backup]
     )
-    assert content_key(rows[0]["prompt"], rows[0]["audio"]) == content_key(
-        rows[0]["prompt"], baton[0]["audio"]
-    )
-    assert len(merged) == 4  # the re-encoded clips are the same clips
+    merged = load_preference_dataset(str(out))
+    assert len(merged) == 4  # the re-encoded BATON clips are the same clips
     by_key = {row["clip_key"]: row for row in merged}
-    c = [by_key[content_key(r["prompt"], r["audio"])] for r in rows]
-    # c0: alice 1, bob 1, carol 1 → 1; c1: alice 0, bob 1, carol 0 → 0; c2: alice 1, bob 0, carol skip → tie
-    # c3: alice said 0 in the export and 1 in the BATON excerpt → a conflict: neither counts, no votes left
-    assert [row["label"] for row in c] == [1, 0, -1, -1]
-    assert c[0]["voters"] == ["alice", "bob", "carol"] and c[0]["sources"] == ["backup", "baton", "export"]
-    assert c[2]["votes"] == [1, 0, -1] and c[3]["votes"] == [] and c[3]["source"] == "unlabelled"
-    assert [(x["annotator"], x["votes"]) for x in report.conflicts] == [("alice", {"export": 0, "baton": 1})]
-    assert len(report.duplicates) == 2 + 4  # the excerpt's two clips, and the backup's four rows again
-    # Fleiss' κ by hand over c0 [1,1,1], c1 [0,1,0], c2 [1,0]: P̄ = (1 + 1/3 + 0)/3 = 4/9;
-    # p(1) = 5/8, p(0) = 3/8, Pₑ = 34/64; κ = (4/9 − 17/32)/(1 − 17/32)
-    expected = (4 / 9 - 17 / 32) / (1 - 17 / 32)
-    assert report.tasks["integrity"]["fleiss_kappa"] == pytest.approx(expected)
-    # alice against the others' majority: c0 (bob+carol 1: agrees), c1 (bob 1, carol 0: tie, not
-    # counted), c2 (bob 0: disagrees) → 1 of 2
-    assert report.annotators["alice"]["agreement_with_others"] == pytest.approx(0.5)
-    assert report.sources["backup"]["votes"] == 2 and report.sources["baton"]["clips"] == 2
-    text = report.markdown()
-    assert "| integrity | 4 |" in text and "Conflicts" in text and "alice" in text
+    m = [by_key[content_key(r["prompt"], r["audio"])] for r in rows]
+    # c0: alice 1, bob 1, BATON 1 → 1; c1: alice 0, bob 1 → tie; c2: alice 1, bob 0 → tie;
+    # c3: alice 0 on her instance, 1 on bob's → neither counts; BATON 1 → 1
+    assert [row["label"] for row in m] == [1, -1, -1, 1]
+    baton = str(tmp_path / "baton")
+    assert m[0]["voters"] == ["alice", "bob", baton] and m[3]["voters"] == [baton]
+    assert m[0]["sources"] == sorted([str(tmp_path / "alice"), str(tmp_path / "bob"), baton])
+    report = json.loads((out / "merge.json").read_text())
+    assert [(x["annotator"], sorted(x["votes"].values())) for x in report["conflicts"]] == [("alice", [0, 1])]
+    assert len(report["duplicates"]) == 4 + 2  # bob's backup names the same 4 clips; BATON gives 2
+    # Fleiss' κ by hand, per task (c0, c1 are integrity clips, c2, c3 temporal):
+    # integrity c0 [1,1,1], c1 [0,1]: P̄ = (1 + 0)/2; 4 of 5 votes are 1, Pₑ = 0.8² + 0.2² = 0.68
+    assert report["tasks"]["integrity"]["fleiss_kappa"] == pytest.approx((0.5 - 0.68) / (1 - 0.68))
+    # temporal c2 [1,0] (c3 has one vote left): P̄ = 0, Pₑ = 0.5 → κ = −1
+    assert report["tasks"]["temporal"]["fleiss_kappa"] == pytest.approx(-1.0)
+    # alice against the others' majority: c0 (bob + BATON 1: agrees); c1, c2 (bob alone: disagrees) → 1/3
+    assert report["annotators"]["alice"]["agreement_with_others"] == pytest.approx(1 / 3)
+    assert report["sources"][baton] == {"clips": 2, "votes": 2, "fleiss_kappa": None}
+    text = (out / "merge.md").read_text()
+    assert "| integrity | 2 | 5 | -0.563 |" in text and "Conflicts" in text
 
 
 def test_two_instances_back_up_to_one_dataset_and_a_restart_resumes(tmp_path, loopback_hub):
@@ -211,3 +258,158 @@ def test_a_sigkill_during_scheduled_commits_loses_at_most_an_interval(tmp_path, 
         f"SIGKILL: {len(acknowledged)} labels acknowledged, {restored} on the Hub, {len(lost)} lost "
         f"(the last {killed_at - min(lost, default=killed_at):.2f} s; interval {interval_minutes * 60:.1f} s)"
     )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_space(tmp_path: Path, clips: Path, store: str, port: int) -> subprocess.Popen:
+    """The Space template as a Space runs it (``python app.py``), signed-in visitors mocked by Gradio
+    with the app's token user (the loopback Hub says ``hf_alice_token`` is alice)."""
+    env = {
+        **os.environ,
+        "HF_TOKEN": "hf_alice_token",
+        "BATON_CLIPS": str(clips),
+        "BATON_LABELS_REPO": "baton/space-labels",
+        "BATON_BACKUP_MINUTES": "10",
+        "BATON_STORE": str(tmp_path / store),
+        "BATON_HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "OMP_NUM_THREADS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "spaces" / "annotate" / "app.py")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as response:
+                config = response.read().decode()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the Space did not start"
+            time.sleep(0.3)
+    assert "hub-login" in config  # the Sign in with Hugging Face button
+    return process
+
+
+@pytest.mark.browser
+def test_the_space_template_signs_in_labels_backs_up_at_shutdown_and_resumes(tmp_path, loopback_hub):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_annotate_app import CHROMIUM, CHROMIUM_ARGS, _value, _wait_progress
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (.ci/run does)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    clips = _clips(tmp_path / "clips")
+
+    def sign_in_and(port: int, action) -> None:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.click("#hub-login")  # Gradio's mocked OAuth: back on the page, signed in as alice
+            page.wait_for_function(
+                "() => { const box = document.querySelector('#status textarea, #status input');"
+                " return box && box.value.includes('(your login)'); }",
+                timeout=30000,
+            )
+            assert _value(page, "status") == "Labelling as alice (your login)."
+            action(page)
+            browser.close()
+
+    port = _free_port()
+    space = _start_space(tmp_path, clips, "first.sqlite", port)
+    try:
+
+        def label_one(page) -> None:
+            _wait_progress(page, 0)
+            page.click("#btn-aligned")
+            _wait_progress(page, 1)
+
+        sign_in_and(port, label_one)
+    finally:
+        space.send_signal(signal.SIGTERM)  # a Space stopping: the backup's last commit runs at exit
+        space.wait(timeout=60)
+    files = HfApi().list_repo_files("baton/space-labels", repo_type="dataset")
+    assert "clips.json" in files and any(f.startswith("labels/") for f in files)
+    restarted_port = _free_port()
+    restarted = _start_space(tmp_path, clips, "second.sqlite", restarted_port)  # a new, empty disk
+    try:
+        sign_in_and(restarted_port, lambda page: _wait_progress(page, 1))  # alice's label came back
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_the_readme_hub_labelling_commands_run_against_the_loopback_hub(tmp_path, loopback_hub, monkeypatch):
+    """The README's "Label together on the Hub" block, as written; two simulated contributors label
+    through the app's own backed-up store in place of the browser (the ``annotate`` line's flags)."""
+    from baton_tta.cli import main
+    from baton_tta.scripts.annotate import ServeArguments
+    from baton_tta.scripts.utils import parse
+    from test_readme_sequence import readme_sequence
+
+    commands = readme_sequence("<!-- hub-labelling -->")
+    assert [c[0] for c in commands] == ["push-dataset", "annotate", "merge-labels", "train-reward-model"]
+    shutil.copytree(REPO / "recipes", tmp_path / "recipes")
+    monkeypatch.chdir(tmp_path)
+    _clips(Path("outputs/clips/dataset"), prompts=3)
+    carol = LabelStore("outputs/carol.sqlite", "test")  # a local export, the merge's second source
+    local = ClipSet.load("outputs/clips/dataset")
+    for index, clip_id in enumerate(sorted(local.clip_ids)):
+        carol.add(clip_id, "carol", index % 2)
+    assert (
+        main(
+            [
+                "export-labels",
+                "--dataset",
+                "outputs/clips/dataset",
+                "--store",
+                "outputs/carol.sqlite",
+                "--output_dir",
+                "outputs/labels",
+            ]
+        )
+        == 0
+    )
+    for argv in commands:
+        if argv[0] != "annotate":
+            assert main(argv) == 0, argv
+            continue
+        for person in ("alice", "bob"):  # what the app does for each contributor's clicks
+            (args,) = parse((ServeArguments,), argv[1:])
+            args.store = args.store.replace("alice", person)
+            clips, store = args.open_backed_up()
+            for index, clip_id in enumerate(sorted(clips.clip_ids)[:4]):
+                store.add(clip_id, person, index % 2 if person == "alice" else 1)
+            store.backup.close()
+    merged = load_preference_dataset("outputs/merged-labels")
+    assert len(merged) == 6 and {v for voters in merged["voters"] for v in voters} == {
+        "alice",
+        "bob",
+        "carol",
+    }
+    # sorted clip 0: alice 0, bob 1, carol 0 → 0; clip 1: alice 1, bob 1, carol 1 → 1; clips 4, 5: carol only
+    labels = dict(zip(merged["clip_key"], merged["label"], strict=True))
+    assert sorted(merged["sources"], key=len)[-1] == ["outputs/labels", "you/baton-labels"]
+    assert len(labels) == 6 and set(merged["label"]) <= {0, 1, -1}
+    assert len(loopback_hub.state.repos[("dataset", "you/baton-preferences")].commits) == 2
+    assert Path("outputs/reward-model-merged/model.safetensors").is_file()

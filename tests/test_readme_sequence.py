@@ -23,11 +23,11 @@ MARKER = "<!-- offline-sequence -->"
 OUTPUT_FLAGS = {"--output_dir"}
 
 
-def readme_sequence() -> list[list[str]]:
-    """The ``baton-tta`` commands of the marked blocks, in README order, as argument lists."""
+def readme_sequence(marker: str = MARKER) -> list[list[str]]:
+    """The ``baton-tta`` commands of the blocks marked ``marker``, in README order, as argument lists."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = []
-    for block in re.findall(re.escape(MARKER) + r"\s*```bash\n(.*?)```", text, flags=re.S):
+    for block in re.findall(re.escape(marker) + r"\s*```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = line.split("#", 1)[0].strip()

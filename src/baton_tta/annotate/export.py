@@ -24,6 +24,8 @@ from baton_tta.data.loading import conform
 from baton_tta.data.schema import get_schema
 
 logger = logging.getLogger(__name__)
+#: The voter of a human row whose file names no annotator (converted datasets).
+UNNAMED = "earlier-label"
 
 
 def export_annotations(clips: ClipSet, store: LabelStore) -> tuple[Dataset, AgreementReport]:
@@ -93,7 +95,7 @@ def human_votes(dataset: Dataset) -> list[list[tuple[str, int]]]:
         return [[] for _ in range(len(dataset))]
     annotators = dataset["annotator"] if "annotator" in columns else [""] * len(dataset)
     return [
-        [(annotator or "earlier-label", int(label))] if source == "human" and label in (0, 1) else []
+        [(annotator or UNNAMED, int(label))] if source == "human" and label in (0, 1) else []
         for label, source, annotator in zip(dataset["label"], dataset["source"], annotators)
     ]
 

@@ -24,7 +24,7 @@ import numpy as np
 from datasets import Dataset, List, Value
 
 from baton_tta.annotate.agreement import cohen_kappa, fleiss_kappa, majority_label, percent_agreement
-from baton_tta.annotate.export import human_votes
+from baton_tta.annotate.export import UNNAMED, human_votes
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.loading import conform
 from baton_tta.data.schema import get_schema
@@ -50,9 +50,10 @@ class LabelSource:
 
     @classmethod
     def from_dataset(cls, name: str, dataset: Dataset) -> LabelSource:
-        """An export or a converted dataset: its votes/voters columns, else a human row's label."""
+        """An export or a converted dataset: its votes/voters columns, else a human row's label, by
+        the row's annotator — or, when the file names none (the official BATON files), by the source."""
         votes = [
-            (row, annotator, label)
+            (row, name if annotator == UNNAMED else annotator, label)
             for row, cast in enumerate(human_votes(dataset))
             for annotator, label in cast
         ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = build_app(
         Annotator(clips, store, instructions), title=args.title, with_login=bool(logins), oauth=args.oauth
     )
+    if args.labels_repo:  # a Space is stopped with SIGTERM: exit normally, so the backup's last commit runs
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     launch_app(app, host=args.host, port=args.port, share=args.share, auth=logins or None)
 
 
