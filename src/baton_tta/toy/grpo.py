@@ -454,7 +454,9 @@ def plot_grpo(result: ToyGRPOResult, path: Path) -> Path:
             axis.axvline(len(history) - 1, color="grey", linestyle="--", label="guard fired")
         axis.set_xlabel("round")
         axis.set_xticks(rounds)
-        axis.legend(fontsize=7, loc="lower left")
+        lines, labels = axis.get_legend_handles_labels()
+        twin_lines, twin_labels = twin.get_legend_handles_labels()
+        axis.legend(lines + twin_lines, labels + twin_labels, fontsize=7, loc="lower left")
         axis.set_title("the guard: reward with a planted flaw")
     figure.suptitle("GRPO against BATON in the toy world: equal clips generated, oracle judge")
     figure.tight_layout()
@@ -465,6 +467,7 @@ def plot_grpo(result: ToyGRPOResult, path: Path) -> Path:
 def save_grpo_result(result: ToyGRPOResult, output_dir: str | Path) -> dict[str, Path]:
     """``toy_grpo.json``, ``.md`` and ``.png``."""
     output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: output_dir / f"toy_grpo.{k}" for k in ("json", "md", "png")}
     paths["json"].write_text(json.dumps(asdict(result), indent=2) + "\n", encoding="utf-8")
     paths["md"].write_text(result.markdown() + "\n", encoding="utf-8")
