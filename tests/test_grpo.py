@@ -276,7 +276,7 @@ def test_reused_rollouts_move_the_ratio_and_clip_it(tmp_path):
 
     trainer = DiffusionGRPOTrainer(
         tiny_pipeline("TangoPipeline", seed=0),
-        _grpo_args(tmp_path, num_iterations=2, learning_rate=3e-2, epsilon=1e-3, beta=0.0),
+        _grpo_args(tmp_path, num_iterations=2, learning_rate=1e-3, epsilon=1e-3, beta=0.0),
         train_dataset=PROMPTS,
         reward_funcs=Loudness(),
     )
@@ -285,6 +285,26 @@ def test_reused_rollouts_move_the_ratio_and_clip_it(tmp_path):
     assert "reward" in first and "reward" not in second  # one batch of rollouts for both updates
     assert first["ratio"] == pytest.approx(1.0) and first["clip_ratio"] == 0.0
     assert second["ratio"] != pytest.approx(1.0, abs=1e-4) and second["clip_ratio"] > 0
+
+
+def test_lora_trains_only_the_adapters_with_the_base_weights_as_the_reference(tmp_path):
+    from baton_tta.tiny import tiny_pipeline
+    from baton_tta.trainer import DiffusionGRPOTrainer
+
+    trainer = DiffusionGRPOTrainer(
+        tiny_pipeline("TangoPipeline", seed=0),
+        _grpo_args(tmp_path, use_lora=True, lora_rank=4, learning_rate=1e-2, beta=0.5),
+        train_dataset=PROMPTS,
+        reward_funcs=Loudness(),
+    )
+    assert trainer.reference_denoiser is None  # LoRA: no copy, the adapters switched off
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("lora" in k for k in changed)
+    first, second = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert first["kl"] == 0.0 and second["kl"] > 0  # the adapters moved away from the base weights
 
 
 def test_costs_are_printed_before_the_run(tmp_path, capsys):
@@ -315,10 +335,6 @@ GRPO_ARGS = [
     "toy",
     "--toy_prompts_per_task",
     "2",
-    "--reward_model_name_or_path",
-    "toy",
-    "--toy_reward_prompts",
-    "4",
     "--audio_length_s",
     "1.0",
     "--num_generations",
@@ -344,6 +360,14 @@ GRPO_ARGS = [
 ]
 
 
+def _tiny_reward_model(folder: Path) -> list[str]:
+    """A saved random tiny reward model (trained reward models are the toy world's tests' business)."""
+    from baton_tta.tiny import tiny_reward_model
+
+    tiny_reward_model().save_pretrained(folder)
+    return ["--reward_model_name_or_path", str(folder)]
+
+
 def _train_grpo(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     return run_script(
         ROOT / "trainers" / "train_grpo.py", [*GRPO_ARGS, "--output_dir", output_dir, *extra], ENV
@@ -352,11 +376,19 @@ def _train_grpo(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
+    reward = _tiny_reward_model(tmp_path / "reward-model")
     reference = tmp_path / "reference"
-    _train_grpo(reference)
+    _train_grpo(reference, *reward)
     run = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "trainers" / "train_grpo.py"), *GRPO_ARGS, "--output_dir", str(run)],
+        [
+            sys.executable,
+            str(ROOT / "trainers" / "train_grpo.py"),
+            *GRPO_ARGS,
+            *reward,
+            "--output_dir",
+            str(run),
+        ],
         env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -367,7 +399,7 @@ def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (run / "model_index.json").exists(), "killed before the end"
-    resumed = _train_grpo(run, "--resume_from_checkpoint", "last")
+    resumed = _train_grpo(run, *reward, "--resume_from_checkpoint", "last")
     assert "resuming from" in resumed.stderr
     expected, got = (
         load_file(reference / "unet" / "diffusion_pytorch_model.safetensors"),

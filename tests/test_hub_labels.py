@@ -413,3 +413,33 @@ def test_the_readme_hub_labelling_commands_run_against_the_loopback_hub(tmp_path
     assert len(labels) == 6 and set(merged["label"]) <= {0, 1, -1}
     assert len(loopback_hub.state.repos[("dataset", "you/baton-preferences")].commits) == 2
     assert Path("outputs/reward-model-merged/model.safetensors").is_file()
+
+
+def test_the_space_template_needs_its_settings_and_starts_with_the_sign_in_button(tmp_path, loopback_hub):
+    sys.path.insert(0, str(REPO / "spaces" / "annotate"))
+    try:
+        from app import space_arguments
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit, match="BATON_CLIPS, BATON_LABELS_REPO"):
+        space_arguments({})
+    flags = space_arguments(
+        {"BATON_CLIPS": "you/clips", "BATON_CLIPS_REVISION": "abc123", "BATON_LABELS_REPO": "you/l"}
+    )
+    assert flags[flags.index("--revision") + 1] == "abc123" and "--oauth" in flags
+    space = _start_space(
+        tmp_path, _clips(tmp_path / "clips"), "labels.sqlite", _free_port()
+    )  # asserts the button
+    space.send_signal(signal.SIGTERM)
+    assert space.wait(timeout=60) == 0  # SIGTERM is a clean exit: the backup's last commit runs
+
+
+def test_a_pinned_revision_labels_the_clips_of_that_commit(tmp_path, loopback_hub):
+    from baton_tta.hub.datasets import push_preference_dataset
+
+    first = load_preference_dataset(str(_clips(tmp_path / "v1", prompts=2)))
+    push_preference_dataset(first, "you/clips")
+    pinned = HfApi().dataset_info("you/clips").sha  # the commit the first push made
+    push_preference_dataset(load_preference_dataset(str(_clips(tmp_path / "v2", prompts=3))), "you/clips")
+    assert len(ClipSet.load("you/clips")) == 6
+    assert ClipSet.load("you/clips", revision=pinned).clip_ids == ClipSet(first).clip_ids
