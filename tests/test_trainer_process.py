@@ -75,6 +75,34 @@ def test_train_kto_runs_its_offline_toy_recipe(tmp_path):
     assert load_in_a_fresh_process(out, ENV) == ["GriffinLimVocoder", "False"]
 
 
+def test_train_grpo_runs_its_offline_toy_recipe(tmp_path, capsys):
+    """`baton-tta train-grpo --config recipes/grpo_toy.yaml` (fewer steps, a smaller toy reward model):
+    GRPO from the shipped toy TANGO rewarded by the built-in toy reward model; the plan is printed,
+    the card names the objective, and the pipeline loads in a fresh process."""
+    from baton_tta.cli import main
+
+    out = tmp_path / "grpo"
+    argv = ["train-grpo", "--config", str(ROOT / "recipes" / "grpo_toy.yaml"), "--output_dir", str(out)]
+    small = [
+        "--max_steps",
+        "2",
+        "--save_strategy",
+        "no",
+        "--toy_reward_prompts",
+        "4",
+        "--toy_prompts_per_task",
+        "2",
+    ]
+    assert main([*argv, *small]) == 0
+    assert "GRPO plan: 2 updates" in capsys.readouterr().out
+    settings = json.loads((out / "run.json").read_text())["settings"]  # a resume with others is refused
+    assert (settings["num_generations"], settings["eta"], settings["timestep_fraction"]) == (6, 1.0, 0.5)
+    assert "# GRPO fine-tuned" in (out / "README.md").read_text()
+    assert load_in_a_fresh_process(out, ENV) == ["GriffinLimVocoder", "False"]
+    with pytest.raises(SystemExit, match=r"recipes/grpo_toy\.yaml runs offline"):
+        main(["train-grpo"])
+
+
 ARGS = [
     "--config",
     str(ROOT / "recipes" / "tiny_random.yaml"),

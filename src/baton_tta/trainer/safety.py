@@ -64,6 +64,17 @@ DEFINING_FIELDS = (
     "desirable_weight",
     "undesirable_weight",
     "kto_reward_threshold",
+    # GRPO: what the policy samples and how it is updated
+    "num_generations",
+    "num_inference_steps",
+    "guidance_scale",
+    "eta",
+    "timestep_fraction",
+    "epsilon",
+    "epsilon_high",
+    "num_iterations",
+    "scale_rewards",
+    "reward_weights",
 )
 
 
