@@ -14,8 +14,8 @@ the same base model:
   oracle itself as the reward (the upper bound: a perfect reward model). GRPO's learning rate is
   searched on validation prompts taken from the training prompts, never on the held-out judge;
 - the guard: GRPO on a reward model with a planted flaw (a bonus for one sound no caption asks
-  for), rounds judged on held-out prompts, the reward-hacking guard on: when does it stop the run
-  and which round does it roll back to?
+  for) at a higher learning rate, rounds judged on held-out prompts, the reward-hacking guard on:
+  when does it stop the run and which round does it roll back to?
 
 Sampling passes are equal (every condition renders the same clips with the same sampler); the
 update passes differ by objective and are counted in the table (GRPO trains on a third of the
@@ -80,12 +80,15 @@ class ToyGRPOConfig:
     #: GRPO learning rates searched on the validation prompts (the reward-model condition's choice is
     #: used for the oracle condition too).
     learning_rates: tuple[float, ...] = (1e-4, 3e-4)
-    #: The guard experiment: rounds, GRPO updates per round, the planted flaw's weight and sound,
-    #: and held-out prompts per task its judge hears (2 clips each).
+    #: The guard experiment: rounds, GRPO updates per round and their learning rate (stronger than
+    #: the chosen one, so the flaw is exploited within the rounds), the planted flaw's weight and
+    #: sound, the guard's patience, and held-out prompts per task its judge hears (2 clips each).
     guard_rounds: int = 4
     guard_updates_per_round: int = 10
-    guard_flaw_weight: float = 0.2
+    guard_learning_rate: float = 3e-4
+    guard_flaw_weight: float = 1.0
     guard_flaw_event: str = "hiss"
+    guard_patience: int = 2
     guard_prompts: int = 20
     #: Names of CONDITIONS to run; all of them when None.
     conditions: tuple[str, ...] | None = None
@@ -143,8 +146,8 @@ class ToyGRPOResult:
             lines += [
                 "",
                 f"The guard: GRPO on the reward model plus {g['flaw_weight']:g} × the loudness of the "
-                f"{g['flaw_event']} band (a flaw no caption asks for), judged each round on "
-                f"{g['judge_prompts']} held-out prompts × 2 clips:",
+                f"{g['flaw_event']} band (a flaw no caption asks for), learning rate {g['learning_rate']:g}, "
+                f"patience {g['patience']}, judged each round on {g['judge_prompts']} held-out prompts × 2 clips:",
                 "",
                 "| round | flawed reward, held-out clips | oracle aligned, held-out | oracle integrity | "
                 "oracle temporal |",
@@ -298,7 +301,7 @@ class ToyGRPO:
         best = max(entries, key=lambda e: e["validation"])  # the first of equals: the milder rate
         return float(best["learning_rate"]), entries
 
-    def guard(self, train: Dataset, held_out: Dataset, lr: float) -> dict[str, Any]:
+    def guard(self, train: Dataset, held_out: Dataset) -> dict[str, Any]:
         """GRPO rounds on a reward with a planted flaw, the guard watching the oracle on held-out prompts."""
         c = self.config
         picked = {task: 0 for task in TASKS}
@@ -313,13 +316,13 @@ class ToyGRPO:
         )
         args = self.grpo_config(
             "GRPO guard",
-            lr,
+            c.guard_learning_rate,
             len(train),
             rounds=c.guard_rounds,
             steps=c.guard_updates_per_round,
             eval_clips_per_prompt=2,
             judge_metric="oracle_aligned",
-            early_stopping_patience=1,
+            early_stopping_patience=c.guard_patience,
         )
         runner = self.run_rounds(
             args, flawed, train, judge_prompts, judges={"oracle": OracleJudge(self.loop.oracle)}
@@ -328,6 +331,8 @@ class ToyGRPO:
         return {
             "flaw_weight": c.guard_flaw_weight,
             "flaw_event": c.guard_flaw_event,
+            "learning_rate": c.guard_learning_rate,
+            "patience": c.guard_patience,
             "judge_prompts": len(judge_prompts),
             "rounds": summary["rounds"],
             "stopped_early": summary["stopped_early"],
@@ -355,7 +360,7 @@ class ToyGRPO:
         search: list[dict] = []
         clips_per_round = self.clips_per_prompt * len(train) // c.rounds
         grpo_lr = c.learning_rates[0]
-        if GRPO_REWARD_MODEL in names or GRPO_ORACLE in names or c.guard_rounds:
+        if GRPO_REWARD_MODEL in names or GRPO_ORACLE in names:
             grpo_lr, search = clock("search GRPO", self.search_learning_rate, train, token, validation)
         for name in names:
             if name in OFFLINE:
@@ -388,7 +393,7 @@ class ToyGRPO:
             runner = clock(name, self.run_rounds, args, reward, train, token)
             seconds[name] = clock.seconds[name]
             judged += self.judge_rounds(name, runner, held_out, clips_per_round)
-        guard = clock("guard", self.guard, train, held_out, grpo_lr) if c.guard_rounds else {}
+        guard = clock("guard", self.guard, train, held_out) if c.guard_rounds else {}
         references = {"base": judged[0]}
         for reference, short in ((BATON_OFFLINE, "BATON offline"), (KTO_OFFLINE, "KTO offline")):
             found = [row for row in judged if row["model"] == reference]
