@@ -413,6 +413,12 @@ def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
         return [entry["reward"] for entry in state["log_history"] if "reward" in entry]
 
     assert rewards(run)[2:] == rewards(reference)[2:] and len(rewards(reference)) == 4
+    # every clip's reward is kept through the kill (checkpoints carry them): 4 updates × 2 prompts × 2 clips
+    seen = [
+        json.loads((folder / "checkpoint-4" / "rewards-rank0.json").read_text())
+        for folder in (run, reference)
+    ]
+    assert seen[0] == seen[1] and len(seen[0]) == 4 * 2 * 2
 
 
 def test_grpo_as_the_objective_of_online_rounds(tmp_path):

@@ -274,10 +274,16 @@ class DiffusionTrainer(Trainer):
         trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
         with space_for_checkpoint(folder, trainable):
             super()._save_checkpoint(model, trial)
-            if self.ema is not None and self.args.should_save:
-                self.ema.save(folder)
+            self.save_checkpoint_extras(folder)
+        self.accelerator.wait_for_everyone()  # every process's extras are on disk before the marker
         if self.args.should_save:
             mark_complete(folder, self.state.global_step)
+
+    def save_checkpoint_extras(self, folder: Path) -> None:
+        """What resuming needs beside the Trainer's own state (the EMA's averages); subclasses add
+        theirs. Called on every process, before the checkpoint is marked complete."""
+        if self.ema is not None and self.args.should_save:
+            self.ema.save(folder)
 
     def init_hf_repo(self, token: str | None = None) -> None:
         """No repo is created during training: :meth:`push_to_hub` creates it and uploads once, at the end."""

@@ -20,10 +20,12 @@ trained steps by the global step: a resumed run continues the same trajectory.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,7 @@ from baton_tta.families.sampling import (
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.config import DiffusionGRPOConfig
 from baton_tta.trainer.loss import group_advantages, grpo_loss
+from baton_tta.trainer.safety import write_atomically
 from baton_tta.trainer.trainer import load_scorer
 
 logger = logging.getLogger(__name__)
@@ -314,6 +317,24 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             for key, value in metrics.items():
                 self._metrics[key].append(float(value))
         return self._finish_loss(total, {})  # already divided by the accumulation steps, as the Trainer's
+
+    # ------------------------------------------------------------------ checkpoints
+    def _rewards_file(self, folder: str | Path) -> Path:
+        return Path(folder) / f"rewards-rank{self.args.process_index}.json"
+
+    def save_checkpoint_extras(self, folder: Path) -> None:
+        """The rewards this process's rollouts saw so far, so a resumed run reports every clip's."""
+        super().save_checkpoint_extras(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(self._rewards_file(folder), json.dumps(self.rewards_seen))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = self._rewards_file(resume_from_checkpoint)
+        if path.is_file():
+            self.rewards_seen = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            logger.warning("%s: no rewards of the earlier rollouts; the card's mean reward starts here", path)
 
     # ------------------------------------------------------------------ running and the card
     def update_costs(self) -> str:

@@ -159,7 +159,7 @@ def prepare_output_dir(
                 f"{folder}: resuming with settings that differ from the run being resumed: {'; '.join(changed)}"
             )
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomically(folder / RUN_FILE, json.dumps(run, indent=2, sort_keys=True))
+    write_atomically(folder / RUN_FILE, json.dumps(run, indent=2, sort_keys=True))
 
 
 def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -182,7 +182,8 @@ def _differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]
     ]
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` in ``path`` whole or not at all (a temporary file renamed into place)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
@@ -190,7 +191,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def mark_complete(checkpoint_dir: str | os.PathLike, step: int) -> None:
     """Written last, after every file of the checkpoint: its presence means the checkpoint is whole."""
-    _write_atomically(Path(checkpoint_dir) / COMPLETE_MARKER, json.dumps({"global_step": step}))
+    write_atomically(Path(checkpoint_dir) / COMPLETE_MARKER, json.dumps({"global_step": step}))
 
 
 class CheckpointSpaceError(OSError):
