@@ -14,12 +14,9 @@ run on a fixed thread count, so the same command gives the same table on the sam
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from toy_cli import quiet_logging, report, toy_parser
 
 from baton_tta.toy.config import ToyLoopConfig
 from baton_tta.toy.loop import ToyLoop
@@ -27,15 +24,8 @@ from baton_tta.toy.report import save_result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--output_dir", default="outputs/toy_alignment")
+    parser = toy_parser(__doc__, "outputs/toy_alignment")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--smoke", action="store_true", help="Seconds-long run that only checks the plumbing."
-    )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (part of what fixes the table)")
     parser.add_argument("--pretrain_steps", type=int, default=None)
     parser.add_argument("--finetune_steps", type=int, default=None)
     parser.add_argument("--finetune_learning_rate", type=float, default=None)
@@ -59,9 +49,7 @@ def main() -> None:
     )
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "datasets", "transformers", "diffusers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     config = ToyLoopConfig.smoke() if args.smoke else ToyLoopConfig()
     config.seed = args.seed
     config.threads = args.threads
@@ -82,12 +70,7 @@ def main() -> None:
     start = time.perf_counter()
     result = ToyLoop(config, args.output_dir).run()
     paths = save_result(result, args.output_dir)
-    print()
-    print(result.markdown())
-    print()
-    print("data:", ", ".join(f"{k} {v}" for k, v in result.data_stats.items()))
-    print("seconds per stage:", ", ".join(f"{k} {v}" for k, v in result.seconds.items()))
-    print(f"total {time.perf_counter() - start:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
+    report(result.markdown(), paths, result.seconds, start, result.data_stats)
 
 
 if __name__ == "__main__":

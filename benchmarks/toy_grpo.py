@@ -12,30 +12,18 @@ command gives the same table on the same machine.
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import time
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from toy_cli import quiet_logging, report, toy_parser
 
 from baton_tta.toy.grpo import ToyGRPO, ToyGRPOConfig, save_grpo_result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--output_dir", default="outputs/toy_grpo")
-    parser.add_argument(
-        "--smoke", action="store_true", help="Seconds-long run that only checks the plumbing."
-    )
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (part of what fixes the table)")
+    parser = toy_parser(__doc__, "outputs/toy_grpo")
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "datasets", "transformers", "diffusers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     config = ToyGRPOConfig.smoke() if args.smoke else ToyGRPOConfig()
     config.objectives.loop.threads = args.threads
     if args.conditions:
@@ -43,12 +31,7 @@ def main() -> None:
     start = time.perf_counter()
     result = ToyGRPO(config, args.output_dir).run()
     paths = save_grpo_result(result, args.output_dir)
-    print()
-    print(result.markdown())
-    print()
-    print("data:", ", ".join(f"{k} {v}" for k, v in result.table.data_stats.items()))
-    print("seconds per stage:", ", ".join(f"{k} {v}" for k, v in result.table.seconds.items()))
-    print(f"total {time.perf_counter() - start:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
+    report(result.markdown(), paths, result.table.seconds, start, result.table.data_stats)
 
 
 if __name__ == "__main__":

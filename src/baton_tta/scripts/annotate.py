@@ -127,9 +127,12 @@ def parse_auth(values: Sequence[str] = (), auth_file: str | None = None) -> list
     return list(logins.items())
 
 
-def exposure_warning(host: str, share: bool, logins: list[tuple[str, str]]) -> str | None:
-    """A warning when the app is reachable beyond this machine with no login."""
-    if logins or (host in LOOPBACK_HOSTS and not share):
+def exposure_warning(
+    host: str, share: bool, logins: list[tuple[str, str]], oauth: bool = False
+) -> str | None:
+    """A warning when the app is reachable beyond this machine with no login (``--auth`` logins or
+    the Hugging Face sign-in)."""
+    if logins or oauth or (host in LOOPBACK_HOSTS and not share):
         return None
     where = "a public gradio.live link" if share else f"{host}"
     return (
@@ -151,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if text
     }
-    if not args.oauth and (warning := exposure_warning(args.host, args.share, logins)):
+    if warning := exposure_warning(args.host, args.share, logins, args.oauth):
         logger.warning(warning)
         print(warning, file=sys.stderr)
     print(
