@@ -307,18 +307,20 @@ def test_lora_trains_only_the_adapters_with_the_base_weights_as_the_reference(tm
     assert first["kl"] == 0.0 and second["kl"] > 0  # the adapters moved away from the base weights
 
 
-def test_costs_are_printed_before_the_run(tmp_path, capsys):
+def test_costs_are_printed_before_the_run_and_disable_tqdm_hides_the_rollout_bar(tmp_path, capsys):
     from baton_tta.tiny import tiny_pipeline
     from baton_tta.trainer import DiffusionGRPOTrainer
 
     trainer = DiffusionGRPOTrainer(
         tiny_pipeline("TangoPipeline", seed=0),
-        _grpo_args(tmp_path, max_steps=1, timestep_fraction=0.5),
+        _grpo_args(tmp_path, max_steps=1, timestep_fraction=0.5, disable_tqdm=True),
         train_dataset=PROMPTS,
         reward_funcs=[Loudness(), Loudness()],
     )
     trainer.train()
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "sampling rollouts" not in captured.err and "it/s" not in captured.err
     # 2 prompts × 3 clips, 4 steps × 2 (guidance) to sample; 2 of 4 steps trained, × 2, plus the reference
     assert "6 clips (2 prompts × 3), 48 denoiser forward passes" in printed
     assert "at most 24 forward+backward passes (2 of 4 steps × 2 for guidance) and 24 reference" in printed

@@ -95,6 +95,7 @@ def render_clips(
     guidance_scale: float = 3.0,
     desc: str = "generating clips",
     call_kwargs: dict[str, Any] | None = None,
+    progress: bool = True,
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """The library's one generation loop: ``len(seeds[i])`` clips of ``prompts[i]``, each from its own
     generator seeded with ``seeds[i][k]``, so a clip never depends on the batch it was drawn in.
@@ -103,7 +104,8 @@ def render_clips(
     arrays: ``(samples,)`` mono, ``(samples, channels)`` otherwise). Yields, batch by batch, the
     prompt positions and their waveforms (prompt-major), with one progress bar over the batches;
     callers write each batch before the next is drawn. ``call_kwargs`` go to every pipeline call as
-    they are (a stochastic sampler's ``eta``)."""
+    they are (a stochastic sampler's ``eta``). ``progress=False`` hides the bar (a trainer's
+    ``disable_tqdm``)."""
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seed lists for {len(prompts)} prompts")
     per_prompt = {len(s) for s in seeds}
@@ -117,7 +119,9 @@ def render_clips(
         list(range(i, min(i + prompts_per_batch, len(prompts))))
         for i in range(0, len(prompts), prompts_per_batch)
     ]
-    for batch in tqdm(batches, desc=desc, unit="batch", disable=not batches or not is_main_process()):
+    for batch in tqdm(
+        batches, desc=desc, unit="batch", disable=not progress or not batches or not is_main_process()
+    ):
         generators = [
             torch.Generator(device=device).manual_seed(seeds[p][k]) for p in batch for k in range(clips)
         ]

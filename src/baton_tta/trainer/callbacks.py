@@ -47,6 +47,7 @@ class ValidationCallback(TrainerCallback):
                 num_inference_steps=args.validation_inference_steps,
                 guidance_scale=args.validation_guidance_scale,
                 desc="validation clips",
+                progress=not args.disable_tqdm,
             )
             for audio in batch
         ]

@@ -188,6 +188,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                     guidance_scale=a.guidance_scale,
                     desc="sampling rollouts",
                     call_kwargs=self.sampler.call_kwargs(),
+                    progress=not a.disable_tqdm,
                 ):
                     waveforms.extend(audios)
         finally:
