@@ -331,6 +331,10 @@ def test_the_space_template_signs_in_labels_backs_up_at_shutdown_and_resumes(tmp
                 timeout=30000,
             )
             assert _value(page, "status") == "Labelling as alice (your login)."
+            page.wait_for_function(  # the name box shows the signed-in user
+                "() => document.querySelector('#annotator textarea, #annotator input').value === 'alice'",
+                timeout=10000,
+            )
             action(page)
             browser.close()
 

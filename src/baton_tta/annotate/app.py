@@ -211,13 +211,22 @@ def build_app(
         def on_undo(session: dict) -> list:
             return render(annotator.undo(session["annotator"], session.get("mine", [])), session.get("mine"))
 
-        start.click(on_start, inputs=name, outputs=outputs, api_name="start")
-        name.submit(on_start, inputs=name, outputs=outputs, api_name=False)
+        def show_annotator(session: dict, typed: str) -> str:
+            """The name box shows who is labelling: the login when there is one."""
+            return session.get("annotator") or typed
+
+        for event in (
+            start.click(on_start, inputs=name, outputs=outputs, api_name="start"),
+            name.submit(on_start, inputs=name, outputs=outputs, api_name=False),
+        ):
+            event.then(show_annotator, inputs=[state, name], outputs=name, api_name=False)
         for button, key in ((aligned, "aligned"), (not_aligned, "not_aligned"), (skip, "skip")):
             button.click(on_label(LABELS[key]), inputs=state, outputs=outputs, api_name=key)
         undo.click(on_undo, inputs=state, outputs=outputs, api_name="undo")
         if with_login:  # the login is the name: start straight away
-            app.load(on_start, inputs=name, outputs=outputs, api_name=False)
+            app.load(on_start, inputs=name, outputs=outputs, api_name=False).then(
+                show_annotator, inputs=[state, name], outputs=name, api_name=False
+            )
     return app
 
 
