@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--output_dir", default="outputs/toy_oracle_diagnostics")
     args = parser.parse_args()
     world = replace(
-        objectives_loop_config(), clips_per_prompt=5, eval_prompts={"integrity": 135, "temporal": 60}
+        objectives_loop_config(temporal_judge_clips=8),
+        clips_per_prompt=5,
+        eval_prompts={"integrity": 135, "temporal": 60},
     )
     torch.set_num_threads(world.threads)
     output = Path(args.output_dir)

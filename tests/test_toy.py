@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -237,6 +238,28 @@ def test_paired_difference_icc_and_sizing():
     # independent clips: 1.96² · 0.25 / 0.05² = 384.2 clips → 97 prompts of 4; fully correlated: 385
     assert prompts_for_half_width(0.5, 0.0, 4) == 97
     assert prompts_for_half_width(0.5, 1.0, 4) == 385
+
+
+def test_paired_variance_split_half_width_and_clips_needed_by_hand():
+    from baton_tta.toy.statistics import clips_for_half_width, paired_half_width, paired_variance_components
+
+    # the model changed two prompts fully and two not at all: all the variance is the prompts'
+    changed = [[True, True], [True, True], [False, False], [False, False]]
+    unchanged = [[False, False]] * 4
+    between, within = paired_variance_components(changed, unchanged)
+    assert (between, within) == (pytest.approx(1 / 3), 0.0)
+    assert paired_half_width(between, within, 4, 2) == pytest.approx(1.96 * (1 / 12) ** 0.5)
+    assert clips_for_half_width(between, within, 4, 0.5) is None  # no number of clips gets below ±0.566
+    assert clips_for_half_width(between, within, 4, 0.6) == 2
+    # clip-to-clip noise only: differences [1, 0], [0, 1], [0, 0] → within 1/3, between 0
+    between, within = paired_variance_components(
+        [[True, True], [False, True], [True, False]], [[False, True], [False, False], [True, False]]
+    )
+    assert (between, within) == (0.0, pytest.approx(1 / 3))
+    assert paired_half_width(between, within, 3, math.inf) == 0.0
+    # ±0.3 on 3 prompts: 4 clips give ±0.327, 5 give ±0.292
+    assert clips_for_half_width(between, within, 3, 0.3) == 5
+    assert paired_half_width(between, within, 3, 4) > 0.3 >= paired_half_width(between, within, 3, 5)
 
 
 def test_bootstrap_interval_over_prompts():

@@ -65,7 +65,12 @@ def test_objectives_smoke_searches_on_validation_prompts_and_judges_every_object
     labels = [point["labels"] for point in result.curve]
     assert len(labels) == 2 and labels[0] < labels[1] == result.table.data_stats["human rows (1/0)"]
     paths = save_objectives_result(result, tmp_path)
-    assert "Grid search" in paths["md"].read_text() and paths["png"].stat().st_size > 0
+    markdown = paths["md"].read_text()
+    assert "Grid search" in markdown and paths["png"].stat().st_size > 0
+    precision = markdown.split("Precision of each paired difference")[1].split("\n\n")[1].splitlines()[2:]
+    assert [line.split(" | ")[:2] for line in precision] == [
+        [f"| {name}", task] for name in (BATON, "Diffusion-KTO", ORACLE) for task in ("integrity", "temporal")
+    ]
     assert json.loads(paths["json"].read_text())["chosen"]["Diffusion-KTO"] == {
         "kto_beta": 300.0,
         "learning_rate": 1e-4,

@@ -42,7 +42,13 @@ from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.toy.config import toy_trainer_args
-from baton_tta.toy.objectives import BATON, OBJECTIVES, ToyObjectives, ToyObjectivesConfig
+from baton_tta.toy.objectives import (
+    BATON,
+    OBJECTIVES,
+    ToyObjectives,
+    ToyObjectivesConfig,
+    objectives_loop_config,
+)
 from baton_tta.toy.online import EventLoudnessReward, MixedReward, OracleJudge, OracleReward
 from baton_tta.toy.report import ToyLoopResult, slug
 from baton_tta.toy.statistics import paired_differences
@@ -67,7 +73,10 @@ CONDITIONS = (BATON_OFFLINE, KTO_OFFLINE, BATON_ROUNDS, GRPO_REWARD_MODEL, GRPO_
 class ToyGRPOConfig:
     """Budgets of the comparison; :meth:`smoke` is the seconds-long version the tests use."""
 
-    objectives: ToyObjectivesConfig = field(default_factory=ToyObjectivesConfig)
+    #: The objectives comparison's world, judged with 8 clips per temporal prompt (as measured).
+    objectives: ToyObjectivesConfig = field(
+        default_factory=lambda: ToyObjectivesConfig(loop=objectives_loop_config(temporal_judge_clips=8))
+    )
     #: Rounds of the online conditions (BATON rounds and GRPO); the clip budget splits evenly.
     rounds: int = 2
     #: GRPO: clips per prompt and update (the group) and prompts per update.

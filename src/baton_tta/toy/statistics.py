@@ -88,3 +88,33 @@ def prompts_for_half_width(rate: float, icc: float, clips_per_prompt: int, half_
     prompt correlated by ``icc`` (the design effect ``1 + (m − 1)·icc`` on a binomial variance)."""
     variance = max(rate * (1 - rate), 1e-6) * (1 + (clips_per_prompt - 1) * max(icc, 0.0))
     return math.ceil(variance * (1.96 / half_width) ** 2 / clips_per_prompt)
+
+
+def paired_variance_components(first: list[list[bool]], second: list[list[bool]]) -> tuple[float, float]:
+    """Where a paired difference's uncertainty comes from: the per-clip differences ``first − second``
+    (prompts × clips, the same seeds) split, one-way ANOVA by moments, into the variance of the
+    prompts' own differences (``between``, floored at 0: how unevenly the model changed from prompt to
+    prompt) and the mean variance of one clip's difference around its prompt's (``within``). More
+    clips per prompt shrink only the second."""
+    diffs = np.array(first, dtype=float) - np.array(second, dtype=float)
+    prompts, clips = diffs.shape
+    if prompts < 2 or clips < 2:
+        return math.nan, math.nan
+    within = float(diffs.var(axis=1, ddof=1).mean())
+    between = max(float(diffs.mean(axis=1).var(ddof=1)) - within / clips, 0.0)
+    return between, within
+
+
+def paired_half_width(between: float, within: float, prompts: int, clips: float) -> float:
+    """The normal 95 % half-width of a mean paired difference over ``prompts`` prompts of ``clips``
+    clips each; ``clips=math.inf`` is the floor no number of clips goes below."""
+    return 1.96 * math.sqrt((between + within / clips) / prompts)
+
+
+def clips_for_half_width(between: float, within: float, prompts: int, half_width: float) -> int | None:
+    """Clips per prompt a ± ``half_width`` paired interval needs on ``prompts`` prompts; None when even
+    infinitely many cannot (the prompts' own differences vary too much: more prompts are needed)."""
+    room = prompts * (half_width / 1.96) ** 2 - between
+    if room <= 0:
+        return None
+    return max(2, math.ceil(within / room))
