@@ -3,7 +3,8 @@ scores), Diffusion-KTO, Diffusion-DPO and CRPO on reward-model-ranked pairs, and
 labels (the upper bound), in the toy world: the same stage-0 model, stage-1 clips and labels, the
 same fine-tuning steps; hyper-parameters from a grid scored on validation prompts taken from the
 training prompts; judged on the same held-out prompts and clip seeds (paired differences against the
-base and against BATON), with the CLAP score, the unnamed-event rate, wall time per objective, and a
+base and against BATON), with the CLAP score, the unnamed-event rate, wall time per objective, where
+each paired interval's width comes from (and the clips per prompt a ±4-point one would take), and a
 curve of alignment against the number of human labels for the two best. Seeded, fixed thread count:
 the same command gives the same table on the same machine.
 
