@@ -171,14 +171,15 @@ class ToyObjectivesResult:
     config: dict
 
     def precision_lines(self, half_width: float = PRECISION_TARGET) -> list[str]:
-        """Each objective's paired difference against the base, per task: its half-width, the
-        variance split behind it (:func:`~baton_tta.toy.statistics.paired_variance_components`), the
-        floor with infinitely many clips on these prompts, and the clips per prompt ± ``half_width``
-        would take."""
+        """Each objective's paired difference against the base, per task: the half-width of its
+        interval (the bootstrap's, as in the differences table), the variance split behind it
+        (:func:`~baton_tta.toy.statistics.paired_variance_components`), the floor with infinitely
+        many clips on these prompts, and the clips per prompt ± ``half_width`` would take."""
         base, *others = self.table.rows
+        differences = {entry["model"]: entry for entry in self.table.differences}
         lines = [
-            f"Precision of each paired difference against the base (normal approximation from the split "
-            f"of its variance; target ±{100 * half_width:g} points):",
+            f"Precision of each paired difference against the base (target ±{100 * half_width:g} points; "
+            "floor and clips from the split of its variance):",
             "",
             "| objective | task | prompts × clips | half-width | between-prompt variance | within | "
             "floor (∞ clips) | clips per prompt for the target |",
@@ -188,15 +189,18 @@ class ToyObjectivesResult:
             for task in TASKS:
                 first, second = row["aligned"][task], base["aligned"][task]
                 prompts, clips = len(first), len(first[0])
+                _, low, high = differences[row["model"]][f"{task} - base"]
+                width = f"±{100 * (high - low) / 2:.1f}"
                 between, within = paired_variance_components(first, second)
                 if math.isnan(between):  # one prompt or one clip each: no split to make
-                    lines.append(f"| {row['model']} | {task} | {prompts} × {clips} | — | — | — | — | — |")
+                    lines.append(
+                        f"| {row['model']} | {task} | {prompts} × {clips} | {width} | — | — | — | — |"
+                    )
                     continue
-                width = paired_half_width(between, within, prompts, clips)
                 floor = paired_half_width(between, within, prompts, math.inf)
                 needed = clips_for_half_width(between, within, prompts, half_width)
                 lines.append(
-                    f"| {row['model']} | {task} | {prompts} × {clips} | ±{100 * width:.1f} | {between:.4f} "
+                    f"| {row['model']} | {task} | {prompts} × {clips} | {width} | {between:.4f} "
                     f"| {within:.3f} | ±{100 * floor:.1f} | {needed if needed else 'none on these prompts'} |"
                 )
         return lines
