@@ -106,7 +106,7 @@ def objectives_loop_config(temporal_judge_clips: int = 12) -> ToyLoopConfig:
     The temporal task has only 60 held-out prompts, so its paired intervals narrow only with more clips
     per prompt: at 8 Diffusion-KTO's was ±4.2; a 16-clip run's variance split said 7 would do for every
     objective but Diffusion-DPO, and 12 keeps that margin while the benchmark stays within 40 minutes
-    (16 took 41). The GRPO comparison's table was measured with 8."""
+    (16 took up to 41). The GRPO comparison's table was measured with 8."""
     return ToyLoopConfig(
         pretrained=str(PRETRAINED_DIR),
         group_sizes={"integrity": (2, 3), "temporal": (2,)},
