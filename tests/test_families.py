@@ -300,6 +300,74 @@ def _first_batch(trainer):
     return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
 
 
+def _loss_gradients_and_recomputed_calls(trainer, batch) -> tuple[float, dict[str, torch.Tensor], int]:
+    """One fixed-noise loss and its gradients; also how many submodule forwards ran again during
+    backward (what activation checkpointing does, and nothing else does)."""
+    calls = {"count": 0}
+    hooks = [
+        m.register_forward_hook(lambda *_: calls.__setitem__("count", calls["count"] + 1))
+        for m in trainer.model.modules()
+    ]
+    torch.manual_seed(0)
+    loss = trainer.compute_loss(trainer.model, batch)
+    before = calls["count"]
+    loss.backward()
+    for hook in hooks:
+        hook.remove()
+    grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+    return float(loss), grads, calls["count"] - before
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_activation_checkpointing_recomputes_blocks_and_keeps_loss_and_gradients(tmp_path, name):
+    """Both names transformers accepts switch the denoiser's own checkpointing on (its blocks run
+    their forward again in backward) and leave the Trainer's flags off (``Trainer.train`` would call
+    transformers' method, which a diffusers model lacks). Loss equal; gradients equal within
+    rtol 1e-5 / atol 1e-7 (recomputation on the CPU is deterministic: in practice bit for bit)."""
+    plain = _baton(tmp_path / "plain", name)
+    batch = _first_batch(plain)
+    loss, grads, recomputed = _loss_gradients_and_recomputed_calls(plain, batch)
+    assert recomputed == 0
+    checkpointed = _baton(tmp_path / "new", name, activation_checkpointing=True)
+    with pytest.warns(FutureWarning, match="gradient_checkpointing"):
+        deprecated = _baton(tmp_path / "old", name, gradient_checkpointing=True)
+    for trainer in (checkpointed, deprecated):
+        assert trainer.denoiser_gradient_checkpointing and trainer.model.is_gradient_checkpointing
+        assert not (trainer.args.activation_checkpointing or trainer.args.gradient_checkpointing)
+        trainer.model.load_state_dict(plain.model.state_dict())
+        loss_c, grads_c, recomputed_c = _loss_gradients_and_recomputed_calls(trainer, batch)
+        assert recomputed_c > 0
+        assert loss_c == loss
+        assert grads_c.keys() == grads.keys()
+        for key, grad in grads.items():
+            torch.testing.assert_close(grads_c[key], grad, rtol=1e-5, atol=1e-7)
+
+
+def test_audioldm2_checkpointing_passes_the_attention_blocks_arguments_by_name():
+    """diffusers' AudioLDM 2 blocks call a checkpointed ``Transformer2DModel`` positionally without its
+    ``added_cond_kwargs`` slot; the family's checkpoint function maps them onto their names."""
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+    from baton_tta.families.audioldm2 import checkpoint_by_name
+
+    seen = {}
+
+    class Recorder(Transformer2DModel):
+        def forward(self, hidden_states, **kwargs):
+            seen.update(kwargs)
+            return (hidden_states * 2,)
+
+    block = Recorder(num_attention_heads=1, attention_head_dim=4, in_channels=4, norm_num_groups=1)
+    hidden = torch.ones(1, 4, 2, 2, requires_grad=True)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    out = checkpoint_by_name(block, hidden, "states", None, None, {"scale": 1.0}, None, mask)[0]
+    assert seen["encoder_hidden_states"] == "states" and seen["encoder_attention_mask"] is mask
+    assert seen["attention_mask"] is None and seen["cross_attention_kwargs"] == {"scale": 1.0}
+    assert seen["class_labels"] is None and "added_cond_kwargs" not in seen
+    out.sum().backward()
+    assert torch.equal(hidden.grad, torch.full_like(hidden, 2.0))
+
+
 def _denoiser_changed(saved_folder, name, trust_remote_code=False) -> tuple[DiffusionPipeline, int]:
     loaded = DiffusionPipeline.from_pretrained(saved_folder, trust_remote_code=trust_remote_code)
     family = family_of(loaded)
@@ -540,56 +608,6 @@ def test_published_denoisers_have_their_published_size_and_lora_targets(name):
     wrapped = [n for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
     assert sorted(wrapped) == sorted(targets)  # PEFT wraps exactly the modules the defaults name
     assert all(p.requires_grad == ("lora_" in n) for n, p in model.named_parameters())
-
-
-@pytest.mark.parametrize(
-    "recipe", ["baton_stable_audio_3_lora.yaml", "baton_stable_audio_open_lora.yaml", "baton_audioldm2.yaml"]
-)
-def test_family_recipes_parse_into_the_training_arguments(recipe):
-    from pathlib import Path
-
-    from baton_tta.scripts.train import ScriptArguments
-    from baton_tta.scripts.utils import parse
-
-    path = Path(__file__).resolve().parents[1] / "recipes" / recipe
-    # bf16 is for the GPU the recipe targets; here the CPU parses it
-    argv = ["--config", str(path), "--bf16", "false"]
-    script, args = parse((ScriptArguments, RewardWeightedDiffusionConfig), argv)
-    assert "/" in script.pipeline_name_or_path and args.audio_length_s == 10.0
-
-
-@pytest.mark.parametrize(
-    "recipe, config",
-    [
-        ("kto_tango_temporal.yaml", "DiffusionKTOConfig"),
-        ("kto_toy.yaml", "DiffusionKTOConfig"),
-        ("crpo_tango.yaml", "DiffusionCRPOConfig"),
-        ("grpo_toy.yaml", "DiffusionGRPOConfig"),
-    ],
-)
-def test_objective_recipes_parse_into_their_configs(recipe, config):
-    from pathlib import Path
-
-    import baton_tta.trainer as trainers
-    from baton_tta.scripts.train import ScriptArguments
-    from baton_tta.scripts.train_dpo import DPOScriptArguments
-    from baton_tta.scripts.train_grpo import GRPOScriptArguments
-    from baton_tta.scripts.utils import parse
-
-    path = Path(__file__).resolve().parents[1] / "recipes" / recipe
-    script_class = {"crpo": DPOScriptArguments, "grpo": GRPOScriptArguments}.get(recipe[:4], ScriptArguments)
-    extra = (
-        ["--pipeline_name_or_path", "you/tango", "--dataset_name", "you/pairs"] if "crpo" in recipe else []
-    )
-    script, args = parse(
-        (script_class, getattr(trainers, config)), ["--config", str(path), "--bf16", "false", *extra]
-    )
-    assert type(args).__name__ == config
-    if recipe.startswith("grpo"):
-        assert script.reward_model_name_or_path == ["toy"] and args.num_generations == 6
-        assert args.timestep_fraction == 0.5 and args.beta == 0.04
-    else:
-        assert (args.kto_beta if "kto" in recipe else args.rpo_alpha) > 0
 
 
 @pytest.mark.slow

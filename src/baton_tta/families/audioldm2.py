@@ -9,9 +9,11 @@ pipeline's vocoder."""
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from torch.utils.checkpoint import checkpoint
 
 from baton_tta.families.base import AudioFamily, Conditioning
 from baton_tta.families.registry import register_family
@@ -48,6 +50,11 @@ class AudioLDM2Family(AudioFamily):
     def num_samples(self, audio_length_s: float) -> int:
         return self.num_frames(audio_length_s) * self.hop_length
 
+    def enable_activation_checkpointing(self) -> None:
+        """diffusers' switch, with a checkpoint function that passes the attention blocks' arguments
+        by name (:func:`checkpoint_by_name`)."""
+        self.denoiser.enable_gradient_checkpointing(gradient_checkpointing_func=checkpoint_by_name)
+
     def encode_conditioning(self, prompts: list[str], audio_length_s: float) -> Conditioning:
         prompt_embeds, mask, generated = self.pipeline.encode_prompt(
             list(prompts), self.device, num_waveforms_per_prompt=1, do_classifier_free_guidance=False
@@ -74,3 +81,29 @@ class AudioLDM2Family(AudioFamily):
         )[:, : num_samples // self.hop_length]
         posterior = vae.encode(mel.unsqueeze(1).to(vae.dtype)).latent_dist
         return posterior.mean, posterior.std
+
+
+#: The positional order in which ``AudioLDM2UNet2DConditionModel``'s checkpointed blocks pass their
+#: ``Transformer2DModel`` arguments (diffusers 0.42, ``modeling_audioldm2.py``).
+_CHECKPOINTED_ATTENTION_ARGUMENTS = (
+    "encoder_hidden_states",
+    "timestep",
+    "class_labels",
+    "cross_attention_kwargs",
+    "attention_mask",
+    "encoder_attention_mask",
+)
+
+
+def checkpoint_by_name(module: torch.nn.Module, *args: Any) -> Any:
+    """Non-reentrant activation checkpointing for AudioLDM 2's UNet.
+
+    Its down, mid and up blocks call each checkpointed ``Transformer2DModel`` with seven positional
+    arguments that skip the model's ``added_cond_kwargs`` slot, so every argument after ``timestep``
+    lands one place off and the encoder's attention mask arrives as the self-attention mask (a shape
+    error, or a wrong mask where the shapes happen to agree). This passes those arguments by name, in
+    the order the blocks write them; every other module is checkpointed as diffusers does."""
+    if isinstance(module, Transformer2DModel) and len(args) == 1 + len(_CHECKPOINTED_ATTENTION_ARGUMENTS):
+        named = dict(zip(_CHECKPOINTED_ATTENTION_ARGUMENTS, args[1:]))
+        return checkpoint(module.__call__, args[0], use_reentrant=False, **named)
+    return checkpoint(module.__call__, *args, use_reentrant=False)

@@ -132,6 +132,11 @@ class AudioFamily(ABC):
         """Factor from VAE latents to the denoiser's latents (``vae.config.scaling_factor``)."""
         return float(getattr(self.pipeline.vae.config, "scaling_factor", None) or 1.0)
 
+    def enable_activation_checkpointing(self) -> None:
+        """Recompute the denoiser's blocks in backward instead of storing their activations
+        (diffusers' own switch; a family whose checkpointed path differs overrides this)."""
+        self.denoiser.enable_gradient_checkpointing()
+
     def denoise(
         self, model: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning
     ) -> torch.Tensor:

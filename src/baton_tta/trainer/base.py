@@ -129,10 +129,9 @@ class DiffusionTrainer(Trainer):
                     target_modules=list(args.lora_target_modules or self.family.lora_target_modules),
                 ),
             )
-        self.denoiser_gradient_checkpointing = bool(args.gradient_checkpointing)
-        if args.gradient_checkpointing:  # diffusers' switch, not transformers' (which the denoiser lacks)
-            denoiser.enable_gradient_checkpointing()
-            args.gradient_checkpointing = False
+        self.denoiser_gradient_checkpointing = _take_checkpointing_switch(args)
+        if self.denoiser_gradient_checkpointing:
+            self.family.enable_activation_checkpointing()
         denoiser.train()
         self.encoder = FeatureEncoder(self.family, args.audio_length_s, "prompt")
         collator, num_rows, num_pretrain = self._prepare_data(train_dataset, args)
@@ -364,7 +363,9 @@ class DiffusionTrainer(Trainer):
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
-        settings["gradient_checkpointing"] = self.denoiser_gradient_checkpointing  # the Trainer's flag is off
+        settings["activation_checkpointing"] = (
+            self.denoiser_gradient_checkpointing
+        )  # the Trainer's flag is off
         settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
         settings["noise process"] = self.noise.name
         model = self.family.display_name
@@ -407,7 +408,7 @@ class DiffusionTrainer(Trainer):
             "warmup_steps",
             "max_grad_norm",
             "seed",
-            "gradient_checkpointing",
+            "activation_checkpointing",
         ]
         return [name for name in own + shared if name not in ("validation_prompts",)]
 
@@ -451,6 +452,20 @@ def _without_secrets(args: DiffusionTrainingConfig) -> DiffusionTrainingConfig:
 
 def _hub_or_none(name: Any) -> str | None:
     return name if isinstance(name, str) else None
+
+
+def _take_checkpointing_switch(args: DiffusionTrainingConfig) -> bool:
+    """Whether the run asked for activation checkpointing, under either name transformers accepts
+    (``activation_checkpointing``, or its deprecated alias ``gradient_checkpointing``, which
+    ``TrainingArguments`` has already copied onto it), and switch the Trainer's own flags off.
+
+    The denoiser is a diffusers model: its checkpointing is diffusers' ``enable_gradient_checkpointing``,
+    and ``Trainer.train`` would otherwise call transformers' ``activation_checkpointing_enable``, which
+    it does not have. Both names are cleared because transformers keeps the alias mirroring the new
+    name (docs/architecture.md, "Pitfalls": Trainer and a UNet)."""
+    asked = bool(args.activation_checkpointing or args.gradient_checkpointing)
+    args.activation_checkpointing = args.gradient_checkpointing = False
+    return asked
 
 
 def _timestep_settings(args: DiffusionTrainingConfig) -> TimestepSettings:
