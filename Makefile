@@ -8,16 +8,32 @@ export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup browser-deps demo test lint format benchmark clean
+.PHONY: setup browser-deps demo test lint format benchmark clean upgrade-constraints
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the version the suite last passed on, so an upstream release
+# changes nothing here until `make upgrade-constraints` takes it in. `pip install -e .` (library users)
+# keeps pyproject.toml's ranges.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $@
+
+# Re-resolve to the newest releases inside pyproject.toml's ranges in a separate venv, run the whole
+# suite there, and only if it passes write the versions it passed on into constraints.txt.
+LATEST_VENV ?= .venv-latest
+upgrade-constraints:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(LATEST_VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(LATEST_VENV)/bin/python -m pytest -n 2 --dist worksteal --timeout 900
+	$(LATEST_VENV)/bin/python tools/constraints.py > constraints.txt
+	@echo "constraints.txt now pins what the suite passed on; review 'git diff constraints.txt' and commit"
 
 # Debian's chromium for the annotation app's browser test (needs root; the test skips without it,
 # except under CI, where it must run).
@@ -46,4 +62,4 @@ benchmark: setup
 	$(PY) benchmarks/pipeline_inference.py
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST_VENV) outputs .pytest_cache .ruff_cache

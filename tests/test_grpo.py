@@ -141,7 +141,7 @@ def test_grpo_loss_clips_like_ppo_and_adds_the_kl_by_hand():
     loss, metrics = grpo_loss(log_probs, torch.zeros(4), advantages, 0.2, 0.2, kl, beta=0.5)
     # min(ρA, clip(ρ)A): 1; min(1.6487, 1.2) = 1.2; min(−0.6065, −0.8) = −0.8; −1.1052 (inside the clip)
     surrogate = (1.0 + 1.2 - 0.8 - math.exp(0.1)) / 4
-    assert float(loss) == pytest.approx(-surrogate + 0.5 * 0.25, rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(-surrogate + 0.5 * 0.25, rel=1e-6)
     assert float(metrics["clip_ratio"]) == 0.5 and float(metrics["kl"]) == pytest.approx(0.25)
     assert float(metrics["ratio"]) == pytest.approx((1 + math.exp(0.5) + math.exp(-0.5) + math.exp(0.1)) / 4)
     loss.backward()

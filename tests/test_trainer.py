@@ -581,3 +581,16 @@ def test_objective_configs_refuse_what_does_not_apply(tmp_path):
     with pytest.raises(ValueError, match="undesirable_weight must be > 0"):
         make_args(tmp_path, DiffusionKTOConfig, undesirable_weight=0.0)
     assert make_args(tmp_path, DiffusionKTOConfig).beta == 0.0  # pure KTO unless asked
+
+
+def test_no_pinned_memory_without_an_accelerator(tmp_path):
+    """On the CPU the Trainer's default (pin the batches) would only make torch warn on every run."""
+    import warnings
+
+    args = RewardWeightedDiffusionConfig(output_dir=str(tmp_path), audio_length_s=1.0, report_to="none")
+    assert args.dataloader_pin_memory is False
+    trainer = make_trainer(tmp_path, dataloader_pin_memory=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        next(iter(trainer.get_train_dataloader()))
+    assert not [w for w in caught if "pin_memory" in str(w.message)]

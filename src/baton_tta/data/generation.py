@@ -260,7 +260,10 @@ def assemble_clips(output_dir: str | os.PathLike, sampling_rate: int = SAMPLING_
     dataset = read_shards(output_dir / SHARD_DIR)
     if dataset is None:
         raise FileNotFoundError(f"{output_dir / SHARD_DIR}: no generated shards")
-    dataset = dataset.sort(["prompt_index", "clip_index"]).flatten_indices()
+    order = np.lexsort(
+        (np.asarray(dataset["clip_index"]), np.asarray(dataset["prompt_index"]))
+    )  # by prompt, then clip
+    dataset = dataset.select(order.tolist()).flatten_indices()
     dataset = dataset.cast_column("audio", Audio(sampling_rate=sampling_rate, decode=False))
     dataset.save_to_disk(str(output_dir / DATASET_DIR))
     return dataset

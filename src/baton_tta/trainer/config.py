@@ -232,6 +232,8 @@ class DiffusionTrainingConfig(TrainingArguments):
             raise ValueError("remove_unused_columns must be False: the trainer reads its own columns")
         if self.fp16 and self.device.type == "cpu":
             raise ValueError("fp16 needs a GPU: on the CPU it would not run, while the card would say it did")
+        if self.device.type == "cpu":  # pinned host memory only speeds copies to an accelerator
+            self.dataloader_pin_memory = False  # (torch warns when asked to pin without one)
         self.label_names = []  # the UNet has no labels; keeps Trainer from guessing "class_labels"
 
 
