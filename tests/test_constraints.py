@@ -4,11 +4,10 @@ floor in ``pyproject.toml`` is a version the suite passed on (the pinned one).""
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
-
+import tomllib
 from tools.constraints import canonical, installed, mismatches, read, render
 
 ROOT = Path(__file__).resolve().parents[1]
