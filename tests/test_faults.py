@@ -83,6 +83,81 @@ def test_negative_snr_gamma_and_fp16_on_cpu_are_refused(tmp_path):
         _args(tmp_path, fp16=True, use_cpu=True)
 
 
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["train-grpo", "--config", "recipes/grpo_toy.yaml", "--beta", "nan"], "beta=nan"),
+        (
+            ["train-grpo", "--config", "recipes/grpo_toy.yaml", "--guidance_scale", "nan"],
+            "guidance_scale=nan",
+        ),
+        (["train-kto", "--config", "recipes/kto_toy.yaml", "--kto_beta", "nan"], "kto_beta=nan"),
+        (
+            [
+                "train-crpo",
+                "--pipeline_name_or_path",
+                "tiny-random",
+                "--dataset_name",
+                "x",
+                "--rpo_alpha",
+                "nan",
+            ],
+            "rpo_alpha=nan",
+        ),
+        (
+            [
+                "train-dpo",
+                "--pipeline_name_or_path",
+                "tiny-random",
+                "--dataset_name",
+                "x",
+                "--dpo_beta",
+                "inf",
+            ],
+            "dpo_beta=inf",
+        ),
+        (["train", "--learning_rate", "nan"], "learning_rate=nan"),
+        (
+            ["train-reward-model", "--dataset_name", "tiny-random", "--learning_rate", "nan"],
+            "learning_rate=nan",
+        ),
+        (
+            [
+                "label-with-reward-model",
+                "--dataset",
+                "x",
+                "--reward_model",
+                "y",
+                "--max_audio_length_s",
+                "nan",
+            ],
+            "max_audio_length_s=nan",
+        ),
+    ],
+)
+def test_nan_and_infinite_settings_are_refused_when_the_config_is_built(argv, named, tmp_path, monkeypatch):
+    """Found by the third trust pass: NaN compares false, so ``--beta nan`` trained GRPO with no KL
+    and ``--guidance_scale nan`` with no guidance, both exit 0; others were caught only at step 1."""
+    from baton_tta.cli import main
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ValueError, match=rf"numeric settings must be finite numbers, got {named}"):
+        main([*argv, "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_finite_settings_are_checked_for_python_users_too():
+    from baton_tta.reward.training import RewardTrainingConfig
+    from baton_tta.trainer import DiffusionGRPOConfig
+
+    with pytest.raises(ValueError, match=r"DiffusionGRPOConfig: .*got beta=nan"):
+        DiffusionGRPOConfig(output_dir="unused", use_cpu=True, beta=float("nan"))
+    with pytest.raises(ValueError, match=r"reward_weights=\[1.0, inf\]"):
+        DiffusionGRPOConfig(output_dir="unused", use_cpu=True, reward_weights=[1.0, float("inf")])
+    with pytest.raises(ValueError, match=r"RewardTrainingConfig: .*weight_decay=nan"):
+        RewardTrainingConfig(weight_decay=float("nan"))
+
+
 def test_card_records_the_precision_that_ran_and_the_last_logged_loss(tmp_path):
     trainer = _trainer(tmp_path)
     trainer.train()
@@ -255,6 +330,31 @@ def test_a_second_run_on_a_folder_in_use_is_refused_with_the_holders_pid(tmp_pat
     again = _trainer(tmp_path, save_strategy="steps", save_steps=1, max_steps=3)
     again.train(resume_from_checkpoint="last")  # the holder is gone: its lock is stale and replaced
     assert again.state.global_step == 3 and json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_overwrite_never_clears_a_folder_a_live_run_holds(tmp_path):
+    """Found by the third trust pass: ``--overwrite_output_dir`` cleared the folder (checkpoints and
+    lock) before taking the lock, and both runs finished into one mixed folder. The lock comes
+    first; clearing keeps it."""
+    from baton_tta.data.lock import LOCK_FILE, OutputFolderInUse
+
+    _trainer(tmp_path, save_strategy="steps", save_steps=1).train()
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / "out" / LOCK_FILE
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"}))
+        with pytest.raises(OutputFolderInUse, match=rf"is in use by PID {holder.pid}"):
+            _trainer(tmp_path, overwrite_output_dir=True).train()
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # nothing deleted
+        assert json.loads(lock.read_text())["pid"] == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    second = _trainer(tmp_path, overwrite_output_dir=True)  # the holder is gone: stale lock, cleared
+    second.train()
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+    assert json.loads((tmp_path / "out" / LOCK_FILE).read_text())["pid"] == os.getpid()
 
 
 def test_a_full_disk_during_a_checkpoint_says_space_and_keeps_the_last_complete_one(tmp_path, monkeypatch):

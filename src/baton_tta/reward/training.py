@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from baton_tta.data.distributed import is_main_process
 from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
+from baton_tta.data.settings import check_finite_settings
 from baton_tta.hub.cards import reward_model_card
 from baton_tta.reward.cache import EmbeddingCache
 from baton_tta.reward.metrics import metrics_by_task, plot_prediction_histogram
@@ -102,6 +103,7 @@ class RewardTrainingConfig:
     )
 
     def __post_init__(self):
+        check_finite_settings(self)
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {self.preset!r}")
         if self.task not in (None, "integrity", "temporal"):

@@ -11,6 +11,8 @@ from typing import Any
 
 from trl import TrlParser
 
+from baton_tta.data.settings import check_finite_settings
+
 
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -25,7 +27,10 @@ def parse(
     configure_logging()
     parser = TrlParser(tuple(dataclass_types))
     words = list(sys.argv[1:] if argv is None else argv)
-    return tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
+    parsed = tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
+    for settings in parsed:
+        check_finite_settings(settings)
+    return parsed
 
 
 def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:

@@ -262,8 +262,9 @@ class DiffusionTrainer(Trainer):
             run = defining_settings(
                 self.args, self.data_sources, _hub_or_none(self.base_model_id), self.data_fingerprints
             )
+            # one run per folder, held until this process exits; taken before anything is cleared
+            acquire_output_lock(self.args.output_dir)
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
-            acquire_output_lock(self.args.output_dir)  # one run per folder, held until this process exits
         return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
 
     def _save_checkpoint(self, model, trial) -> None:

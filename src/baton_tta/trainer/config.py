@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from baton_tta.data.audio import LENGTH_TOLERANCE
+from baton_tta.data.settings import check_finite_settings
 from baton_tta.families.noise import FLOW_LOSS_WEIGHTINGS, TIMESTEP_DENSITIES
 
 
@@ -211,6 +212,7 @@ class DiffusionTrainingConfig(TrainingArguments):
     bf16: bool | None = field(default=False, metadata={"help": "bf16 mixed precision (GPU)."})
 
     def __post_init__(self):
+        check_finite_settings(self)  # every subclass's fields too: they are all set by now
         super().__post_init__()
         if self.snr_gamma is not None and self.snr_gamma <= 0:
             raise ValueError(

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from baton_tta.data.lock import LOCK_FILE
+
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
@@ -140,12 +142,21 @@ def prepare_output_dir(
     output_dir: str | os.PathLike, run: dict[str, Any], resuming: bool, overwrite: bool
 ) -> None:
     """Refuse a folder that holds another run's results (``overwrite`` clears it first); on resume,
-    refuse changed defining settings, listing them. Then record this run in ``run.json``."""
+    refuse changed defining settings, listing them. Then record this run in ``run.json``.
+
+    The caller holds the folder's lock (:func:`baton_tta.data.lock.acquire`) before this runs, so a
+    live run's folder is never cleared, and clearing keeps that lock."""
     folder = Path(output_dir)
     previous = _previous_results(folder)
     if previous and overwrite and not resuming:
         logger.info("overwrite_output_dir: clearing %s (%s)", folder, ", ".join(previous))
-        shutil.rmtree(folder)
+        for entry in folder.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     elif previous and not resuming:
         raise FileExistsError(
             f"{folder} holds another run's results ({', '.join(previous[:6])}); use a new output_dir, "
