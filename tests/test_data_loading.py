@@ -288,3 +288,98 @@ def test_errors_that_named_nothing_now_name_the_file_row_and_cause(tmp_path):
         LabelStore(tmp_path / "store.sqlite", app_version="1")
     with pytest.raises(ValueError, match=r"a\.wav is a file; a reward model is the folder"):
         BatonRewardModel.from_pretrained(str(tmp_path / "a.wav"))
+
+
+# ------------------------------------------------------------------ third trust pass
+def _path_only_rows(paths: list[str]) -> Dataset:
+    """Binary rows whose audio struct carries only a path, as Parquet, Arrow and Hub rows can."""
+    audio = [{"bytes": None, "path": p} for p in paths]
+    rows = {
+        "prompt": [f"a dog barks {i}" for i in range(len(paths))],
+        "audio": audio,
+        "label": [1] * len(paths),
+    }
+    return Dataset.from_dict(rows).cast_column("audio", Audio(decode=False))
+
+
+def test_a_path_only_clip_is_read_only_inside_a_local_dataset(tmp_path, monkeypatch):
+    """Found by the third trust pass: a dataset naming ``/etc/passwd`` or a private recording made the
+    tools read it and embed its bytes in their output (a push would upload it). Parquet keeps such
+    paths; ``save_to_disk`` embeds the files it names when it writes, so its folders never hold one."""
+    outside = tmp_path / "private.wav"
+    outside.write_bytes(wav_bytes(sine(16000), 16000))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "inside.wav").write_bytes(wav_bytes(sine(16000, freq=220.0), 16000))
+    monkeypatch.chdir(folder)  # datasets sizes the files a path names while it writes
+
+    def save(paths, name):
+        target = str(folder / name) + ".parquet"
+        _path_only_rows(paths).to_parquet(target)
+        return target
+
+    leaking = save(["inside.wav", str(outside)], "leaking")
+    with pytest.raises(PreferenceDataError, match=r"row 1, column 'audio': '.*private\.wav' points outside"):
+        load_preference_dataset(leaking, check_audio=False)
+    with pytest.raises(PreferenceDataError, match=r"row 0, column 'audio': '/etc/passwd' points outside"):
+        load_preference_dataset(save(["/etc/passwd"], "passwd"), check_audio=False)
+    allowed = load_preference_dataset(leaking, check_audio=False, allow_outside_paths=True)
+    assert allowed[1]["audio"]["bytes"] == outside.read_bytes()
+    kept = load_preference_dataset(save(["inside.wav"], "kept"))
+    assert kept[0]["audio"] == {"bytes": (folder / "inside.wav").read_bytes(), "path": "inside.wav"}
+
+
+def test_a_remote_dataset_never_reads_local_files(tmp_path, monkeypatch):
+    """A Hub dataset (no local folder) may name only what the Hub loaders downloaded for it."""
+    import datasets.config
+
+    from baton_tta.data.loading import embed_audio_paths
+
+    cache = tmp_path / "cache"
+    (cache / "downloads").mkdir(parents=True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    downloaded = cache / "downloads" / "clip.wav"
+    downloaded.write_bytes(wav_bytes(sine(16000), 16000))
+    private = tmp_path / "private.wav"
+    private.write_bytes(b"secret")
+    with pytest.raises(
+        PreferenceDataError, match=r"(?s)you/remote: .*row 1, column 'audio': the clip is only a local path"
+    ):
+        embed_audio_paths(_path_only_rows([str(downloaded), str(private)]), "you/remote", base=None)
+    ok = embed_audio_paths(_path_only_rows([str(downloaded)]), "you/remote", base=None)
+    assert ok[0]["audio"]["bytes"] == downloaded.read_bytes()
+
+
+def test_label_with_reward_model_refuses_a_dataset_naming_a_local_file(tmp_path):
+    from baton_tta.cli import main
+
+    _path_only_rows(["/etc/passwd"]).to_parquet(str(tmp_path / "rows.parquet"))
+    out = tmp_path / "out"
+    argv = [
+        "label-with-reward-model",
+        "--dataset",
+        str(tmp_path / "rows.parquet"),
+        "--reward_model",
+        "tiny-random",
+    ]
+    with pytest.raises(PreferenceDataError, match=r"'/etc/passwd' points outside"):
+        main([*argv, "--output_dir", str(out)])
+    assert not out.exists()
+
+
+def test_a_dataset_without_rows_is_named_and_said_to_be_empty(tmp_path):
+    """Found by the third trust pass: an empty ``save_to_disk`` folder gave ``IndexError: list index out
+    of range`` and a header-only CSV ``Instruction "train" corresponds to no data!``."""
+    empty = tmp_path / "empty"
+    _path_only_rows([]).save_to_disk(str(empty))
+    with pytest.raises(PreferenceDataError, match=rf"(?s){empty}: .*the dataset has no rows"):
+        load_preference_dataset(str(empty))
+    header = tmp_path / "header.csv"
+    header.write_text("prompt,audio,label\n")
+    with pytest.raises(
+        PreferenceDataError, match=r"(?s)header\.csv: .*the file holds no rows \(a header at most\)"
+    ):
+        load_preference_dataset(str(header))
+    DatasetDict({"train": _path_only_rows([])}).save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(PreferenceDataError, match=r"the dataset has no rows"):
+        load_preference_dataset(str(tmp_path / "dict"))

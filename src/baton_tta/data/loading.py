@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+import pyarrow.compute as pc
 from datasets import Audio, Dataset, DatasetDict, load_dataset, load_from_disk
 
 from baton_tta.data.duplicates import resolve_duplicates
@@ -58,6 +59,8 @@ def _load_files(files: list[Path], split: str) -> Dataset:
     else:
         for file in files if builder == "csv" else ():
             _check_utf8(file)
+            if sum(1 for line in file.read_text(encoding="utf-8").splitlines() if line.strip()) < 2:
+                raise PreferenceDataError(str(file), ["the file holds no rows (a header at most)"])
         try:
             dataset = load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split)
         except Exception as error:  # datasets wraps the reader's error; name the files and the cause
@@ -184,25 +187,102 @@ def load_raw(
     source = str(name_or_path)
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
-            return _pick_split(load_from_disk(str(path)), split, source)
-        if any((path / name).is_file() for name in METADATA_FILES):
-            return _load_audio_folder(path, split, audio_column, allow_outside_paths)
-        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in FILE_BUILDERS)
-        if not files:
-            raise FileNotFoundError(
-                f"{source}: no dataset found (no save_to_disk files, metadata, parquet, JSON or CSV)"
-            )
-        return _load_files(files, split)
-    if path.is_file():
+            dataset = _pick_split(_load_saved(path), split, source)
+        elif any((path / name).is_file() for name in METADATA_FILES):
+            dataset = _load_audio_folder(path, split, audio_column, allow_outside_paths)
+        else:
+            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in FILE_BUILDERS)
+            if not files:
+                raise FileNotFoundError(
+                    f"{source}: no dataset found (no save_to_disk files, metadata, parquet, JSON or CSV)"
+                )
+            dataset = _load_files(files, split)
+        base: Path | None = path
+    elif path.is_file():
         if path.suffix.lower() not in FILE_BUILDERS:
             raise ValueError(f"{source}: unsupported file type {path.suffix!r} (use {sorted(FILE_BUILDERS)})")
-        return _load_files([path], split)
-    looks_like_path = (
-        path.suffix.lower() in FILE_BUILDERS or source.startswith((".", "/", "~")) or source.count("/") > 1
-    )
-    if looks_like_path:
-        raise FileNotFoundError(f"{source}: no such file or folder")
-    return load_dataset(source, split=split, revision=revision)
+        dataset, base = _load_files([path], split), path.parent
+    else:
+        looks_like_path = (
+            path.suffix.lower() in FILE_BUILDERS
+            or source.startswith((".", "/", "~"))
+            or source.count("/") > 1
+        )
+        if looks_like_path:
+            raise FileNotFoundError(f"{source}: no such file or folder")
+        dataset, base = load_dataset(source, split=split, revision=revision), None
+    if len(dataset) == 0:
+        raise PreferenceDataError(source, [f"the dataset has no rows (split {split!r})"])
+    return embed_audio_paths(dataset, source, base, allow_outside_paths)
+
+
+def _load_saved(path: Path) -> Dataset | DatasetDict:
+    """A ``save_to_disk`` folder; one saved with no rows has no data files, which ``load_from_disk``
+    meets with a bare ``IndexError``."""
+    if not any(path.rglob("*.arrow")):
+        raise PreferenceDataError(
+            str(path), ["the dataset has no rows (its save_to_disk folder holds no data)"]
+        )
+    return load_from_disk(str(path))
+
+
+def _cache_roots() -> list[Path]:
+    """Where ``datasets`` and ``huggingface_hub`` put what they download for a Hub dataset."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    return [Path(datasets.config.HF_DATASETS_CACHE).resolve(), Path(constants.HF_HUB_CACHE).resolve()]
+
+
+def embed_audio_paths(
+    dataset: Dataset, source: str, base: Path | None, allow_outside_paths: bool = False
+) -> Dataset:
+    """Audio columns as ``Audio(decode=False)`` with every clip's bytes in the row.
+
+    A Parquet, Arrow or Hub row may carry only ``{"path": ..., "bytes": None}``, and every reader
+    downstream would then open that path on this machine (a dataset could copy ``/etc/passwd`` or a
+    private recording into its labelled output, and a push would upload it). So a path-only clip is
+    read here, once, by one rule: a local dataset (``base``: its folder) may name files inside its
+    folder unless ``allow_outside_paths``; a remote one (``base`` None) only the files the Hub
+    loaders downloaded for it into their caches. Anything else is an error naming the row."""
+    for column, feature in dataset.features.items():
+        if not isinstance(feature, Audio):
+            continue
+        dataset = dataset.cast_column(column, Audio(decode=False))
+        clips = dataset.data.column(column)
+        if clips.null_count == len(clips) or not pc.any(pc.is_null(pc.struct_field(clips, "bytes"))).as_py():
+            continue
+        values = dataset[column]
+        embedded = [
+            _read_path_only(v, i, column, source, base, allow_outside_paths) for i, v in enumerate(values)
+        ]
+        dataset = dataset.remove_columns(column).add_column(column, embedded)
+        dataset = dataset.cast_column(column, Audio(decode=False))
+    return dataset
+
+
+def _read_path_only(
+    value: dict | None, index: int, column: str, source: str, base: Path | None, allow_outside: bool
+) -> dict | None:
+    if not value or value.get("bytes") is not None or not value.get("path"):
+        return value
+    name = value["path"]
+    where = f"row {index}, column '{column}'"
+    if base is None:
+        file = Path(name).resolve()
+        if not any(file.is_relative_to(root) for root in _cache_roots()):
+            raise PreferenceDataError(
+                source,
+                [
+                    f"{where}: the clip is only a local path ({name!r}); a remote dataset never reads "
+                    "files of this machine: embed the audio bytes in the dataset"
+                ],
+            )
+    else:
+        file = _inside(base, name, where, allow_outside)
+    if not file.is_file():
+        raise PreferenceDataError(source, [f"{where}: file {name!r} not found"])
+    return {"bytes": file.read_bytes(), "path": Path(name).name}
 
 
 def _paths_to_audio(dataset: Dataset, column: str, base: Path | None, allow_outside: bool) -> Dataset:
