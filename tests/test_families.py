@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -653,6 +654,55 @@ def test_the_push_allow_list_is_what_model_index_names(tmp_path):
     assert set(patterns[1:]) == expected
     tiny_pipeline("TangoPipeline").save_pretrained(tmp_path / "tango")
     assert "pipeline_tango.py" in pipeline_files(tmp_path / "tango")
+
+
+@pytest.mark.parametrize(
+    "name, foreign",
+    [
+        ("TangoPipeline", "FlowMatchEulerDiscreteScheduler"),
+        ("AudioLDM2Pipeline", "FlowMatchEulerDiscreteScheduler"),
+        ("StableAudioPipeline", "DDPMScheduler"),
+        ("StableAudioPipeline", "FlowMatchEulerDiscreteScheduler"),
+        ("StableAudio3Pipeline", "DDPMScheduler"),
+    ],
+)
+def test_a_scheduler_of_another_noise_process_is_refused_for_training(tmp_path, name, foreign):
+    """Found by the third trust pass: a swapped scheduler trained its own process's target (Stable Audio 3
+    as DDPM, TANGO as rectified flow), exit 0, the card naming the wrong process."""
+    import diffusers
+
+    pipeline = tiny_pipeline(name)
+    pipeline.scheduler = getattr(diffusers, foreign)()
+    family = family_of(pipeline)
+    with pytest.raises(
+        ValueError,
+        match=rf"trained as {re.escape(family.trained_process.name)}, but this pipeline.s scheduler {foreign}",
+    ):
+        family.noise_process()
+    with pytest.raises(ValueError, match=rf"pipe.scheduler = {family.trained_scheduler}.from_pretrained"):
+        RewardWeightedDiffusionTrainer(
+            pipeline,
+            RewardWeightedDiffusionConfig(
+                output_dir=str(tmp_path), audio_length_s=1.0, use_cpu=True, report_to=[]
+            ),
+            tone_preference_dataset(num_rows=2, seconds=1.0),
+            tone_pretrain_dataset(num_rows=2, seconds=1.0),
+        )
+
+
+def test_a_sampling_scheduler_of_the_same_process_still_trains():
+    """An inference-only swap within the process (DDIM or DPM-Solver for a DDPM model) is fine."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    pipeline = tiny_pipeline("TangoPipeline")
+    for scheduler in (DDIMScheduler, DPMSolverMultistepScheduler):
+        pipeline.scheduler = scheduler.from_config(pipeline.scheduler.config)
+        assert family_of(pipeline).noise_process().name == "DDPM"
+    assert {type(f).trained_process.name for f in map(family_of, map(tiny_pipeline, FAMILIES))} == {
+        "DDPM",
+        "continuous-time v (cosine)",
+        "rectified flow",
+    }
 
 
 def test_a_family_or_noise_process_missing_a_part_cannot_be_built():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,13 +55,13 @@ def _backup_folder(folder: Path, clips: Path, events: list[tuple[str, str, int]]
             "clip_id": clip,
             "annotator": who,
             "label": label,
-            "created_at": f"2026-12-01T10:00:{n:02d}",
+            "created_at": f"2026-12-01T10:00:{n:02d}+00:00",
             "app_version": "test",
         }
         for n, (clip, who, label) in enumerate(events)
     ]
     lines += [
-        {"event": "undo", "uid": f"{folder.name}-{n}", "undone_at": "2026-12-01T11:00:00"}
+        {"event": "undo", "uid": f"{folder.name}-{n}", "undone_at": "2026-12-01T11:00:00+00:00"}
         for n in range(undone)
     ]
     (folder / "labels" / "instance.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -447,3 +448,63 @@ def test_a_pinned_revision_labels_the_clips_of_that_commit(tmp_path, loopback_hu
     push_preference_dataset(load_preference_dataset(str(_clips(tmp_path / "v2", prompts=3))), "you/clips")
     assert len(ClipSet.load("you/clips")) == 6
     assert ClipSet.load("you/clips", revision=pinned).clip_ids == ClipSet(first).clip_ids
+
+
+def test_a_backup_line_may_change_only_its_own_instances_labels(tmp_path, caplog):
+    """Found by the third trust pass: any instance file could undo another's label by uid, override a
+    person's vote with a future timestamp, carry ``label: 7`` into the merged votes (0 conflicts
+    reported), or stop the app's start with one line missing a key (``KeyError: 'clip_id'``)."""
+    from datetime import UTC, datetime, timedelta
+
+    from baton_tta.annotate.backup import UntrustedEvent, read_events, standing_votes
+    from baton_tta.annotate.store import LabelStore
+
+    now = datetime.now(UTC)
+
+    def at(minutes):
+        return (now + timedelta(minutes=minutes)).isoformat(timespec="microseconds")
+
+    def label(uid, clip, who, value, when):
+        return {"event": "label", "uid": uid, "clip_id": clip, "annotator": who, "label": value,
+                "created_at": when, "app_version": "test"}  # fmt: skip
+
+    started = (now - timedelta(hours=1)).strftime("%Y%m%dT%H%M%S")
+    honest = [label("a1", "c0", "alice", 1, at(-30)), label("a2", "c1", "ｃａｒｏｌ", 0, at(-20))]
+    hostile = [
+        {"event": "undo", "uid": "a1", "undone_at": at(-1)},  # another instance's label
+        label("b1", "c0", "alice", 0, at(60 * 24)),  # a "later" vote from the future
+        label("b2", "c2", "bob", 7, at(-5)),  # no such label
+        {**label("b3", "c2", "bob", 1, at(-5)), "weight": 5},  # an unknown key
+        {k: v for k, v in label("b4", "c3", "bob", 1, at(-5)).items() if k != "clip_id"},
+        label("a2", "c1", "carol", 1, at(-4)),  # reuses alice's instance's label id
+        label("b5", "c0", "dave", 1, (now - timedelta(days=2)).isoformat()),  # before the instance began
+        label("b6", "c3", "bob", 1, at(-3)),  # the one honest line of this file
+    ]
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / f"{started}-aaaa.jsonl").write_text("".join(json.dumps(e) + "\n" for e in honest))
+    hostile_file = labels / f"{started}-bbbb.jsonl"
+    hostile_file.write_text("".join(json.dumps(e) + "\n" for e in hostile))
+
+    with caplog.at_level("WARNING"):
+        events = read_events(tmp_path)
+    assert [e["uid"] for e in events] == ["a1", "a2", "b6"]
+    assert sorted(standing_votes(events)) == [("c0", "alice", 1), ("c1", "carol", 0), ("c3", "bob", 1)]
+    for number, reason in [
+        (1, "undoes label a1, which this instance did not write"),
+        (2, "lies in the future"),
+        (3, "label 7 is not one of (1, 0, -1)"),
+        (4, "unknown keys ['weight']"),
+        (5, "missing keys ['clip_id']"),
+        (6, "label id a2 was already used by"),
+        (7, "is before this instance started"),
+    ]:
+        assert re.search(
+            rf"{re.escape(str(hostile_file))} line {number}: [^\n]*{re.escape(reason)}", caplog.text
+        )
+    assert "7 backup line(s) skipped" in caplog.text
+
+    store = LabelStore(tmp_path / "store.sqlite", app_version="test")
+    assert store.replay(events) == 3  # the app starts, with the trustworthy labels
+    with pytest.raises(UntrustedEvent, match=rf"{re.escape(str(hostile_file))} line 1: undoes label a1"):
+        read_events(tmp_path, strict=True)  # merge-labels refuses the backup

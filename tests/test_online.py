@@ -316,3 +316,26 @@ def test_rounds_go_to_one_repo_with_a_branch_each(tmp_path, loopback_hub):
     assert json.loads(Path(index).read_text()) == {"round": 1}
     card = Path(api.hf_hub_download("baton/online", "README.md", cache_dir=tmp_path / "c2")).read_text()
     assert "Rolled back: the run's result is round 1's pipeline" in card
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_defining_settings_and_may_extend_the_rounds(tmp_path):
+    """Found by the third trust pass: a killed run resumed with another ``--clips_per_prompt`` mixed 2-
+    and 3-clip rounds, and re-running a finished BATON run with ``--objective dpo`` rewrote its card."""
+    from baton_tta.cli import main
+
+    out = tmp_path / "run"
+    argv = ["train-online", *TINY, "--output_dir", str(out), "--num_rounds", "1", "--max_steps", "2"]
+    assert main(argv) == 0
+    card = (out / "README.md").read_text()
+    for extra, named in (
+        (["--clips_per_prompt", "3"], r"clips_per_prompt: 2 → 3"),
+        (["--objective", "dpo"], r"objective: 'baton' → 'dpo'"),
+        (["--max_steps", "3"], r"max_steps: 2 → 3"),
+    ):
+        with pytest.raises(ValueError, match=rf"differ from the run being resumed: .*{named}"):
+            main([*argv, *extra])
+        assert (out / "README.md").read_text() == card
+    assert main([*argv, "--num_rounds", "2", "--prompts_per_batch", "2"]) == 0  # extends the run
+    assert json.loads((out / "summary.json").read_text())["objective"] == "baton"
+    assert _done(out, 2) == ["generate", "feedback", "score", "data", "train", "judge", "save"]

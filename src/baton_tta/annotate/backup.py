@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from huggingface_hub import HfApi, snapshot_download
 
-from baton_tta.annotate.store import LabelStore, Vote
+from baton_tta.annotate.store import LabelStore, Vote, normalise_annotator
 from baton_tta.hub.push import scheduled_commits
 
 logger = logging.getLogger(__name__)
@@ -32,24 +32,115 @@ LABELS_FOLDER = "labels"
 CLIPS_FILE = "clips.json"
 
 
-def read_events(folder: str | os.PathLike) -> list[dict]:
-    """Every event of every instance file under ``folder/labels``, in file then line order; a last
-    line cut short (a kill during a write or a commit) is skipped and logged, any other bad line is
-    an error naming the file and line."""
+#: the keys each kind of event has, exactly (an app writes these and nothing else)
+EVENT_KEYS = {
+    "label": {"event", "uid", "clip_id", "annotator", "label", "created_at", "app_version"},
+    "undo": {"event", "uid", "undone_at"},
+}
+LABEL_VALUES = (1, 0, -1)
+#: clocks of app instances and of the reader may disagree by this much
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+class UntrustedEvent(ValueError):
+    """A backup line that no app instance would write, or that changes another instance's labels."""
+
+
+def read_events(folder: str | os.PathLike, strict: bool = False) -> list[dict]:
+    """Every trustworthy event of every instance file under ``folder/labels``, in file then line order.
+
+    A backup repository is writable by whoever can push to it, so a line is trusted only if an app
+    instance could have written it: an object with exactly the keys of its kind, a label of 1, 0 or
+    −1 by a valid annotator name (NFKC-normalised as the app does, so "ｃａｒｏｌ" is "carol"), a
+    time between the instance's start (its file name) and now, a uid no other instance used, and an
+    undo only of a label of the same instance file: an instance may change only its own labels.
+    Anything else is skipped with its file, line and reason in the log and a count (``strict``, as
+    ``merge-labels`` reads: refused with the first one). A last line cut short (a kill during a write
+    or a commit) is skipped in both modes."""
     events: list[dict] = []
+    owner: dict[str, Path] = {}  # label uid -> the instance file that wrote it
+    skipped = 0
+    now = datetime.now(UTC)
     for path in sorted((Path(folder) / LABELS_FOLDER).glob("*.jsonl")):
+        started = _instance_start(path)
         lines = path.read_text(encoding="utf-8").split("\n")
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                events.append(json.loads(line))
+                event = _trusted(line, path, owner, started, now)
             except json.JSONDecodeError as error:
                 if number == len(lines):  # no newline after it: the write was cut
                     logger.warning("%s line %d: cut short (%s); skipped", path, number, error.msg)
                     continue
-                raise ValueError(f"{path} line {number}: not a label event ({error.msg})") from error
+                problem = f"not a label event ({error.msg})"
+            except UntrustedEvent as error:
+                problem = str(error)
+            else:
+                events.append(event)
+                continue
+            if strict:
+                raise UntrustedEvent(f"{path} line {number}: {problem}")
+            logger.warning("%s line %d: %s; skipped", path, number, problem)
+            skipped += 1
+    if skipped:
+        logger.warning("%s: %d backup line(s) skipped (reasons above)", folder, skipped)
     return events
+
+
+def _instance_start(path: Path) -> datetime | None:
+    """When the instance that writes ``path`` started: its name begins with that time (UTC)."""
+    try:
+        return datetime.strptime(path.stem.split("-", 1)[0], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _trusted(line: str, path: Path, owner: dict[str, Path], started: datetime | None, now: datetime) -> dict:
+    """One line as an event, normalised, or :class:`UntrustedEvent` saying why not."""
+    event = json.loads(line)
+    if not isinstance(event, dict) or event.get("event") not in EVENT_KEYS:
+        raise UntrustedEvent("not a label or undo event")
+    expected = EVENT_KEYS[event["event"]]
+    if set(event) != expected:
+        missing, unknown = sorted(expected - set(event)), sorted(set(event) - expected)
+        raise UntrustedEvent(f"{event['event']} event with missing keys {missing} / unknown keys {unknown}")
+    uid = event["uid"]
+    if not isinstance(uid, str) or not uid:
+        raise UntrustedEvent(f"uid {uid!r} is not a label id")
+    if event["event"] == "undo":
+        if owner.get(uid) != path:
+            raise UntrustedEvent(f"undoes label {uid}, which this instance did not write")
+        _time(event["undone_at"], "undone_at", started, now)
+        return event
+    label = event["label"]
+    if isinstance(label, bool) or label not in LABEL_VALUES:
+        raise UntrustedEvent(f"label {label!r} is not one of {LABEL_VALUES}")
+    if uid in owner:
+        raise UntrustedEvent(f"label id {uid} was already used by {owner[uid].name}")
+    try:
+        annotator = normalise_annotator(event["annotator"])
+    except ValueError as error:
+        raise UntrustedEvent(f"annotator {event['annotator']!r}: {error}") from None
+    if not isinstance(event["clip_id"], str) or not event["clip_id"]:
+        raise UntrustedEvent(f"clip_id {event['clip_id']!r} is not a clip id")
+    _time(event["created_at"], "created_at", started, now)
+    owner[uid] = path
+    return {**event, "annotator": annotator}
+
+
+def _time(value: object, key: str, started: datetime | None, now: datetime) -> None:
+    """A time an instance could have written: ISO 8601 with a zone, after it started, not after now."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise UntrustedEvent(f"{key} {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise UntrustedEvent(f"{key} {value!r} has no time zone")
+    if moment > now + CLOCK_SKEW:
+        raise UntrustedEvent(f"{key} {value} lies in the future")
+    if started is not None and moment < started - CLOCK_SKEW:
+        raise UntrustedEvent(f"{key} {value} is before this instance started ({started.isoformat()})")
 
 
 def standing_votes(events: list[dict]) -> list[tuple[str, str, int]]:

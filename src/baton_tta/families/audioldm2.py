@@ -16,6 +16,7 @@ from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch.utils.checkpoint import checkpoint
 
 from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.noise import DDPMProcess
 from baton_tta.families.registry import register_family
 from baton_tta.pipelines.pipeline_tango import log_mel_spectrogram, prepare_waveform
 
@@ -26,6 +27,8 @@ MEL_N_FFT, MEL_WIN_LENGTH, MEL_FMIN, MEL_FMAX = 1024, 1024, 0.0, 8000.0
 @register_family
 class AudioLDM2Family(AudioFamily):
     pipeline_class_name = "AudioLDM2Pipeline"
+    trained_process = DDPMProcess
+    trained_scheduler = "DDIMScheduler"
     display_name = "AudioLDM 2"
     hub_tags = ("audioldm2",)
     license = "cc-by-nc-sa-4.0"

@@ -42,6 +42,9 @@ class AudioFamily(ABC):
     #: modules of the denoiser that get LoRA adapters by default
     lora_target_modules: ClassVar[tuple[str, ...]] = ("to_q", "to_k", "to_v", "to_out.0")
     #: the licence a fine-tune inherits from the family's published weights (a Hub licence id)
+    #: the noise process the released denoiser was trained with, and the scheduler class it ships
+    trained_process: ClassVar[type[NoiseProcess]]
+    trained_scheduler: ClassVar[str]
     license: ClassVar[str]
     #: where that licence is stated, for the card
     license_note: ClassVar[str]
@@ -100,7 +103,23 @@ class AudioFamily(ABC):
 
     # ------------------------------------------------------------------ the noise process
     def noise_process(self, settings: TimestepSettings | None = None) -> NoiseProcess:
-        return noise_process_for(self.pipeline.scheduler, settings)
+        """The process the pipeline's scheduler implies, which must be the one the family's denoiser
+        was trained with (:attr:`trained_process`).
+
+        A scheduler of the same process may replace the shipped one for sampling (DDIM or DPM-Solver
+        for a DDPM model); one of another process would train the denoiser towards another target
+        while the run exits 0 and its card names that process, so it is refused."""
+        process = noise_process_for(self.pipeline.scheduler, settings)
+        if not isinstance(process, self.trained_process):
+            scheduler = type(self.pipeline.scheduler).__name__
+            raise ValueError(
+                f"{self.display_name}'s denoiser was trained as {self.trained_process.name}, but this "
+                f"pipeline's scheduler {scheduler} implies {process.name}: training would teach it another "
+                "target. Schedulers of the same process may be swapped in for sampling; to train, restore "
+                f"the original: pipe.scheduler = {self.trained_scheduler}.from_pretrained(<the model>, "
+                'subfolder="scheduler")'
+            )
+        return process
 
     # ------------------------------------------------------------------ encoding
     @abstractmethod

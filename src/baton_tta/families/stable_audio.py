@@ -12,12 +12,15 @@ import torch
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
 from baton_tta.families.base import Conditioning, WaveformVAEFamily
+from baton_tta.families.noise import CosineVProcess
 from baton_tta.families.registry import register_family
 
 
 @register_family
 class StableAudioFamily(WaveformVAEFamily):
     pipeline_class_name = "StableAudioPipeline"
+    trained_process = CosineVProcess
+    trained_scheduler = "CosineDPMSolverMultistepScheduler"
     display_name = "Stable Audio Open"
     denoiser_name = "transformer"
     hub_tags = ("stable-audio",)

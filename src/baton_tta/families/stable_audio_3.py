@@ -10,12 +10,15 @@ import math
 import torch
 
 from baton_tta.families.base import Conditioning, WaveformVAEFamily
+from baton_tta.families.noise import RectifiedFlowProcess
 from baton_tta.families.registry import register_family
 
 
 @register_family
 class StableAudio3Family(WaveformVAEFamily):
     pipeline_class_name = "StableAudio3Pipeline"
+    trained_process = RectifiedFlowProcess
+    trained_scheduler = "FlowMatchEulerDiscreteScheduler"
     display_name = "Stable Audio 3"
     denoiser_name = "transformer"
     lora_target_modules = ("to_qkv", "to_q", "to_kv", "to_out")

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 
 from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.noise import DDPMProcess
 from baton_tta.families.registry import register_family
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
@@ -15,6 +16,8 @@ from baton_tta.pipelines.pipeline_tango import TangoPipeline
 @register_family
 class TangoFamily(AudioFamily):
     pipeline_class_name = "TangoPipeline"
+    trained_process = DDPMProcess
+    trained_scheduler = "DDPMScheduler"
     display_name = "TANGO"
     hub_tags = ("tango",)
     license = "cc-by-nc-sa-4.0"

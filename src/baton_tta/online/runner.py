@@ -19,6 +19,7 @@ the labelled clips train as human rows (their label is their reward, as in the p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,7 +35,9 @@ from diffusers import DDIMScheduler, DiffusionPipeline
 
 from baton_tta.annotate.clips import clip_id_for
 from baton_tta.data.distributed import gather_in_order, on_main
+from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips_shared
+from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.data.pairs import ranked_pairs
 from baton_tta.families import family_of, load_pipeline
 from baton_tta.online.config import OnlineConfig
@@ -57,12 +60,23 @@ from baton_tta.trainer import (
     DiffusionDPOTrainer,
     DiffusionGRPOTrainer,
     DiffusionTrainer,
+    RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
 )
+from baton_tta.trainer.safety import defining_settings, prepare_output_dir
 
 logger = logging.getLogger(__name__)
 
 STEPS = ("generate", "feedback", "score", "data", "train", "judge", "save")
+#: OnlineConfig's own fields a resumed run must keep (besides the trainers' defining fields):
+#: all of them but how long it runs (``num_rounds``, ``early_stopping_patience``, which extend or stop a
+#: run) and how generation is batched (``prompts_per_batch``: clip seeds do not depend on it)
+ONLINE_DEFINING_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(OnlineConfig)
+    if f.name not in {x.name for x in dataclasses.fields(RewardWeightedDiffusionConfig)}
+    and f.name not in ("num_rounds", "early_stopping_patience", "prompts_per_batch")
+)
 EVAL_SEED_OFFSET = 10_000_019
 
 
@@ -167,6 +181,7 @@ class OnlineRunner:
     # ------------------------------------------------------------------ the loop
     def run(self) -> list[dict[str, float]]:
         """Every round not yet complete, in order; returns the metrics of rounds 0..R (0 = start)."""
+        on_main(self._claim_output_dir)
         history = [self._judge_start()]
         stop_reason = None
         for round_index in range(1, self.args.num_rounds + 1):
@@ -195,6 +210,25 @@ class OnlineRunner:
             )
         on_main(lambda: self._write_summary(summary))
         return history
+
+    def _claim_output_dir(self) -> None:
+        """Hold the folder's lock, and refuse to continue a run made with other settings.
+
+        Everything that shapes a round's clips, data or weights is defining (the objective, clips per
+        prompt, sampling, every training field, the base model, the prompts' content): a resumed run
+        whose round 1 had 2 clips per prompt must not make round 2 with 3, and re-running a finished
+        BATON run with ``--objective dpo`` must not rewrite its card to claim DPO. Only how long it runs
+        and how generation is batched may change (``run.json`` records the rest)."""
+        acquire_output_lock(self.output_dir)
+        base_model = getattr(self.pipeline, "name_or_path", None)
+        content = [
+            f"train prompts content {content_fingerprint(self.train_prompts)}",
+            f"held-out prompts content {content_fingerprint(self.eval_prompts)}",
+        ]
+        run = defining_settings(self.args, [], base_model if isinstance(base_model, str) else None, content)
+        own = {name: getattr(self.args, name) for name in (*ONLINE_DEFINING_FIELDS, "max_steps")}
+        run["settings"].update(json.loads(json.dumps(own, default=str)))
+        prepare_output_dir(self.output_dir, run, resuming=True, overwrite=False)
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
         _write_json(self.output_dir / "summary.json", summary)

@@ -67,7 +67,7 @@ def backup_source(source: str, staging: Path) -> LabelSource:
         clip_id_for(p, a): i for i, (p, a) in enumerate(zip(clips["prompt"], clips["audio"], strict=True))
     }
     votes, unknown = [], []
-    for clip_id, annotator, label in standing_votes(read_events(folder)):
+    for clip_id, annotator, label in standing_votes(read_events(folder, strict=True)):
         if clip_id in rows:
             votes.append((rows[clip_id], annotator, label))
         else:
