@@ -274,3 +274,24 @@ def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub
     assert parsed.store == "s"
     with pytest.raises(SystemExit, match="user:password"):
         annotate.parse_auth(["no-colon"])
+
+
+def test_a_corrupt_data_page_names_the_store_file(tmp_path):
+    """Found by the third trust pass: a damaged page past the schema opened fine and then failed
+    with a bare ``DatabaseError`` that named no file."""
+    from baton_tta.annotate.store import LabelStore, LabelStoreError
+
+    path = tmp_path / "labels.sqlite"
+    store = LabelStore(path, app_version="test")
+    for i in range(400):
+        store.add(f"clip-{i:04d}-" + "x" * 64, "ada", i % 2)
+    size = path.stat().st_size
+    assert size > 8 * 4096 and not (tmp_path / "labels.sqlite-wal").exists()
+    with path.open("r+b") as file:  # garble pages 3..6, leave the schema on page 1 intact
+        file.seek(2 * 4096)
+        file.write(b"\xff" * (4 * 4096))
+    reopened = LabelStore(path, app_version="test")
+    with pytest.raises(
+        LabelStoreError, match=rf"{path}: the label store failed \(DatabaseError: .*malformed"
+    ):
+        reopened.votes()

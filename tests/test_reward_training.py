@@ -10,7 +10,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from baton_tta.data import load_preference_dataset
+from baton_tta.data import PreferenceDataError, load_preference_dataset
 from baton_tta.data.audio import decode_audio
 from baton_tta.reward import (
     BatonRewardModel,
@@ -278,3 +278,52 @@ def test_paper_preset_trains_on_all_rows_keeps_the_final_epoch_and_a_flag_wins(t
         held_out.weight_decay,
         held_out.validation_fraction,
     ) == (51, 32, 1e-5, 0.25)
+
+
+def test_preset_and_task_none_as_the_help_lists_them():
+    """Found by the third trust pass: ``--preset None``, listed in ``--help``, was refused by argparse."""
+    from baton_tta.reward.training import DEFAULTS, RewardTrainingConfig
+    from baton_tta.scripts.train_reward_model import RewardScriptArguments
+    from baton_tta.scripts.utils import parse
+
+    _, config = parse(
+        (RewardScriptArguments, RewardTrainingConfig),
+        ["--dataset_name", "x", "--preset", "None", "--task", "None"],
+    )
+    assert config.preset is None and config.task is None
+    assert config.num_epochs == DEFAULTS["num_epochs"]
+    with pytest.raises(
+        ValueError, match=r"preset must be one of \['official', 'paper'\] or None, got 'papr'"
+    ):
+        RewardTrainingConfig(preset="papr")
+
+
+def test_a_one_class_training_set_is_refused(tmp_path):
+    """Found by the third trust pass: all-aligned labels saved a card showing accuracy 1.000 and a NaN
+    ROC-AUC with no note; nothing can be learned from one class."""
+    data = tone_labelled_dataset(24)
+    data = data.map(lambda row: {"label": 1})
+    config = RewardTrainingConfig(preset="paper", num_epochs=1)
+    with pytest.raises(
+        ValueError, match=r"every training row is labelled 1 \(\d+ rows\): a reward model learns nothing"
+    ):
+        train_reward_model(tiny_reward_model(), data, config, tmp_path / "cache", tmp_path / "rm")
+    assert not (tmp_path / "rm").exists()
+
+
+def test_labelling_with_nothing_to_score_says_why(tmp_path):
+    """Found by the third trust pass: rows with label -1 and no source are an annotator's skips, so
+    ``label-with-reward-model`` kept them and scored nothing, saying "N human rows kept"."""
+    data = tone_preference_dataset(6, reward_rows=False).map(
+        lambda r, i: {"label": -1 if i >= 2 else r["label"]}, with_indices=True
+    )
+    data = data.remove_columns(["source", "reward"])
+    from baton_tta.data.loading import standardize
+
+    rows = standardize(data, "binary", "six rows", check_audio=False)
+    with pytest.raises(
+        PreferenceDataError,
+        match=r"no row is waiting for a score \(2 human-labelled, 4 skipped, 0 already scored\)",
+    ):
+        label_with_reward_model(rows, tiny_reward_model(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

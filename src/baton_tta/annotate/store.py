@@ -53,6 +53,10 @@ class Vote:
 VOTE_COLUMNS = "id, clip_id, annotator, label, created_at, app_version, uid"
 
 
+class LabelStoreError(ValueError):
+    """The label store's file cannot be read or written; the message names it."""
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -98,19 +102,26 @@ class LabelStore:
                 if "uid" not in columns:  # stores from before Hub backups: add the column, keep every row
                     connection.execute("ALTER TABLE labels ADD COLUMN uid TEXT")
                 connection.execute("CREATE UNIQUE INDEX IF NOT EXISTS labels_by_uid ON labels (uid)")
-        except sqlite3.DatabaseError as error:
-            raise ValueError(
-                f"{self.path}: not a readable label store ({error}); give another --store path, or restore "
-                "this one from a backup"
+        except (sqlite3.DatabaseError, LabelStoreError) as error:
+            raise LabelStoreError(
+                f"{self.path}: not a readable label store ({error.__cause__ or error}); give another --store "
+                "path, or restore this one from a backup"
             ) from error
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose database errors name this store's file (a corrupt page deep in the
+        file surfaces only when a query reaches it, as a bare ``DatabaseError``)."""
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             yield connection
+        except sqlite3.DatabaseError as error:
+            raise LabelStoreError(
+                f"{self.path}: the label store failed ({type(error).__name__}: {error}); if the file is "
+                "damaged, give another --store path, or restore this one from a backup"
+            ) from error
         finally:
             connection.close()
 

@@ -32,7 +32,14 @@ from baton_tta.data.distributed import (
     on_main,
     wait_for_everyone,
 )
-from baton_tta.data.schema import ROLE_REWARD_MODEL, ROLE_UNSCORED, PreferenceDataError, rows_by_role
+from baton_tta.data.schema import (
+    ROLE_HUMAN,
+    ROLE_REWARD_MODEL,
+    ROLE_SKIPPED,
+    ROLE_UNSCORED,
+    PreferenceDataError,
+    rows_by_role,
+)
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.reward.modeling import BatonRewardModel
 
@@ -137,6 +144,17 @@ def label_with_reward_model(
     Clip lengths are checked first (:func:`check_clip_lengths`)."""
     output_dir = Path(output_dir)
     todo = rows_to_score(dataset, rescore_reward_rows)
+    roles = {role: len(rows) for role, rows in rows_by_role(dataset).items()}
+    if not todo:
+        raise PreferenceDataError(
+            "clips to score",
+            [
+                f"no row is waiting for a score ({roles[ROLE_HUMAN]} human-labelled, {roles[ROLE_SKIPPED]} "
+                f"skipped, {roles[ROLE_REWARD_MODEL]} already scored): a row is scored when its source is "
+                "'unlabelled' (as generate-audio writes) or 'reward_model'; label -1 with source 'human' "
+                "or no source is an annotator's skip"
+            ],
+        )
     check_clip_lengths(dataset, todo, audio_length_s, audio_length_tolerance_s, max_audio_length_s)
     done = done_indices(output_dir / SHARD_DIR, "row_index")
     remaining = [i for i in todo if i not in done]
@@ -154,6 +172,13 @@ def label_with_reward_model(
         )
     wait_for_everyone()
     on_main(lambda: _write_labelled(dataset, todo, output_dir))
+    logger.info(
+        "%d rows scored by the reward model; kept as they were: %d human-labelled, %d skipped%s",
+        len(todo),
+        roles[ROLE_HUMAN],
+        roles[ROLE_SKIPPED],
+        "" if rescore_reward_rows else f", {roles[ROLE_REWARD_MODEL]} already scored",
+    )
     return load_from_disk(str(output_dir / DATASET_DIR))
 
 
@@ -170,4 +195,3 @@ def _write_labelled(dataset: Dataset, todo: list[int], output_dir: Path) -> None
 
     labelled = dataset.map(apply, with_indices=True, desc="writing rewards")
     labelled.save_to_disk(str(output_dir / DATASET_DIR))
-    logger.info("%d rows scored by the reward model, %d human rows kept", len(todo), len(dataset) - len(todo))

@@ -72,14 +72,13 @@ class RewardTrainingConfig:
         default="paper",
         metadata={
             "help": "'paper', 'official' or None (unset fields take the defaults).",
-            "choices": ["paper", "official", None],
         },
     )
     task: str | None = field(
         default=None,
         metadata={
-            "help": "Train on one task's rows only (the sources train one model per task).",
-            "choices": ["integrity", "temporal", None],
+            "help": "'integrity' or 'temporal': one task's rows only (the sources train one model per task); "
+            "None: both.",
         },
     )
     num_epochs: int | None = field(default=None, metadata={"help": "Epochs (paper 50, official 51)."})
@@ -104,6 +103,9 @@ class RewardTrainingConfig:
 
     def __post_init__(self):
         check_finite_settings(self)
+        # "None" on the command line is the string: the help lists it, so it means None
+        self.preset = None if str(self.preset).lower() == "none" else self.preset
+        self.task = None if str(self.task).lower() == "none" else self.task
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)} or None, got {self.preset!r}")
         if self.task not in (None, "integrity", "temporal"):
@@ -187,6 +189,13 @@ def train_reward_model(
             )
     else:  # the sources' setting: every labelled clip trains, metrics are on the training clips
         train_idx, val_idx = list(range(len(data))), list(range(len(data)))
+    classes = sorted({int(labels[i]) for i in train_idx})
+    if len(classes) < 2:
+        raise ValueError(
+            f"every training row is labelled {classes[0] if classes else '—'} ({len(train_idx)} rows): a "
+            "reward model learns nothing from one class (it would score every clip the same and report an "
+            "accuracy of 1.000); label clips of both kinds"
+        )
     cache = EmbeddingCache(cache_dir, model)
     embeddings = np.concatenate([cache.embed_audios(list(data["audio"])), cache.embed_texts(prompts)], axis=1)
     logger.info("embeddings: %d cache hits, %d computed", cache.hits, cache.misses)
