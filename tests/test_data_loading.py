@@ -383,3 +383,26 @@ def test_a_dataset_without_rows_is_named_and_said_to_be_empty(tmp_path):
     DatasetDict({"train": _path_only_rows([])}).save_to_disk(str(tmp_path / "dict"))
     with pytest.raises(PreferenceDataError, match=r"the dataset has no rows"):
         load_preference_dataset(str(tmp_path / "dict"))
+
+
+def test_a_clip_re_encoded_is_the_same_clip_for_the_loaders_as_for_merge(tmp_path):
+    """Found by the third trust pass: the loaders compared encoded bytes and ``merge-labels`` decoded
+    samples, so a FLAC copy of a WAV clip labelled the other way trained as two clips."""
+    import io
+
+    from baton_tta.data.duplicates import clip_key
+    from baton_tta.data.loading import standardize
+
+    as_wav = {"bytes": wav_bytes(sine(16000, 1.0), 16000), "path": "a.wav"}
+    pcm, rate = sf.read(io.BytesIO(as_wav["bytes"]), dtype="int16")  # a lossless transcode: same samples
+    as_flac = {"bytes": wav_bytes(pcm, rate, fmt="FLAC"), "path": "a.flac"}
+    assert as_wav["bytes"] != as_flac["bytes"]
+    assert clip_key("a dog barks", as_wav) == clip_key("a dog barks", as_flac)
+    assert clip_key("a dog barks", as_wav) != clip_key("a cat meows", as_wav)
+    rows = Dataset.from_dict(
+        {"prompt": ["a dog barks", "a dog barks"], "audio": [as_wav, as_flac], "label": [1, 0]}
+    ).cast_column("audio", Audio(decode=False))
+    with pytest.raises(
+        PreferenceDataError, match=r"rows 0 and 1: the same caption and clip are labelled 1 and 0"
+    ):
+        standardize(rows, "binary", "two encodings", check_audio=False)

@@ -481,3 +481,41 @@ def test_grpo_as_the_objective_of_online_rounds(tmp_path):
     assert metrics["train_rows"] == 4  # the round's data: its prompts
     card = (out / "round-1" / "pipeline" / "README.md").read_text()
     assert "GRPO updates" in card and "4 prompts" in card
+
+
+class Constant:
+    """A reward that never differs: GRPO's advantages are all zero."""
+
+    def score(self, prompts, audios, sampling_rate):
+        return [0.5] * len(audios)
+
+
+def test_a_constant_reward_is_said_in_the_log_and_the_card(tmp_path, caplog):
+    """Found by the third trust pass: GRPO with a constant reward trained, exit 0, no word of it."""
+    from baton_tta.tiny import tiny_pipeline
+    from baton_tta.trainer import DiffusionGRPOTrainer
+
+    trainer = DiffusionGRPOTrainer(
+        tiny_pipeline("TangoPipeline", seed=0),
+        _grpo_args(tmp_path),
+        train_dataset=PROMPTS,
+        reward_funcs=Constant(),
+    )
+    with caplog.at_level("WARNING"):
+        trainer.train()
+    assert "update 1: every group's clips got the same reward" in caplog.text
+    assert [e["frac_reward_zero_std"] for e in trainer.state.log_history if "frac_reward_zero_std" in e] == [
+        1.0,
+        1.0,
+    ]
+    trainer.save_model()
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "**Note:** in all 3 groups of 3 clips every clip got the same reward" in card
+    loud = DiffusionGRPOTrainer(
+        tiny_pipeline("TangoPipeline", seed=0),
+        _grpo_args(tmp_path / "loud"),
+        train_dataset=PROMPTS,
+        reward_funcs=Loudness(),
+    )
+    loud.train()
+    assert loud.run_notes() == []

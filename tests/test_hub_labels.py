@@ -22,9 +22,9 @@ from huggingface_hub import HfApi
 
 from baton_tta.annotate import ClipSet, LabelStore
 from baton_tta.annotate.backup import BackedUpStore, HubLabelBackup, read_events, restore_store
-from baton_tta.annotate.merge import content_key
 from baton_tta.data import load_preference_dataset
 from baton_tta.data.audio import decode_audio
+from baton_tta.data.duplicates import clip_key
 from baton_tta.toy.datasets import toy_preference_dataset
 
 REPO = Path(__file__).parents[1]
@@ -119,7 +119,7 @@ def test_merge_of_two_backups_and_a_converted_baton_excerpt_is_the_hand_majority
     merged = load_preference_dataset(str(out))
     assert len(merged) == 4  # the re-encoded BATON clips are the same clips
     by_key = {row["clip_key"]: row for row in merged}
-    m = [by_key[content_key(r["prompt"], r["audio"])] for r in rows]
+    m = [by_key[clip_key(r["prompt"], r["audio"])] for r in rows]
     # c0: alice 1, bob 1, BATON 1 → 1; c1: alice 0, bob 1 → tie; c2: alice 1, bob 0 → tie;
     # c3: alice 0 on her instance, 1 on bob's → neither counts; BATON 1 → 1
     assert [row["label"] for row in m] == [1, -1, -1, 1]

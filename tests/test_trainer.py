@@ -17,6 +17,7 @@ from baton_tta.tiny import tiny_tango_pipeline
 from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import (
     DiffusionCRPOConfig,
+    DiffusionCRPOTrainer,
     DiffusionDPOConfig,
     DiffusionDPOTrainer,
     DiffusionGRPOConfig,
@@ -594,3 +595,50 @@ def test_no_pinned_memory_without_an_accelerator(tmp_path):
         warnings.simplefilter("always")
         next(iter(trainer.get_train_dataloader()))
     assert not [w for w in caught if "pin_memory" in str(w.message)]
+
+
+def test_pairs_that_teach_nothing_are_refused_or_noted_in_the_card(tmp_path):
+    """Found by the third trust pass: CRPO on pairs whose chosen equals rejected, or on pairs that
+    contradict each other, trained with exit 0 and no warning."""
+    pairs = _pairwise(4).to_list()
+    same = [{**row, "rejected": row["chosen"]} for row in pairs]
+    features = _pairwise(1).features
+    with pytest.raises(
+        ValueError, match=r"in every pair \(4\) the chosen and rejected clips are the same clip"
+    ):
+        DiffusionDPOTrainer(
+            tiny_tango_pipeline(),
+            make_args(tmp_path, DiffusionDPOConfig),
+            Dataset.from_list(same).cast(features),
+        )
+    crpo = DiffusionCRPOTrainer(
+        tiny_tango_pipeline(),
+        make_args(tmp_path, DiffusionCRPOConfig),
+        Dataset.from_list(same).cast(features),
+    )
+    assert crpo.run_notes() == [
+        "4 of 4 pairs have the same clip as chosen and rejected (no DPO gradient): rows 0, 1, 2, 3"
+    ]
+    swapped = {**pairs[0], "chosen": pairs[0]["rejected"], "rejected": pairs[0]["chosen"]}
+    dpo = DiffusionDPOTrainer(
+        tiny_tango_pipeline(),
+        make_args(tmp_path, DiffusionDPOConfig),
+        Dataset.from_list([*pairs, swapped]).cast(features),
+    )
+    assert dpo.run_notes() == [
+        "2 of 5 pairs contradict another pair (the same two clips, the other way round): rows 0, 4"
+    ]
+    dpo.create_model_card(tmp_path / "card")
+    assert "**Note:** 2 of 5 pairs contradict another pair" in (tmp_path / "card" / "README.md").read_text()
+
+
+def test_kto_on_one_class_says_so_in_the_log_and_the_card(tmp_path, caplog):
+    from baton_tta.trainer import DiffusionKTOConfig, DiffusionKTOTrainer
+
+    aligned = tone_preference_dataset(8, reward_rows=False).map(lambda row: {"label": 1, "reward": 1.0})
+    with caplog.at_level("WARNING"):
+        trainer = DiffusionKTOTrainer(
+            tiny_tango_pipeline(), make_args(tmp_path, DiffusionKTOConfig), aligned, tone_pretrain_dataset(4)
+        )
+    message = "all 8 training rows are desirable (reward ≥ kto_reward_threshold 0.5)"
+    assert message in caplog.text and trainer.run_notes()[0].startswith(message)

@@ -14,29 +14,20 @@ its agreement: Fleiss' κ per task, each annotator against the others' majority,
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 from datasets import Dataset, List, Value
 
 from baton_tta.annotate.agreement import cohen_kappa, fleiss_kappa, majority_label, percent_agreement
 from baton_tta.annotate.export import UNNAMED, human_votes
-from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.duplicates import clip_key
 from baton_tta.data.loading import conform
 from baton_tta.data.schema import get_schema
 
 logger = logging.getLogger(__name__)
-
-
-def content_key(prompt: str, audio: dict) -> str:
-    """16 hex digits of SHA-256 over the caption and the clip's decoded 16 kHz, 16-bit samples."""
-    samples = np.clip(decode_audio(audio, SAMPLING_RATE), -1.0, 1.0)
-    pcm = np.round(samples * 32767).astype("<i2").tobytes()
-    return hashlib.sha256(prompt.encode("utf-8") + b"\0" + pcm).hexdigest()[:16]
 
 
 @dataclass
@@ -122,7 +113,7 @@ def merge_sources(sources: Sequence[LabelSource]) -> tuple[Dataset, MergeReport]
     for source in sources:
         keys = []
         for index, row in enumerate(source.clips.with_format(None)):
-            key = content_key(row["prompt"], row["audio"])
+            key = clip_key(row["prompt"], row["audio"])
             keys.append(key)
             if key in rows:
                 duplicates.append({"clip": key, "prompt": row["prompt"], "source": source.name, "row": index})

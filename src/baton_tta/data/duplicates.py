@@ -1,6 +1,7 @@
 """One rule for repeated clips, wherever a binary preference dataset is read.
 
-A clip is its caption plus its audio content (encoded bytes, else the file, else the samples). Rows
+A clip is its caption plus its decoded audio (:func:`clip_key`: WAV and FLAC of one clip are one clip,
+as ``merge-labels`` counts them; only rows sharing a caption are decoded to compare). Rows
 that repeat another row's clip *and* label are exact copies: dropped, counted and logged with their
 row numbers. Rows that give the same clip the labels 1 and 0 contradict each other: an error naming
 both rows, since no rule can know which person was right. A clip labelled once and left unlabelled
@@ -11,45 +12,40 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import numpy as np
 from datasets import Dataset
 
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.schema import PreferenceDataError
 
 logger = logging.getLogger(__name__)
 
 
 def clip_key(prompt: str, audio: Any) -> str:
-    """A content hash of a caption and its clip."""
-    digest = hashlib.sha256(prompt.encode("utf-8") + b"\0")
-    if isinstance(audio, dict) and audio.get("bytes"):
-        digest.update(audio["bytes"])
-    elif isinstance(audio, dict) and audio.get("path") and Path(audio["path"]).is_file():
-        digest.update(Path(audio["path"]).read_bytes())
-    elif isinstance(audio, dict) and audio.get("array") is not None:
-        digest.update(
-            np.asarray(audio["array"], np.float32).tobytes() + str(audio.get("sampling_rate")).encode()
-        )
-    else:
-        digest.update(repr(audio).encode())
-    return digest.hexdigest()
+    """16 hex digits of SHA-256 over the caption and the clip's decoded 16 kHz, 16-bit samples: the
+    same clip encoded as WAV or FLAC, or re-saved, is one clip (the loaders and ``merge-labels``
+    share this rule)."""
+    samples = np.clip(decode_audio(audio, SAMPLING_RATE), -1.0, 1.0)
+    pcm = np.round(samples * 32767).astype("<i2").tobytes()
+    return hashlib.sha256(prompt.encode("utf-8") + b"\0" + pcm).hexdigest()[:16]
 
 
 def resolve_duplicates(dataset: Dataset, source: str) -> Dataset:
     """``dataset`` without its exact copies; contradictions are a :class:`PreferenceDataError`."""
     if "label" not in dataset.column_names or len(dataset) < 2:
         return dataset
-    columns = dataset.select_columns(["prompt", "audio", "label"]).with_format(None)
+    prompts, labels = dataset["prompt"], dataset["label"]
+    counts = Counter(prompts)
+    repeated = [i for i, prompt in enumerate(prompts) if counts[prompt] > 1]  # only these can repeat a clip
     first: dict[str, int] = {}
-    labels = columns["label"]
     copies: list[tuple[int, int]] = []
     conflicts: list[str] = []
-    rows = (row for batch in columns.iter(batch_size=256) for row in zip(batch["prompt"], batch["audio"]))
-    for index, (prompt, audio) in enumerate(rows):  # batch by batch: the clips are never all in memory
-        key = clip_key(prompt, audio)
+    audio = dataset.select_columns(["audio"]).with_format(None)
+    for index in repeated:  # one clip decoded at a time: the clips are never all in memory
+        key = clip_key(prompts[index], audio[index]["audio"])
         if key not in first:
             first[key] = index
             continue

@@ -133,6 +133,7 @@ class DiffusionTrainer(Trainer):
         if self.denoiser_gradient_checkpointing:
             self.family.enable_activation_checkpointing()
         denoiser.train()
+        self.card_notes: list[str] = []
         self.encoder = FeatureEncoder(self.family, args.audio_length_s, "prompt")
         collator, num_rows, num_pretrain = self._prepare_data(train_dataset, args)
         indices = PairedIndices(num_rows, num_pretrain, args.seed)
@@ -354,6 +355,17 @@ class DiffusionTrainer(Trainer):
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
         return output_dir
 
+    def note_limit(self, message: str) -> None:
+        """A fact about the data or the run that limits what it can learn (one class of labels, pairs
+        that cancel): logged as a warning and written into the card, so no one mistakes the run for
+        a normal one."""
+        logger.warning(message)
+        self.card_notes.append(message)
+
+    def run_notes(self) -> list[str]:
+        """The card's notes: :meth:`note_limit`'s, and any a subclass finds at the end of the run."""
+        return list(self.card_notes)
+
     def card_facts(self) -> dict[str, Any]:
         """What the card says about the data (rows, mean reward); subclasses fill it in."""
         return {"num_rows": len(self.train_dataset), "mean_reward": float("nan")}
@@ -373,7 +385,10 @@ class DiffusionTrainer(Trainer):
         card = pipeline_card(
             title=self.card_title.format(model=model),
             summary=self.card_summary.format(model=model),
-            context=self.card_context,
+            context="\n\n".join(
+                [*([self.card_context] if self.card_context else []), *map(_as_note, self.run_notes())]
+            )
+            or None,
             model_name=model,
             pipeline_class=self.family.pipeline_class_name,
             license=self.family.license,
@@ -453,6 +468,10 @@ def _without_secrets(args: DiffusionTrainingConfig) -> DiffusionTrainingConfig:
 
 def _hub_or_none(name: Any) -> str | None:
     return name if isinstance(name, str) else None
+
+
+def _as_note(message: str) -> str:
+    return f"**Note:** {message}"
 
 
 def _take_checkpointing_switch(args: DiffusionTrainingConfig) -> bool:

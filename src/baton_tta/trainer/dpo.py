@@ -15,6 +15,7 @@ from diffusers import DiffusionPipeline
 from peft import LoraConfig
 from transformers import TrainerCallback
 
+from baton_tta.data.duplicates import clip_key
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.config import DiffusionCRPOConfig, DiffusionDPOConfig
 from baton_tta.trainer.data import DiffusionCollator
@@ -62,6 +63,7 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         pairs = self._standardize(train_dataset, "pairwise", columns, "pairwise dataset")
         if len(pairs) == 0:
             raise ValueError("the pairwise dataset is empty")
+        self._check_pairs(pairs, bool(args.rpo_alpha))
         encoded = {
             f"preference:{c}": self._encode(pairs, c, self.data_sources[0], args) for c in PAIR_COLUMNS
         }
@@ -69,6 +71,33 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         self.train_rewards = [1.0] * len(pairs)
         collator = DiffusionCollator(self.encoder, pairs, self.train_rewards, None, cache, PAIR_COLUMNS)
         return collator, len(pairs), 0
+
+    def _check_pairs(self, pairs: Dataset, learns_chosen: bool) -> None:
+        """Pairs that teach nothing: a chosen clip equal to its rejected one (by the loaders' one
+        rule, :func:`~baton_tta.data.duplicates.clip_key`) gives the DPO term no gradient; a pair and
+        its reverse cancel. Both are counted in the log and the card; when every pair is the same clip
+        twice and no chosen-clip loss is trained (``rpo_alpha``), nothing can be learned: refused."""
+        rows = pairs.select_columns(["prompt", *PAIR_COLUMNS]).with_format(None)
+        keys = [(clip_key(r["prompt"], r["chosen"]), clip_key(r["prompt"], r["rejected"])) for r in rows]
+        same = [i for i, (chosen, rejected) in enumerate(keys) if chosen == rejected]
+        ordered = set(keys)
+        reversed_ = [
+            i
+            for i, (chosen, rejected) in enumerate(keys)
+            if chosen != rejected and (rejected, chosen) in ordered
+        ]
+        if len(same) == len(keys) and not learns_chosen:
+            raise ValueError(
+                f"{self.data_sources[0]}: in every pair ({len(keys)}) the chosen and rejected clips are the "
+                "same clip: Diffusion-DPO learns nothing from them"
+            )
+        for found, what in (
+            (same, "have the same clip as chosen and rejected (no DPO gradient)"),
+            (reversed_, "contradict another pair (the same two clips, the other way round)"),
+        ):
+            if found:
+                shown = ", ".join(map(str, found[:10])) + (" …" if len(found) > 10 else "")
+                self.note_limit(f"{len(found)} of {len(keys)} pairs {what}: rows {shown}")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Diffusion-DPO (+ ``rpo_alpha`` · the chosen clips' denoising loss: CRPO); implicit accuracy

@@ -287,9 +287,16 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             self._rollouts = self.roll_out(inputs["index"].tolist())
             self.rewards_seen.extend(self._rollouts.rewards.tolist())
             self._metrics["reward"].append(float(self._rollouts.rewards.mean()))
-            self._metrics["reward_std"].append(
-                float(self._rollouts.rewards.reshape(-1, a.num_generations).std(1).mean())
-            )
+            spread = self._rollouts.rewards.reshape(-1, a.num_generations).std(1)
+            self._metrics["reward_std"].append(float(spread.mean()))
+            zero = float((spread == 0).float().mean())
+            self._metrics["frac_reward_zero_std"].append(zero)  # TRL's name: groups with no advantage
+            if zero == 1.0:
+                logger.warning(
+                    "update %d: every group's clips got the same reward: all advantages are zero, and "
+                    "only the KL term moves the model",
+                    self.state.global_step + 1,
+                )
         rollouts = self._rollouts
         steps = self.trained_steps(rollouts)
         scale = 1.0 / (len(steps) * self.current_gradient_accumulation_steps)
@@ -369,6 +376,19 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         if self.is_world_process_zero():
             print(self.update_costs())
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def run_notes(self) -> list[str]:
+        """The base's notes, and one when no group of clips ever differed in reward (a constant reward:
+        the policy term had nothing to learn from)."""
+        notes = super().run_notes()
+        groups = torch.tensor(self.rewards_seen).reshape(-1, self.args.num_generations)
+        if len(groups) and bool((groups.std(1) == 0).all()):
+            notes.append(
+                f"in all {len(groups)} groups of {self.args.num_generations} clips every clip got the same "
+                "reward (is the reward constant?): every advantage was zero, so only the KL penalty moved "
+                "the model"
+            )
+        return notes
 
     def card_facts(self) -> dict[str, Any]:
         seen = self.rewards_seen

@@ -37,6 +37,19 @@ class DiffusionKTOTrainer(RewardWeightedDiffusionTrainer):
     uses_reference = True
     args: DiffusionKTOConfig
 
+    def _prepare_data(self, train_dataset, args):
+        prepared = super()._prepare_data(train_dataset, args)
+        desirable = sum(r >= args.kto_reward_threshold for r in self.train_rewards)
+        undesirable = len(self.train_rewards) - desirable
+        if not (desirable and undesirable):
+            kind, other = ("desirable", "undesirable") if desirable else ("undesirable", "desirable")
+            self.note_limit(
+                f"all {len(self.train_rewards)} training rows are {kind} (reward "
+                f"{'≥' if desirable else '<'} kto_reward_threshold {args.kto_reward_threshold}): Diffusion-KTO "
+                f"only moves them against the reference; no {other} clip tells it what to avoid"
+            )
+        return prepared
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Diffusion-KTO (+ β · the pretrain term when ``beta`` > 0); terms are kept for :meth:`log`."""
         batch = inputs["audio"]
