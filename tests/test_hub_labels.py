@@ -428,6 +428,12 @@ def test_the_space_template_needs_its_settings_and_starts_with_the_sign_in_butto
         sys.path.pop(0)
     with pytest.raises(SystemExit, match="BATON_CLIPS, BATON_LABELS_REPO"):
         space_arguments({})
+    with pytest.raises(
+        SystemExit, match=r"set the Space variable BATON_CLIPS_REVISION to a commit of you/clips"
+    ):
+        space_arguments(
+            {"BATON_CLIPS": "you/clips", "BATON_LABELS_REPO": "you/l"}
+        )  # found by the third trust pass
     flags = space_arguments(
         {"BATON_CLIPS": "you/clips", "BATON_CLIPS_REVISION": "abc123", "BATON_LABELS_REPO": "you/l"}
     )
