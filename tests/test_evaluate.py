@@ -122,6 +122,12 @@ def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
         steps=2,
         final_loss=0.1,
         use_lora=False,
+        model_name="TANGO",
+        pipeline_class="TangoPipeline",
+        license="cc-by-nc-sa-4.0",
+        license_note="inherited from TANGO's released weights",
+        model_tags=("tango",),
+        remote_code=True,
     )
     assert NOT_EVALUATED in card.text
     # metadata holds Hub ids only: the local folder is named in the text, never in `datasets`

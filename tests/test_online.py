@@ -339,3 +339,29 @@ def test_resume_refuses_other_defining_settings_and_may_extend_the_rounds(tmp_pa
     assert main([*argv, "--num_rounds", "2", "--prompts_per_batch", "2"]) == 0  # extends the run
     assert json.loads((out / "summary.json").read_text())["objective"] == "baton"
     assert _done(out, 2) == ["generate", "feedback", "score", "data", "train", "judge", "save"]
+
+
+def test_an_online_run_card_carries_the_trained_familys_licence_and_tags(tmp_path):
+    """The online run card wrote TANGO's licence and tag whatever family trained (two sources of
+    truth for a licence): it now takes the family's."""
+    from baton_tta.families import family_of
+    from baton_tta.online import OnlineConfig
+    from baton_tta.online.report import write_run_report
+    from baton_tta.tiny import tiny_pipeline
+
+    history = [
+        {"oracle_integrity": 0.3, "reward_mean_eval": 0.5},
+        {"oracle_integrity": 0.4, "reward_mean_eval": 0.6},
+    ]
+    summary = {"rounds": history, "stopped_early": None, "objective": "baton"}
+    args = OnlineConfig(output_dir=str(tmp_path), use_cpu=True, num_rounds=1, judge_metric="oracle_integrity")
+    for name, licence, tag in (
+        ("StableAudioPipeline", "other", "stable-audio"),
+        ("StableAudio3Pipeline", "other", "stable-audio"),
+        ("TangoPipeline", "cc-by-nc-sa-4.0", "tango"),
+    ):
+        family = family_of(tiny_pipeline(name))
+        card = write_run_report(tmp_path, summary, args, family)
+        assert card.data.license == family.license == licence
+        assert tag in card.data.tags and set(family.hub_tags) <= set(card.data.tags)
+        assert ("tango" in card.data.tags) == (name == "TangoPipeline")

@@ -1,9 +1,11 @@
 """Every card baton-tta writes — fine-tuned pipeline, reward model, dataset — from one module.
 
 Each card is rendered from a Jinja template in ``hub/templates/`` with ``huggingface_hub``'s
-``from_template`` (as TRL renders its model cards), carries BATON's citation, and states its licence
-from :data:`LICENSES`. Metadata fields (``base_model``, ``datasets``) hold Hub ids only: a local path
-means nothing on the Hub, so it is named in the card's text instead and left out of the metadata.
+``from_template`` (as TRL renders its model cards), carries BATON's citation, and states its licence:
+a pipeline's is its family's (``AudioFamily.license``, passed in: one source of truth), a dataset's
+or a reward model's from :data:`LICENSES`. Metadata fields (``base_model``, ``datasets``) hold Hub ids
+only: a local path means nothing on the Hub, so it is named in the card's text instead and left out of
+the metadata.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ BATON_CITATION = """@article{liao2024baton,
 #: The licence each kind of artifact inherits, in one place. A fine-tuned TANGO inherits TANGO's
 #: CC BY-NC-SA 4.0; datasets of TANGO-generated clips carry the same; a reward model is CLAP
 #: (Apache-2.0, as ``laion/clap-htsat-*``) plus a head trained here.
-LICENSES = {"pipeline": "cc-by-nc-sa-4.0", "dataset": "cc-by-nc-sa-4.0", "reward_model": "apache-2.0"}
+#: licences of what this project makes itself; a pipeline's is its family's (``AudioFamily.license``)
+LICENSES = {"dataset": "cc-by-nc-sa-4.0", "reward_model": "apache-2.0"}
 CURVES_FILE = "training_curves.png"
 EVALUATION_HEADING = "## Evaluation"
 NOT_EVALUATED = "Not evaluated yet: run `baton-tta evaluate … --push_to_hub` to add Table 4's metrics here."
@@ -91,12 +94,12 @@ def pipeline_card(
     use_lora: bool,
     curves_file: str | None = CURVES_FILE,
     tags: Sequence[str] = (),
-    model_name: str = "TANGO",
-    pipeline_class: str = "TangoPipeline",
-    license: str = LICENSES["pipeline"],
-    license_note: str = "inherited from TANGO's released weights",
-    model_tags: Sequence[str] = ("tango",),
-    remote_code: bool = True,
+    model_name: str,
+    pipeline_class: str,
+    license: str,
+    license_note: str,
+    model_tags: Sequence[str],
+    remote_code: bool,
     lora_loader: bool = True,
 ) -> ModelCard:
     """Card of a fine-tuned pipeline folder: what it was trained from and how, under the licence the
@@ -155,13 +158,16 @@ def online_run_card(
     history: Sequence[Mapping[str, float]],
     stopped_early: str | None,
     plot_file: str,
-    model_tags: Sequence[str] = ("tango",),
+    license: str,
+    model_tags: Sequence[str],
 ) -> ModelCard:
-    """Card of an online run (the repository's ``main``): metrics per round, why it stopped, the plot."""
+    """Card of an online run (the repository's ``main``): metrics per round, why it stopped, the plot.
+    ``license`` and ``model_tags`` are the trained family's (``AudioFamily.license`` / ``hub_tags``),
+    the one source of truth for them."""
     data = ModelCardData(
         library_name="diffusers",
         pipeline_tag="text-to-audio",
-        license=LICENSES["pipeline"],
+        license=license,
         tags=["baton", "text-to-audio", *model_tags, "online-rounds", objective],
     )
     return ModelCard.from_template(

@@ -20,6 +20,7 @@ from typing import Any
 from datasets import load_from_disk
 from huggingface_hub import ModelCard
 
+from baton_tta.families import AudioFamily
 from baton_tta.hub.cards import online_run_card, with_evaluation
 from baton_tta.hub.figures import subplots
 from baton_tta.hub.push import folder_files, push_files
@@ -55,7 +56,9 @@ def plot_rounds(history: list[dict[str, float]], path: Path) -> Path:
     return path
 
 
-def write_run_report(output_dir: Path, summary: dict[str, Any], args: OnlineConfig) -> ModelCard:
+def write_run_report(
+    output_dir: Path, summary: dict[str, Any], args: OnlineConfig, family: AudioFamily
+) -> ModelCard:
     """``rounds.png`` and the run's ``README.md``; with ``push_to_hub``, the last round's pipeline and
     this card on ``main``."""
     history = summary["rounds"]
@@ -73,6 +76,8 @@ def write_run_report(output_dir: Path, summary: dict[str, Any], args: OnlineConf
         history=history,
         stopped_early=stopped,
         plot_file=PLOT_FILE,
+        license=family.license,
+        model_tags=family.hub_tags,
     )
     card.save(output_dir / "README.md")
     if args.push_to_hub and result_round > 0:

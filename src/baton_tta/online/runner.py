@@ -232,7 +232,7 @@ class OnlineRunner:
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
         _write_json(self.output_dir / "summary.json", summary)
-        write_run_report(self.output_dir, summary, self.args)
+        write_run_report(self.output_dir, summary, self.args, family_of(self.pipeline))
 
     def round_dir(self, round_index: int) -> Path:
         return self.output_dir / f"round-{round_index}"
