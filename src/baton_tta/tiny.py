@@ -411,10 +411,16 @@ TINY_PIPELINES = {
 
 
 def tiny_pipeline(pipeline_class_name: str, seed: int = 0) -> DiffusionPipeline:
-    """The random tiny pipeline of a family (:data:`TINY_PIPELINES`)."""
+    """The random tiny pipeline of a family (:data:`TINY_PIPELINES`), every component in eval mode as
+    ``from_pretrained`` leaves them (built in code they start in train mode, and the AudioLDM 2 tiny
+    language model's dropout made two calls with one seed differ)."""
     if pipeline_class_name not in TINY_PIPELINES:
         raise ValueError(f"no tiny pipeline for {pipeline_class_name!r}; known: {sorted(TINY_PIPELINES)}")
-    return TINY_PIPELINES[pipeline_class_name](seed=seed)
+    pipeline = TINY_PIPELINES[pipeline_class_name](seed=seed)
+    for component in pipeline.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipeline
 
 
 def tiny_clap(

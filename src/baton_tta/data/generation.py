@@ -37,14 +37,16 @@ from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
 from baton_tta.families import family_of
+from baton_tta.families.precision import check_mixed_precision, generation_precision
 
 logger = logging.getLogger(__name__)
 
 SHARD_DIR = "shards"
 RUN_CONFIG = "generation_config.json"
 DATASET_DIR = "dataset"
-#: settings that older runs did not record, with the value they had (every clip was TANGO's 16 kHz)
-RECORDED_LATER = {"sampling_rate": SAMPLING_RATE}
+#: settings that older runs did not record, with the value they had (every clip was TANGO's 16 kHz,
+#: rendered in fp32)
+RECORDED_LATER = {"sampling_rate": SAMPLING_RATE, "mixed_precision": "no"}
 
 
 def clip_seed(seed: int, prompt_index: int, clip_index: int, clips_per_prompt: int) -> int:
@@ -96,6 +98,7 @@ def render_clips(
     desc: str = "generating clips",
     call_kwargs: dict[str, Any] | None = None,
     progress: bool = True,
+    mixed_precision: str = "no",
 ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
     """The library's one generation loop: ``len(seeds[i])`` clips of ``prompts[i]``, each from its own
     generator seeded with ``seeds[i][k]``, so a clip never depends on the batch it was drawn in.
@@ -105,7 +108,9 @@ def render_clips(
     prompt positions and their waveforms (prompt-major), with one progress bar over the batches;
     callers write each batch before the next is drawn. ``call_kwargs`` go to every pipeline call as
     they are (a stochastic sampler's ``eta``). ``progress=False`` hides the bar (a trainer's
-    ``disable_tqdm``)."""
+    ``disable_tqdm``). ``mixed_precision`` (``no``/``fp16``/``bf16``) runs the denoiser at that
+    precision and keeps each other component where it is safe
+    (:func:`~baton_tta.families.precision.generation_precision`)."""
     if len(seeds) != len(prompts):
         raise ValueError(f"{len(seeds)} seed lists for {len(prompts)} prompts")
     per_prompt = {len(s) for s in seeds}
@@ -129,7 +134,7 @@ def render_clips(
         # way to numpy (15–20 % more clips/s on 2 CPU cores, identical audio; benchmarks/generate_clips.py)
         # a family that reorders a prompt's clips (AudioLDM 2 ranks them) gets one row per clip instead
         repeat, per_row = (clips, 1) if family.reorders_clips else (1, clips)
-        with torch.inference_mode():
+        with torch.inference_mode(), generation_precision(pipeline, family.denoiser_name, mixed_precision):
             audios = pipeline(
                 [prompts[p] for p in batch for _ in range(repeat)],
                 num_inference_steps=num_inference_steps,
@@ -173,6 +178,7 @@ def generate_clips(
     guidance_scale: float = 3.0,
     generator_name: str = "tango",
     audio_format: str = "flac",
+    mixed_precision: str = "no",
 ) -> Dataset:
     """Generate ``clips_per_prompt`` clips for every row of ``prompts`` (columns ``prompt`` and
     optionally ``events``, ``task``) and return them as a binary preference dataset, also saved with
@@ -192,6 +198,7 @@ def generate_clips(
         "audio_format": audio_format,
         "num_prompts": len(prompts),
         "sampling_rate": family_of(pipeline).sampling_rate,
+        "mixed_precision": check_mixed_precision(mixed_precision),
     }
     on_main(lambda: _start_run(output_dir, config))
     done = finished_prompt_indices(output_dir)
@@ -210,6 +217,7 @@ def generate_clips(
         audio_length_in_s,
         num_inference_steps,
         guidance_scale,
+        mixed_precision=mixed_precision,
     ):
         batch = [todo[p] for p in positions]
         rows_out = _clip_rows(prompts.select(batch), batch, audios, config["sampling_rate"], config)

@@ -162,11 +162,14 @@ def generate_eval_clips(
     num_inference_steps: int = 200,
     guidance_scale: float = 3.0,
     batch_size: int = 4,
+    mixed_precision: str = "no",
 ) -> list[np.ndarray]:
     """One clip per prompt, seeded per clip id, cached on disk by pipeline + prompt + seed + settings
     (at the model's own rate and channels); returned at the metrics' rate, 16 kHz mono. Under
     ``accelerate launch`` each process renders whole batches of its own; every process returns all clips."""
     settings = f"{audio_length_in_s}:{num_inference_steps}:{guidance_scale}"
+    if mixed_precision != "no":  # fp32 clips keep the cache names they always had
+        settings += f":{mixed_precision}"
     folder = cache_dir / name
     folder.mkdir(parents=True, exist_ok=True)
     paths = [
@@ -188,6 +191,7 @@ def generate_eval_clips(
         num_inference_steps,
         guidance_scale,
         desc=f"generating {name}",
+        mixed_precision=mixed_precision,
     ):
         for position, audio in zip(positions, audios):
             sf.write(paths[todo[position]], audio, rate, subtype="FLOAT")

@@ -325,6 +325,7 @@ class OnlineRunner:
             num_inference_steps=a.num_inference_steps,
             guidance_scale=a.guidance_scale,
             generator_name=f"round-{r - 1} model",
+            mixed_precision=a.mixed_precision,
         )
 
     def _feedback(self, clips: Dataset, folder: Path, r: int) -> None:
@@ -461,6 +462,7 @@ class OnlineRunner:
             num_inference_steps=a.num_inference_steps,
             guidance_scale=a.guidance_scale,
             desc="judging",
+            mixed_precision=a.mixed_precision,
         )
         return on_main(lambda: self._judged(prompts, waveforms, n, rate))
 

@@ -15,8 +15,10 @@ import numpy as np
 from diffusers import DiffusionPipeline
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
-from baton_tta.data.distributed import is_main_process
+from baton_tta.data.distributed import is_main_process, process_state
 from baton_tta.data.loading import load_raw
+from baton_tta.families import family_of
+from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.metrics.evaluation import (
     Backbones,
     compute_metrics,
@@ -28,7 +30,7 @@ from baton_tta.metrics.evaluation import (
     write_report,
 )
 from baton_tta.scripts.builtin import resolve_backbones, resolve_pipeline
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class EvaluateArguments:
     audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length."})
     guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance."})
     seed: int = field(default=0, metadata={"help": "Base seed (each clip id gets its own)."})
+    mixed_precision: str | None = mixed_precision_field()
     max_prompts: int | None = field(default=None, metadata={"help": "Evaluate the first n prompts only."})
     push_to_hub: bool = field(
         default=False, metadata={"help": "Write the last model's metrics into its Hub card."}
@@ -83,9 +86,13 @@ def backbones_for(args: EvaluateArguments) -> Backbones:
     return load_backbones(args.cnn14_checkpoint, args.vggish_checkpoint, args.clap_model)
 
 
-def _pipeline(spec: str) -> tuple[str, DiffusionPipeline]:
+def _pipeline(spec: str, mixed_precision: str) -> tuple[str, DiffusionPipeline]:
+    """``name=source`` (or a source named after its folder) on this process's device, its denoiser
+    cast once for the precision (evaluation only generates)."""
     name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
-    return name, resolve_pipeline(source)
+    pipeline = resolve_pipeline(source).to(process_state().device)
+    cast_denoiser_for_inference(family_of(pipeline).denoiser, mixed_precision)
+    return name, pipeline
 
 
 def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:
@@ -118,8 +125,9 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     if args.reference_audio_dir:
         reference = embed_clips_shared(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
     results, counts = {}, {}
+    precision = args.mixed_precision or default_mixed_precision(process_state().device)
     for spec in args.pipelines:
-        name, pipeline = _pipeline(spec)
+        name, pipeline = _pipeline(spec, precision)
         waves = generate_eval_clips(
             pipeline,
             name,
@@ -130,13 +138,23 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             args.audio_length_in_s,
             args.num_inference_steps,
             args.guidance_scale,
+            mixed_precision=precision,
         )
         embedded = embed_clips_shared(ids, waves, backbones)
         counts[name] = embedded.counts
         results[name] = compute_metrics(embedded, prompts, backbones, reference)
     if not is_main_process():  # the report, the card and the push happen once
         return results
-    write_report(results, output, {"prompts": len(ids), "embedded_clips": counts, "eval_set": args.eval_set})
+    write_report(
+        results,
+        output,
+        {
+            "prompts": len(ids),
+            "embedded_clips": counts,
+            "eval_set": args.eval_set,
+            "mixed_precision": precision,
+        },
+    )
     print(f"results written to {output.resolve()}/results.{{json,md,png}}")
     if args.push_to_hub:
         last = list(results)[-1]

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import soundfile as sf
 
+from baton_tta.data.distributed import process_state
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.families import family_of
+from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.scripts.builtin import TINY, resolve_pipeline
-from baton_tta.scripts.utils import parse, pipeline_field
+from baton_tta.scripts.utils import mixed_precision_field, parse, pipeline_field
 
 DEFAULT_PROMPTS = ["A dog barks followed by a car horn", "Rain falls while a man speaks"]
 
@@ -34,6 +36,7 @@ class GenerateArguments:
     guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance."})
     clips_per_prompt: int = field(default=1, metadata={"help": "Clips per caption."})
     seed: int = field(default=0, metadata={"help": "Base seed; clip seed = seed + prompt_index * N + k."})
+    mixed_precision: str | None = mixed_precision_field()
 
 
 def clip_filename(index: int, prompt: str, clip: int) -> str:
@@ -44,7 +47,10 @@ def clip_filename(index: int, prompt: str, clip: int) -> str:
 
 def generate(args: GenerateArguments) -> list[Path]:
     """Write one 16-bit WAV per clip plus a ``clips.jsonl`` manifest (prompt, file, seed, pipeline)."""
-    pipe = resolve_pipeline(args.pipeline_name_or_path, seed=args.seed)
+    device = process_state().device
+    pipe = resolve_pipeline(args.pipeline_name_or_path, seed=args.seed).to(device)
+    precision = args.mixed_precision or default_mixed_precision(device)
+    cast_denoiser_for_inference(family_of(pipe).denoiser, precision)
     rate = family_of(pipe).sampling_rate
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +66,7 @@ def generate(args: GenerateArguments) -> list[Path]:
             args.audio_length_in_s,
             args.num_inference_steps,
             args.guidance_scale,
+            mixed_precision=precision,
         ):
             for offset, audio in enumerate(audios):
                 index, clip = positions[offset // n], offset % n
@@ -70,6 +77,7 @@ def generate(args: GenerateArguments) -> list[Path]:
                     "file": path.name,
                     "seed": seeds[index][clip],
                     "pipeline": args.pipeline_name_or_path,
+                    "mixed_precision": precision,
                 }
                 manifest.write(json.dumps(record) + "\n")
                 written.append(path)

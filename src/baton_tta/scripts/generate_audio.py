@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from baton_tta.data.distributed import is_main_process, process_state
 from baton_tta.data.generation import generate_clips
 from baton_tta.data.loading import load_raw
+from baton_tta.families import family_of
+from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.scripts.builtin import TINY, resolve_pipeline
-from baton_tta.scripts.utils import default_repo_id, parse, pipeline_field
+from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse, pipeline_field
 
 
 @dataclass
@@ -40,13 +42,17 @@ class GenerateAudioArguments:
             "help": "torch device; default: this process's own (accelerate: cuda:<local rank> or cpu)."
         },
     )
+    mixed_precision: str | None = mixed_precision_field()
     push_to_hub: bool = field(default=False, metadata={"help": "Push the clips with a dataset card."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateAudioArguments,), argv)
-    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(args.device or process_state().device)
+    device = args.device or process_state().device
+    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(device)
+    precision = args.mixed_precision or default_mixed_precision(device)
+    cast_denoiser_for_inference(family_of(pipeline).denoiser, precision)
     clips = generate_clips(
         load_raw(args.prompts),
         pipeline,
@@ -59,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         guidance_scale=args.guidance_scale,
         generator_name=args.pipeline_name_or_path,
         audio_format=args.audio_format,
+        mixed_precision=precision,
     )
     if args.push_to_hub and is_main_process():
         push_preference_dataset(clips, default_repo_id(args.hub_dataset_id, args.output_dir))

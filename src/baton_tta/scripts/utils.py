@@ -69,3 +69,14 @@ PIPELINE_HELP = (
 def pipeline_field(default: str) -> Any:
     """The ``--pipeline_name_or_path`` argument (alias ``--pipeline``) of the generating commands."""
     return field(default=default, metadata={"help": PIPELINE_HELP, "aliases": ["--pipeline"]})
+
+
+def mixed_precision_field() -> Any:
+    """The ``--mixed_precision`` argument of the generating commands (accelerate's names)."""
+    return field(
+        default=None,
+        metadata={
+            "help": "'no', 'fp16' or 'bf16' (accelerate's names): the denoiser's precision; the VAE decode and "
+            "vocoder stay fp32 (and the text encoders under fp16). Default: bf16 on a GPU that has it, else no.",
+        },
+    )

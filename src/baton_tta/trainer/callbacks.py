@@ -48,6 +48,7 @@ class ValidationCallback(TrainerCallback):
                 guidance_scale=args.validation_guidance_scale,
                 desc="validation clips",
                 progress=not args.disable_tqdm,
+                mixed_precision=trainer.accelerator.mixed_precision,
             )
             for audio in batch
         ]

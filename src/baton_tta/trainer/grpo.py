@@ -189,6 +189,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                     desc="sampling rollouts",
                     call_kwargs=self.sampler.call_kwargs(),
                     progress=not a.disable_tqdm,
+                    mixed_precision=self.accelerator.mixed_precision,
                 ):
                     waveforms.extend(audios)
         finally:
