@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -392,3 +393,31 @@ def test_a_full_disk_during_a_checkpoint_says_space_and_keeps_the_last_complete_
     with pytest.raises(safety.CheckpointSpaceError, match=r"not enough disk space .* 0.0 MB free, about"):
         refused.train(resume_from_checkpoint="last")
     assert not (tmp_path / "out" / "checkpoint-3").exists()
+
+
+def test_the_gradient_guard_reads_the_norm_once_per_step_and_names_the_broken_parameters(
+    tmp_path, monkeypatch
+):
+    """The guard used to test every parameter's gradient on the host before every step (one device
+    sync each: hundreds per step on a GPU); it now reads the norm the Trainer computes anyway."""
+    trainer = _trainer(tmp_path, max_steps=2)
+    calls = {"n": 0}
+    original = torch.isfinite
+
+    def counting(tensor):
+        calls["n"] += 1
+        return original(tensor)
+
+    monkeypatch.setattr(torch, "isfinite", counting)
+    trainer.train()
+    parameters = sum(1 for p in trainer.model.parameters() if p.requires_grad)
+    assert calls["n"] <= 4 < parameters  # the loss checks only, not one per parameter
+    broken = _trainer(tmp_path / "broken", max_steps=2, max_grad_norm=0.0)  # clipping would spread the NaN
+    name, weight = next((n, p) for n, p in broken.model.named_parameters() if p.requires_grad)
+    weight.register_hook(lambda grad: torch.full_like(grad, float("nan")))
+    with pytest.raises(
+        NonFiniteError,
+        match=rf"step 1: non-finite gradients in 1 parameter\(s\), first \['{re.escape(name)}'\]",
+    ):
+        broken.train()
+    assert all(bool(original(p).all()) for p in broken.model.parameters())

@@ -642,3 +642,19 @@ def test_kto_on_one_class_says_so_in_the_log_and_the_card(tmp_path, caplog):
         )
     message = "all 8 training rows are desirable (reward ≥ kto_reward_threshold 0.5)"
     assert message in caplog.text and trainer.run_notes()[0].startswith(message)
+
+
+def test_loss_terms_stay_on_the_device_until_a_logging_step(tmp_path):
+    """No host read per metric per step: the terms are kept as tensors and averaged once in log()."""
+    trainer = make_trainer(tmp_path)
+    inputs = next(iter(trainer.get_train_dataloader()))
+    trainer.compute_loss(trainer.model, inputs)
+    assert trainer._metrics and all(
+        isinstance(v, torch.Tensor) and v.dim() == 0 and not v.requires_grad
+        for vs in trainer._metrics.values()
+        for v in vs
+    )
+    trainer._metrics.clear()
+    trainer._metrics["loss_preference"] += [torch.tensor(1.0), torch.tensor(2.0), torch.tensor(6.0)]
+    trainer.log({"loss": 0.5})
+    assert trainer.state.log_history[-1]["loss_preference"] == 3.0 and not trainer._metrics

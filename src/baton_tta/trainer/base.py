@@ -52,8 +52,8 @@ from baton_tta.trainer.lora import (
 )
 from baton_tta.trainer.loss import per_sample_mse
 from baton_tta.trainer.safety import (
-    FiniteGradientsCallback,
     check_finite,
+    check_finite_gradients,
     defining_settings,
     last_complete_checkpoint,
     mark_complete,
@@ -142,9 +142,8 @@ class DiffusionTrainer(Trainer):
         )
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
-        self._metrics: dict[str, list[float]] = defaultdict(list)
+        self._metrics: dict[str, list[torch.Tensor | float]] = defaultdict(list)
         use_diffusers_tensorboard(self)
-        self.add_callback(FiniteGradientsCallback())
         self.reference_denoiser = None
         if self.uses_reference and not self.use_lora:
             self.reference_denoiser = copy.deepcopy(denoiser).requires_grad_(False).eval()
@@ -242,8 +241,8 @@ class DiffusionTrainer(Trainer):
     def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
         """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""
         check_finite(self.state.global_step + 1, loss, metrics)
-        for key, value in metrics.items():
-            self._metrics[key].append(float(value))
+        for key, value in metrics.items():  # kept on the device: read once per logging step, in log()
+            self._metrics[key].append(value.detach().float() if isinstance(value, torch.Tensor) else value)
         return loss
 
     # ------------------------------------------------------------------ running
@@ -267,6 +266,13 @@ class DiffusionTrainer(Trainer):
             acquire_output_lock(self.args.output_dir)
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
         return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        """The Trainer's gradient norm (computed before every optimizer step, clipped or not), checked
+        to be finite before the step: no weight ever becomes non-finite."""
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        check_finite_gradients(self.state.global_step + 1, grad_norm, model)
+        return grad_norm
 
     def _save_checkpoint(self, model, trial) -> None:
         """The Trainer's checkpoint, then a marker written last: a kill mid-save leaves no marker, and
@@ -296,8 +302,11 @@ class DiffusionTrainer(Trainer):
         """Add the per-step loss terms collected since the last log, averaged over steps and over
         processes (``gather_for_metrics``), so multi-GPU logs are not rank 0's alone (TRL style)."""
         if self._metrics and "loss" in logs:
+            device = self.accelerator.device
             for key, values in sorted(self._metrics.items()):
-                local = torch.tensor(sum(values) / len(values), device=self.accelerator.device)
+                local = torch.stack(
+                    [torch.as_tensor(v, dtype=torch.float32, device=device) for v in values]
+                ).mean()
                 logs[key] = self.accelerator.gather_for_metrics(local.reshape(1)).mean().item()
             self._metrics.clear()
         super().log(logs, start_time)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
 
 from baton_tta.data.lock import LOCK_FILE
 
@@ -95,23 +94,21 @@ def check_finite(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]) 
     )
 
 
-class FiniteGradientsCallback(TrainerCallback):
-    """Before each optimizer step, stop if any gradient is NaN or infinite (naming the step and the
-    first parameters), so no weight ever becomes non-finite."""
-
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        if model is None:
-            return
-        broken = [
-            name
-            for name, p in model.named_parameters()
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all())
-        ]
-        if broken:
-            raise NonFiniteError(
-                f"step {state.global_step + 1}: non-finite gradients in {len(broken)} parameter(s), "
-                f"first {broken[:3]}; training stopped before the optimizer step"
-            )
+def check_finite_gradients(step: int, grad_norm: torch.Tensor | float, model: torch.nn.Module) -> None:
+    """Stop before the optimizer step if the gradients are not finite, reading only the total norm
+    the Trainer has just computed (one host read per step: the norm is finite exactly when every
+    gradient is); the parameters are searched only once it is not, to name them."""
+    if math.isfinite(float(grad_norm)):
+        return
+    broken = [
+        name
+        for name, p in model.named_parameters()
+        if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+    ]
+    raise NonFiniteError(
+        f"step {step}: non-finite gradients in {len(broken)} parameter(s), first {broken[:3]} (gradient norm "
+        f"{float(grad_norm)}); training stopped before the optimizer step"
+    )
 
 
 def defining_settings(
