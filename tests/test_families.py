@@ -301,6 +301,48 @@ def _first_batch(trainer):
     return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+def test_preference_and_pretrain_batches_share_one_denoiser_pass_with_the_same_losses(tmp_path, name):
+    """BATON's two batches go through the denoiser as one (half the launches); the draws keep their
+    order, so every per-sample error and weight equals the two-pass value (rtol 1e-5, atol 1e-6:
+    another batch size may change the BLAS blocking), condition dropout included."""
+    trainer = _baton(
+        tmp_path, name, condition_dropout=0.5, snr_gamma=5.0 if name != "StableAudio3Pipeline" else None
+    )
+    batch = _first_batch(trainer)
+    calls = []
+    hook = trainer.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    torch.manual_seed(0)
+    joint = trainer._joint_denoising_terms(trainer.model, [batch["audio"], batch["pretrain"]])
+    assert len(calls) == 1
+    torch.manual_seed(0)
+    separate = [trainer._denoising_terms(trainer.model, batch[part]) for part in ("audio", "pretrain")]
+    assert len(calls) == 3
+    hook.remove()
+    for (mse, weights), (mse_2, weights_2) in zip(joint, separate, strict=True):
+        torch.testing.assert_close(mse, mse_2, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(weights, weights_2, rtol=1e-5, atol=1e-6)
+
+
+def test_conditioning_of_different_caption_lengths_joins_with_masked_padding():
+    from baton_tta.trainer.base import join_conditioning
+
+    padded = {"encoder_hidden_states": "encoder_attention_mask"}
+    short = {
+        "encoder_hidden_states": torch.ones(2, 3, 4),
+        "encoder_attention_mask": torch.ones(2, 3, dtype=torch.bool),
+    }
+    long = {
+        "encoder_hidden_states": torch.ones(1, 5, 4),
+        "encoder_attention_mask": torch.ones(1, 5, dtype=torch.bool),
+    }
+    joined = join_conditioning([short, long], padded)
+    assert joined["encoder_hidden_states"].shape == (3, 5, 4)
+    assert joined["encoder_attention_mask"].tolist() == [[True] * 3 + [False] * 2] * 2 + [[True] * 5]
+    assert joined["encoder_hidden_states"][:2, 3:].abs().sum() == 0
+    assert join_conditioning([short, long], {}) is None  # no mask: nothing says what is padding
+
+
 def _loss_gradients_and_recomputed_calls(trainer, batch) -> tuple[float, dict[str, torch.Tensor], int]:
     """One fixed-noise loss and its gradients; also how many submodule forwards ran again during
     backward (what activation checkpointing does, and nothing else does)."""

@@ -210,11 +210,33 @@ class DiffusionTrainer(Trainer):
         weights = self.noise.loss_weights(timesteps).to(prediction.device)
         return per_sample_mse(prediction, target), weights
 
-    def _denoising_terms(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Conditioning]:
+        """A batch's random draws, always in this order: posterior sample, noise, timesteps, dropout."""
         latents = self._sample_latents(batch)
         noise = torch.randn_like(latents)
         timesteps = self.noise.sample_timesteps(latents.shape[0], latents.device)
-        return self._noised_mse(model, latents, self._condition(batch), noise, timesteps)
+        return latents, noise, timesteps, self._condition(batch)
+
+    def _denoising_terms(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        latents, noise, timesteps, conditioning = self._draw(batch)
+        return self._noised_mse(model, latents, conditioning, noise, timesteps)
+
+    def _joint_denoising_terms(self, model, batches: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`_denoising_terms` of several batches (BATON's preference and pretrain batches) from one
+        denoiser call on their concatenation: the same draws in the same order, so the same losses
+        (the denoisers normalise per sample), in one launch-heavy pass instead of two. Captions of
+        different lengths are padded with masked tokens; a family whose conditioning cannot be joined
+        that way is called once per batch."""
+        draws = [self._draw(batch) for batch in batches]
+        conditioning = join_conditioning([d[3] for d in draws], self.family.padded_sequences)
+        if conditioning is None:
+            return [self._noised_mse(model, latents, cond, noise, t) for latents, noise, t, cond in draws]
+        latents = torch.cat([d[0] for d in draws])
+        noise = torch.cat([d[1] for d in draws])
+        timesteps = torch.cat([d[2] for d in draws])
+        mse, weights = self._noised_mse(model, latents, conditioning, noise, timesteps)
+        sizes = [d[0].shape[0] for d in draws]
+        return list(zip(mse.split(sizes), weights.split(sizes), strict=True))
 
     @contextmanager
     def _reference(self, model) -> Iterator[torch.nn.Module]:
@@ -477,6 +499,23 @@ def _without_secrets(args: DiffusionTrainingConfig) -> DiffusionTrainingConfig:
 
 def _hub_or_none(name: Any) -> str | None:
     return name if isinstance(name, str) else None
+
+
+def join_conditioning(parts: list[Conditioning], padded: dict[str, str]) -> Conditioning | None:
+    """Conditioning batches concatenated along the batch axis; a sequence the family pads (``padded``:
+    states → their mask) is zero-padded to the longest with its mask False there. None when another
+    tensor differs in shape (nothing says which of its positions would be padding)."""
+    masks = set(padded.values())
+    joined = {}
+    for key in parts[0]:
+        tensors = [part[key] for part in parts]
+        if len({t.shape[1:] for t in tensors}) > 1:
+            if key not in padded and key not in masks:
+                return None
+            length = max(t.shape[1] for t in tensors)
+            tensors = [_pad_axis1(t, length) for t in tensors]
+        joined[key] = torch.cat(tensors)
+    return joined
 
 
 def _as_note(message: str) -> str:

@@ -98,10 +98,13 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Paper Eq. 7; per-term values are kept for :meth:`log`."""
-        pref_mse, pref_w = self._denoising_terms(model, inputs["audio"])
         pre_mse = pre_w = None
         if "pretrain" in inputs and self.args.beta > 0:
-            pre_mse, pre_w = self._denoising_terms(model, inputs["pretrain"])
+            (pref_mse, pref_w), (pre_mse, pre_w) = self._joint_denoising_terms(
+                model, [inputs["audio"], inputs["pretrain"]]
+            )
+        else:
+            pref_mse, pref_w = self._denoising_terms(model, inputs["audio"])
         loss, metrics = reward_weighted_loss(
             pref_mse, inputs["rewards"], pref_w, pre_mse, pre_w, self.args.beta, self.args.reward_transform
         )
