@@ -31,7 +31,13 @@ def test_generate_writes_wavs_and_manifest(tmp_path):
     records = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
     assert [r["file"] for r in records] == [w.name for w in wavs]
     # clip k of prompt i is seeded seed + i·N + k, as stage 1's generation
-    assert records[2] == {"prompt": "rain", "file": "001_rain_0.wav", "seed": 2, "pipeline": "tiny-random"}
+    assert records[2] == {
+        "prompt": "rain",
+        "file": "001_rain_0.wav",
+        "seed": 2,
+        "pipeline": "tiny-random",
+        "mixed_precision": "no",
+    }
 
 
 def test_clip_filename_is_safe():

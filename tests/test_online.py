@@ -76,6 +76,13 @@ def _done(output_dir: Path, r: int) -> list[str]:
         return []
 
 
+def _tango_family():
+    from baton_tta.families import family_of
+    from baton_tta.tiny import tiny_pipeline
+
+    return family_of(tiny_pipeline("TangoPipeline"))
+
+
 def _metrics(output_dir: Path) -> list[dict]:
     return json.loads((output_dir / "summary.json").read_text())["rounds"]
 
@@ -285,7 +292,7 @@ def test_rounds_go_to_one_repo_with_a_branch_each(tmp_path, loopback_hub):
         push_round(folder, r, config)
         history.append({"clap_score": 0.5 + r / 10, "reward_mean_eval": 0.4 + r / 10})
     (tmp_path / "summary.json").write_text(json.dumps({"rounds": history}))
-    write_run_report(tmp_path, {"rounds": history, "stopped_early": None}, config)
+    write_run_report(tmp_path, {"rounds": history, "stopped_early": None}, config, _tango_family())
     api = HfApi()
     for r in (1, 2):
         files = set(api.list_repo_files("baton/online", revision=f"round-{r}"))
@@ -311,7 +318,7 @@ def test_rounds_go_to_one_repo_with_a_branch_each(tmp_path, loopback_hub):
     assert "| 2 | 0.7 | 0.6 |" in card and "online-rounds" in card
     # a run the guard stopped rolls back: main gets the best round's pipeline, and the card says so
     stopped = {"rounds": history, "stopped_early": "the judge fell", "rolled_back_to": 1}
-    write_run_report(tmp_path, stopped, config)
+    write_run_report(tmp_path, stopped, config, _tango_family())
     index = api.hf_hub_download("baton/online", "model_index.json", cache_dir=tmp_path / "c2")
     assert json.loads(Path(index).read_text()) == {"round": 1}
     card = Path(api.hf_hub_download("baton/online", "README.md", cache_dir=tmp_path / "c2")).read_text()

@@ -298,17 +298,18 @@ def test_preset_and_task_none_as_the_help_lists_them():
         RewardTrainingConfig(preset="papr")
 
 
-def test_a_one_class_training_set_is_refused(tmp_path):
+def test_a_one_class_training_set_is_said_in_the_log_the_metrics_and_the_card(tmp_path, caplog):
     """Found by the third trust pass: all-aligned labels saved a card showing accuracy 1.000 and a NaN
-    ROC-AUC with no note; nothing can be learned from one class."""
-    data = tone_labelled_dataset(24)
-    data = data.map(lambda row: {"label": 1})
+    ROC-AUC with no note. Said, not refused: an online round whose people said "no" to every clip of
+    its sample must not stop the run."""
+    data = tone_labelled_dataset(24).map(lambda row: {"label": 1})
     config = RewardTrainingConfig(preset="paper", num_epochs=1)
-    with pytest.raises(
-        ValueError, match=r"every training row is labelled 1 \(\d+ rows\): a reward model learns nothing"
-    ):
-        train_reward_model(tiny_reward_model(), data, config, tmp_path / "cache", tmp_path / "rm")
-    assert not (tmp_path / "rm").exists()
+    with caplog.at_level("WARNING"):
+        result = train_reward_model(tiny_reward_model(), data, config, tmp_path / "cache", tmp_path / "rm")
+    said = "Every training row is labelled 1 (24 rows): a reward model learns nothing from one class."
+    assert said in caplog.text and result.limits[0].startswith(said)
+    assert json.loads((tmp_path / "rm" / "reward_metrics.json").read_text())["notes"][0].startswith(said)
+    assert f"**Note:** {said}" in (tmp_path / "rm" / "README.md").read_text()
 
 
 def test_labelling_with_nothing_to_score_says_why(tmp_path):

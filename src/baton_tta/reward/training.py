@@ -159,6 +159,8 @@ class RewardTrainingResult:
     train_rows: int
     validation_rows: int
     best_epoch: int
+    #: what limits what the model could learn (one class of labels), as the log and the card say it
+    limits: list[str] = field(default_factory=list)
 
 
 def train_reward_model(
@@ -190,12 +192,13 @@ def train_reward_model(
     else:  # the sources' setting: every labelled clip trains, metrics are on the training clips
         train_idx, val_idx = list(range(len(data))), list(range(len(data)))
     classes = sorted({int(labels[i]) for i in train_idx})
-    if len(classes) < 2:
-        raise ValueError(
-            f"every training row is labelled {classes[0] if classes else '—'} ({len(train_idx)} rows): a "
-            "reward model learns nothing from one class (it would score every clip the same and report an "
-            "accuracy of 1.000); label clips of both kinds"
+    limits = []
+    if len(classes) == 1:  # said, not refused: an online round whose people said "no" to every clip goes on
+        limits.append(
+            f"Every training row is labelled {classes[0]} ({len(train_idx)} rows): a reward model learns "
+            "nothing from one class. It scores every clip alike, and its accuracy below says nothing."
         )
+        logger.warning("%s", limits[-1])
     cache = EmbeddingCache(cache_dir, model)
     embeddings = np.concatenate([cache.embed_audios(list(data["audio"])), cache.embed_texts(prompts)], axis=1)
     logger.info("embeddings: %d cache hits, %d computed", cache.hits, cache.misses)
@@ -267,6 +270,7 @@ def train_reward_model(
         len(train_idx),
         len(val_idx) if held_out else 0,
         best_epoch,
+        limits,
     )
     if output_dir is not None and is_main_process():  # every process trains the same head; one saves
         _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
@@ -310,11 +314,12 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
         "config": asdict(config),
     }
     report, undefined = _without_nan(report)
-    if undefined:
-        report["notes"] = [
-            f"{path} is null: undefined on this validation split (e.g. ROC-AUC with clips of one class only)"
-            for path in undefined
-        ]
+    notes = list(result.limits) + [
+        f"{path} is null: undefined on this validation split (e.g. ROC-AUC with clips of one class only)"
+        for path in undefined
+    ]
+    if notes:
+        report["notes"] = notes
     text = json.dumps(report, indent=2, allow_nan=False)  # NaN is not JSON: other tools refuse the file
     (output_dir / "reward_metrics.json").write_text(text, encoding="utf-8")
     card = reward_model_card(
@@ -326,7 +331,8 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
             else f"No held-out split (the paper's and the official code's setting): all {result.train_rows} "
             f"labelled clips train and the final epoch ({result.best_epoch}) is kept. The metrics below are "
             "on the training clips, so they say how well the head fits, not how well it generalises."
-        ),
+        )
+        + "".join(f"\n\n**Note:** {limit}" for limit in result.limits),
         train_rows=result.train_rows,
         settings=asdict(config),
         head=[model.embedding_dim, *model.config.head_hidden_sizes, 1],
