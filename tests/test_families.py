@@ -343,6 +343,47 @@ def test_conditioning_of_different_caption_lengths_joins_with_masked_padding():
     assert join_conditioning([short, long], {}) is None  # no mask: nothing says what is padding
 
 
+@pytest.mark.parametrize("name", FAMILIES)
+def test_after_caching_only_the_denoiser_stays_on_the_training_device(tmp_path, name, monkeypatch):
+    """With cached features the frozen text encoders, VAE and vocoder leave the training device (here
+    the off-device place is the meta device, so a CPU run can count what stays), and come back for
+    validation and when training ends. Bytes of parameters and buffers left on the training device
+    equal the denoiser's."""
+    import baton_tta.trainer.base as base
+
+    monkeypatch.setattr(base, "OFFLOAD_DEVICE", torch.device("meta"))
+    trainer = _baton(tmp_path, name, cache_latents=True)
+
+    def bytes_on(device_type: str) -> int:
+        tensors = [t for m in trainer.pipeline.components.values() if isinstance(m, torch.nn.Module)
+                   for t in (*m.parameters(), *m.buffers())]  # fmt: skip
+        return sum(t.numel() * t.element_size() for t in tensors if t.device.type == device_type)
+
+    denoiser = trainer.family.denoiser
+    own = sum(t.numel() * t.element_size() for t in (*denoiser.parameters(), *denoiser.buffers()))
+    assert bytes_on("cpu") == own and bytes_on("meta") > 0
+    uncached = _baton(tmp_path / "uncached", name, cache_latents=False)  # encoders run every step
+    assert all(p.device.type == "cpu" for p in uncached.pipeline.vae.parameters())
+
+
+def test_validation_and_the_end_of_training_bring_the_frozen_components_back(tmp_path, monkeypatch):
+    import baton_tta.trainer.base as base
+
+    trainer = _baton(tmp_path, "TangoPipeline", cache_latents=True)
+    parked = torch.device("meta")
+    monkeypatch.setattr(base, "OFFLOAD_DEVICE", parked)
+    moves = []
+    original = trainer._move_frozen
+    monkeypatch.setattr(
+        trainer, "_move_frozen", lambda device: (moves.append(torch.device(device).type), original("cpu"))
+    )
+    with trainer.frozen_on_device():
+        assert moves == ["cpu"]
+    trainer._move_frozen(parked)
+    trainer.train()
+    assert moves[-1] == "cpu"  # whole again for whoever uses the pipeline next
+
+
 def _loss_gradients_and_recomputed_calls(trainer, batch) -> tuple[float, dict[str, torch.Tensor], int]:
     """One fixed-noise loss and its gradients; also how many submodule forwards ran again during
     backward (what activation checkpointing does, and nothing else does)."""

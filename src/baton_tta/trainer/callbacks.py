@@ -37,21 +37,22 @@ class ValidationCallback(TrainerCallback):
         seeds = [
             [args.seed + p * clips + k for k in range(clips)] for p in range(len(args.validation_prompts))
         ]
-        audios = [
-            audio
-            for _, batch in render_clips(
-                trainer.pipeline,
-                list(args.validation_prompts),
-                seeds,
-                audio_length_in_s=args.audio_length_s,
-                num_inference_steps=args.validation_inference_steps,
-                guidance_scale=args.validation_guidance_scale,
-                desc="validation clips",
-                progress=not args.disable_tqdm,
-                mixed_precision=trainer.accelerator.mixed_precision,
-            )
-            for audio in batch
-        ]
+        with trainer.frozen_on_device():
+            audios = [
+                audio
+                for _, batch in render_clips(
+                    trainer.pipeline,
+                    list(args.validation_prompts),
+                    seeds,
+                    audio_length_in_s=args.audio_length_s,
+                    num_inference_steps=args.validation_inference_steps,
+                    guidance_scale=args.validation_guidance_scale,
+                    desc="validation clips",
+                    progress=not args.disable_tqdm,
+                    mixed_precision=trainer.accelerator.mixed_precision,
+                )
+                for audio in batch
+            ]
         denoiser.train(was_training)
         rate = trainer.family.sampling_rate
         folder = Path(args.output_dir) / "validation" / f"step-{state.global_step}"

@@ -109,6 +109,8 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
     )
     args: DiffusionGRPOConfig
 
+    samples_every_step = True  # its rollouts run the whole pipeline at every update
+
     def __init__(
         self,
         pipeline: DiffusionPipeline | str,
