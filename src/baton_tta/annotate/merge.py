@@ -113,7 +113,7 @@ def merge_sources(sources: Sequence[LabelSource]) -> tuple[Dataset, MergeReport]
     for source in sources:
         keys = []
         for index, row in enumerate(source.clips.with_format(None)):
-            key = clip_key(row["prompt"], row["audio"])
+            key = clip_key(row["prompt"], row["audio"], f"{source.name}: row {index}, column 'audio'")
             keys.append(key)
             if key in rows:
                 duplicates.append({"clip": key, "prompt": row["prompt"], "source": source.name, "row": index})

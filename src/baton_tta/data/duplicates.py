@@ -24,11 +24,12 @@ from baton_tta.data.schema import PreferenceDataError
 logger = logging.getLogger(__name__)
 
 
-def clip_key(prompt: str, audio: Any) -> str:
+def clip_key(prompt: str, audio: Any, where: str = "audio") -> str:
     """16 hex digits of SHA-256 over the caption and the clip's decoded 16 kHz, 16-bit samples: the
     same clip encoded as WAV or FLAC, or re-saved, is one clip (the loaders and ``merge-labels``
-    share this rule)."""
-    samples = np.clip(decode_audio(audio, SAMPLING_RATE), -1.0, 1.0)
+    share this rule). Identity, not validation: a silent clip has a key too; an unreadable one is an
+    error naming ``where``."""
+    samples = np.clip(decode_audio(audio, SAMPLING_RATE, where=where, allow_silent=True), -1.0, 1.0)
     pcm = np.round(samples * 32767).astype("<i2").tobytes()
     return hashlib.sha256(prompt.encode("utf-8") + b"\0" + pcm).hexdigest()[:16]
 
@@ -45,7 +46,7 @@ def resolve_duplicates(dataset: Dataset, source: str) -> Dataset:
     conflicts: list[str] = []
     audio = dataset.select_columns(["audio"]).with_format(None)
     for index in repeated:  # one clip decoded at a time: the clips are never all in memory
-        key = clip_key(prompts[index], audio[index]["audio"])
+        key = clip_key(prompts[index], audio[index]["audio"], f"{source}: row {index}, column 'audio'")
         if key not in first:
             first[key] = index
             continue

@@ -41,10 +41,10 @@ class AudioFamily(ABC):
     denoiser_name: ClassVar[str] = "unet"
     #: modules of the denoiser that get LoRA adapters by default
     lora_target_modules: ClassVar[tuple[str, ...]] = ("to_q", "to_k", "to_v", "to_out.0")
-    #: the licence a fine-tune inherits from the family's published weights (a Hub licence id)
     #: the noise process the released denoiser was trained with, and the scheduler class it ships
     trained_process: ClassVar[type[NoiseProcess]]
     trained_scheduler: ClassVar[str]
+    #: the licence a fine-tune inherits from the family's published weights (a Hub licence id)
     license: ClassVar[str]
     #: where that licence is stated, for the card
     license_note: ClassVar[str]

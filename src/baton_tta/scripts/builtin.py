@@ -16,7 +16,9 @@ from __future__ import annotations
 from datasets import Dataset
 from diffusers import DiffusionPipeline
 
-from baton_tta.families import load_pipeline
+from baton_tta.data.distributed import process_state
+from baton_tta.families import family_of, load_pipeline
+from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.metrics.evaluation import Backbones
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.tiny import tiny_backbones, tiny_pipeline, tiny_reward_model
@@ -50,6 +52,19 @@ def resolve_pipeline(name: str, seed: int = 0) -> DiffusionPipeline:
             f"one of {sorted(TINY_PIPELINE_NAMES)}"
         )
     return load_pipeline(name)
+
+
+def generating_pipeline(
+    name: str, mixed_precision: str | None, device: str | None = None, seed: int = 0
+) -> tuple[DiffusionPipeline, str]:
+    """A pipeline for a command that only generates (``generate``, ``generate-audio``, ``evaluate``): on
+    ``device`` (default: this process's), its denoiser cast once for the precision (None: bf16 on a GPU
+    that has it, else no); returns it with the precision used, which the command records."""
+    device = device or str(process_state().device)
+    pipeline = resolve_pipeline(name, seed=seed).to(device)
+    precision = mixed_precision or default_mixed_precision(device)
+    cast_denoiser_for_inference(family_of(pipeline).denoiser, precision)
+    return pipeline, precision
 
 
 def resolve_preference_data(name: str, rows: int, seconds: float, seed: int) -> Dataset | str:

@@ -17,8 +17,7 @@ from diffusers import DiffusionPipeline
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.distributed import is_main_process, process_state
 from baton_tta.data.loading import load_raw
-from baton_tta.families import family_of
-from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
+from baton_tta.families.precision import default_mixed_precision
 from baton_tta.metrics.evaluation import (
     Backbones,
     compute_metrics,
@@ -29,7 +28,7 @@ from baton_tta.metrics.evaluation import (
     table4_markdown,
     write_report,
 )
-from baton_tta.scripts.builtin import resolve_backbones, resolve_pipeline
+from baton_tta.scripts.builtin import generating_pipeline, resolve_backbones
 from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse
 
 logger = logging.getLogger(__name__)
@@ -90,9 +89,7 @@ def _pipeline(spec: str, mixed_precision: str) -> tuple[str, DiffusionPipeline]:
     """``name=source`` (or a source named after its folder) on this process's device, its denoiser
     cast once for the precision (evaluation only generates)."""
     name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
-    pipeline = resolve_pipeline(source).to(process_state().device)
-    cast_denoiser_for_inference(family_of(pipeline).denoiser, mixed_precision)
-    return name, pipeline
+    return name, generating_pipeline(source, mixed_precision)[0]
 
 
 def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:

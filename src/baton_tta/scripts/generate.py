@@ -14,11 +14,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from baton_tta.data.distributed import process_state
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.families import family_of
-from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
-from baton_tta.scripts.builtin import TINY, resolve_pipeline
+from baton_tta.scripts.builtin import TINY, generating_pipeline
 from baton_tta.scripts.utils import mixed_precision_field, parse, pipeline_field
 
 DEFAULT_PROMPTS = ["A dog barks followed by a car horn", "Rain falls while a man speaks"]
@@ -47,10 +45,7 @@ def clip_filename(index: int, prompt: str, clip: int) -> str:
 
 def generate(args: GenerateArguments) -> list[Path]:
     """Write one 16-bit WAV per clip plus a ``clips.jsonl`` manifest (prompt, file, seed, pipeline)."""
-    device = process_state().device
-    pipe = resolve_pipeline(args.pipeline_name_or_path, seed=args.seed).to(device)
-    precision = args.mixed_precision or default_mixed_precision(device)
-    cast_denoiser_for_inference(family_of(pipe).denoiser, precision)
+    pipe, precision = generating_pipeline(args.pipeline_name_or_path, args.mixed_precision, seed=args.seed)
     rate = family_of(pipe).sampling_rate
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from baton_tta.data.distributed import is_main_process, process_state
+from baton_tta.data.distributed import is_main_process
 from baton_tta.data.generation import generate_clips
 from baton_tta.data.loading import load_raw
-from baton_tta.families import family_of
-from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.hub.datasets import push_preference_dataset
-from baton_tta.scripts.builtin import TINY, resolve_pipeline
+from baton_tta.scripts.builtin import TINY, generating_pipeline
 from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse, pipeline_field
 
 
@@ -49,10 +47,7 @@ class GenerateAudioArguments:
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateAudioArguments,), argv)
-    device = args.device or process_state().device
-    pipeline = resolve_pipeline(args.pipeline_name_or_path).to(device)
-    precision = args.mixed_precision or default_mixed_precision(device)
-    cast_denoiser_for_inference(family_of(pipeline).denoiser, precision)
+    pipeline, precision = generating_pipeline(args.pipeline_name_or_path, args.mixed_precision, args.device)
     clips = generate_clips(
         load_raw(args.prompts),
         pipeline,

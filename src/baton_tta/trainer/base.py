@@ -309,13 +309,12 @@ class DiffusionTrainer(Trainer):
     def frozen_on_device(self) -> Iterator[None]:
         """The frozen components on the training device inside the block (validation renders clips
         with the whole pipeline), back where they were after it."""
-        places = [(c, next(c.parameters(), torch.empty(0)).device) for c in self.family.frozen_components()]
+        parked = next(self.family.frozen_components()[0].parameters()).device  # they move together
         self._move_frozen(self.args.device)
         try:
             yield
         finally:
-            for component, device in places:
-                component.to(device)
+            self._move_frozen(parked)
 
     def _get_grad_norm(self, model, grad_norm=None):
         """The Trainer's gradient norm (computed before every optimizer step, clipped or not), checked
@@ -435,9 +434,8 @@ class DiffusionTrainer(Trainer):
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
-        settings["activation_checkpointing"] = (
-            self.denoiser_gradient_checkpointing
-        )  # the Trainer's flag is off
+        # the Trainer's own flag was switched off: the denoiser's is what ran
+        settings["activation_checkpointing"] = self.denoiser_gradient_checkpointing
         settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
         settings["noise process"] = self.noise.name
         model = self.family.display_name

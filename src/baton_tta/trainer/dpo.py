@@ -78,7 +78,11 @@ class DiffusionDPOTrainer(DiffusionTrainer):
         its reverse cancel. Both are counted in the log and the card; when every pair is the same clip
         twice and no chosen-clip loss is trained (``rpo_alpha``), nothing can be learned: refused."""
         rows = pairs.select_columns(["prompt", *PAIR_COLUMNS]).with_format(None)
-        keys = [(clip_key(r["prompt"], r["chosen"]), clip_key(r["prompt"], r["rejected"])) for r in rows]
+        source = self.data_sources[0]
+        keys = [
+            tuple(clip_key(r["prompt"], r[c], f"{source}: row {i}, column '{c}'") for c in PAIR_COLUMNS)
+            for i, r in enumerate(rows)
+        ]
         same = [i for i, (chosen, rejected) in enumerate(keys) if chosen == rejected]
         ordered = set(keys)
         reversed_ = [
