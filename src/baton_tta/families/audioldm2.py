@@ -30,6 +30,7 @@ class AudioLDM2Family(AudioFamily):
     trained_process = DDPMProcess
     trained_scheduler = "DDIMScheduler"
     display_name = "AudioLDM 2"
+    training_memory_format = torch.channels_last  # a UNet: convolutions run in cuDNN's layout
     hub_tags = ("audioldm2",)
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from AudioLDM 2's released weights (cvssp/audioldm2)"

@@ -57,6 +57,13 @@ class AudioFamily(ABC):
     reorders_clips: ClassVar[bool] = False
     #: the family's own Hub tags on a fine-tune's card (beside baton, text-to-audio, diffusers)
     hub_tags: ClassVar[tuple[str, ...]] = ()
+    #: the denoiser's memory format for training on a GPU: UNet families train channels-last, cuDNN's
+    #: native convolution layout (in NCHW a tenth of TANGO's step went to layout conversions)
+    training_memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+    #: the denoiser's repeated block classes, compiled one by one under ``torch_compile`` (regional
+    #: compilation: one trace per block shape, reused for every copy, instead of a whole-model graph;
+    #: ResNet blocks change width at every level, so each would be traced again)
+    compiled_blocks: ClassVar[tuple[str, ...]] = ("BasicTransformerBlock",)  # diffusers' own choice for UNets
     #: the pipeline class is not diffusers' own: saved folders ship its code (load with trust_remote_code)
     remote_code: ClassVar[bool] = False
 
@@ -155,6 +162,23 @@ class AudioFamily(ABC):
         """Recompute the denoiser's blocks in backward instead of storing their activations
         (diffusers' own switch; a family whose checkpointed path differs overrides this)."""
         self.denoiser.enable_gradient_checkpointing()
+
+    def use_training_memory_format(self) -> None:
+        """Lay the denoiser's weights out in :attr:`training_memory_format` (4-D weights only)."""
+        self.denoiser.to(memory_format=self.training_memory_format)
+
+    def compile_denoiser(self, **compile_kwargs: Any) -> int:
+        """Compile each of the denoiser's :attr:`compiled_blocks` in place (``nn.Module.compile``: the
+        module keeps its class, names and state dict); returns how many were compiled.
+
+        Not accelerate's regional compilation: it wraps leaf modules in ``OptimizedModule``, whose
+        truth value raises, and diffusers' UNets test ``if self.conv_norm_out:``."""
+        blocks = [m for m in self.denoiser.modules() if type(m).__name__ in self.compiled_blocks]
+        if not blocks:
+            raise ValueError(f"{self.display_name}'s denoiser has none of the blocks {self.compiled_blocks}")
+        for block in blocks:
+            block.compile(**compile_kwargs)
+        return len(blocks)
 
     def denoise(
         self, model: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, conditioning: Conditioning

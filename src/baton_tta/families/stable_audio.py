@@ -22,6 +22,7 @@ class StableAudioFamily(WaveformVAEFamily):
     trained_process = CosineVProcess
     trained_scheduler = "CosineDPMSolverMultistepScheduler"
     display_name = "Stable Audio Open"
+    compiled_blocks = ("StableAudioDiTBlock",)
     denoiser_name = "transformer"
     hub_tags = ("stable-audio",)
     license = "other"

@@ -20,6 +20,7 @@ class StableAudio3Family(WaveformVAEFamily):
     trained_process = RectifiedFlowProcess
     trained_scheduler = "FlowMatchEulerDiscreteScheduler"
     display_name = "Stable Audio 3"
+    compiled_blocks = ("StableAudio3DiTBlock",)
     denoiser_name = "transformer"
     lora_target_modules = ("to_qkv", "to_q", "to_kv", "to_out")
     hub_tags = ("stable-audio", "stable-audio-3")

@@ -19,6 +19,7 @@ class TangoFamily(AudioFamily):
     trained_process = DDPMProcess
     trained_scheduler = "DDPMScheduler"
     display_name = "TANGO"
+    training_memory_format = torch.channels_last  # a UNet: convolutions run in cuDNN's layout
     hub_tags = ("tango",)
     license = "cc-by-nc-sa-4.0"
     license_note = "inherited from TANGO's released weights (declare-lab/tango)"

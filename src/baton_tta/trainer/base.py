@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import TorchDynamoPlugin
 from datasets import Dataset
 from diffusers import DiffusionPipeline
 from peft import LoraConfig
@@ -60,6 +61,7 @@ from baton_tta.trainer.safety import (
     prepare_output_dir,
     space_for_checkpoint,
 )
+from baton_tta.trainer.storage import restore, store_frozen_in, training_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +141,22 @@ class DiffusionTrainer(Trainer):
         self.denoiser_gradient_checkpointing = _take_checkpointing_switch(args)
         if self.denoiser_gradient_checkpointing:
             self.family.enable_activation_checkpointing()
+        self.denoiser_compile = _take_compile_switch(args)
+        if self.denoiser_compile is not None:
+            self.family.compile_denoiser(**self.denoiser_compile)
+        if torch.device(args.device).type == "cuda":
+            self.family.use_training_memory_format()
         denoiser.train()
         self.card_notes: list[str] = []
         self.encoder = FeatureEncoder(self.family, args.audio_length_s, "prompt")
         collator, num_rows, num_pretrain = self._prepare_data(train_dataset, args)
-        if args.cache_latents and not self.samples_every_step:
-            self._move_frozen(OFFLOAD_DEVICE)  # cached: only the denoiser runs until validation
+        self._half_dtype = training_dtype(bool(args.bf16), bool(args.fp16))
+        self._full_precision_base: dict[str, torch.Tensor] = {}
         indices = PairedIndices(num_rows, num_pretrain, args.seed)
         super().__init__(
             model=denoiser, args=args, train_dataset=indices, data_collator=collator, callbacks=callbacks
         )
+        self._lean()
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
         self._metrics: dict[str, list[torch.Tensor | float]] = defaultdict(list)
@@ -156,6 +164,8 @@ class DiffusionTrainer(Trainer):
         self.reference_denoiser = None
         if self.uses_reference and not self.use_lora:
             self.reference_denoiser = copy.deepcopy(denoiser).requires_grad_(False).eval()
+            if self._half_dtype is not None:  # frozen: it only ever runs under autocast
+                store_frozen_in(self.reference_denoiser, self._half_dtype)
         self.ema = TrainedWeightsEMA(denoiser, args.ema_decay) if args.use_ema else None
         if self.ema is not None:
             self.add_callback(EMACallback(self.ema))
@@ -252,7 +262,8 @@ class DiffusionTrainer(Trainer):
         """The frozen reference inside the block: the copy, or with LoRA the trained denoiser with its
         adapters switched off (the base weights), switched back on after."""
         if self.reference_denoiser is not None:
-            yield self.reference_denoiser
+            with self.accelerator.autocast():  # as the trained denoiser's forward, which accelerate wraps
+                yield self.reference_denoiser
             return
         reference = self.accelerator.unwrap_model(model)
         set_lora_enabled(reference, False)
@@ -296,10 +307,27 @@ class DiffusionTrainer(Trainer):
             # one run per folder, held until this process exits; taken before anything is cleared
             acquire_output_lock(self.args.output_dir)
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
+        self._lean()
         try:
             return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
         finally:
-            self._move_frozen(self.args.device)  # the pipeline is whole again for whoever uses it next
+            self._whole()  # the pipeline is whole again for whoever uses it next
+
+    def _lean(self) -> None:
+        """What training on the device does not need, off it or halved: with cached features the
+        frozen components wait on :data:`OFFLOAD_DEVICE` (only the denoiser runs until validation);
+        under mixed precision a LoRA run's frozen base weights are held in the half dtype
+        (:mod:`baton_tta.trainer.storage`: the same results, half their memory). Idempotent."""
+        if self.args.cache_latents and not self.samples_every_step:
+            self._move_frozen(OFFLOAD_DEVICE)
+        if self.use_lora and self._half_dtype is not None:
+            self._full_precision_base.update(store_frozen_in(self.family.denoiser, self._half_dtype))
+
+    def _whole(self) -> None:
+        """Undo :meth:`_lean`: every component on the training device, the base weights in fp32."""
+        self._move_frozen(self.args.device)
+        restore(self.family.denoiser, self._full_precision_base)
+        self._full_precision_base = {}
 
     def _move_frozen(self, device: torch.device | str) -> None:
         for component in self.family.frozen_components():
@@ -315,6 +343,13 @@ class DiffusionTrainer(Trainer):
             yield
         finally:
             self._move_frozen(parked)
+
+    def _build_accelerator_args(self, **kwargs: Any) -> dict[str, Any]:
+        """No whole-model compile by accelerate: ``torch_compile`` was taken by the family's regional
+        compilation (:func:`_take_compile_switch`)."""
+        accelerator_args = super()._build_accelerator_args(**kwargs)
+        accelerator_args["dynamo_plugin"] = TorchDynamoPlugin(backend="no")
+        return accelerator_args
 
     def _get_grad_norm(self, model, grad_norm=None):
         """The Trainer's gradient norm (computed before every optimizer step, clipped or not), checked
@@ -362,7 +397,7 @@ class DiffusionTrainer(Trainer):
 
     # ------------------------------------------------------------------ saving
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        model = self.accelerator.unwrap_model(self.model)
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
         names = {name for name, p in model.named_parameters() if p.requires_grad}
         return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k in names}
 
@@ -374,7 +409,7 @@ class DiffusionTrainer(Trainer):
         torch.save(_without_secrets(self.args), os.path.join(output_dir, "training_args.bin"))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        model = self.accelerator.unwrap_model(model or self.model)
+        model = self.accelerator.unwrap_model(model or self.model, keep_torch_compile=False)
         state = load_file(os.path.join(resume_from_checkpoint, TRAINABLE_WEIGHTS))
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
         result = model.load_state_dict(state, strict=False)
@@ -399,7 +434,8 @@ class DiffusionTrainer(Trainer):
         """A pipeline folder of the base pipeline's class (with LoRA: the adapters too, and the
         denoiser merged unless ``merge_lora`` is off) plus README.md and training curves."""
         output_dir = Path(output_dir)
-        denoiser = self.accelerator.unwrap_model(self.model)
+        self._whole()  # the weights the pipeline was loaded with, not their half-precision rounding
+        denoiser = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
         with self.ema.averaged() if self.ema is not None else nullcontext():
             saved_denoiser = denoiser
             if self.use_lora:
@@ -436,6 +472,7 @@ class DiffusionTrainer(Trainer):
         settings = {name: getattr(self.args, name) for name in self.card_hyperparameters()}
         # the Trainer's own flag was switched off: the denoiser's is what ran
         settings["activation_checkpointing"] = self.denoiser_gradient_checkpointing
+        settings["torch_compile (blocks)"] = self.denoiser_compile or False
         settings["mixed_precision (as run)"] = self.accelerator.mixed_precision
         settings["noise process"] = self.noise.name
         model = self.family.display_name
@@ -560,6 +597,23 @@ def _take_checkpointing_switch(args: DiffusionTrainingConfig) -> bool:
     asked = bool(args.activation_checkpointing or args.gradient_checkpointing)
     args.activation_checkpointing = args.gradient_checkpointing = False
     return asked
+
+
+def _take_compile_switch(args: DiffusionTrainingConfig) -> dict[str, Any] | None:
+    """The ``torch.compile`` settings a run asked for (``torch_compile`` / ``torch_compile_backend`` /
+    ``torch_compile_mode``), or None; the switch is switched off for the Trainer and accelerate.
+
+    Whole-model compilation of a UNet takes minutes and accelerate's regional variant breaks diffusers'
+    UNets, so the family compiles its repeated blocks in place instead
+    (:meth:`~baton_tta.families.AudioFamily.compile_denoiser`). ``TrainingArguments`` also exported the
+    backend to the environment, where every later ``Accelerator`` of the process would read it."""
+    if not args.torch_compile:
+        return None
+    settings = {"backend": args.torch_compile_backend or "inductor", "mode": args.torch_compile_mode}
+    args.torch_compile, args.torch_compile_backend, args.torch_compile_mode = False, None, None
+    for variable in ("ACCELERATE_DYNAMO_BACKEND", "ACCELERATE_DYNAMO_MODE"):
+        os.environ.pop(variable, None)
+    return {key: value for key, value in settings.items() if value is not None}
 
 
 def _timestep_settings(args: DiffusionTrainingConfig) -> TimestepSettings:

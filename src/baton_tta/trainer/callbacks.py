@@ -30,7 +30,7 @@ class ValidationCallback(TrainerCallback):
         if not n or state.global_step % n or not state.is_world_process_zero:
             return
         trainer = self.trainer
-        denoiser = trainer.accelerator.unwrap_model(trainer.model)
+        denoiser = trainer.accelerator.unwrap_model(trainer.model, keep_torch_compile=False)
         was_training = denoiser.training
         denoiser.eval()
         clips = args.num_validation_clips

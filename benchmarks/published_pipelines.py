@@ -1,0 +1,142 @@
+"""TANGO, Stable Audio Open and Stable Audio 3 at their published sizes, random weights, built in code.
+
+Nothing is downloaded: each denoiser is built from its published configuration
+(:data:`baton_tta.families.published.PUBLISHED`), the other components from the shapes their
+releases state (named beside each builder). Tokenizers are the tiny ones (a tokenizer's vocabulary
+changes no cost that matters here: the text encoders keep their published vocabulary sizes). For
+memory and speed only: the weights are random.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderOobleck,
+    AutoencoderSAME,
+    CosineDPMSolverMultistepScheduler,
+    DDPMScheduler,
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    StableAudio3Pipeline,
+    StableAudioPipeline,
+    StableAudioProjectionModel,
+)
+from diffusers.pipelines.stable_audio_3 import StableAudio3DurationEmbedder
+from transformers import (
+    SpeechT5HifiGan,
+    SpeechT5HifiGanConfig,
+    T5Config,
+    T5EncoderModel,
+    T5GemmaConfig,
+    T5GemmaEncoderModel,
+    T5GemmaModuleConfig,
+)
+
+from baton_tta.families.published import PUBLISHED
+from baton_tta.pipelines.convert_tango import shipped_config, vae_config_from_audioldm
+from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.tiny import tiny_t5_tokenizer, tiny_tokenizer
+
+#: AudioLDM's VAE as TANGO ships it (``vae_config.json``: 8 latent channels, ch 128 × [1, 2, 4])
+AUDIOLDM_VAE = {
+    "embed_dim": 8,
+    "ddconfig": {
+        "double_z": True,
+        "z_channels": 8,
+        "resolution": 256,
+        "in_channels": 1,
+        "out_ch": 1,
+        "ch": 128,
+        "ch_mult": [1, 2, 4],
+        "num_res_blocks": 2,
+        "attn_resolutions": [],
+        "dropout": 0.0,
+    },
+    "scale_factor": 1.0,
+}
+
+
+def _t5(d_model: int, d_ff: int, layers: int, heads: int, gated: bool) -> T5EncoderModel:
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=32128,
+            d_model=d_model,
+            d_kv=64,
+            d_ff=d_ff,
+            num_layers=layers,
+            num_heads=heads,
+            feed_forward_proj="gated-gelu" if gated else "relu",
+        )
+    ).eval()
+
+
+def tango() -> TangoPipeline:
+    """TANGO: Flan-T5-large encoder (24 layers, 1024 wide), the 865.9 M UNet, AudioLDM's VAE, HiFi-GAN."""
+    tokenizer = tiny_tokenizer()
+    return TangoPipeline(
+        vae=AutoencoderKL(**vae_config_from_audioldm(AUDIOLDM_VAE)).eval(),
+        text_encoder=_t5(1024, 2816, 24, 16, gated=True),
+        tokenizer=tokenizer,
+        unet=PUBLISHED["TangoPipeline"].build("cpu"),
+        scheduler=DDPMScheduler(**shipped_config("tango_scheduler")),
+        vocoder=SpeechT5HifiGan(SpeechT5HifiGanConfig(**shipped_config("tango_vocoder"))).eval(),
+    )
+
+
+def stable_audio_open() -> StableAudioPipeline:
+    """Stable Audio Open 1.0: T5-base encoder, seconds projection, the 1.06 B DiT, Oobleck VAE (44.1 kHz
+    stereo; diffusers' defaults are the released configuration)."""
+    return StableAudioPipeline(
+        vae=AutoencoderOobleck().eval(),
+        text_encoder=_t5(768, 3072, 12, 12, gated=False),
+        projection_model=StableAudioProjectionModel(
+            text_encoder_dim=768, conditioning_dim=768, min_value=0, max_value=512
+        ),
+        tokenizer=tiny_t5_tokenizer(),
+        transformer=PUBLISHED["StableAudioPipeline"].build("cpu"),
+        scheduler=CosineDPMSolverMultistepScheduler(
+            solver_order=2, prediction_type="v_prediction", sigma_data=1.0, sigma_schedule="exponential"
+        ),
+    )
+
+
+def stable_audio_3() -> StableAudio3Pipeline:
+    """Stable Audio 3 Medium base: a T5Gemma-base-shaped encoder (12 layers, 768 wide: the DiT's token
+    width), the duration embedder, the 1.5 B DiT and the SAME VAE at diffusers' defaults."""
+    module = T5GemmaModuleConfig(
+        vocab_size=32128,
+        hidden_size=768,
+        intermediate_size=2048,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        num_key_value_heads=12,
+        head_dim=64,
+        max_position_embeddings=512,
+        layer_types=["full_attention"] * 12,
+    )
+    text_encoder = T5GemmaEncoderModel(
+        T5GemmaConfig(encoder=module.to_dict(), decoder=module.to_dict(), is_encoder_decoder=False)
+    ).eval()
+    return StableAudio3Pipeline(
+        vae=AutoencoderSAME().eval(),
+        text_encoder=text_encoder,
+        tokenizer=tiny_t5_tokenizer(),
+        duration_embedder=StableAudio3DurationEmbedder(),
+        transformer=PUBLISHED["StableAudio3Pipeline"].build("cpu"),
+        scheduler=FlowMatchEulerDiscreteScheduler(
+            num_train_timesteps=1, shift=1.0, stochastic_sampling=False
+        ),
+    )
+
+
+PUBLISHED_PIPELINES = {
+    "TangoPipeline": tango,
+    "StableAudioPipeline": stable_audio_open,
+    "StableAudio3Pipeline": stable_audio_3,
+}
+
+
+def published_pipeline(name: str) -> DiffusionPipeline:
+    torch.manual_seed(0)
+    return PUBLISHED_PIPELINES[name]()

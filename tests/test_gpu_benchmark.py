@@ -1,0 +1,68 @@
+"""``benchmarks/gpu.py`` at tiny size on CPU: the GPU run's code, so it cannot fail there on a typo. The
+tables must hold every configuration with finite, positive measurements and the precision checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _tables(output: str) -> dict[str, list[list[str]]]:
+    """Markdown tables by the ``## `` heading above each (separator rows dropped)."""
+    tables: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in output.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("|") and heading and not set(line) <= set("|-: "):
+            tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
+    return tables
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_at_tiny_size_and_prints_every_table(tmp_path):
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py"), "--size", "tiny"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"dense matmul [\d.]+ TFLOP/s", result.stdout)
+    tables = _tables(result.stdout)
+    for family in ("TANGO", "Stable Audio Open", "Stable Audio 3"):
+        header, *rows = tables[f"{family}: training"]
+        assert header[:3] == ["mode", "checkpointing", "compile"]
+        configurations = {tuple(row[:3]) for row in rows}
+        assert configurations == {
+            (mode, checkpointing, compiled)
+            for mode in ("full", "LoRA")
+            for checkpointing, compiled in (("off", "off"), ("off", "on"), ("on", "off"))
+        }
+        for row in rows:
+            trainer, bare, ratio, alone = (float(cell) for cell in row[3:7])
+            assert trainer > 0 and bare > 0 and alone > 0
+            half = 0.0005  # the seconds are printed to three decimals
+            assert (
+                (trainer - half) / (bare + half) - 0.005 <= ratio <= (trainer + half) / (bare - half) + 0.005
+            )
+            assert 0 < float(row[8].rstrip(" %")) < 100  # MFU against the measured matmul rate
+        header, *rows = tables[f"{family}: generation"]
+        assert [(row[0], row[1]) for row in rows] == [
+            (precision, batch) for precision in ("no", "bf16", "fp16") for batch in ("1", "2")
+        ]
+        differences = {row[0]: float(row[4]) for row in rows}
+        assert differences["no"] == 0.0 and 0 < differences["bf16"] < 0.1 and 0 < differences["fp16"] < 0.1
+        assert all(float(row[2]) > 0 for row in rows)
+    (grpo,) = [name for name in tables if name.startswith("TANGO: GRPO")]
+    assert float(tables[grpo][1][0]) > 0

@@ -1,0 +1,127 @@
+"""Training lean and fast on a GPU, checked on CPU: frozen weights in the training dtype, the denoiser's
+blocks compiled in place, channels-last UNets. Each keeps a fixed batch's loss (tolerance stated)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+
+from baton_tta.tiny import TINY_PIPELINES, tiny_pipeline
+from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
+from baton_tta.trainer.storage import AUTOCAST_LAYERS
+from test_families import _baton, _first_batch, _objective_args
+from test_trainer import _pairwise
+
+FAMILIES = sorted(TINY_PIPELINES)
+
+
+def _loss_and_gradients(trainer, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One fixed-seed loss under the run's autocast (as accelerate wraps the denoiser) and its gradients
+    (Stable Audio 3's tiny DiT has weights this loss does not reach)."""
+    torch.manual_seed(0)
+    with trainer.accelerator.autocast():
+        loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    gradients = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+    trainer.model.zero_grad()
+    return loss.detach(), gradients
+
+
+def _frozen_layer_bytes(denoiser: torch.nn.Module) -> dict[torch.dtype, int]:
+    totals: dict[torch.dtype, int] = {}
+    for module in denoiser.modules():
+        if isinstance(module, AUTOCAST_LAYERS):
+            for parameter in module.parameters(recurse=False):
+                if not parameter.requires_grad:
+                    size = parameter.numel() * parameter.element_size()
+                    totals[parameter.dtype] = totals.get(parameter.dtype, 0) + size
+    return totals
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_lora_holds_its_frozen_base_in_bf16_with_the_same_loss_and_saves_the_fp32_weights(tmp_path, name):
+    """Under bf16 a LoRA run's frozen linear and convolution weights are held in bf16 (half their bytes;
+    autocast would cast them at every call anyway), the adapters stay fp32; the loss and every
+    gradient are bit-equal to the fp32 base's, and the saved pipeline holds the fp32 weights it was
+    loaded with, not their rounding."""
+    trainer = _baton(tmp_path, name, use_lora=True, bf16=True, max_steps=1, merge_lora=False)
+    denoiser = trainer.family.denoiser
+    loaded = {k.replace(".base_layer", ""): v.clone() for k, v in trainer._full_precision_base.items()}
+    assert loaded, "nothing was stored in bf16"
+    halved = _frozen_layer_bytes(denoiser)
+    assert set(halved) == {torch.bfloat16}
+    assert {p.dtype for p in denoiser.parameters() if p.requires_grad} == {torch.float32}
+    batch = _first_batch(trainer)
+    lean_loss, lean_gradients = _loss_and_gradients(trainer, batch)
+    trainer._whole()
+    assert _frozen_layer_bytes(denoiser) == {torch.float32: 2 * halved[torch.bfloat16]}
+    loss, gradients = _loss_and_gradients(trainer, batch)
+    assert torch.equal(lean_loss, loss)
+    for key, gradient in gradients.items():
+        assert torch.equal(lean_gradients[key], gradient), key
+
+    trainer.train()  # lean again while training, whole again after it
+    trainer.save_model()
+    saved = DiffusionPipeline.from_pretrained(
+        trainer.args.output_dir, trust_remote_code=name == "TangoPipeline"
+    )
+    saved_state = getattr(saved, trainer.family.denoiser_name).state_dict()
+    for key, original in loaded.items():
+        assert saved_state[key].dtype == torch.float32
+        assert torch.equal(saved_state[key], original), key
+
+
+def test_a_full_fine_tunes_frozen_reference_runs_in_bf16_close_to_fp32(tmp_path):
+    """Diffusion-DPO's frozen reference copy (no LoRA) is held in bf16 and runs under the run's autocast:
+    its per-sample errors stay within 2 % of the fp32 reference's (bf16 has 8 bits of mantissa)."""
+    args = _objective_args(DiffusionDPOConfig, tmp_path, max_steps=1, bf16=True)
+    trainer = DiffusionDPOTrainer(tiny_pipeline("TangoPipeline"), args, _pairwise(2))
+    assert set(_frozen_layer_bytes(trainer.reference_denoiser)) == {torch.bfloat16}
+    batch = _first_batch(trainer)["chosen"]
+    latents, noise, timesteps, conditioning = trainer._draw(batch)
+    lean = trainer._reference_mses(trainer.model, conditioning, noise, timesteps, latents)[0]
+    trainer.reference_denoiser = trainer.family.denoiser  # the fp32 weights it was copied from
+    full = trainer._reference_mses(trainer.model, conditioning, noise, timesteps, latents)[0]
+    torch.testing.assert_close(lean.float(), full.float(), rtol=2e-2, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_torch_compile_compiles_the_denoisers_blocks_in_place_with_the_same_loss(tmp_path, name, monkeypatch):
+    """``torch_compile`` (here with the ``aot_eager`` backend: dynamo's tracing and autograd without a
+    C compiler) compiles each repeated block in place, keeps the state dict's names, switches the
+    Trainer's and accelerate's own whole-model compile off, and a fixed batch's loss and gradients
+    match eager (rtol 1e-5, atol 1e-6)."""
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "inductor")  # as TrainingArguments exports it
+    eager = _baton(tmp_path / "eager", name)
+    compiled = _baton(tmp_path / "compiled", name, torch_compile_backend="aot_eager")
+    blocks = [m for m in compiled.model.modules() if m._compiled_call_impl is not None]
+    assert blocks and {type(m).__name__ for m in blocks} <= set(compiled.family.compiled_blocks)
+    assert not compiled.args.torch_compile and "ACCELERATE_DYNAMO_BACKEND" not in os.environ
+    assert compiled.accelerator.state.dynamo_plugin.backend.value == "NO"
+    assert list(compiled.model.state_dict()) == list(eager.model.state_dict())
+    compiled.model.load_state_dict(eager.model.state_dict())
+    batch = _first_batch(eager)
+    loss, gradients = _loss_and_gradients(eager, batch)
+    compiled_loss, compiled_gradients = _loss_and_gradients(compiled, batch)
+    torch.testing.assert_close(compiled_loss, loss, rtol=1e-5, atol=1e-6)
+    for key, gradient in gradients.items():
+        torch.testing.assert_close(compiled_gradients[key], gradient, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["TangoPipeline", "AudioLDM2Pipeline"])
+def test_unets_train_channels_last_with_the_same_loss(tmp_path, name):
+    """UNet families lay their 4-D weights out channels-last for training on a GPU (done on CUDA only;
+    called here directly): the loss of a fixed batch is unchanged (rtol 1e-5)."""
+    trainer = _baton(tmp_path, name)
+    batch = _first_batch(trainer)
+    loss, gradients = _loss_and_gradients(trainer, batch)
+    trainer.family.use_training_memory_format()
+    convolutions = [p for p in trainer.model.parameters() if p.dim() == 4]
+    assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
+    channels_last_loss, channels_last_gradients = _loss_and_gradients(trainer, batch)
+    torch.testing.assert_close(channels_last_loss, loss, rtol=1e-5, atol=1e-7)
+    for key, gradient in gradients.items():
+        torch.testing.assert_close(channels_last_gradients[key], gradient, rtol=1e-4, atol=1e-6)
