@@ -125,3 +125,20 @@ def test_unets_train_channels_last_with_the_same_loss(tmp_path, name):
     torch.testing.assert_close(channels_last_loss, loss, rtol=1e-5, atol=1e-7)
     for key, gradient in gradients.items():
         torch.testing.assert_close(channels_last_gradients[key], gradient, rtol=1e-4, atol=1e-6)
+
+
+def test_the_optimizer_is_the_fused_adamw(tmp_path):
+    """One kernel per step for every parameter's update (transformers' default, kept: no config sets another)."""
+    trainer = _baton(tmp_path, "TangoPipeline")
+    optimizer = trainer.create_optimizer()
+    assert type(optimizer).__name__ == "AdamW" and optimizer.defaults["fused"] is True
+
+
+def test_no_recipe_asks_for_an_unfused_optimizer():
+    from pathlib import Path
+
+    import yaml
+
+    recipes = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+    chosen = {path.name: yaml.safe_load(path.read_text()).get("optim") for path in recipes}
+    assert {name: optim for name, optim in chosen.items() if optim not in (None, "adamw_torch_fused")} == {}
