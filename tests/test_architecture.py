@@ -142,7 +142,7 @@ def test_main_paths_load_no_scaffolding():
     loaded = json.loads(
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     )
-    assert "baton_tta.trainer.trainer" in loaded and "baton_tta.reward.modeling" in loaded
+    assert "baton_tta.trainer.baton_trainer" in loaded and "baton_tta.reward.modeling" in loaded
     assert not [m for m in loaded if m.startswith(SCAFFOLDING)], loaded
     assert not [m for m in loaded if "loopback" in m or "testing" in m], loaded
 

@@ -1,9 +1,9 @@
 """Configuration of online rounds, TRL style: BATON's training arguments plus the round loop's own.
 
-Each round fine-tunes with the existing trainers, so :class:`OnlineConfig` extends
-:class:`~baton_tta.trainer.RewardWeightedDiffusionConfig`; with ``objective: dpo`` the shared fields
-become a :class:`~baton_tta.trainer.DiffusionDPOConfig`, with ``objective: grpo`` a
-:class:`~baton_tta.trainer.DiffusionGRPOConfig` (:meth:`OnlineConfig.round_training_args`).
+Each round fine-tunes with a registered objective's trainer (:mod:`baton_tta.trainer.objectives`), so
+:class:`OnlineConfig` extends :class:`~baton_tta.trainer.RewardWeightedDiffusionConfig`; the shared
+fields become the objective's own config class for each round
+(:meth:`OnlineConfig.round_training_args`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton_tta.trainer.config import DiffusionDPOConfig, DiffusionGRPOConfig, RewardWeightedDiffusionConfig
+from baton_tta.trainer import RewardWeightedDiffusionConfig
+from baton_tta.trainer.objectives import objective_named
 
 
 @dataclass
@@ -23,7 +24,7 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     > Parameters that control the rounds
 
         num_rounds (`int`, defaults to 3): Rounds of generate → score → fine-tune → judge.
-        objective (`str`, defaults to "baton"): "baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt (Diffusion-DPO, CRPO-style); "grpo": GRPO updates on the model's own samples, the reward model as the reward.
+        objective (`str`, defaults to "baton"): A registered objective (baton_tta.trainer.objectives): baton (reward-weighted rows, paper Eq. 7), kto, dpo and crpo (best-vs-worst pairs per prompt), grpo (updates on the model's own samples, the reward model as the reward), or one you register.
         dpo_beta (`float`, defaults to 2000.0): β of the Diffusion-DPO loss (objective dpo).
         min_reward_margin (`float`, defaults to 0.1): A prompt gives a DPO pair only when its best and worst clip's rewards differ by at least this.
         clips_per_prompt (`int`, defaults to 5): Clips generated per training prompt and round.
@@ -54,10 +55,9 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     objective: str = field(
         default="baton",
         metadata={
-            "help": '"baton": reward-weighted rows (paper Eq. 7); "dpo": best-vs-worst pairs per prompt '
-            '(Diffusion-DPO, CRPO-style); "grpo": GRPO updates on the model\'s own samples, the reward model '
-            "as the reward.",
-            "choices": ["baton", "dpo", "grpo"],
+            "help": "A registered objective (baton_tta.trainer.objectives): baton (reward-weighted rows, "
+            "paper Eq. 7), kto, dpo and crpo (best-vs-worst pairs per prompt), grpo (updates on the model's "
+            "own samples, the reward model as the reward), or one you register."
         },
     )
     dpo_beta: float = field(default=2000.0, metadata={"help": "β of the Diffusion-DPO loss (objective dpo)."})
@@ -133,16 +133,15 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.objective not in ("baton", "dpo", "grpo"):
-            raise ValueError(f"objective must be 'baton', 'dpo' or 'grpo', got {self.objective!r}")
-        if self.objective == "grpo" and self.feedback_clips_per_round:
+        objective = objective_named(self.objective)
+        if objective.rows == "prompts" and self.feedback_clips_per_round:
             raise ValueError(
-                "objective grpo samples inside its updates, so a round has no clips to send to people: "
+                f"objective {self.objective} samples inside its updates, so a round has no clips to send to people: "
                 "set feedback_clips_per_round 0"
             )
         if self.num_rounds < 1 or self.clips_per_prompt < 1 or self.eval_clips_per_prompt < 1:
             raise ValueError("num_rounds, clips_per_prompt and eval_clips_per_prompt must be at least 1")
-        if self.objective in ("dpo", "grpo") and self.clips_per_prompt < 2:
+        if objective.compares_clips and self.clips_per_prompt < 2:
             raise ValueError(
                 f"objective {self.objective} compares clips of a prompt: clips_per_prompt must be at least 2"
             )
@@ -162,14 +161,13 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         """This config's training fields as round ``round_index``'s trainer config, writing to
         ``output_dir``. GRPO rounds sample inside the trainer, so their seed is the round's
         (:meth:`round_seed`): each round draws new noise and a new prompt order."""
-        targets = {"dpo": DiffusionDPOConfig, "grpo": DiffusionGRPOConfig}
-        target = targets.get(self.objective, RewardWeightedDiffusionConfig)
+        target = objective_named(self.objective).config_class
         names = {f.name for f in dataclasses.fields(target) if f.init}
         values = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name in names
         }
         values.update(output_dir=str(output_dir), push_to_hub=False, hub_model_id=None)
-        if self.objective == "grpo":  # the round loop's names for GRPO's own
+        if objective_named(self.objective).rows == "prompts":  # the round loop's names for GRPO's own
             values.update(
                 beta=self.kl_beta,
                 num_generations=self.clips_per_prompt,

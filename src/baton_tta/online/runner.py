@@ -20,6 +20,7 @@ the labelled clips train as human rows (their label is their reward, as in the p
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -56,13 +57,8 @@ from baton_tta.online.report import push_round, write_round_card, write_run_repo
 from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
-from baton_tta.trainer import (
-    DiffusionDPOTrainer,
-    DiffusionGRPOTrainer,
-    DiffusionTrainer,
-    RewardWeightedDiffusionConfig,
-    RewardWeightedDiffusionTrainer,
-)
+from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionConfig
+from baton_tta.trainer.objectives import Objective, objective_named
 from baton_tta.trainer.safety import defining_settings, prepare_output_dir
 
 logger = logging.getLogger(__name__)
@@ -155,8 +151,11 @@ class OnlineRunner:
         overlap = set(train_prompts["prompt"]) & set(eval_prompts["prompt"])
         if overlap:
             raise ValueError(f"held-out prompts must not be trained on; shared: {sorted(overlap)[:5]}")
-        if args.objective == "baton" and args.beta > 0 and pretrain_dataset is None:
-            raise ValueError("objective baton with beta > 0 needs a pretrain_dataset (or set beta: 0)")
+        self.objective = objective_named(args.objective)
+        if _takes(self.objective, "pretrain_dataset") and args.beta > 0 and pretrain_dataset is None:
+            raise ValueError(
+                f"objective {args.objective} with beta > 0 needs a pretrain_dataset (or set beta: 0)"
+            )
         if args.feedback_clips_per_round and (
             not isinstance(reward_model, BatonRewardModel) or reward_training is None
         ):
@@ -247,7 +246,7 @@ class OnlineRunner:
             return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         logger.info("round %d: steps done %s", r, state.done or "none")
         pipeline = self._pipeline_before(r)
-        if self.args.objective == "grpo":
+        if self.objective.rows == "prompts":
             data = self._grpo_steps(pipeline, folder, state)
         else:
             data = self._offline_steps(pipeline, folder, state, r)
@@ -374,7 +373,7 @@ class OnlineRunner:
         """BATON: every clip a reward-model row with its score as reward, except clips people labelled
         (human rows, the label as reward). DPO: one best-vs-worst pair per prompt whose rewards differ
         by ``min_reward_margin`` (the rest counted in the log)."""
-        if self.args.objective == "dpo":
+        if self.objective.rows == "pairs":
             data, stats = ranked_pairs(clips, scores, self.args.min_reward_margin)
             if not stats.pairs:
                 raise ValueError(f"{folder.name}: no DPO pairs — {stats.describe()}; lower min_reward_margin")
@@ -399,21 +398,17 @@ class OnlineRunner:
             on_main(lambda: shutil.rmtree(train_dir))
         r = int(folder.name.split("-")[-1])
         args = self.args.round_training_args(train_dir, r)
-        trainer: DiffusionTrainer
-        if self.args.objective == "dpo":
-            trainer = DiffusionDPOTrainer(pipeline, args, train_dataset=data)
-        elif self.args.objective == "grpo":
-            trainer = DiffusionGRPOTrainer(pipeline, args, train_dataset=data, reward_funcs=self.reward_model)
-        else:
+        extras: dict[str, Any] = {}
+        if _takes(self.objective, "reward_funcs"):  # it samples and scores its own clips
+            extras["reward_funcs"] = self.reward_model
+        if _takes(self.objective, "pretrain_dataset"):
             args.human_to_reward_ratio = None  # every row is the reward model's
-            pretrain = self.pretrain_dataset if args.beta > 0 else None
-            trainer = RewardWeightedDiffusionTrainer(
-                pipeline, args, train_dataset=data, pretrain_dataset=pretrain
-            )
+            extras["pretrain_dataset"] = self.pretrain_dataset if args.beta > 0 else None
+        trainer = self.objective.trainer_class(pipeline, args, train_dataset=data, **extras)
         trainer.card_title = f"BATON online round {r} ({self.args.objective})"
         how = (
             "the round-{r} model's own clips sampled, scored by the reward model and followed by GRPO updates"
-            if self.args.objective == "grpo"
+            if self.objective.rows == "prompts"
             else "clips from the round-{r} model, scored by the reward model, trained on"
         ).format(r=r - 1)
         trainer.card_context = f"Round {r} of {self.args.num_rounds} of an online run (objective `{self.args.objective}`): {how}."
@@ -514,3 +509,9 @@ def reward_hacking_reason(history: list[dict[str, float]], metric: str, patience
         f"{history[-1][metric]:.4f}) while the reward model's score rose to {history[-1]['reward_mean_eval']:.4f}: "
         "the reward is being optimised beyond what the judge hears (reward hacking)"
     )
+
+
+def _takes(objective: Objective, argument: str) -> bool:
+    """Whether the objective's trainer takes that keyword (BATON's ``pretrain_dataset``, GRPO's
+    ``reward_funcs``): a registered trainer gets what its signature asks for."""
+    return argument in inspect.signature(objective.trainer_class.__init__).parameters

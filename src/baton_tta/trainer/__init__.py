@@ -3,17 +3,17 @@
 
 from baton_tta.families.noise import min_snr_weights
 from baton_tta.trainer.base import DiffusionTrainer
-from baton_tta.trainer.config import (
-    DiffusionCRPOConfig,
-    DiffusionDPOConfig,
-    DiffusionGRPOConfig,
-    DiffusionKTOConfig,
-    DiffusionTrainingConfig,
-    RewardWeightedDiffusionConfig,
-)
-from baton_tta.trainer.dpo import DiffusionCRPOTrainer, DiffusionDPOTrainer
-from baton_tta.trainer.grpo import DiffusionGRPOTrainer
-from baton_tta.trainer.kto import DiffusionKTOTrainer
+from baton_tta.trainer.baton_config import RewardWeightedDiffusionConfig
+from baton_tta.trainer.baton_trainer import RewardWeightedDiffusionTrainer
+from baton_tta.trainer.config import DiffusionTrainingConfig
+from baton_tta.trainer.crpo_config import DiffusionCRPOConfig
+from baton_tta.trainer.crpo_trainer import DiffusionCRPOTrainer
+from baton_tta.trainer.dpo_config import DiffusionDPOConfig
+from baton_tta.trainer.dpo_trainer import DiffusionDPOTrainer
+from baton_tta.trainer.grpo_config import DiffusionGRPOConfig
+from baton_tta.trainer.grpo_trainer import DiffusionGRPOTrainer
+from baton_tta.trainer.kto_config import DiffusionKTOConfig
+from baton_tta.trainer.kto_trainer import DiffusionKTOTrainer
 from baton_tta.trainer.loss import (
     diffusion_dpo_loss,
     diffusion_kto_loss,
@@ -21,7 +21,6 @@ from baton_tta.trainer.loss import (
     grpo_loss,
     reward_weighted_loss,
 )
-from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
 
 __all__ = [
     "DiffusionCRPOConfig",

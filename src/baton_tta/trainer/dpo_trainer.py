@@ -17,8 +17,8 @@ from transformers import TrainerCallback
 
 from baton_tta.data.duplicates import clip_key
 from baton_tta.trainer.base import DiffusionTrainer
-from baton_tta.trainer.config import DiffusionCRPOConfig, DiffusionDPOConfig
 from baton_tta.trainer.data import DiffusionCollator
+from baton_tta.trainer.dpo_config import DiffusionDPOConfig
 from baton_tta.trainer.loss import diffusion_dpo_loss
 
 PAIR_COLUMNS = ("chosen", "rejected")
@@ -122,17 +122,3 @@ class DiffusionDPOTrainer(DiffusionTrainer):
 
     def card_facts(self) -> dict:
         return {"num_rows": len(self.train_rewards), "mean_reward": 1.0}
-
-
-class DiffusionCRPOTrainer(DiffusionDPOTrainer):
-    """TangoFlux's CRPO objective: Diffusion-DPO plus the chosen clips' own denoising loss
-    (``rpo_alpha``, 1 by default as TangoFlux adds it), which keeps the model from drifting away
-    from the clips it is told are better. Arguments as :class:`DiffusionDPOTrainer`'s, with
-    [`DiffusionCRPOConfig`]."""
-
-    card_title = "CRPO fine-tuned {model}"
-    card_summary = (
-        "{model} fine-tuned with CRPO (TangoFlux: Diffusion-DPO plus the chosen clips' denoising loss) "
-        "on chosen / rejected clip pairs with baton-tta."
-    )
-    config_class = DiffusionCRPOConfig

@@ -47,10 +47,10 @@ from baton_tta.families.sampling import (
     stochastic_sampler_for,
 )
 from baton_tta.trainer.base import DiffusionTrainer
-from baton_tta.trainer.config import DiffusionGRPOConfig
+from baton_tta.trainer.baton_trainer import load_scorer
+from baton_tta.trainer.grpo_config import DiffusionGRPOConfig
 from baton_tta.trainer.loss import group_advantages, grpo_loss
 from baton_tta.trainer.safety import write_atomically
-from baton_tta.trainer.trainer import load_scorer
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 from baton_tta.reward.labelling import score_rows
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.trainer.base import DiffusionTrainer
-from baton_tta.trainer.config import RewardWeightedDiffusionConfig
+from baton_tta.trainer.baton_config import RewardWeightedDiffusionConfig
 from baton_tta.trainer.data import DiffusionCollator, check_reward_range, select_preference_rows
 from baton_tta.trainer.loss import reward_weighted_loss
 

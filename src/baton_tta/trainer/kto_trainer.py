@@ -10,16 +10,16 @@ the loss is ``λ_y · (1 − σ(±β · (g − z)))`` with + for desirable and �
 Rows are BATON's: human rows by their label, reward-model rows by their score thresholded at
 ``kto_reward_threshold`` (KTO is defined on a binary outcome; the score's size is BATON Eq. 7's
 business). Data loading, the human/reward-model mix, scoring of unlabelled rows and the optional
-β pretrain term are :class:`~baton_tta.trainer.trainer.RewardWeightedDiffusionTrainer`'s.
+β pretrain term are :class:`~baton_tta.trainer.baton_trainer.RewardWeightedDiffusionTrainer`'s.
 """
 
 from __future__ import annotations
 
 import torch
 
-from baton_tta.trainer.config import DiffusionKTOConfig
+from baton_tta.trainer.baton_trainer import RewardWeightedDiffusionTrainer
+from baton_tta.trainer.kto_config import DiffusionKTOConfig
 from baton_tta.trainer.loss import diffusion_kto_loss
-from baton_tta.trainer.trainer import RewardWeightedDiffusionTrainer
 
 
 class DiffusionKTOTrainer(RewardWeightedDiffusionTrainer):
