@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-from test_online import TINY
 
 from baton_tta.trainer import (
     DiffusionCRPOTrainer,
@@ -18,6 +17,7 @@ from baton_tta.trainer import (
     RewardWeightedDiffusionTrainer,
 )
 from baton_tta.trainer.objectives import OBJECTIVES, Objective, objective_named, register_objective
+from test_online import TINY
 
 
 def test_every_builtin_objective_is_registered_with_its_config_trainer_and_rows():
