@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pytest
 
@@ -51,7 +52,7 @@ class HalvedRewardConfig(RewardWeightedDiffusionConfig):
 class HalvedRewardTrainer(RewardWeightedDiffusionTrainer):
     """BATON's loss on rewards scaled by ``reward_scale``: an objective that exists only in this test."""
 
-    batches: list[list[float]] = []
+    batches: ClassVar[list[list[float]]] = []
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = {**inputs, "rewards": inputs["rewards"] * self.args.reward_scale}
