@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -262,4 +263,46 @@ def test_the_copy_check_finds_drift():
     edited = original.replace('extra_step_kwargs["eta"] = eta', 'extra_step_kwargs["eta"] = 0.0')
     assert _drifted_copies(marker + edited, "planted.py") == [
         f"planted.py:1: prepare_extra_step_kwargs differs from {target}.prepare_extra_step_kwargs"
+    ]
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+def _documented_imports(text: str) -> dict[str, set[str] | None]:
+    """docs/architecture.md's part table: part → the parts its last column lists (None: "any part")."""
+    table: dict[str, set[str] | None] = {}
+    for line in text.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        names = [name.rstrip("/").removesuffix(".py") for name in re.findall(r"`([^`]+)`", cells[0])]
+        allowed = None if cells[-1] == "any part" else set(re.findall(r"`([^`]+)`", cells[-1]))
+        for name in names:
+            table[name] = allowed
+    return table
+
+
+def _undocumented(graph: dict[str, set[str]], table: dict[str, set[str] | None]) -> list[str]:
+    problems = [f"{part}: not in the table" for part in sorted(graph) if part not in table]
+    for part, allowed in sorted(table.items()):
+        if allowed is None:
+            continue
+        actual = graph.get(part, set())
+        problems += [f"{part} imports {t}, which the table does not list" for t in sorted(actual - allowed)]
+        problems += [f"{part} lists {t}, which it does not import" for t in sorted(allowed - actual)]
+    return problems
+
+
+def test_the_documented_import_table_is_the_code():
+    """Each part imports exactly the parts its row in docs/architecture.md lists."""
+    assert _undocumented(_graph(), _documented_imports(DOCS.read_text(encoding="utf-8"))) == []
+
+
+def test_the_import_table_check_finds_an_undocumented_import():
+    table = {"data": {"families"}, "families": {"pipelines"}, "pipelines": set()}
+    graph = {"data": {"families", "trainer"}, "families": set(), "pipelines": set()}
+    assert _undocumented(graph, table) == [
+        "data imports trainer, which the table does not list",
+        "families lists pipelines, which it does not import",
     ]

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from baton_tta.annotate.clips import INSTRUCTIONS, ClipSet
 from baton_tta.annotate.store import LABELS, LabelStore, normalise_annotator
+from baton_tta.extras import require
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr
+require("gradio", "the annotation app (baton-tta annotate)")  # says which extra when it is missing
+import gradio as gr  # noqa: E402
 
 SHORTCUTS_JS = """
 () => {

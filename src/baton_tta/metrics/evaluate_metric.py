@@ -20,12 +20,15 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import datasets
-import evaluate
 import numpy as np
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.extras import require
 from baton_tta.hub.cards import BATON_CITATION
 from baton_tta.metrics.evaluation import Backbones, compute_metrics, embed_clips, load_backbones
+
+require("evaluate", "the evaluate metrics (evaluate.load('…/baton-tta-fad'))")  # names the extra
+import evaluate  # noqa: E402
 
 # A clip is given as a waveform or as a file path.
 _AUDIO_KINDS = (datasets.Sequence(datasets.Value("float32")), datasets.Value("string"))

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from baton_tta.data.distributed import is_main_process
 from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
 from baton_tta.data.settings import check_finite_settings
+from baton_tta.extras import require
 from baton_tta.hub.cards import reward_model_card
 from baton_tta.reward.cache import EmbeddingCache
 from baton_tta.reward.metrics import metrics_by_task, plot_prediction_histogram
@@ -296,6 +297,7 @@ def _tensorboard_writer(config: RewardTrainingConfig, output_dir: str | Path | N
         raise ValueError(f"report_to supports 'tensorboard' (or 'none'), got {sorted(unknown)}")
     if "tensorboard" not in config.report_to or not is_main_process():
         return None
+    require("tensorboard", "report_to tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=str(Path(output_dir or ".") / "runs"))

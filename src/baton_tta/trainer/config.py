@@ -14,6 +14,7 @@ from transformers import TrainingArguments
 
 from baton_tta.data.audio import LENGTH_TOLERANCE
 from baton_tta.data.settings import check_finite_settings
+from baton_tta.extras import require
 from baton_tta.families.noise import FLOW_LOSS_WEIGHTINGS, TIMESTEP_DENSITIES
 
 
@@ -212,6 +213,8 @@ class DiffusionTrainingConfig(TrainingArguments):
     def __post_init__(self):
         check_finite_settings(self)  # every subclass's fields too: they are all set by now
         super().__post_init__()
+        if "tensorboard" in (self.report_to or []):
+            require("tensorboard", "report_to tensorboard")
         if self.snr_gamma is not None and self.snr_gamma <= 0:
             raise ValueError(
                 f"snr_gamma must be > 0 (or None to disable Min-SNR weighting), got {self.snr_gamma}"
