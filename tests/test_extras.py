@@ -33,8 +33,9 @@ def test_a_missing_extra_is_named_with_its_install_command(module, tmp_path):
 
 
 def test_the_extras_named_are_the_projects():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from baton_tta.extras import EXTRAS
 
