@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 
+from toy.config import ToyLabConfig
+from toy.loop import ToyLoop
 from toy_cli import quiet_logging, report, toy_parser
 
-from baton_tta.toy.config import ToyLoopConfig
-from baton_tta.toy.loop import ToyLoop
 from baton_tta.toy.report import save_result
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
     quiet_logging()
-    config = ToyLoopConfig.smoke() if args.smoke else ToyLoopConfig()
+    config = ToyLabConfig.smoke() if args.smoke else ToyLabConfig()
     config.seed = args.seed
     config.threads = args.threads
     optional = (

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import time
 
+from toy.grpo import ToyGRPO, ToyGRPOConfig, save_grpo_result
 from toy_cli import quiet_logging, report, toy_parser
-
-from baton_tta.toy.grpo import ToyGRPO, ToyGRPOConfig, save_grpo_result
 
 
 def main() -> None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import time
 
+from toy.objectives import ToyObjectives, ToyObjectivesConfig, save_objectives_result
 from toy_cli import quiet_logging, report, toy_parser
-
-from baton_tta.toy.objectives import ToyObjectives, ToyObjectivesConfig, save_objectives_result
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from toy.loop import ToyLoop
+from toy.objectives import objectives_loop_config
 
-from baton_tta.toy.loop import ToyLoop
-from baton_tta.toy.objectives import objectives_loop_config
 from baton_tta.toy.statistics import paired_difference
 from baton_tta.toy.world import TASKS
 

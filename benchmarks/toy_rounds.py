@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 
+from toy.rounds import ToyRounds, ToyRoundsConfig, save_rounds_result
 from toy_cli import quiet_logging, report, toy_parser
-
-from baton_tta.toy.rounds import ToyRounds, ToyRoundsConfig, save_rounds_result
 
 
 def main() -> None:

@@ -1,32 +1,14 @@
-"""Shared fixtures: offline by default, per-test Hugging Face cache, tiny pipeline, loopback Hub.
+"""Fixtures of ``tests/``: the tiny pipeline and the loopback Hub (offline, threads and the per-test
+cache are the repository's ``conftest.py``).
 
 Plain helpers (signals, encoded audio) live in ``helpers.py``; fixtures only here."""
 
 from __future__ import annotations
 
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import pytest
-import torch
 
 from baton_tta.tiny import tiny_tango_pipeline
 from hub_server import LoopbackHubServer, hub_endpoint
-
-torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def isolated_hf_home(tmp_path, monkeypatch):
-    """Every test gets its own cache, so parallel workers never share downloaded files."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_home" / "datasets"))
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
 
 
 @pytest.fixture

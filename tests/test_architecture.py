@@ -306,3 +306,32 @@ def test_the_import_table_check_finds_an_undocumented_import():
         "data imports trainer, which the table does not list",
         "families lists pipelines, which it does not import",
     ]
+
+
+#: Modules of the package that no other module imports, and why they are library, not lab: each is
+#: an entry point or a public building block that users (and the lab) call.
+ENTRY_POINTS = {
+    "baton_tta.families.published": "each family's published denoiser config, for memory planning",
+    "baton_tta.metrics.evaluate_metric": "loaded by the evaluate modules in evaluate_metrics/",
+    "baton_tta.pipelines.export_tango": "writes TANGO's original layout for users' converter tests",
+    "baton_tta.toy.build_pretrained": "python -m baton_tta.toy.build_pretrained rebuilds the shipped toy models",
+    "baton_tta.cli": "the baton-tta console script (pyproject's [project.scripts])",
+}
+
+
+def test_the_package_holds_no_module_only_benchmarks_or_tests_import():
+    """The lab's comparisons live in benchmarks/toy/: every module of the package is imported by
+    another one, is a command (``scripts/``, named by ``cli.py``), a package, or a listed entry point."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    imported: set[str] = set()
+    for path in modules.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("baton_tta"):
+                imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+    packages = {_module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    commands = {name for name in modules if name.startswith("baton_tta.scripts.")}
+    orphans = set(modules) - imported - packages - commands - set(ENTRY_POINTS)
+    assert orphans == set()
+    assert set(ENTRY_POINTS) <= set(modules)

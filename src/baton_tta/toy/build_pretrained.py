@@ -14,20 +14,20 @@ import torch
 from diffusers import DiffusionPipeline
 
 from baton_tta.toy.config import ToyLoopConfig
-from baton_tta.toy.loop import ToyLoop
 from baton_tta.toy.pretrained import PRETRAINED_DIR, save_toy_clap, toy_tango_path
+from baton_tta.toy.stages import fit_toy_clap, pretrain_toy_tango
 
 
 def build_pretrained(output_dir: str | Path, seed: int = 0, threads: int = 2) -> Path:
-    """``output_dir/toy-tango`` and ``output_dir/toy-clap`` from :meth:`ToyLoop.pretrain` and
-    :meth:`ToyLoop.fit_clap`."""
+    """``output_dir/toy-tango`` and ``output_dir/toy-clap`` from stage 0
+    (:func:`~baton_tta.toy.stages.pretrain_toy_tango`, :func:`~baton_tta.toy.stages.fit_toy_clap`)."""
     torch.set_num_threads(threads)
     output_dir = Path(output_dir)
-    loop = ToyLoop(ToyLoopConfig(seed=seed, threads=threads), output_dir / "build")
-    pipeline = loop.pretrain()
+    config = ToyLoopConfig(seed=seed, threads=threads)
+    pipeline = pretrain_toy_tango(config, output_dir / "build" / "base-run")
     # diffusers' plain save: the package's own class loads it, no copy of pipeline_tango.py to ship
     DiffusionPipeline.save_pretrained(pipeline, toy_tango_path(output_dir))
-    clap, extractor = loop.fit_clap(), loop.clap_extractor
+    clap, extractor = fit_toy_clap(config)
     save_toy_clap(clap, extractor, output_dir)
     return output_dir
 

@@ -1,5 +1,5 @@
-"""One toy run's sizes and settings, stage 3's conditions, and the trainer arguments every toy
-fine-tune shares (the loop's conditions and the rounds comparison alike)."""
+"""One toy run's sizes and settings, and the trainer arguments every toy fine-tune shares (the main
+job's, and the comparisons' in ``benchmarks/toy/``, which add their own settings to these)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from baton_tta.trainer import RewardWeightedDiffusionConfig
 
 @dataclass
 class ToyLoopConfig:
-    """Sizes and settings of one toy run; :meth:`smoke` is the seconds-long version the tests use."""
+    """Sizes and settings of one toy run: the toy world's construction (stage 0, which
+    ``build_pretrained`` runs at these defaults), feedback, reward model, fine-tuning and judging."""
 
     seed: int = 0
     threads: int = 2
@@ -52,61 +53,9 @@ class ToyLoopConfig:
     finetune_learning_rate: float = 2e-4
     beta: float = 0.5
     bootstrap_samples: int = 1000
-    round_trip_clips: int = 64
-    round_trip_iterations: tuple[int, ...] = (32, 128)
-    #: Diffusion-DPO's β: Tango 2 pairs β = 2000 with a learning rate of about 1e-6; 10 keeps their
-    #: product at the toy learning rate.
-    dpo_beta: float = 10.0
-    #: Reward-model score gap below which a prompt's best and worst clip make no pair.
-    dpo_min_margin: float = 0.1
-    reward_curve_points: int = 4
-    #: Stage 3's conditions to run (names of CONDITIONS); all of them when None.
-    conditions: tuple[str, ...] | None = None
     #: A folder with ``toy-tango`` and ``toy-clap`` (:mod:`baton_tta.toy.pretrained`): stage 0 loads
     #: them instead of training.
     pretrained: str | None = None
-
-    @classmethod
-    def smoke(cls) -> ToyLoopConfig:
-        """Seconds-long sizes on one thread: tests run two at a time on two cores, and two processes
-        of two threads each made these runs ten times slower."""
-        return cls(
-            threads=1,
-            vae_clips=16,
-            vae_steps=2,
-            clap_pairs=16,
-            clap_steps=2,
-            pretrain_pairs=16,
-            pretrain_steps=2,
-            batch_size=4,
-            train_prompts={"integrity": 4, "temporal": 4},
-            eval_prompts={"integrity": 1, "temporal": 1},
-            clips_per_prompt=2,
-            eval_clips_per_prompt={"integrity": 2, "temporal": 2},
-            inference_steps=2,
-            reward_epochs=2,
-            finetune_steps=2,
-            bootstrap_samples=50,
-            round_trip_clips=2,
-            round_trip_iterations=(2,),
-            dpo_min_margin=0.0,  # the smoke reward model barely separates clips
-        )
-
-
-#: Stage 3's conditions: which rows train, and β (paper Tables 5–7); the last is Tango 2's route,
-#: Diffusion-DPO on pairs the reward model ranked, from the same clips. "pretrain term only" weighs
-#: every generated clip 0, so only the β term trains: it splits the control's change into what the
-#: fine-tune itself does and what training on the model's own clips does.
-CONDITIONS: dict[str, dict[str, Any]] = {
-    "no feedback (control)": {"rows": "all_as_aligned", "beta": True},
-    "pretrain term only (clips weighted 0)": {"rows": "all_as_misaligned", "beta": True},
-    "human rows": {"rows": "human", "beta": True},
-    "reward-model rows": {"rows": "reward_model", "beta": True},
-    "human + reward-model rows": {"rows": "both", "beta": True},
-    "human + reward-model rows, beta = 0": {"rows": "both", "beta": False},
-    "oracle labels (upper bound)": {"rows": "oracle", "beta": True},
-    "Diffusion-DPO, reward-model-ranked pairs": {"rows": "dpo_pairs", "objective": "dpo"},
-}
 
 
 def toy_trainer_args(

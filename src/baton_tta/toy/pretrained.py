@@ -2,8 +2,8 @@
 
 Pretraining the toy pipeline takes about five minutes on two CPU cores, too long for the main job's
 three-minute budget, so its result ships as safetensors (about 5 MB): the pipeline that the toy
-benchmark's stage 0 produces with seed 0 (``ToyLoop.pretrain``) and the toy CLAP of its
-``fit_clap``. Rebuild both, bit for bit on the same machine and thread count, with::
+toy world's stage 0 produces with seed 0 (:func:`baton_tta.toy.stages.pretrain_toy_tango`) and the
+toy CLAP of :func:`~baton_tta.toy.stages.fit_toy_clap`. Rebuild both, bit for bit on the same machine and thread count, with::
 
     python -m baton_tta.toy.build_pretrained --output_dir src/baton_tta/toy/pretrained
 

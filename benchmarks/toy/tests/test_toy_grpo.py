@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from baton_tta.toy.grpo import (
+from toy.grpo import (
     BATON_OFFLINE,
     BATON_ROUNDS,
     CONDITIONS,
@@ -19,6 +18,7 @@ from baton_tta.toy.grpo import (
     ToyGRPOConfig,
     save_grpo_result,
 )
+
 from baton_tta.toy.report import slug
 
 

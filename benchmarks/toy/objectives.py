@@ -5,7 +5,7 @@ either task.
 The world: the shipped pretrained toy TANGO; integrity captions name 2 or 3 events, temporal captions
 two events in order ("A, followed by B": with three, the base model placed them in order in 2 % of
 clips, so nothing could move the task — measured in the README). Stage 1 and 2 are the toy loop's
-(:class:`~baton_tta.toy.loop.ToyLoop`): 5 clips per training prompt, simulated people label half the
+(:class:`~toy.loop.ToyLoop`): 5 clips per training prompt, simulated people label half the
 prompts, a reward model trained on those labels scores the rest. Then each objective fine-tunes the
 base model for the same number of steps:
 
@@ -44,9 +44,8 @@ from baton_tta.data.schema import binary_features
 from baton_tta.hub.figures import subplots
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardModel
-from baton_tta.toy.config import ToyLoopConfig, toy_trainer_args
+from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.judge import ToyJudge
-from baton_tta.toy.loop import ToyLoop
 from baton_tta.toy.pretrained import PRETRAINED_DIR
 from baton_tta.toy.report import ToyLoopResult, slug
 from baton_tta.toy.statistics import (
@@ -68,6 +67,8 @@ from baton_tta.trainer import (
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
 )
+from toy.config import ToyLabConfig
+from toy.loop import ToyLoop
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ TRAINERS = {
 }
 
 
-def objectives_loop_config(temporal_judge_clips: int = 12) -> ToyLoopConfig:
+def objectives_loop_config(temporal_judge_clips: int = 12) -> ToyLabConfig:
     """The world both tasks can be seen in: temporal captions of two ordered events (90 of them: 30
     train, 60 held out), 10 clips per training prompt (twice the positives per prompt the oracle can
     pick from), 100 held-out integrity prompts × 8 clips and the 60 temporal × ``temporal_judge_clips``.
@@ -107,7 +108,7 @@ def objectives_loop_config(temporal_judge_clips: int = 12) -> ToyLoopConfig:
     per prompt: at 8 Diffusion-KTO's was ±4.2; a 16-clip run's variance split said 7 would do for every
     objective but Diffusion-DPO, and 12 keeps that margin while the benchmark stays within 40 minutes
     (16 took up to 41). The GRPO comparison's table was measured with 8."""
-    return ToyLoopConfig(
+    return ToyLabConfig(
         pretrained=str(PRETRAINED_DIR),
         group_sizes={"integrity": (2, 3), "temporal": (2,)},
         clips_per_prompt=10,
@@ -127,7 +128,7 @@ def grid_points(grid: dict[str, tuple[float, ...]]) -> list[dict[str, float]]:
 class ToyObjectivesConfig:
     """Sizes of the comparison; :meth:`smoke` is the seconds-long version the tests use."""
 
-    loop: ToyLoopConfig = field(default_factory=objectives_loop_config)
+    loop: ToyLabConfig = field(default_factory=objectives_loop_config)
     #: Training prompts per task held back from the grid search's fine-tunes and scored instead.
     validation_prompts: int = 8
     #: Clips per validation prompt, and per held-out prompt for the label curve's runs (the main
@@ -143,7 +144,7 @@ class ToyObjectivesConfig:
 
     @classmethod
     def smoke(cls) -> ToyObjectivesConfig:
-        loop = ToyLoopConfig.smoke()
+        loop = ToyLabConfig.smoke()
         loop.pretrained = str(PRETRAINED_DIR)
         loop.group_sizes = {"integrity": (2, 3), "temporal": (2,)}
         loop.reward_curve_points, loop.round_trip_clips = 0, 0

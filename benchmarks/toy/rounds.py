@@ -30,14 +30,15 @@ from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
-from baton_tta.toy.config import ToyLoopConfig, toy_trainer_args
-from baton_tta.toy.loop import ToyLoop
+from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.online import SimulatedFeedback, toy_reward_training
 from baton_tta.toy.pretrained import PRETRAINED_DIR
 from baton_tta.toy.report import ToyLoopResult, slug
 from baton_tta.toy.statistics import paired_differences
 from baton_tta.toy.timing import StageClock
 from baton_tta.toy.world import TASKS
+from toy.config import ToyLabConfig
+from toy.loop import ToyLoop
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +52,16 @@ ROUND_CONDITIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def rounds_loop_config() -> ToyLoopConfig:
+def rounds_loop_config() -> ToyLabConfig:
     """The proof benchmark's sizes (held-out set, judge, stage 1 and 2), from the shipped toy world."""
-    return ToyLoopConfig(pretrained=str(PRETRAINED_DIR), reward_curve_points=0, round_trip_clips=0)
+    return ToyLabConfig(pretrained=str(PRETRAINED_DIR), reward_curve_points=0, round_trip_clips=0)
 
 
 @dataclass
 class ToyRoundsConfig:
     """Budgets of the rounds comparison; :meth:`smoke` is the seconds-long version the tests use."""
 
-    loop: ToyLoopConfig = field(default_factory=rounds_loop_config)
+    loop: ToyLabConfig = field(default_factory=rounds_loop_config)
     #: Clips each condition generates per training prompt, over all its rounds (3 rounds × 3 = 1 × 9).
     clips_per_prompt_budget: int = 9
     #: Fine-tuning steps each condition takes, over all its rounds.
@@ -75,7 +76,7 @@ class ToyRoundsConfig:
     @classmethod
     def smoke(cls) -> ToyRoundsConfig:
         return cls(
-            loop=replace(ToyLoopConfig.smoke(), pretrained=str(PRETRAINED_DIR), reward_curve_points=0),
+            loop=replace(ToyLabConfig.smoke(), pretrained=str(PRETRAINED_DIR), reward_curve_points=0),
             clips_per_prompt_budget=6,
             steps_budget=3,
             feedback_clips_per_round=4,
@@ -111,7 +112,7 @@ class ToyRoundsResult:
 
 
 class ToyRounds:
-    """Stage 0–2 once (:class:`~baton_tta.toy.loop.ToyLoop`), then each condition through
+    """Stage 0–2 once (:class:`~toy.loop.ToyLoop`), then each condition through
     :class:`~baton_tta.online.OnlineRunner`, then the judge on every round's pipeline."""
 
     def __init__(self, config: ToyRoundsConfig, output_dir: str | Path):

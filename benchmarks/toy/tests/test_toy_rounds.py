@@ -5,8 +5,7 @@ model, and the report has the structure the README's table is read from."""
 from __future__ import annotations
 
 import pytest
-
-from baton_tta.toy.rounds import ONE_ROUND, ROUND_CONDITIONS, ToyRounds, ToyRoundsConfig, save_rounds_result
+from toy.rounds import ONE_ROUND, ROUND_CONDITIONS, ToyRounds, ToyRoundsConfig, save_rounds_result
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Online GRPO against BATON in the toy world, at equal generated clips, judged by the noiseless oracle.
 
-The world and stage 1–2 are the objectives comparison's (:mod:`baton_tta.toy.objectives`): the
+The world and stage 1–2 are the objectives comparison's (:mod:`toy.objectives`): the
 shipped toy TANGO, temporal captions of two ordered events, 10 clips per training prompt, simulated
 people's labels on half the prompts and a reward model trained on them. Every condition then spends
 the same number of generated clips (the offline objectives' stage 1: 10 per training prompt) from
@@ -42,17 +42,17 @@ from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.toy.config import toy_trainer_args
-from baton_tta.toy.objectives import (
+from baton_tta.toy.online import EventLoudnessReward, MixedReward, OracleJudge, OracleReward
+from baton_tta.toy.report import ToyLoopResult, slug
+from baton_tta.toy.statistics import paired_differences
+from baton_tta.toy.world import TASKS
+from toy.objectives import (
     BATON,
     OBJECTIVES,
     ToyObjectives,
     ToyObjectivesConfig,
     objectives_loop_config,
 )
-from baton_tta.toy.online import EventLoudnessReward, MixedReward, OracleJudge, OracleReward
-from baton_tta.toy.report import ToyLoopResult, slug
-from baton_tta.toy.statistics import paired_differences
-from baton_tta.toy.world import TASKS
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from datasets import Dataset
 from diffusers import DDIMScheduler
 
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
-from baton_tta.toy.config import ToyLoopConfig
 from baton_tta.toy.oracle import OracleAnnotator
 from baton_tta.toy.vocoder import GriffinLimVocoder
+from toy.config import ToyLabConfig
 
 #: Offset of the round trip's generator seed from the run's seed (apart from stage 1's and the judge's).
 ROUND_TRIP_SEED_OFFSET = 20_000
@@ -22,7 +22,7 @@ ROUND_TRIP_SEED_OFFSET = 20_000
 def vocoder_round_trip(
     pipeline: TangoPipeline,
     held_out: Dataset,
-    config: ToyLoopConfig,
+    config: ToyLabConfig,
     oracle: OracleAnnotator,
     iterations: tuple[int, ...],
 ) -> list[dict]:

@@ -8,8 +8,7 @@ import json
 import re
 
 from datasets import Dataset
-
-from baton_tta.toy.objectives import (
+from toy.objectives import (
     BATON,
     ORACLE,
     ToyObjectives,
