@@ -431,13 +431,19 @@ def test_grpo_as_the_objective_of_online_rounds(tmp_path):
         output_dir=str(tmp_path),
         objective="grpo",
         clips_per_prompt=5,
-        kl_beta=0.1,
-        grpo_prompts_per_step=3,
-        beta=0.5,
+        objective_args={"beta": 0.1, "per_device_train_batch_size": 3},
+        beta=0.5,  # BATON's pretrain weight: not GRPO's KL weight, which keeps its own name
+        per_device_train_batch_size=6,  # BATON's rows per step: not GRPO's prompts per update
     )
     args = config.round_training_args(tmp_path / "t")
     assert type(args) is DiffusionGRPOConfig
     assert (args.num_generations, args.beta, args.per_device_train_batch_size) == (5, 0.1, 3)
+    defaults = OnlineConfig(output_dir=str(tmp_path), objective="grpo").round_training_args(tmp_path / "t")
+    assert (defaults.beta, defaults.per_device_train_batch_size) == (0.04, 2)  # GRPO's own defaults
+    with pytest.raises(
+        ValueError, match=r"objective_args \['kl_beta'\] are not fields of DiffusionGRPOConfig"
+    ):
+        OnlineConfig(output_dir=str(tmp_path), objective="grpo", objective_args='{"kl_beta": 0.1}')
     with pytest.raises(ValueError, match="feedback_clips_per_round 0"):
         OnlineConfig(output_dir=str(tmp_path), objective="grpo", feedback_clips_per_round=4)
 

@@ -60,7 +60,7 @@ class HalvedRewardTrainer(RewardWeightedDiffusionTrainer):
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
-def test_an_objective_registered_outside_the_package_runs_online_rounds_from_the_command_line(
+def test_an_objective_registered_outside_the_package_runs_online_rounds_with_its_own_config(
     tmp_path, monkeypatch
 ):
     from baton_tta.scripts import train_online
@@ -72,12 +72,15 @@ def test_an_objective_registered_outside_the_package_runs_online_rounds_from_the
     for variable, value in (("OMP_NUM_THREADS", "1"), ("TQDM_DISABLE", "1")):
         monkeypatch.setenv(variable, value)
     output = tmp_path / "run"
-    train_online.main([*TINY, "--objective", "halved", "--num_rounds", "1", "--output_dir", str(output)])
+    own = ["--objective_args", '{"reward_scale": 0.25}']  # its own config's field, from the command line
+    train_online.main(
+        [*TINY, "--objective", "halved", *own, "--num_rounds", "1", "--output_dir", str(output)]
+    )
     summary = json.loads((output / "summary.json").read_text())
     assert summary["objective"] == "halved" and len(summary["rounds"]) == 2
     scores = json.loads((output / "round-1" / "scores.json").read_text())
     trained = [r for batch in HalvedRewardTrainer.batches for r in batch]
-    assert trained and max(trained) <= 0.5 * max(scores) + 1e-6  # its own loss ran, at its own default
+    assert trained and max(trained) <= 0.25 * max(scores) + 1e-6  # its own loss ran, with its own setting
     assert (output / "round-1" / "pipeline" / "model_index.json").is_file()
     assert objective_named("halved").trainer_class is HalvedRewardTrainer
 

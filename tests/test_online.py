@@ -257,7 +257,7 @@ def test_online_config_checks_and_round_args(tmp_path):
     config = OnlineConfig(
         output_dir=str(tmp_path),
         objective="dpo",
-        dpo_beta=7.0,
+        objective_args='{"dpo_beta": 7.0}',  # from the command line: JSON
         max_steps=3,
         learning_rate=1e-3,
         push_to_hub=True,

@@ -251,10 +251,12 @@ class ToyGRPO:
             fields.pop("steps", self.updates_per_round(train_prompts)),
             lr,
             clips_per_prompt=c.group_size,
-            grpo_prompts_per_step=c.prompts_per_update,
-            timestep_fraction=c.timestep_fraction,
-            kl_beta=c.kl_beta,
-            eta=c.eta,
+            objective_args={
+                "per_device_train_batch_size": c.prompts_per_update,
+                "timestep_fraction": c.timestep_fraction,
+                "beta": c.kl_beta,
+                "eta": c.eta,
+            },
             **fields,
         )
 

@@ -138,7 +138,7 @@ class ToyRounds:
             num_rounds=rounds,
             objective=spec["objective"],
             beta=loop.beta,
-            dpo_beta=loop.dpo_beta,
+            objective_args={"dpo_beta": loop.dpo_beta} if spec["objective"] == "dpo" else None,
             min_reward_margin=loop.dpo_min_margin,
             clips_per_prompt=clips,
             prompts_per_batch=max(1, 16 // clips),

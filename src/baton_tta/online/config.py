@@ -9,11 +9,13 @@ fields become the objective's own config class for each round
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from baton_tta.trainer import RewardWeightedDiffusionConfig
-from baton_tta.trainer.objectives import objective_named
+from baton_tta.trainer import DiffusionTrainingConfig, RewardWeightedDiffusionConfig
+from baton_tta.trainer.objectives import Objective, objective_named
 
 
 @dataclass
@@ -25,7 +27,6 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
 
         num_rounds (`int`, defaults to 3): Rounds of generate → score → fine-tune → judge.
         objective (`str`, defaults to "baton"): A registered objective (baton_tta.trainer.objectives): baton (reward-weighted rows, paper Eq. 7), kto, dpo and crpo (best-vs-worst pairs per prompt), grpo (updates on the model's own samples, the reward model as the reward), or one you register.
-        dpo_beta (`float`, defaults to 2000.0): β of the Diffusion-DPO loss (objective dpo).
         min_reward_margin (`float`, defaults to 0.1): A prompt gives a DPO pair only when its best and worst clip's rewards differ by at least this.
         clips_per_prompt (`int`, defaults to 5): Clips generated per training prompt and round.
         prompts_per_batch (`int`, defaults to 4): Prompts per pipeline call while generating.
@@ -36,13 +37,9 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
         guidance_scale (`float`, defaults to 3.0): Classifier-free guidance when generating.
         feedback_clips_per_round (`int`, defaults to 0): Clips of each round sampled for people to label (annotation app format, in round-r/feedback/clips); the reward model is retrained on every label so far before the round is scored, and labelled clips train as human rows. 0: no human feedback.
 
-    > Parameters that control GRPO rounds (objective grpo; clips_per_prompt is the group size)
+    > Parameters of the objective's own config
 
-        grpo_prompts_per_step (`int`, defaults to 2): Prompts per GRPO update and device (max_steps updates per round).
-        kl_beta (`float`, defaults to 0.04): Weight of GRPO's KL penalty to the round's starting model (DiffusionGRPOConfig's beta).
-        timestep_fraction (`float`, defaults to 1.0): Fraction of each clip's stochastic steps a GRPO update trains on.
-        eta (`float`, defaults to 1.0): DDIM's η of the GRPO sampler (DDPM families).
-        epsilon (`float`, defaults to 0.2): Clip range of GRPO's importance ratio.
+        objective_args (`dict[str, Any]`, `str` or `None`, defaults to None): The objective's own settings under its config class's names (grpo: beta, epsilon, eta, timestep_fraction, per_device_train_batch_size as prompts per update; dpo: dpo_beta), as a YAML mapping or a JSON string; the shared training fields above apply to every objective.
 
     > Parameters that control judging
 
@@ -60,7 +57,6 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
             "own samples, the reward model as the reward), or one you register."
         },
     )
-    dpo_beta: float = field(default=2000.0, metadata={"help": "β of the Diffusion-DPO loss (objective dpo)."})
     min_reward_margin: float = field(
         default=0.1,
         metadata={
@@ -100,22 +96,14 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
             "is scored, and labelled clips train as human rows. 0: no human feedback."
         },
     )
-    grpo_prompts_per_step: int = field(
-        default=2,
-        metadata={"help": "Prompts per GRPO update and device (max_steps updates per round)."},
-    )
-    kl_beta: float = field(
-        default=0.04,
+    objective_args: dict[str, Any] | str | None = field(
+        default=None,
         metadata={
-            "help": "Weight of GRPO's KL penalty to the round's starting model (DiffusionGRPOConfig's beta)."
+            "help": "The objective's own settings under its config class's names (grpo: beta, epsilon, eta, "
+            "timestep_fraction, per_device_train_batch_size as prompts per update; dpo: dpo_beta), as a "
+            "YAML mapping or a JSON string; the shared training fields above apply to every objective."
         },
     )
-    timestep_fraction: float = field(
-        default=1.0,
-        metadata={"help": "Fraction of each clip's stochastic steps a GRPO update trains on."},
-    )
-    eta: float = field(default=1.0, metadata={"help": "DDIM's η of the GRPO sampler (DDPM families)."})
-    epsilon: float = field(default=0.2, metadata={"help": "Clip range of GRPO's importance ratio."})
     eval_clips_per_prompt: int = field(
         default=2, metadata={"help": "Clips per held-out prompt that the judges hear."}
     )
@@ -134,6 +122,7 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     def __post_init__(self):
         super().__post_init__()
         objective = objective_named(self.objective)
+        self.objective_args = _objective_settings(self.objective_args, objective)
         if objective.rows == "prompts" and self.feedback_clips_per_round:
             raise ValueError(
                 f"objective {self.objective} samples inside its updates, so a round has no clips to send to people: "
@@ -157,23 +146,63 @@ class OnlineConfig(RewardWeightedDiffusionConfig):
     def round_seed(self, round_index: int) -> int:
         return self.generation_seed + (round_index - 1) * 1_000_003
 
-    def round_training_args(self, output_dir: str | Path, round_index: int = 1):
-        """This config's training fields as round ``round_index``'s trainer config, writing to
-        ``output_dir``. GRPO rounds sample inside the trainer, so their seed is the round's
-        (:meth:`round_seed`): each round draws new noise and a new prompt order."""
-        target = objective_named(self.objective).config_class
-        names = {f.name for f in dataclasses.fields(target) if f.init}
-        values = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name in names
-        }
-        values.update(output_dir=str(output_dir), push_to_hub=False, hub_model_id=None)
-        if objective_named(self.objective).rows == "prompts":  # the round loop's names for GRPO's own
+    def round_training_args(self, output_dir: str | Path, round_index: int = 1) -> DiffusionTrainingConfig:
+        """Round ``round_index``'s config: the objective's own config class, with the training fields it
+        shares with this one (same name, same meaning: :func:`shared_training_fields`), then
+        :attr:`objective_args`, writing to ``output_dir``. An objective that samples its own clips (GRPO)
+        samples as the rounds generate — ``clips_per_prompt`` clips per prompt (its group), the rounds'
+        steps and guidance — and draws with the round's seed (:meth:`round_seed`): each round new noise
+        and a new prompt order."""
+        objective = objective_named(self.objective)
+        values = {name: getattr(self, name) for name in shared_training_fields(objective.config_class)}
+        if objective.rows == "prompts":
             values.update(
-                beta=self.kl_beta,
                 num_generations=self.clips_per_prompt,
-                per_device_train_batch_size=self.grpo_prompts_per_step,
+                num_inference_steps=self.num_inference_steps,
+                guidance_scale=self.guidance_scale,
                 audio_length_s=self.clip_seconds,
-                condition_dropout=0.0,
                 seed=self.round_seed(round_index),
             )
-        return target(**values)
+        values.update(_objective_settings(self.objective_args, objective))
+        values.update(output_dir=str(output_dir), push_to_hub=False, hub_model_id=None)
+        return objective.config_class(**values)
+
+
+def shared_training_fields(config_class: type[DiffusionTrainingConfig]) -> list[str]:
+    """The fields an objective's config shares with rounds' own, with the same meaning: those of the
+    most specific class both derive from (BATON's config for BATON and KTO, the shared
+    :class:`~baton_tta.trainer.DiffusionTrainingConfig` otherwise: BATON's ``beta`` is not GRPO's),
+    less any the objective's class declares again with its own meaning (GRPO's batch is prompts)."""
+    base = (
+        RewardWeightedDiffusionConfig
+        if issubclass(config_class, RewardWeightedDiffusionConfig)
+        else DiffusionTrainingConfig
+    )
+    own = {f.name: f for f in dataclasses.fields(config_class)}
+    return [
+        f.name
+        for f in dataclasses.fields(base)
+        if f.init
+        and f.metadata.get("help") == own[f.name].metadata.get("help")
+        and f.default == own[f.name].default
+    ]
+
+
+def _objective_settings(settings: dict[str, Any] | str | None, objective: Objective) -> dict[str, Any]:
+    """``objective_args`` as a mapping, every name one of the objective's config fields."""
+    if isinstance(settings, str):
+        try:
+            settings = json.loads(settings)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"objective_args must be a JSON object, got {settings!r}: {error}") from None
+    if not isinstance(settings, dict | None):
+        raise ValueError(f"objective_args must be a mapping of field names to values, got {settings!r}")
+    settings = dict(settings or {})
+    known = {f.name for f in dataclasses.fields(objective.config_class) if f.init}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(
+            f"objective_args {unknown} are not fields of {objective.config_class.__name__} "
+            f"(objective {objective.name})"
+        )
+    return settings

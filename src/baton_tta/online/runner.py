@@ -152,7 +152,8 @@ class OnlineRunner:
         if overlap:
             raise ValueError(f"held-out prompts must not be trained on; shared: {sorted(overlap)[:5]}")
         self.objective = objective_named(args.objective)
-        if _takes(self.objective, "pretrain_dataset") and args.beta > 0 and pretrain_dataset is None:
+        pretrain_weight = getattr(args.round_training_args(args.output_dir), "beta", 0.0)  # the objective's
+        if _takes(self.objective, "pretrain_dataset") and pretrain_weight > 0 and pretrain_dataset is None:
             raise ValueError(
                 f"objective {args.objective} with beta > 0 needs a pretrain_dataset (or set beta: 0)"
             )
