@@ -57,16 +57,7 @@ from baton_tta.toy.statistics import (
 )
 from baton_tta.toy.timing import StageClock
 from baton_tta.toy.world import TASKS
-from baton_tta.trainer import (
-    DiffusionCRPOConfig,
-    DiffusionCRPOTrainer,
-    DiffusionDPOConfig,
-    DiffusionDPOTrainer,
-    DiffusionKTOConfig,
-    DiffusionKTOTrainer,
-    RewardWeightedDiffusionConfig,
-    RewardWeightedDiffusionTrainer,
-)
+from baton_tta.trainer.objectives import objective_named
 from toy.config import ToyLabConfig
 from toy.loop import ToyLoop
 
@@ -74,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 BATON = "BATON Eq. 7, labels + reward-model scores"
 ORACLE = "BATON Eq. 7, oracle labels (upper bound)"
-#: name → which trainer and which rows (the oracle condition searches BATON's grid on its own labels).
+#: name → which registered objective and which rows (the oracle condition searches BATON's grid on its own labels).
 OBJECTIVES: dict[str, dict[str, str]] = {
     "BATON Eq. 7, human labels only": {"trainer": "baton", "rows": "human"},
     BATON: {"trainer": "baton", "rows": "both"},
@@ -91,12 +82,6 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "kto": {"kto_beta": (300.0, 3000.0), "learning_rate": (1e-4, 3e-4)},
     "dpo": {"dpo_beta": (10.0, 100.0, 1000.0), "learning_rate": (1e-4, 3e-4)},
     "crpo": {"dpo_beta": (10.0, 100.0, 1000.0), "learning_rate": (2e-4,)},
-}
-TRAINERS = {
-    "baton": (RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer),
-    "kto": (DiffusionKTOConfig, DiffusionKTOTrainer),
-    "dpo": (DiffusionDPOConfig, DiffusionDPOTrainer),
-    "crpo": (DiffusionCRPOConfig, DiffusionCRPOTrainer),
 }
 
 
@@ -315,7 +300,8 @@ class ToyObjectives:
     ) -> TangoPipeline:
         """The base model fine-tuned by ``spec``'s trainer on its rows, for the loop's steps."""
         c = self.config.loop
-        config_class, trainer_class = TRAINERS[spec["trainer"]]
+        objective = objective_named(spec["trainer"])  # the registry's config and trainer
+        config_class, trainer_class = objective.config_class, objective.trainer_class
         fields = {k: v for k, v in settings.items() if k != "learning_rate"}
         learning_rate = settings.get("learning_rate", c.finetune_learning_rate)
         extra: dict[str, Any] = {}
