@@ -298,12 +298,14 @@ class ToyObjectives:
     def fine_tune(
         self, run: str, spec: dict[str, str], rows: dict[str, Dataset], settings: dict
     ) -> TangoPipeline:
-        """The base model fine-tuned by ``spec``'s trainer on its rows, for the loop's steps."""
+        """The base model fine-tuned by ``spec``'s trainer on its rows, for the loop's steps unless
+        ``settings`` names ``max_steps``; every other setting is a field of the objective's config."""
         c = self.config.loop
         objective = objective_named(spec["trainer"])  # the registry's config and trainer
         config_class, trainer_class = objective.config_class, objective.trainer_class
-        fields = {k: v for k, v in settings.items() if k != "learning_rate"}
+        fields = {k: v for k, v in settings.items() if k not in ("learning_rate", "max_steps")}
         learning_rate = settings.get("learning_rate", c.finetune_learning_rate)
+        steps = int(settings.get("max_steps", c.finetune_steps))
         extra: dict[str, Any] = {}
         if spec["trainer"] == "baton":
             extra = {"beta": c.beta, "human_to_reward_ratio": None}
@@ -312,11 +314,10 @@ class ToyObjectives:
         args = toy_trainer_args(
             c,
             self.output_dir / "runs" / slug(run),
-            c.finetune_steps,
+            steps,
             learning_rate,
             config_class,
-            **extra,
-            **fields,
+            **{**extra, **fields},  # a setting searched overrides the loop's (BATON's beta)
         )
         pipeline = TangoPipeline.from_pretrained(self.output_dir / "base")
         if spec["trainer"] == "baton":
