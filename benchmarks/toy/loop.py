@@ -29,6 +29,7 @@ from baton_tta.toy.report import ToyLoopResult, slug
 from baton_tta.toy.stages import (
     Feedback,
     feedback_reward_model,
+    feedback_stats,
     fine_tune_baton,
     fit_toy_clap,
     human_rows,
@@ -250,17 +251,7 @@ class ToyLoop:
                 beta = c.beta * spec["beta"]
                 tuned = timed(f"3 {name}", self.finetune, name, datasets[spec["rows"]], beta)
             rows.append(timed(f"judge {name}", self.judge, name, tuned, held_out))
-        stats = {
-            "train prompts": len(train_prompts),
-            "held-out prompts": len(held_out),
-            "generated clips": len(feedback),
-            "human rows (1/0)": len(human),
-            "human rows skipped": sum(
-                1 for s, lab in zip(feedback["source"], feedback["label"]) if s == "human" and lab == -1
-            ),
-            "reward-model rows": len(reward_rows),
-            "base clips aligned (oracle)": int(sum(self.truth)),
-        }
+        stats = feedback_stats(self.feedback, train_prompts, held_out, human, reward_rows)
         if pair_stats is not None:
             stats["DPO pairs"] = pair_stats.pairs
             stats["DPO prompts under the margin"] = pair_stats.below_margin

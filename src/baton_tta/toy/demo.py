@@ -26,6 +26,7 @@ from baton_tta.toy.pretrained import PRETRAINED_DIR, load_toy_clap, load_toy_tan
 from baton_tta.toy.report import ToyLoopResult, save_result, slug
 from baton_tta.toy.stages import (
     feedback_reward_model,
+    feedback_stats,
     fine_tune_baton,
     human_rows,
     joined_rows,
@@ -126,20 +127,7 @@ def run_stages(config: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, Reward
         work / slug(DEMO_CONDITION),
     )
     rows.append(clock(f"judge {DEMO_CONDITION}", judge, DEMO_CONDITION, trainer.pipeline, held_out))
-    dataset = feedback.dataset
-    stats = {
-        "train prompts": len(train_prompts),
-        "held-out prompts": len(held_out),
-        "generated clips": len(dataset),
-        "human rows (1/0)": len(human),
-        "human rows skipped": sum(
-            1
-            for s, lab in zip(dataset["source"], dataset["label"], strict=True)
-            if s == "human" and lab == -1
-        ),
-        "reward-model rows": len(reward_rows),
-        "base clips aligned (oracle)": int(sum(feedback.truth)),
-    }
+    stats = feedback_stats(feedback, train_prompts, held_out, human, reward_rows)
     differences = paired_differences(rows[1:], {"base": rows[0]}, c.bootstrap_samples, c.seed)
     result = ToyLoopResult(rows, accuracy, stats, asdict(c), dict(clock.seconds), differences)
     return result, trainer

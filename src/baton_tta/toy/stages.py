@@ -126,6 +126,25 @@ def simulated_feedback(
     return Feedback(dataset, truth, waveforms)
 
 
+def feedback_stats(
+    feedback: Feedback, train_prompts: Dataset, held_out: Dataset, human: Dataset, reward_rows: Dataset
+) -> dict[str, int]:
+    """What stages 1–2 produced, for the report's data line."""
+    dataset = feedback.dataset
+    skipped = sum(
+        1 for s, lab in zip(dataset["source"], dataset["label"], strict=True) if s == "human" and lab == -1
+    )
+    return {
+        "train prompts": len(train_prompts),
+        "held-out prompts": len(held_out),
+        "generated clips": len(dataset),
+        "human rows (1/0)": len(human),
+        "human rows skipped": skipped,
+        "reward-model rows": len(reward_rows),
+        "base clips aligned (oracle)": int(sum(feedback.truth)),
+    }
+
+
 def human_rows(feedback: Feedback) -> Dataset:
     """The clips people labelled aligned or not (skips left out)."""
     return feedback.dataset.filter(lambda row: row["source"] == "human" and row["label"] in (0, 1))

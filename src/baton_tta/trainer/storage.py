@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from baton_tta.families.precision import DTYPES
+
 #: the layers whose weights autocast casts to the half dtype (and whose bias it casts with them)
 AUTOCAST_LAYERS = (
     torch.nn.Linear,
@@ -23,12 +25,11 @@ AUTOCAST_LAYERS = (
     torch.nn.ConvTranspose1d,
     torch.nn.ConvTranspose2d,
 )
-HALF_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def training_dtype(bf16: bool, fp16: bool) -> torch.dtype | None:
     """The half dtype a run trains in (the ``TrainingArguments`` flags), or None for fp32."""
-    return HALF_DTYPES["bf16"] if bf16 else HALF_DTYPES["fp16"] if fp16 else None
+    return DTYPES["bf16"] if bf16 else DTYPES["fp16"] if fp16 else None
 
 
 def store_frozen_in(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.Tensor]:
