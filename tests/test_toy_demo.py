@@ -50,30 +50,53 @@ def test_shipped_toy_tango_renders_the_events_it_is_asked_for():
 
 
 @pytest.mark.slow
-def test_toy_demo_smoke_prints_before_after_and_saves_a_toy_pipeline(tmp_path, capsys):
+def test_toy_demo_smoke_prints_every_row_against_the_base_and_saves_the_pipelines(tmp_path, capsys):
+    import json
+
     from diffusers import DiffusionPipeline
     from huggingface_hub import ModelCard
 
     from baton_tta.cli import main
+    from baton_tta.toy.demo import BASE, BATON_ROW, KTO_ROW, PIPELINE_DIRS
 
     assert main(["toy-demo", "--smoke", "true", "--output_dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "This is the toy world" in out
     interval = r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]"
-    for model in ("base (pretrained only)", "human + reward-model rows"):
-        assert re.search(rf"\| {re.escape(model)} \| {interval} \| {interval} \| -?\d\.\d{{3}} \|", out), (
-            model
-        )
+    table = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    models = [line.split(" | ")[0].removeprefix("| ") for line in table[:3]]
+    assert models == [BASE, BATON_ROW, KTO_ROW]  # the table: base first, then each fine-tune
+    for line in table[:3]:
+        assert re.fullmatch(rf"\| .+ \| {interval} \| {interval} \| -?\d\.\d{{3}} \|", line), line
+    signed = r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]"
+    assert [line.split(" | ")[0].removeprefix("| ") for line in table[3:5]] == [BATON_ROW, KTO_ROW]
+    for line in table[3:5]:
+        assert re.fullmatch(rf"\| .+ \| {signed} \| {signed} \|", line), line
+    # one verdict per fine-tuned row and task, read from the same paired intervals
+    verdict = r"(beats|level with|below) the base \([+-]\d+\.\d points \[[+-]\d+\.\d, [+-]\d+\.\d\]\)"
+    for model in (BATON_ROW, KTO_ROW):
+        assert re.search(rf"^{re.escape(model)}: integrity {verdict}; temporal {verdict}$", out, re.M), model
     assert "integrity − base" in out and "trust_remote_code=True" in out
+    # every row was judged on the same prompts with the same clip seeds
+    rows = json.loads((tmp_path / "toy_demo.json").read_text())["rows"]
+    assert [row["model"] for row in rows] == [BASE, BATON_ROW, KTO_ROW]
+    assert all(row["judged"] == rows[0]["judged"] for row in rows)
+    assert all(len(rows[0]["judged"][task]) == 2 for task in ("integrity", "temporal"))
+    assert len({seed for _, seeds in rows[0]["judged"]["integrity"] for seed in seeds}) == 4
     assert (tmp_path / "toy_demo.md").is_file() and (tmp_path / "toy_demo.png").stat().st_size > 5000
-    folder = tmp_path / "baton-toy-tango"
-    card = ModelCard.load(folder / "README.md")
-    assert "toy world" in card.text and "toy-world" in card.data.tags
-    assert {r.metric_name for r in card.data.eval_results} == {
-        "integrity aligned (oracle)",
-        "temporal aligned (oracle)",
-        "CLAP score (toy CLAP)",
-    }
+    for model, name in PIPELINE_DIRS.items():
+        card = ModelCard.load(tmp_path / name / "README.md")
+        assert "toy world" in card.text and "toy-world" in card.data.tags and model in card.text
+        assert {r.metric_name for r in card.data.eval_results} == {
+            "integrity aligned (oracle)",
+            "temporal aligned (oracle)",
+            "CLAP score (toy CLAP)",
+        }
+        judged = next(row for row in rows if row["model"] == model)
+        values = {r.metric_name: r.metric_value for r in card.data.eval_results}
+        assert values["integrity aligned (oracle)"] == pytest.approx(judged["integrity"][0], abs=1e-4)
+        assert values["CLAP score (toy CLAP)"] == pytest.approx(judged["clap_score"], abs=1e-4)
+    folder = tmp_path / PIPELINE_DIRS[BATON_ROW]
     pipe = DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)
     clip = pipe("a hum sounds", audio_length_in_s=1.0, num_inference_steps=2).audios[0]
     assert clip.shape == (16000,) and np.abs(clip).max() > 1e-3
@@ -87,3 +110,30 @@ def test_toy_demo_smoke_prints_before_after_and_saves_a_toy_pipeline(tmp_path, c
     result = subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-3:] == ["GriffinLimVocoder", "(16000,)", "False"]
+
+
+def test_verdicts_read_the_paired_intervals():
+    from baton_tta.toy.demo import verdicts
+    from baton_tta.toy.report import ToyLoopResult
+
+    differences = [
+        {"model": "a", "integrity - base": (0.05, 0.01, 0.09), "temporal - base": (0.0, -0.02, 0.02)},
+        {"model": "b", "integrity - base": (-0.05, -0.09, -0.01), "temporal - base": (0.01, 0.0, 0.03)},
+    ]
+    lines = verdicts(ToyLoopResult([], {}, {}, {}, differences=differences))
+    assert lines == [
+        "a: integrity beats the base (+5.0 points [+1.0, +9.0]); temporal level with the base (+0.0 points [-2.0, +2.0])",
+        "b: integrity below the base (-5.0 points [-9.0, -1.0]); temporal level with the base (+1.0 points [+0.0, +3.0])",
+    ]
+
+
+def test_paired_differences_refuse_rows_judged_on_other_clips():
+    from baton_tta.toy.statistics import paired_differences
+
+    flags = {"integrity": [[True, False]], "temporal": [[False, False]]}
+    judged = {"integrity": [("a bell", [1, 2])], "temporal": [("a bell, then hiss", [3, 4])]}
+    base = {"model": "base", "aligned": flags, "judged": judged}
+    moved = {**base, "model": "tuned", "judged": {**judged, "integrity": [("a bell", [5, 6])]}}
+    assert paired_differences([base], {"base": base}, 10, 0)[0]["integrity - base"][0] == 0.0
+    with pytest.raises(ValueError, match="'tuned' and 'base' were judged on different prompts or clip seeds"):
+        paired_differences([moved], {"base": base}, 10, 0)

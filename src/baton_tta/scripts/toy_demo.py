@@ -1,6 +1,7 @@
 """``baton-tta toy-demo``: the main job (``make demo``). BATON's four stages in the toy sound world
 from the shipped pretrained toy TANGO — generate, simulated annotators label, reward model,
-reward-weighted fine-tuning, oracle judging — with a before/after table, offline, on CPU.
+reward-weighted fine-tuning (and Diffusion-KTO on the same labels), oracle judging — with a table of
+every model against the base, offline, on CPU.
 
     baton-tta toy-demo --output_dir outputs/toy-demo
 """
@@ -24,7 +25,7 @@ class ToyDemoArguments:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from baton_tta.toy.demo import DEMO_CONDITION, TOY_WORLD_NOTICE, demo_config, run_demo, smoke_demo_config
+    from baton_tta.toy.demo import TOY_WORLD_NOTICE, demo_config, run_demo, smoke_demo_config, verdicts
 
     (args,) = parse([ToyDemoArguments], argv)
     for noisy in ("httpx", "datasets", "transformers", "diffusers", "baton_tta.data", "baton_tta.trainer"):
@@ -32,18 +33,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = smoke_demo_config(args.seed) if args.smoke else demo_config(args.seed, args.threads)
     print(TOY_WORLD_NOTICE, flush=True)
     start = time.perf_counter()
-    result, pipeline_dir = run_demo(args.output_dir, config)
-    print(f"\n## BATON in the toy world: before and after ({DEMO_CONDITION}, β = {config.beta})\n")
+    result, folders = run_demo(args.output_dir, config)
+    print(
+        f"\n## BATON in the toy world: the base, Eq. 7 (β = {config.beta:g}, learning rate "
+        f"{config.finetune_learning_rate:g}) and Diffusion-KTO (kto_beta {config.kto_beta:g}, learning rate "
+        f"{config.kto_learning_rate:g}), {config.finetune_steps} steps each on the same rows\n"
+    )
     print(result.markdown())
+    print("\n" + "\n".join(verdicts(result)))
     print("\ndata:", ", ".join(f"{k} {v}" for k, v in result.data_stats.items()))
     print("seconds per stage:", ", ".join(f"{k} {v}" for k, v in result.seconds.items()))
     print(
         f"total {time.perf_counter() - start:.0f} s; report in {args.output_dir}/toy_demo.md (and .json, .png)"
     )
     print(
-        "\nThe fine-tuned toy pipeline, with its card:\n"
+        "\nThe fine-tuned toy pipelines, with their cards:",
+        *(f"  {n}: {f}" for n, f in folders.items()),
+        sep="\n",
+    )
+    print(
         "  from diffusers import DiffusionPipeline\n"
-        f"  pipe = DiffusionPipeline.from_pretrained({str(pipeline_dir)!r}, trust_remote_code=True)\n"
+        f"  pipe = DiffusionPipeline.from_pretrained({str(next(iter(folders.values())))!r}, trust_remote_code=True)\n"
         '  clip = pipe("A chirp followed by a hum", audio_length_in_s=1.0, num_inference_steps=10).audios[0]'
     )
 

@@ -52,6 +52,10 @@ class ToyLoopConfig:
     finetune_steps: int = 100
     finetune_learning_rate: float = 2e-4
     beta: float = 0.5
+    #: Diffusion-KTO's settings (the recommended objective for binary labels): the point the
+    #: objectives benchmark chose on its validation prompts (``benchmarks/toy/README.md``).
+    kto_beta: float = 300.0
+    kto_learning_rate: float = 1e-4
     bootstrap_samples: int = 1000
     #: A folder with ``toy-tango`` and ``toy-clap`` (:mod:`baton_tta.toy.pretrained`): stage 0 loads
     #: them instead of training.

@@ -1,13 +1,14 @@
-"""The main job: BATON's four stages in the toy world, from the shipped pretrained toy TANGO, in about
-two and a half minutes on two CPU cores — a short program over the public trainers and the toy
-world's stages (:mod:`baton_tta.toy.stages`).
+"""The main job: BATON's four stages in the toy world, from the shipped pretrained toy TANGO, then the
+objective the toy lab recommends for the same labels, in under three minutes on two CPU cores — a
+short program over the public trainers and the toy world's stages (:mod:`baton_tta.toy.stages`).
 
 Stage 1 generates 5 clips for each training prompt and noisy oracle "annotators" label half the
 prompts (5 % flipped, 5 % skipped); stage 2 trains the reward model on those labels and scores the
-other half; stage 3 fine-tunes with the reward-weighted loss (Eq. 7, β = 0.5) on both; stage 4 judges
-the model before and after on held-out prompts with the noiseless oracle and the toy CLAP, paired on
-the same prompts and seeds. The lab's toy benchmark (``benchmarks/toy_alignment.py``) runs the same
-stages at full size under every condition of the paper's tables.
+other half; stage 3 fine-tunes with the reward-weighted loss (Eq. 7) on both — and, from the same
+base on the same rows, with Diffusion-KTO; stage 4 judges every model on the same held-out prompts and
+clip seeds with the noiseless oracle and the toy CLAP, with paired differences against the base. The
+settings come from the toy lab (``benchmarks/toy/``): Eq. 7's from its dose map, KTO's from its
+objectives comparison, both chosen on validation prompts, never on this judge.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from baton_tta.toy.config import ToyLoopConfig
 from baton_tta.toy.judge import ToyJudge
 from baton_tta.toy.oracle import OracleAnnotator
 from baton_tta.toy.pretrained import PRETRAINED_DIR, load_toy_clap, load_toy_tango
-from baton_tta.toy.report import ToyLoopResult, save_result, slug
+from baton_tta.toy.report import ToyLoopResult, save_result
 from baton_tta.toy.stages import (
     feedback_reward_model,
     feedback_stats,
     fine_tune_baton,
+    fine_tune_kto,
     human_rows,
     joined_rows,
     pretrain_pairs,
@@ -37,11 +39,13 @@ from baton_tta.toy.stages import (
 from baton_tta.toy.statistics import paired_differences
 from baton_tta.toy.timing import StageClock
 from baton_tta.toy.world import TASKS, toy_prompt_split
-from baton_tta.trainer import RewardWeightedDiffusionTrainer
+from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionTrainer
 
-DEMO_CONDITION = "human + reward-model rows"
 BASE = "base (pretrained only)"
-PIPELINE_DIR = "baton-toy-tango"
+BATON_ROW = "BATON Eq. 7 (human + reward-model rows)"
+KTO_ROW = "Diffusion-KTO (the same rows)"
+#: each fine-tuned row's pipeline folder
+PIPELINE_DIRS = {BATON_ROW: "baton-toy-tango", KTO_ROW: "kto-toy-tango"}
 TOY_WORLD_NOTICE = (
     "This is the toy world: ten synthetic sound events (tones, chirps, noise bursts) rendered into 1 s "
     "clips, judged by a rule-based oracle. It shows BATON's stages working end to end; it says nothing "
@@ -50,17 +54,23 @@ TOY_WORLD_NOTICE = (
 
 
 def demo_config(seed: int = 0, threads: int = 2) -> ToyLoopConfig:
-    """The main job's sizes: 24 + 24 training prompts (240 feedback clips), 40 + 40 held-out prompts
-    × 4 clips, 60 fine-tuning steps, from the shipped pretrained toy world."""
+    """The main job's sizes, in the world where both tasks can move (integrity captions of 2–3
+    events, temporal captions of 2 events in order: the objectives benchmark's): 30 + 30 training
+    prompts × 5 clips, 80 integrity + 60 temporal held-out prompts × 2 clips, 60 fine-tuning steps.
+    Eq. 7 runs at the dose map's best setting for people's labels plus reward-model rows (β 2,
+    learning rate 3e-4); Diffusion-KTO at the objectives benchmark's (``kto_beta`` 300, 1e-4)."""
     return ToyLoopConfig(
         seed=seed,
         threads=threads,
         pretrained=str(PRETRAINED_DIR),
         pretrain_pairs=256,
-        train_prompts={"integrity": 24, "temporal": 24},
-        eval_prompts={"integrity": 40, "temporal": 40},
-        eval_clips_per_prompt={"integrity": 4, "temporal": 4},
+        group_sizes={"integrity": (2, 3), "temporal": (2,)},
+        train_prompts={"integrity": 30, "temporal": 30},
+        eval_prompts={"integrity": 64, "temporal": 48},
+        eval_clips_per_prompt={"integrity": 2, "temporal": 2},
         finetune_steps=60,
+        finetune_learning_rate=3e-4,
+        beta=2.0,
     )
 
 
@@ -83,14 +93,31 @@ def smoke_demo_config(seed: int = 0) -> ToyLoopConfig:
     )
 
 
-def demo_metrics(result: ToyLoopResult) -> dict[str, float]:
-    tuned = result.rows[-1]
-    metrics = {f"{task} aligned (oracle)": tuned[task][0] for task in TASKS}
-    return {**metrics, "CLAP score (toy CLAP)": tuned["clap_score"]}
+def demo_metrics(row: dict) -> dict[str, float]:
+    """One judged row as the card's evaluation results."""
+    metrics = {f"{task} aligned (oracle)": row[task][0] for task in TASKS}
+    return {**metrics, "CLAP score (toy CLAP)": row["clap_score"]}
 
 
-def run_stages(config: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, RewardWeightedDiffusionTrainer]:
-    """BATON's four stages, in order, each timed; every model judged on the same prompts and seeds."""
+def verdicts(result: ToyLoopResult) -> list[str]:
+    """What each fine-tuned row's paired differences say, per task: beats the base (interval above
+    zero), below it (interval below zero) or level (interval across zero)."""
+    lines = []
+    for row in result.differences:
+        parts = []
+        for task in TASKS:
+            diff, low, high = row[f"{task} - base"]
+            verdict = "beats the base" if low > 0 else "below the base" if high < 0 else "level with the base"
+            parts.append(f"{task} {verdict} ({100 * diff:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}])")
+        lines.append(f"{row['model']}: " + "; ".join(parts))
+    return lines
+
+
+def run_stages(
+    config: ToyLoopConfig, work: Path
+) -> tuple[ToyLoopResult, dict[str, RewardWeightedDiffusionTrainer | DiffusionTrainer]]:
+    """BATON's four stages, in order, each timed, then Diffusion-KTO on the same rows; every model
+    judged on the same held-out prompts and clip seeds."""
     c = config
     clock = StageClock()
     torch.set_num_threads(c.threads)  # the same thread count gives the same sums
@@ -114,41 +141,51 @@ def run_stages(config: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, Reward
 
     reward_rows, accuracy = clock("2 reward model", reward_model_stage)
     human = human_rows(feedback)
+    rows_both = joined_rows(human, reward_rows)
     judge = ToyJudge(c, oracle, clap, extractor)
     rows = [clock("judge base", judge, BASE, base, held_out)]
-    trainer = clock(
-        f"3 {DEMO_CONDITION}",
-        fine_tune_baton,
-        work / "base",
-        joined_rows(human, reward_rows),
-        c.beta,
-        pretrain,
-        c,
-        work / slug(DEMO_CONDITION),
-    )
-    rows.append(clock(f"judge {DEMO_CONDITION}", judge, DEMO_CONDITION, trainer.pipeline, held_out))
+    trainers = {
+        BATON_ROW: clock(
+            "3 BATON Eq. 7", fine_tune_baton, work / "base", rows_both, c.beta, pretrain, c, work / "baton"
+        ),
+        KTO_ROW: clock("3 Diffusion-KTO", fine_tune_kto, work / "base", rows_both, c, work / "kto"),
+    }
+    for name, trainer in trainers.items():
+        rows.append(clock(f"judge {name}", judge, name, trainer.pipeline, held_out))
     stats = feedback_stats(feedback, train_prompts, held_out, human, reward_rows)
     differences = paired_differences(rows[1:], {"base": rows[0]}, c.bootstrap_samples, c.seed)
     result = ToyLoopResult(rows, accuracy, stats, asdict(c), dict(clock.seconds), differences)
-    return result, trainer
+    return result, trainers
 
 
-def run_demo(output_dir: str | Path, config: ToyLoopConfig | None = None) -> tuple[ToyLoopResult, Path]:
-    """Run the stages, save the fine-tuned pipeline with a card that says what it is, and write the
-    report (``toy_demo.md/.json/.png``). Returns the result and the pipeline folder."""
+CARD_SUMMARIES = {
+    BATON_ROW: "BATON's reward-weighted loss (paper Eq. 7)",
+    KTO_ROW: "Diffusion-KTO (aligned clips desirable, not-aligned undesirable)",
+}
+
+
+def run_demo(
+    output_dir: str | Path, config: ToyLoopConfig | None = None
+) -> tuple[ToyLoopResult, dict[str, Path]]:
+    """Run the stages, save each fine-tuned pipeline with a card that says what it is, and write the
+    report (``toy_demo.md/.json/.png``). Returns the result and the pipeline folders by row."""
     config = config or demo_config()
     output_dir = Path(output_dir)
-    result, trainer = run_stages(config, output_dir / "work")
-    trainer.card_title = "BATON fine-tuned toy TANGO (toy world)"
-    trainer.card_summary = (
-        f"{TOY_WORLD_NOTICE} The pretrained toy TANGO fine-tuned with BATON's reward-weighted loss on "
-        "clips labelled by simulated annotators and by a reward model trained on their labels."
-    )
-    pipeline_dir = trainer.save_pipeline(output_dir / PIPELINE_DIR)  # ships the vocoder's code too
-    card = ModelCard.load(pipeline_dir / "README.md")
-    card.data.tags = [*(card.data.tags or []), "toy-world"]
-    with_evaluation(card, demo_metrics(result), "toy world held-out prompts", "toy-world").save(
-        pipeline_dir / "README.md"
-    )
+    result, trainers = run_stages(config, output_dir / "work")
+    judged = {row["model"]: row for row in result.rows}
+    folders = {}
+    for name, trainer in trainers.items():
+        trainer.card_title = f"{name}: fine-tuned toy TANGO (toy world)"
+        trainer.card_summary = (
+            f"{TOY_WORLD_NOTICE} The pretrained toy TANGO fine-tuned with {CARD_SUMMARIES[name]} on clips "
+            "labelled by simulated annotators and by a reward model trained on their labels."
+        )
+        folder = trainer.save_pipeline(output_dir / PIPELINE_DIRS[name])  # ships the vocoder's code too
+        card = ModelCard.load(folder / "README.md")
+        card.data.tags = [*(card.data.tags or []), "toy-world"]
+        with_evaluation(card, demo_metrics(judged[name]), "toy world held-out prompts", "toy-world").save(
+            folder / "README.md"
+        )
+        folders[name] = folder
     save_result(result, output_dir, stem="toy_demo")
-    return result, pipeline_dir
+    return result, folders

@@ -28,16 +28,20 @@ JUDGE_SEED_OFFSET = 10_000
 TASK_SEED_STRIDE = 1_000_000
 
 
+def clip_seeds(prompts: int, clips_per_prompt: int, seed: int) -> list[list[int]]:
+    """Each prompt's clip seeds: clip k of prompt i is seeded ``seed + i · clips_per_prompt + k``."""
+    return [
+        [clip_seed(seed, i, k, clips_per_prompt) for k in range(clips_per_prompt)] for i in range(prompts)
+    ]
+
+
 def generate(
     pipeline: TangoPipeline, prompts: list[str], clips_per_prompt: int, config: ToyLoopConfig, seed: int
 ) -> list[np.ndarray]:
     """``clips_per_prompt`` clips per prompt, prompt-major, with DDIM; clip k of prompt i is seeded
     ``seed + i · clips_per_prompt + k`` (stage 1's rule, :func:`baton_tta.data.generation.clip_seed`)."""
     pipeline.scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
-    seeds = [
-        [clip_seed(seed, i, k, clips_per_prompt) for k in range(clips_per_prompt)]
-        for i in range(len(prompts))
-    ]
+    seeds = clip_seeds(len(prompts), clips_per_prompt, seed)
     waveforms: list[np.ndarray] = []
     for _, audios in render_clips(
         pipeline,
@@ -65,9 +69,11 @@ class ToyJudge:
     def __call__(self, name: str, pipeline: TangoPipeline, held_out: Dataset) -> dict[str, Any]:
         """Every held-out prompt's clips (``eval_clips_per_prompt`` of its task, the same seeds for
         every model) judged by the oracle; rates with intervals and ICC per task, the share of clips
-        with an unnamed event, and the CLAP score."""
+        with an unnamed event, the CLAP score, and the prompts and clip seeds judged."""
         c = self.config
         per_prompt: dict[str, list[list[bool]]] = {task: [] for task in TASKS}
+        #: what was judged — each prompt with its clips' seeds — so rows can be checked to be paired
+        judged: dict[str, list[tuple[str, list[int]]]] = {}
         unnamed = 0
         all_prompts, all_waveforms = [], []
         for index, task in enumerate(TASKS):
@@ -75,6 +81,7 @@ class ToyJudge:
             n = c.eval_clips_per_prompt[task]
             seed = c.seed + JUDGE_SEED_OFFSET + TASK_SEED_STRIDE * index
             waveforms = generate(pipeline, list(rows["prompt"]), n, c, seed=seed)
+            judged[task] = list(zip(rows["prompt"], clip_seeds(len(rows), n, seed), strict=True))
             for p, row in enumerate(rows):
                 verdicts = [
                     self.oracle.verdict(row["events"], task, w) for w in waveforms[p * n : (p + 1) * n]
@@ -88,6 +95,7 @@ class ToyJudge:
         result: dict[str, Any] = {
             "model": name,
             "aligned": per_prompt,
+            "judged": judged,
             "unnamed_event_rate": unnamed / max(1, len(all_waveforms)),
         }
         for task in TASKS:

@@ -5,7 +5,7 @@ The main job (:mod:`baton_tta.toy.demo`) is these functions in order; the toy be
 to a benchmark cannot change what ``make demo`` prints. Stage 0 builds (or loads) the toy TANGO and
 toy CLAP; stage 1 generates clips and simulated people label half the prompts; stage 2 trains the
 reward model on their labels and scores the other half; stage 3 fine-tunes with the reward-weighted
-loss (paper Eq. 7). Judging is :class:`~baton_tta.toy.judge.ToyJudge`'s.
+loss (paper Eq. 7) or any registered objective. Judging is :class:`~baton_tta.toy.judge.ToyJudge`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, concatenate_datasets
@@ -29,7 +30,8 @@ from baton_tta.toy.judge import generate
 from baton_tta.toy.online import toy_reward_model
 from baton_tta.toy.oracle import OracleAnnotator
 from baton_tta.toy.world import TASKS, simulated_people
-from baton_tta.trainer import RewardWeightedDiffusionTrainer
+from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionTrainer
+from baton_tta.trainer.objectives import objective_named
 
 #: the seed offset of stage 1's clips from the run's seed (the judge's are far away)
 FEEDBACK_SEED_OFFSET = 100
@@ -199,24 +201,68 @@ def joined_rows(first: Dataset, second: Dataset) -> Dataset:
 
 
 # (3) -------------------------------------------------------------------------------------------
+def fine_tune(
+    objective: str,
+    base_dir: Path,
+    rows: Dataset,
+    config: ToyLoopConfig,
+    output_dir: Path,
+    steps: int,
+    learning_rate: float,
+    **fields: Any,
+) -> DiffusionTrainer:
+    """The base model saved in ``base_dir`` fine-tuned by the registered ``objective`` on ``rows``;
+    ``fields`` are the objective's own config fields (``pretrain_dataset`` goes to the trainer).
+    Returns the trained trainer (its pipeline is ``trainer.pipeline``)."""
+    registered = objective_named(objective)
+    extra = {"pretrain_dataset": fields.pop("pretrain_dataset")} if "pretrain_dataset" in fields else {}
+    args = toy_trainer_args(
+        config,
+        output_dir,
+        steps,
+        learning_rate,
+        registered.config_class,
+        human_to_reward_ratio=None,
+        **fields,
+    )
+    trainer = registered.trainer_class(
+        TangoPipeline.from_pretrained(base_dir), args, train_dataset=rows, **extra
+    )
+    trainer.train()
+    return trainer
+
+
 def fine_tune_baton(
     base_dir: Path, rows: Dataset, beta: float, pretrain: Dataset, config: ToyLoopConfig, output_dir: Path
 ) -> RewardWeightedDiffusionTrainer:
-    """The reward-weighted loss (Eq. 7) from the base model saved in ``base_dir``; ``beta`` weighs the
-    pretrain term. Returns the trained trainer (its pipeline is ``trainer.pipeline``)."""
-    args = toy_trainer_args(
+    """The reward-weighted loss (Eq. 7) for ``finetune_steps`` at ``finetune_learning_rate``;
+    ``beta`` weighs the pretrain term on ``pretrain``."""
+    trainer = fine_tune(
+        "baton",
+        base_dir,
+        rows,
         config,
         output_dir,
         config.finetune_steps,
         config.finetune_learning_rate,
         beta=beta,
-        human_to_reward_ratio=None,
-    )
-    trainer = RewardWeightedDiffusionTrainer(
-        TangoPipeline.from_pretrained(base_dir),
-        args,
-        train_dataset=rows,
         pretrain_dataset=pretrain if beta > 0 else None,
     )
-    trainer.train()
+    assert isinstance(trainer, RewardWeightedDiffusionTrainer)
     return trainer
+
+
+def fine_tune_kto(base_dir: Path, rows: Dataset, config: ToyLoopConfig, output_dir: Path) -> DiffusionTrainer:
+    """Diffusion-KTO — the objectives benchmark's recommendation for binary labels — on the same rows
+    (aligned desirable, not aligned undesirable, reward-model scores thresholded at 0.5), for
+    ``finetune_steps`` at ``kto_learning_rate`` with ``kto_beta``."""
+    return fine_tune(
+        "kto",
+        base_dir,
+        rows,
+        config,
+        output_dir,
+        config.finetune_steps,
+        config.kto_learning_rate,
+        kto_beta=config.kto_beta,
+    )

@@ -53,7 +53,15 @@ def paired_differences(
     rows: Sequence[Mapping[str, Any]], references: Mapping[str, Mapping[str, Any]], samples: int, seed: int
 ) -> list[dict]:
     """Each judged row (``{"model", "aligned": {task: per-prompt flags}}``) against each named
-    reference, per task: the table under every toy comparison."""
+    reference, per task: the table under every toy comparison. Rows that record what they judged
+    (``"judged"``: prompts and clip seeds, :class:`~baton_tta.toy.judge.ToyJudge`) must have judged the
+    same as their reference, or the difference would not be paired."""
+    for row in rows:
+        for against, reference in references.items():
+            if "judged" in row and "judged" in reference and row["judged"] != reference["judged"]:
+                raise ValueError(
+                    f"{row['model']!r} and {against!r} were judged on different prompts or clip seeds"
+                )
     return [
         {
             "model": row["model"],
