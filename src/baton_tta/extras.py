@@ -10,7 +10,13 @@ import importlib
 from types import ModuleType
 
 #: importable module → the extra of ``pyproject.toml`` that installs it
-EXTRAS = {"gradio": "annotate", "evaluate": "evaluate", "tensorboard": "tensorboard", "playwright": "browser"}
+EXTRAS = {
+    "gradio": "annotate",
+    "evaluate": "evaluate",
+    "tensorboard": "tensorboard",
+    "playwright": "browser",
+    "audiobox_aesthetics": "aesthetics",
+}
 
 
 def require(module: str, purpose: str) -> ModuleType:

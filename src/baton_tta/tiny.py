@@ -39,6 +39,9 @@ from transformers import (
     GPT2Config,
     GPT2LMHeadModel,
     PreTrainedTokenizerFast,
+    Qwen2AudioConfig,
+    Qwen2AudioForConditionalGeneration,
+    Qwen2AudioProcessor,
     SpeechT5HifiGan,
     SpeechT5HifiGanConfig,
     T5Config,
@@ -46,6 +49,7 @@ from transformers import (
     T5GemmaConfig,
     T5GemmaEncoderModel,
     T5Tokenizer,
+    WhisperFeatureExtractor,
 )
 from transformers.models.t5gemma.configuration_t5gemma import T5GemmaModuleConfig
 
@@ -504,3 +508,58 @@ def tiny_backbones(seed: int = 0) -> Backbones:
     vggish = VGGish(VGGishConfig(conv_channels=(4, 4, 8, 8, 8, 8), hidden=16, embedding=12))
     clap, extractor = tiny_clap(seed)
     return Backbones(cnn14=cnn14, vggish=vggish, clap=ClapEmbedder(clap, tiny_tokenizer(), extractor))
+
+
+#: The chat and audio tokens of Qwen2-Audio's processor, and the words its judge questions use.
+JUDGE_SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"]
+JUDGE_CORPUS = [
+    "yes no are all of the sounds in heard this clip ? answer do occur order it gives",
+    'system you are helpful assistant user audio 1 : " .',
+]
+
+
+def tiny_audio_judge(seed: int = 0) -> tuple[Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor]:
+    """A random Qwen2-Audio (1-layer audio encoder, 2-layer Qwen2 decoder, width 32) with a real
+    ``Qwen2AudioProcessor``: a word-level tokenizer with its chat and audio tokens, and a Whisper
+    feature extractor of 16 mel bins on 1 s windows (25 audio tokens per clip)."""
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    special = ["<|endoftext|>", "<unk>", *JUDGE_SPECIAL_TOKENS]
+    trainer = trainers.WordLevelTrainer(special_tokens=special)
+    tokenizer.train_from_iterator(TOKENIZER_CORPUS + JUDGE_CORPUS, trainer=trainer)
+    text = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        additional_special_tokens=JUDGE_SPECIAL_TOKENS,
+        padding_side="left",
+    )
+    features = WhisperFeatureExtractor(
+        feature_size=16, sampling_rate=SAMPLING_RATE, hop_length=160, chunk_length=1, n_fft=400
+    )
+    processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=text)
+    config = Qwen2AudioConfig(
+        audio_config={
+            "model_type": "qwen2_audio_encoder",
+            "d_model": 32,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "num_mel_bins": 16,
+            "max_source_positions": 50,
+        },
+        text_config={
+            "model_type": "qwen2",
+            "vocab_size": len(text),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+        },
+        audio_token_index=text.convert_tokens_to_ids("<|AUDIO|>"),
+    )
+    _seeded(seed)
+    return Qwen2AudioForConditionalGeneration(config).eval(), processor

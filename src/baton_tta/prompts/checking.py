@@ -75,6 +75,12 @@ def _phrase_step(said: list[str], timed: list[tuple[str, int]], phrase: EventPhr
     return None
 
 
+def caption_task(caption: str) -> str:
+    """``"temporal"`` when the caption orders what it names (its words fall on more than one time
+    step, :func:`stated_times`), else ``"integrity"`` (everything heard together)."""
+    return "temporal" if len({step for _, step in stated_times(caption)}) > 1 else "integrity"
+
+
 def check_caption(
     text: str, events: Sequence[str], task: str, phrases: Mapping[str, EventPhrase] | None = None
 ) -> str | None:

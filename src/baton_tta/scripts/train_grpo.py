@@ -8,10 +8,11 @@ reward models.
 
 ``dataset_name`` holds prompts (a ``prompt`` column: make-prompts' output, a file, a Hub id) or is
 ``toy`` (the toy world's training prompts); ``reward_model_name_or_path`` names one or more
-``BatonRewardModel`` folders / Hub ids (summed with ``reward_weights``) or ``toy`` (the toy CLAP with a
-head trained on simulated people's labels). Any other scorer — the CLAP score, the toy oracle — is
-one ``score(prompts, audios, sampling_rate)`` object away in Python (``DiffusionGRPOTrainer``'s
-``reward_funcs``). Like ``train-kto`` it has no built-in default: name the sources or run the recipe.
+``BatonRewardModel`` folders / Hub ids or ``toy`` (the toy CLAP with a head trained on simulated
+people's labels), and ``reward`` any scorer of the registry by ``kind:source`` (``judge:…``,
+``clap:…``, ``aesthetics:PQ``, ``toy-oracle``; :mod:`baton_tta.scorers`) — all summed with
+``reward_weights``, reward models first. Like ``train-kto`` it has no built-in default: name the
+sources or run the recipe.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from baton_tta.data.loading import load_raw
+from baton_tta.scorers import load_scorer
 from baton_tta.scripts.builtin import TOY, resolve_pipeline
 from baton_tta.scripts.utils import PIPELINE_HELP, parse
 from baton_tta.trainer import DiffusionGRPOConfig, DiffusionGRPOTrainer
@@ -45,6 +47,13 @@ class GRPOScriptArguments:
             "help": "BatonRewardModel folders or Hub ids (several are summed with reward_weights), or 'toy'."
         },
     )
+    reward: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Scorers by kind:source (judge:MODEL, clap:MODEL, reward-model:PATH, aesthetics:AXIS, "
+            "toy-oracle), after the reward models in reward_weights' order."
+        },
+    )
     toy_prompts_per_task: int = field(default=12, metadata={"help": "Toy training prompts per task ('toy')."})
     toy_reward_prompts: int = field(
         default=48, metadata={"help": "Rendered prompts (× 4 clips) that train the 'toy' reward model."}
@@ -63,7 +72,8 @@ def prompts_for(script: GRPOScriptArguments, seed: int) -> Dataset:
 
 
 def reward_funcs_for(script: GRPOScriptArguments, output_dir: str, seed: int) -> list:
-    """The named reward models (``toy``: the built-in one, trained here on rendered clips)."""
+    """The named reward models (``toy``: the built-in one, trained here on rendered clips), then the
+    named scorers of the registry."""
     funcs: list = []
     for name in script.reward_model_name_or_path:
         if name == TOY:
@@ -74,7 +84,7 @@ def reward_funcs_for(script: GRPOScriptArguments, output_dir: str, seed: int) ->
             )
         else:
             funcs.append(name)  # the trainer loads a BatonRewardModel from it
-    return funcs
+    return funcs + [load_scorer(spec) for spec in script.reward]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,14 +92,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not words:
         raise SystemExit(
             "give --config (recipes/grpo_toy.yaml runs offline on the toy world) or --pipeline_name_or_path, "
-            "--dataset_name and --reward_model_name_or_path"
+            "--dataset_name and --reward_model_name_or_path or --reward"
         )
     script, args = parse((GRPOScriptArguments, DiffusionGRPOConfig), words)
-    missing = [
-        f"--{name}"
-        for name in ("pipeline_name_or_path", "dataset_name", "reward_model_name_or_path")
-        if not getattr(script, name)
-    ]
+    missing = [f"--{name}" for name in ("pipeline_name_or_path", "dataset_name") if not getattr(script, name)]
+    if not script.reward_model_name_or_path and not script.reward:
+        missing.append("--reward_model_name_or_path or --reward")
     if missing:
         raise SystemExit(f"give {' and '.join(missing)} (nothing built-in is filled in)")
     assert script.pipeline_name_or_path is not None

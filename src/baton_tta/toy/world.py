@@ -43,6 +43,13 @@ def toy_prompt_split(
     return concatenate_datasets(parts["train"]), concatenate_datasets(parts["held_out"])
 
 
+def every_toy_prompt(seed: int = 0) -> Dataset:
+    """Every caption the toy world writes with ``seed`` — integrity pairs and triples, temporal
+    ordered pairs and triples — with its events and task: what the oracle needs to judge any of them."""
+    sizes = {"integrity": (2, 3), "temporal": (2, 3)}
+    return concatenate_datasets([toy_prompt_pool(task, sizes[task], seed=seed) for task in TASKS])
+
+
 def simulated_people(seed: int = 0, noise: float = 0.05, skip: float = 0.05) -> OracleAnnotator:
     """The toy world's annotators: the oracle with a share ``noise`` of labels flipped and ``skip``
     skipped (5 % each unless told)."""

@@ -301,8 +301,11 @@ class DiffusionTrainer(Trainer):
         else:
             resuming = bool(resume_from_checkpoint)
         if self.args.should_save:
-            run = defining_settings(
-                self.args, self.data_sources, _hub_or_none(self.base_model_id), self.data_fingerprints
+            run = (
+                defining_settings(
+                    self.args, self.data_sources, _hub_or_none(self.base_model_id), self.data_fingerprints
+                )
+                | self.run_record()
             )
             # one run per folder, held until this process exits; taken before anything is cleared
             acquire_output_lock(self.args.output_dir)
@@ -455,6 +458,10 @@ class DiffusionTrainer(Trainer):
         a normal one."""
         logger.warning(message)
         self.card_notes.append(message)
+
+    def run_record(self) -> dict[str, Any]:
+        """What ``run.json`` records beyond the defining settings (a subclass's scorers)."""
+        return {}
 
     def run_notes(self) -> list[str]:
         """The card's notes: :meth:`note_limit`'s, and any a subclass finds at the end of the run."""
