@@ -47,4 +47,7 @@ def test_the_extras_named_are_the_projects():
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     declared = project["project"]["optional-dependencies"]
     for module, extra in EXTRAS.items():
-        assert any(requirement.replace("-", "_").startswith(module) for requirement in declared[extra]), (module, extra)
+        assert any(requirement.replace("-", "_").startswith(module) for requirement in declared[extra]), (
+            module,
+            extra,
+        )

@@ -4,8 +4,6 @@ batching against one by one, and the commands that score (GRPO, label-with-rewar
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -70,9 +68,13 @@ def test_batches_give_the_scores_of_one_clip_at_a_time_and_resampling_is_the_pro
     batched = AudioLanguageJudge(model, processor, batch_size=8)
     single = AudioLanguageJudge(model, processor, batch_size=1)
     audios = clips(3, seed=1)
-    assert batched.score(CAPTIONS, audios, 16000) == pytest.approx(single.score(CAPTIONS, audios, 16000), abs=1e-6)
+    assert batched.score(CAPTIONS, audios, 16000) == pytest.approx(
+        single.score(CAPTIONS, audios, 16000), abs=1e-6
+    )
     at_32k = [np.repeat(a, 2) for a in audios]  # the same clips at twice the rate
-    assert batched.score(CAPTIONS, at_32k, 32000) == pytest.approx(batched.score(CAPTIONS, audios, 16000), abs=2e-3)
+    assert batched.score(CAPTIONS, at_32k, 32000) == pytest.approx(
+        batched.score(CAPTIONS, audios, 16000), abs=2e-3
+    )
     with pytest.raises(ValueError, match="3 prompts but 2 clips"):
         batched.score(CAPTIONS, audios[:2], 16000)
 
@@ -80,7 +82,9 @@ def test_batches_give_the_scores_of_one_clip_at_a_time_and_resampling_is_the_pro
 def test_the_judge_loads_as_the_class_its_config_names_and_scores_the_same(judge_dir):
     loaded = load_scorer(f"judge:{judge_dir}")
     fresh = AudioLanguageJudge(*tiny_audio_judge())
-    assert loaded.score(CAPTIONS, clips(3), 16000) == pytest.approx(fresh.score(CAPTIONS, clips(3), 16000), abs=1e-6)
+    assert loaded.score(CAPTIONS, clips(3), 16000) == pytest.approx(
+        fresh.score(CAPTIONS, clips(3), 16000), abs=1e-6
+    )
     described = loaded.describe()
     assert described["scorer"] == "judge" and described["checkpoint"] == str(judge_dir)
     assert described["model_class"] == "Qwen2AudioForConditionalGeneration"
