@@ -242,3 +242,24 @@ def test_train_reward_model_on_two_processes_embeds_each_item_once_and_saves_onc
     entries = {p.name for p in (tmp_path / "cache-2").rglob("*.npy")}
     assert entries == {p.name for p in (tmp_path / "cache-1").rglob("*.npy")}
     assert not list((tmp_path / "cache-2").rglob("*.tmp.npy"))
+
+
+def test_a_judge_labels_on_two_processes_like_one(tmp_path, one_process_clips):
+    """The audio-language-model judge as label-with-reward-model's scorer: every row's P(yes) on two
+    processes equals one process's."""
+    from baton_tta.tiny import tiny_audio_judge
+
+    judge = tmp_path / "judge"
+    model, processor = tiny_audio_judge()
+    model.save_pretrained(judge)
+    processor.save_pretrained(judge)
+    rewards = {}
+    for processes in (1, 2):
+        out = tmp_path / f"judged-{processes}"
+        run(
+            processes, "label-with-reward-model", "--dataset", str(one_process_clips / "dataset"),
+            "--scorers", f"judge:{judge}", "--batch_size", "4", "--output_dir", str(out),
+        )  # fmt: skip
+        rewards[processes] = load_from_disk(str(out / "dataset"))["reward"]
+    assert len(rewards[1]) == 18 and all(0 < r < 1 for r in rewards[1])
+    assert rewards[2] == pytest.approx(rewards[1], abs=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -71,12 +72,12 @@ def test_evaluate_script_end_to_end(tmp_path):
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     assert set(report["results"]) == {"base", "again"}
     base = report["results"]["base"]
-    assert all(isinstance(base[m], float) for m in ("FD", "FAD", "IS", "KL", "CLAP"))
+    assert all(isinstance(base[m], float) for m in ("FD", "FAD", "KAD", "IS", "KL", "CLAP"))
     # same tiny pipeline, same seeds → same clips → same metrics (to BLAS rounding: FD here is ~4e-7)
     assert base == pytest.approx(report["results"]["again"], rel=1e-4, abs=1e-10)
     assert report["embedded_clips"]["base"] == {"cnn14": 10, "vggish": 10, "clap": 10}
     table = (tmp_path / "out" / "results.md").read_text()
-    assert table.startswith("| Model | FD ↓ | FAD ↓ | IS ↑ | KL ↓ | CLAP ↑ |") and "| base |" in table
+    assert table.startswith("| Model | FD ↓ | FAD ↓ | KAD ↓ | IS ↑ | KL ↓ | CLAP ↑ |") and "| base |" in table
     assert (tmp_path / "out" / "results.png").stat().st_size > 1000
     assert len(list((tmp_path / "out" / "clips" / "base").glob("*.wav"))) == 10
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)  # clips come from the cache
@@ -147,5 +148,37 @@ def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
     # the body shows the results too, and the rest of the card (citation) survives
     assert NOT_EVALUATED not in card.text and "| FD | 12.5 |" in card.text and "| CLAP | 0.31 |" in card.text
     assert "On `AudioCaps temporal subset`" in card.text and "@article{liao2024baton" in card.text
-    assert table4_markdown({"m": metrics}).splitlines()[2] == "| m | 12.500 | 1.250 | 4.500 | 0.750 | 0.310 |"
+    assert (
+        table4_markdown({"m": metrics}).splitlines()[2]
+        == "| m | 12.500 | 1.250 | — | 4.500 | 0.750 | 0.310 |"
+    )
     assert np.isfinite(list(values.values())).all()
+
+
+def test_kernel_audio_distance_is_kadtks_unbiased_mmd_by_hand():
+    """KAD as kadtk defines it (checked against kadtk's own function on the same embeddings when this
+    was written; kadtk cannot be installed beside this project): 100 × the unbiased MMD² under a
+    Gaussian kernel whose bandwidth is the reference set's (lower) median pairwise distance."""
+    from baton_tta.metrics.functions import kernel_audio_distance
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((6, 3)) + 0.5
+    distances = sorted(np.linalg.norm(y[i] - y[j]) for i in range(6) for j in range(i + 1, 6))
+    sigma = distances[(len(distances) - 1) // 2]
+
+    def k(a, b):
+        return math.exp(-np.sum((a - b) ** 2) / (2 * sigma**2 + 1e-8))
+
+    xx = sum(k(x[i], x[j]) for i in range(5) for j in range(5) if i != j) / 20
+    yy = sum(k(y[i], y[j]) for i in range(6) for j in range(6) if i != j) / 30
+    xy = sum(k(x[i], y[j]) for i in range(5) for j in range(6)) / 30
+    assert kernel_audio_distance(x, y) == pytest.approx(100 * (xx + yy - 2 * xy), rel=1e-9)
+    assert kernel_audio_distance(x, y, bandwidth=2.0) != pytest.approx(kernel_audio_distance(x, y))
+    # unbiased: two samples of one distribution sit near zero, on either side; a shift raises it
+    same = [
+        kernel_audio_distance(rng.standard_normal((40, 3)), rng.standard_normal((40, 3))) for _ in range(20)
+    ]
+    assert abs(np.mean(same)) < 0.5 and min(same) < 0 < max(same)
+    assert kernel_audio_distance(rng.standard_normal((40, 3)) + 1.0, rng.standard_normal((40, 3))) > 5
+    with pytest.raises(ValueError, match="at least 2 clips per set"):
+        kernel_audio_distance(x[:1], y)

@@ -4,6 +4,9 @@ batching against one by one, and the commands that score (GRPO, label-with-rewar
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -92,13 +95,15 @@ def test_the_judge_loads_as_the_class_its_config_names_and_scores_the_same(judge
 
 
 def test_the_registry_names_kinds_sums_weights_and_refuses_what_it_does_not_know(judge_dir):
-    assert {"reward-model", "clap", "judge", "aesthetics", "toy-oracle"} <= set(SCORER_KINDS)
+    assert {"reward-model", "clap", "judge", "aesthetics"} <= set(SCORER_KINDS)
     with pytest.raises(ValueError, match="unknown scorer kind 'vibes'; registered: aesthetics, clap"):
         ScorerSpec.parse("vibes:model")
     with pytest.raises(ValueError, match="judge needs a source, as judge:PATH_OR_ID"):
         ScorerSpec.parse("judge:")
     with pytest.raises(ValueError, match="already registered"):
         register_scorer(ScorerKind("judge", lambda source: None, "again"))
+    import baton_tta.toy.online  # noqa: F401  (the toy world registers its oracle)
+
     assert str(ScorerSpec.parse("toy-oracle")) == "toy-oracle"
     judge = load_scorer(f"judge:{judge_dir}")
     mixed = load_scorers([f"judge:{judge_dir}", f"judge:{judge_dir}"], [0.25, 2.0])
@@ -116,7 +121,9 @@ def test_the_toy_oracle_scorer_hears_rendered_clips_of_known_truth():
     def render(events, seed):
         return render_scene(scene_for_caption(list(events), "integrity", np.random.default_rng(seed)), seed)
 
-    oracle = load_scorer("toy-oracle")
+    from baton_tta.scripts.builtin import named_scorer
+
+    oracle = named_scorer("toy-oracle")
     pool = toy_prompt_pool("integrity", (2,), seed=0).select(range(3))
     rendered = [render(events, i) for i, events in enumerate(pool["events"])]
     wrong = [render(pool["events"][(i + 1) % 3], i) for i in range(3)]
@@ -152,3 +159,121 @@ def test_aesthetics_reads_its_axis_from_the_predictors_rows():
     assert predictor.batch[0]["sample_rate"] == 16000 and predictor.batch[0]["path"].shape == (1, 8000)
     with pytest.raises(ValueError, match="aesthetics axis 'XX': one of CE, CU, PC, PQ"):
         AudioboxAesthetics("XX", predictor)
+
+
+# ----------------------------------------------------------------------------- the commands that score
+def test_train_grpo_takes_a_judge_from_the_registry_and_records_it(tmp_path, judge_dir):
+    from datasets import Dataset
+
+    from baton_tta.scripts import train_grpo
+
+    prompts = tmp_path / "prompts"
+    Dataset.from_dict({"prompt": ["a dog barks and a siren", "a bell rings, followed by hiss"]}).save_to_disk(
+        str(prompts)
+    )
+    out = tmp_path / "grpo"
+    train_grpo.main(
+        [
+            "--pipeline_name_or_path", "tiny-random", "--dataset_name", str(prompts),
+            "--reward", f"judge:{judge_dir}", "--output_dir", str(out), "--max_steps", "1",
+            "--num_generations", "2", "--num_inference_steps", "2", "--per_device_train_batch_size", "2",
+            "--audio_length_s", "1.0", "--report_to", "none", "--save_strategy", "no",
+            "--dataloader_num_workers", "0", "--dataloader_pin_memory", "false", "--disable_tqdm", "true",
+        ]
+    )  # fmt: skip
+    run = json.loads((out / "run.json").read_text())
+    assert [(r["scorer"], r["checkpoint"], r["weight"]) for r in run["rewards"]] == [
+        ("judge", str(judge_dir), 1.0)
+    ]
+    assert run["rewards"][0]["model_class"] == "Qwen2AudioForConditionalGeneration"
+    assert f"Rewards: judge {judge_dir} (weight 1)." in (out / "README.md").read_text()
+    mean = float(re.search(r"mean reward (\d\.\d+)", (out / "README.md").read_text()).group(1))
+    assert 0 < mean < 1  # the judge's P(yes) of the clips it sampled
+
+
+def test_label_with_reward_model_scores_with_named_scorers_and_says_which(tmp_path, judge_dir):
+    from datasets import Dataset, load_from_disk
+
+    from baton_tta.data.audio import encode_audio
+    from baton_tta.data.schema import binary_features
+    from baton_tta.scripts import label_with_reward_model
+
+    audios = clips(3)
+    rows = Dataset.from_dict(
+        {
+            "prompt": CAPTIONS,
+            "audio": [encode_audio(a, 16000, f"{i}.wav") for i, a in enumerate(audios)],
+            "label": [1, -1, -1],
+            "task": ["integrity", "temporal", "temporal"],
+            "events": [["Dog", "Siren"], ["Bell", "Hiss"], ["Thunder", "Rain"]],
+            "source": ["human", "unlabelled", "unlabelled"],
+            "reward": [1.0, float("nan"), float("nan")],
+            "annotator": ["a", "", ""],
+            "generator": ["tiny"] * 3,
+            "seed": [0, 1, 2],
+        }
+    ).cast(binary_features())
+    rows.save_to_disk(str(tmp_path / "clips"))
+    out = tmp_path / "labelled"
+    label_with_reward_model.main(
+        ["--dataset", str(tmp_path / "clips"), "--scorers", f"judge:{judge_dir}", f"judge:{judge_dir}",
+         "--scorer_weights", "0.5", "0.25", "--output_dir", str(out)]
+    )  # fmt: skip
+    labelled = load_from_disk(str(out / "dataset"))
+    judge = AudioLanguageJudge(*tiny_audio_judge())
+    expected = 0.75 * np.array(judge.score(CAPTIONS[1:], audios[1:], 16000))
+    assert labelled["source"] == ["human", "reward_model", "reward_model"]
+    assert labelled["reward"][0] == 1.0 and labelled["reward"][1:] == pytest.approx(list(expected), abs=1e-5)
+    described = json.loads((out / "scorers.json").read_text())
+    assert [(d["scorer"], d["weight"]) for d in described] == [("judge", 0.5), ("judge", 0.25)]
+    with pytest.raises(SystemExit, match="give --reward_model or --scorers"):
+        label_with_reward_model.main(
+            ["--dataset", str(tmp_path / "clips"), "--output_dir", str(tmp_path / "x")]
+        )
+
+
+def test_evaluate_adds_a_judge_column_and_records_its_protocol(tmp_path, judge_dir):
+    import soundfile as sf
+    from datasets import Dataset
+
+    from baton_tta.scripts.evaluate import EvaluateArguments, run_evaluation
+
+    ids = [f"cap{i}" for i in range(4)]
+    Dataset.from_dict({"audiocap_id": ids, "prompt": [CAPTIONS[i % 3] for i in range(4)]}).save_to_disk(
+        str(tmp_path / "eval_set")
+    )
+    (tmp_path / "refs").mkdir()
+    for clip, audio in zip(ids, clips(4), strict=True):
+        sf.write(tmp_path / "refs" / f"{clip}.wav", np.resize(audio, 16000), 16000)  # 1 s: VGGish frames
+    args = EvaluateArguments(
+        pipelines=["base=tiny-random"],
+        eval_set=str(tmp_path / "eval_set"),
+        reference_audio_dir=str(tmp_path / "refs"),
+        backbones="tiny-random",
+        output_dir=str(tmp_path / "out"),
+        num_inference_steps=2,
+        audio_length_in_s=1.0,
+        scorers=[f"judge:{judge_dir}"],
+    )
+    results = run_evaluation(args)
+    column = f"judge:{judge_dir}"
+    from baton_tta.metrics.evaluation import generate_eval_clips
+    from baton_tta.scripts.builtin import resolve_pipeline
+
+    prompts = [CAPTIONS[i % 3] for i in range(4)]
+    generated = generate_eval_clips(  # the clips evaluate made, from its cache
+        resolve_pipeline("tiny-random"), "base", ids, prompts, tmp_path / "out" / "clips", 0, 1.0, 2, 3.0
+    )
+    judge = AudioLanguageJudge(*tiny_audio_judge())
+    assert results["base"][column] == pytest.approx(
+        float(np.mean(judge.score(prompts, generated, 16000))), abs=1e-5
+    )
+    assert isinstance(results["base"]["KAD"], float)
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert table.startswith(f"| Model | FD ↓ | FAD ↓ | KAD ↓ | IS ↑ | KL ↓ | CLAP ↑ | {column} ↑ |")
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["metrics"]["FAD"]["embeddings"].startswith("VGGish")
+    assert report["metrics"]["KAD"]["checkpoint"] == "tiny-random"
+    assert report["caption_set"]["captions"] == 4 and len(report["caption_set"]["sha256"]) == 64
+    assert report["sampling_rates"]["generated and reference clips"] == 16000
+    assert report["scorers"][0]["scorer"] == "judge" and report["scorers"][0]["checkpoint"] == str(judge_dir)

@@ -1,8 +1,11 @@
-"""Evaluate text-to-audio pipelines as the paper's Table 4: FD, FAD, IS, KL and CLAP score.
+"""Evaluate text-to-audio pipelines as the paper's Table 4: FD, FAD, IS, KL and CLAP score, with
+Kernel Audio Distance beside them.
 
 Clips are generated once per (pipeline, prompt, seed) and kept on disk, each clip is embedded once
-per backbone, and every metric is computed from those arrays in one pass. FD, FAD and KL compare with
-reference recordings of the same clip ids (AudioCaps); IS and CLAP score need only the generated clips.
+per backbone, and every metric is computed from those arrays in one pass. FD, FAD, KAD and KL compare
+with reference recordings of the same clip ids (AudioCaps); IS and CLAP score need only the generated
+clips. :func:`protocol_record` writes down what the numbers were computed with, so two result files
+are comparable or visibly not.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -30,12 +34,27 @@ from baton_tta.hub.cards import with_evaluation
 from baton_tta.hub.figures import subplots
 from baton_tta.hub.push import push_card
 from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
-from baton_tta.metrics.functions import clap_score, frechet_distance, inception_score, kl_divergence
+from baton_tta.metrics.functions import (
+    clap_score,
+    frechet_distance,
+    inception_score,
+    kernel_audio_distance,
+    kl_divergence,
+)
 from baton_tta.metrics.vggish import VGGish, load_vggish
 
 logger = logging.getLogger(__name__)
-METRICS = ("FD", "FAD", "IS", "KL", "CLAP")
-BETTER = {"FD": "↓", "FAD": "↓", "IS": "↑", "KL": "↓", "CLAP": "↑"}
+METRICS = ("FD", "FAD", "KAD", "IS", "KL", "CLAP")
+BETTER = {"FD": "↓", "FAD": "↓", "KAD": "↓", "IS": "↑", "KL": "↓", "CLAP": "↑"}
+#: what each metric is computed on (the AudioLDM-style protocol BATON and TANGO report)
+EMBEDDINGS = {
+    "FD": "PANNs Cnn14 (16 kHz) 2048-d clip embeddings",
+    "FAD": "VGGish (16 kHz) 128-d frame embeddings",
+    "KAD": "PANNs Cnn14 (16 kHz) 2048-d clip embeddings; Gaussian kernel, median-distance bandwidth, × 100",
+    "IS": "PANNs Cnn14 (16 kHz) 527-class logits",
+    "KL": "PANNs Cnn14 (16 kHz) 527-class logits, paired by clip id",
+    "CLAP": "CLAP text and audio embeddings (audio resampled to the CLAP extractor's rate)",
+}
 
 
 @dataclass
@@ -138,6 +157,8 @@ def compute_metrics(
         and reference.panns_logits is not None
     ):
         result["FD"] = frechet_distance(generated.panns_embedding, reference.panns_embedding)
+        if len(generated.ids) > 1 and len(reference.ids) > 1:
+            result["KAD"] = kernel_audio_distance(generated.panns_embedding, reference.panns_embedding)
         result["KL"] = kl_divergence(
             reference.panns_logits, generated.panns_logits, reference.ids, generated.ids
         )
@@ -149,6 +170,44 @@ def compute_metrics(
     if generated.clap_audio is not None and backbones.clap is not None:
         result["CLAP"] = clap_score(backbones.clap.embed_texts(list(prompts)), generated.clap_audio)
     return result
+
+
+def score_clips_shared(
+    scorer: Any, prompts: Sequence[str], waves_16k: Sequence[np.ndarray], batch_size: int = 8
+) -> float:
+    """A scorer's mean over the clips, whole batches dealt to the processes and gathered in order."""
+    mine = my_batches(list(range(len(waves_16k))), batch_size, "clips to score")
+    local = [
+        scorer.score([prompts[i] for i in batch], [waves_16k[i] for i in batch], SAMPLING_RATE)
+        for batch in mine
+    ]
+    return float(np.mean([s for scores in gather_in_order(local) for s in scores]))
+
+
+def protocol_record(
+    backbones: Backbones,
+    checkpoints: dict[str, str | None],
+    prompts: Sequence[str],
+    eval_set: str,
+    scorers: list,
+) -> dict[str, Any]:
+    """What the numbers were computed with: each metric's embedding model and checkpoint, the sample
+    rates, the caption set (its size and a hash of its captions in order) and the scorers."""
+    present = {"cnn14": backbones.cnn14, "vggish": backbones.vggish, "clap": backbones.clap}
+    used = {"FD": "cnn14", "KAD": "cnn14", "IS": "cnn14", "KL": "cnn14", "FAD": "vggish", "CLAP": "clap"}
+    captions = hashlib.sha256("\n".join(prompts).encode()).hexdigest()
+    clap_rate = getattr(getattr(backbones.clap, "feature_extractor", None), "sampling_rate", None)
+    return {
+        "protocol": "AudioLDM-style (BATON Table 4: audioldm_eval's FD, FAD, IS, KL) + CLAP score + KAD",
+        "metrics": {
+            metric: {"embeddings": EMBEDDINGS[metric], "checkpoint": checkpoints.get(used[metric])}
+            for metric in METRICS
+            if present[used[metric]] is not None
+        },
+        "sampling_rates": {"generated and reference clips": SAMPLING_RATE, "CLAP audio": clap_rate},
+        "caption_set": {"source": eval_set, "captions": len(prompts), "sha256": captions},
+        "scorers": [s.describe() for s in scorers],
+    }
 
 
 def generate_eval_clips(
@@ -200,11 +259,14 @@ def generate_eval_clips(
 
 
 def table4_markdown(results: dict[str, dict[str, float | None]]) -> str:
-    """One row per model, columns FD, FAD, IS, KL, CLAP, as the paper's Table 4."""
-    header = "| Model | " + " | ".join(f"{m} {BETTER[m]}" for m in METRICS) + " |"
-    lines = [header, "|---|" + "---:|" * len(METRICS)]
+    """One row per model, columns FD, FAD, KAD, IS, KL, CLAP as the paper's Table 4, then one column
+    per scorer (its mean over the clips; higher is better)."""
+    scorers = [k for k in next(iter(results.values()), {}) if k not in METRICS and k != "IS_std"]
+    columns = [*METRICS, *scorers]
+    header = "| Model | " + " | ".join(f"{m} {BETTER.get(m, '↑')}" for m in columns) + " |"
+    lines = [header, "|---|" + "---:|" * len(columns)]
     for model, values in results.items():
-        numbers = [values.get(m) for m in METRICS]
+        numbers = [values.get(m) for m in columns]
         cells = ["—" if v is None or math.isnan(v) else f"{v:.3f}" for v in numbers]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

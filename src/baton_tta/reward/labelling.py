@@ -41,7 +41,6 @@ from baton_tta.data.schema import (
     rows_by_role,
 )
 from baton_tta.data.shards import done_indices, read_shards, write_shard
-from baton_tta.reward.modeling import BatonRewardModel
 
 logger = logging.getLogger(__name__)
 SHARD_DIR = "score_shards"
@@ -132,7 +131,7 @@ def check_clip_lengths(
 
 def label_with_reward_model(
     dataset: Dataset,
-    model: BatonRewardModel,
+    model: Any,
     output_dir: str | os.PathLike,
     batch_size: int = 16,
     rescore_reward_rows: bool = False,
@@ -140,8 +139,9 @@ def label_with_reward_model(
     audio_length_tolerance_s: float | None = None,
     max_audio_length_s: float = MAX_CLIP_SECONDS,
 ) -> Dataset:
-    """Score the unlabelled rows of a binary preference dataset; save and return the labelled dataset.
-    Clip lengths are checked first (:func:`check_clip_lengths`)."""
+    """Score the unlabelled rows of a binary preference dataset with ``model`` (a
+    :class:`BatonRewardModel` or any scorer: ``score(prompts, audios, sampling_rate)``); save and
+    return the labelled dataset. Clip lengths are checked first (:func:`check_clip_lengths`)."""
     output_dir = Path(output_dir)
     todo = rows_to_score(dataset, rescore_reward_rows)
     roles = {role: len(rows) for role, rows in rows_by_role(dataset).items()}

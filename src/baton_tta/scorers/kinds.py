@@ -1,5 +1,7 @@
 """The built-in kinds of scorer, registered by name (:mod:`baton_tta.scorers.registry`). Each is
-built lazily from its source, so naming one never imports another's dependencies."""
+built lazily from its source, so naming one never imports another's dependencies. The toy world
+registers its oracle (``toy-oracle``) itself (:mod:`baton_tta.toy.online`): the library never imports
+the toy world."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.extras import require
 from baton_tta.scorers.registry import ScorerKind, register_scorer
 
@@ -73,15 +74,6 @@ def _judge(source: str) -> Any:
     return AudioLanguageJudge.from_pretrained(source)
 
 
-def _toy_oracle(source: str) -> Any:
-    from baton_tta.toy.online import OracleReward
-    from baton_tta.toy.world import every_toy_prompt
-
-    if SAMPLING_RATE != 16_000:  # pragma: no cover - the toy world is 16 kHz
-        raise ValueError("the toy oracle hears 16 kHz clips")
-    return OracleReward(every_toy_prompt(int(source or 0)))
-
-
 register_scorer(ScorerKind("reward-model", _reward_model, "a BatonRewardModel folder or Hub id: P(aligned)"))
 register_scorer(ScorerKind("clap", _clap, "a transformers CLAP id or folder: caption–clip cosine"))
 register_scorer(
@@ -90,13 +82,5 @@ register_scorer(
 register_scorer(
     ScorerKind(
         "aesthetics", AudioboxAesthetics, f"an Audiobox Aesthetics axis ({', '.join(AESTHETICS_AXES)})"
-    )
-)
-register_scorer(
-    ScorerKind(
-        "toy-oracle",
-        _toy_oracle,
-        "the toy world's noiseless oracle (1 aligned, 0 not); source: seed",
-        needs_source=False,
     )
 )

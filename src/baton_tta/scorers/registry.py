@@ -94,6 +94,15 @@ class NamedScorer:
         }
 
 
+def describe_scorer(scorer: Any) -> dict[str, Any]:
+    """Any scorer's kind and checkpoint: its own ``describe()`` (the registry's scorers), else its
+    class and the ``name_or_path`` it was loaded from (a ``BatonRewardModel`` given directly)."""
+    described = scorer.describe() if hasattr(scorer, "describe") else None
+    if isinstance(described, dict):
+        return described
+    return {"scorer": type(scorer).__name__, "checkpoint": getattr(scorer, "name_or_path", None) or None}
+
+
 def load_scorer(text: str) -> NamedScorer:
     """Build the scorer ``kind:source`` names."""
     spec = ScorerSpec.parse(text)

@@ -21,6 +21,7 @@ from baton_tta.families import family_of, load_pipeline
 from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.metrics.evaluation import Backbones
 from baton_tta.reward.modeling import BatonRewardModel
+from baton_tta.scorers import NamedScorer, WeightedScorers, load_scorer
 from baton_tta.tiny import tiny_backbones, tiny_pipeline, tiny_reward_model
 from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
 from baton_tta.toy.pretrained import load_toy_tango
@@ -110,3 +111,15 @@ def resolve_reward_model(
 def resolve_backbones(name: str) -> Backbones | None:
     """``"tiny-random"`` gives random tiny metric backbones; None means "load the public files"."""
     return tiny_backbones() if name == TINY else None
+
+
+def named_scorer(spec: str) -> NamedScorer:
+    """The registry's scorer ``spec`` names; the toy world's oracle is registered on first use (the
+    library does not import the toy world)."""
+    if spec.split(":", 1)[0].strip() == "toy-oracle":
+        import baton_tta.toy.online  # noqa: F401  (registers it)
+    return load_scorer(spec)
+
+
+def named_scorers(specs: list[str], weights: list[float] | None = None) -> WeightedScorers:
+    return WeightedScorers([named_scorer(spec) for spec in specs], weights)

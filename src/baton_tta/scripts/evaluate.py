@@ -1,4 +1,7 @@
-"""``baton-tta evaluate``: BATON stage 4 — pipelines × evaluation prompts → Table 4 (FD, FAD, IS, KL, CLAP).
+"""``baton-tta evaluate``: BATON stage 4 — pipelines × evaluation prompts → Table 4 (FD, FAD, IS, KL,
+CLAP) with KAD beside FAD, and a column per scorer of the registry (``--scorers judge:… clap:…``).
+``results.json`` records the protocol: each metric's embeddings and checkpoint, the sample rates, the
+caption set and its hash, the scorers.
 
     baton-tta evaluate --pipelines tango=you/tango-diffusers baton=outputs/baton-tango \
         --eval_set outputs/eval_sets/temporal --reference_audio_dir audiocaps/test ...
@@ -24,11 +27,13 @@ from baton_tta.metrics.evaluation import (
     embed_clips_shared,
     generate_eval_clips,
     load_backbones,
+    protocol_record,
     push_metrics_to_card,
+    score_clips_shared,
     table4_markdown,
     write_report,
 )
-from baton_tta.scripts.builtin import generating_pipeline, resolve_backbones
+from baton_tta.scripts.builtin import generating_pipeline, named_scorer, resolve_backbones
 from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse
 
 logger = logging.getLogger(__name__)
@@ -66,6 +71,12 @@ class EvaluateArguments:
         default=None, metadata={"help": "torchvggish vggish-10086976.pth (FAD)."}
     )
     clap_model: str | None = field(default=None, metadata={"help": "transformers CLAP id/path (CLAP score)."})
+    scorers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Scorers by kind:source (judge:MODEL, reward-model:PATH, …): one column each, their mean."
+        },
+    )
     num_inference_steps: int = field(default=200, metadata={"help": "Denoising steps."})
     audio_length_in_s: float = field(default=10.0, metadata={"help": "Clip length."})
     guidance_scale: float = field(default=3.0, metadata={"help": "Classifier-free guidance."})
@@ -83,6 +94,13 @@ def backbones_for(args: EvaluateArguments) -> Backbones:
     if builtin is not None:
         return builtin
     return load_backbones(args.cnn14_checkpoint, args.vggish_checkpoint, args.clap_model)
+
+
+def checkpoints_of(args: EvaluateArguments) -> dict[str, str | None]:
+    """Which checkpoint each backbone was loaded from ('tiny-random' for the test backbones)."""
+    if args.backbones != "public":
+        return dict.fromkeys(("cnn14", "vggish", "clap"), args.backbones)
+    return {"cnn14": args.cnn14_checkpoint, "vggish": args.vggish_checkpoint, "clap": args.clap_model}
 
 
 def _pipeline(spec: str, mixed_precision: str) -> tuple[str, DiffusionPipeline]:
@@ -121,6 +139,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     reference = None
     if args.reference_audio_dir:
         reference = embed_clips_shared(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
+    scorers = [named_scorer(spec) for spec in args.scorers]
     results, counts = {}, {}
     precision = args.mixed_precision or default_mixed_precision(process_state().device)
     for spec in args.pipelines:
@@ -140,6 +159,8 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
         embedded = embed_clips_shared(ids, waves, backbones)
         counts[name] = embedded.counts
         results[name] = compute_metrics(embedded, prompts, backbones, reference)
+        for scorer in scorers:
+            results[name][scorer.name] = score_clips_shared(scorer, prompts, waves)
     if not is_main_process():  # the report, the card and the push happen once
         return results
     write_report(
@@ -150,6 +171,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             "embedded_clips": counts,
             "eval_set": args.eval_set,
             "mixed_precision": precision,
+            **protocol_record(backbones, checkpoints_of(args), prompts, args.eval_set, scorers),
         },
     )
     print(f"results written to {output.resolve()}/results.{{json,md,png}}")

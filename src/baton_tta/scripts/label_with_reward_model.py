@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +16,26 @@ from baton_tta.data.loading import load_preference_dataset
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.reward.labelling import DATASET_DIR, label_with_reward_model
 from baton_tta.reward.modeling import BatonRewardModel
+from baton_tta.scorers import WeightedScorers
+from baton_tta.scorers.registry import describe_scorer
+from baton_tta.scripts.builtin import named_scorers
 from baton_tta.scripts.utils import default_repo_id, parse
 
 
 @dataclass
 class LabelArguments:
     dataset: str = field(metadata={"help": "Binary preference dataset (id, folder, files)."})
-    reward_model: str = field(metadata={"help": "BatonRewardModel folder or Hub id."})
     output_dir: str = field(metadata={"help": "Score shards and the labelled dataset (output_dir/dataset)."})
+    reward_model: str | None = field(default=None, metadata={"help": "BatonRewardModel folder or Hub id."})
+    scorers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Instead of reward_model: scorers by kind:source (judge:MODEL, clap:MODEL, …), summed."
+        },
+    )
+    scorer_weights: list[float] = field(
+        default_factory=list, metadata={"help": "One weight per scorer (default 1)."}
+    )
     batch_size: int = field(default=16, metadata={"help": "Clips per scoring batch."})
     rescore_reward_rows: bool = field(
         default=False, metadata={"help": "Also re-score existing reward-model rows."}
@@ -43,6 +56,15 @@ class LabelArguments:
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
 
 
+def scorer_for(args: LabelArguments) -> BatonRewardModel | WeightedScorers:
+    """The reward model, or the named scorers weighted: exactly one of the two."""
+    if bool(args.reward_model) == bool(args.scorers):
+        raise SystemExit("give --reward_model or --scorers (one of the two)")
+    if args.reward_model:
+        return BatonRewardModel.from_pretrained(args.reward_model)
+    return named_scorers(args.scorers, args.scorer_weights or None)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((LabelArguments,), argv)
     if (
@@ -52,9 +74,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ValueError(
             f"--output_dir {args.output_dir} is inside --dataset {args.dataset}: choose another folder"
         )
+    dataset = load_preference_dataset(args.dataset)
+    scorer = scorer_for(args)
     labelled = label_with_reward_model(
-        load_preference_dataset(args.dataset),
-        BatonRewardModel.from_pretrained(args.reward_model),
+        dataset,
+        scorer,
         args.output_dir,
         batch_size=args.batch_size,
         rescore_reward_rows=args.rescore_reward_rows,
@@ -64,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not is_main_process():
         return
+    described = scorer.describe() if isinstance(scorer, WeightedScorers) else [describe_scorer(scorer)]
+    (Path(args.output_dir) / "scorers.json").write_text(json.dumps(described, indent=2, default=str) + "\n")
     print(f"labelled dataset written to {(Path(args.output_dir) / DATASET_DIR).resolve()}")
     if args.push_to_hub:
         push_preference_dataset(labelled, default_repo_id(args.hub_dataset_id, args.output_dir))

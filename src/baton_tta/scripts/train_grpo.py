@@ -25,8 +25,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from baton_tta.data.loading import load_raw
-from baton_tta.scorers import load_scorer
-from baton_tta.scripts.builtin import TOY, resolve_pipeline
+from baton_tta.scripts.builtin import TOY, named_scorer, resolve_pipeline
 from baton_tta.scripts.utils import PIPELINE_HELP, parse
 from baton_tta.trainer import DiffusionGRPOConfig, DiffusionGRPOTrainer
 
@@ -84,7 +83,7 @@ def reward_funcs_for(script: GRPOScriptArguments, output_dir: str, seed: int) ->
             )
         else:
             funcs.append(name)  # the trainer loads a BatonRewardModel from it
-    return funcs + [load_scorer(spec) for spec in script.reward]
+    return funcs + [named_scorer(spec) for spec in script.reward]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

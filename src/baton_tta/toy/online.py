@@ -1,6 +1,8 @@
 """The toy world's pieces for online rounds: a reward model on the shipped toy CLAP trained on
 simulated people's labels (who also give each round's feedback), the noiseless oracle as a held-out
-judge and as a reward, and a reward for one known sound (GRPO's tests and planted flaw). The prompt split and the simulated people are :mod:`baton_tta.toy.world`'s."""
+judge and as a reward (registered as the ``toy-oracle`` scorer), and a reward for one known sound
+(GRPO's tests and planted flaw). The prompt split and the simulated people are
+:mod:`baton_tta.toy.world`'s."""
 
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
+from baton_tta.scorers.registry import ScorerKind, register_scorer
 from baton_tta.tiny import tiny_tokenizer
 from baton_tta.toy.datasets import toy_preference_dataset
 from baton_tta.toy.events import TOY_EVENTS, get_event
 from baton_tta.toy.oracle import OracleAnnotator, clip_log_mel, event_activity
 from baton_tta.toy.pretrained import load_toy_clap
-from baton_tta.toy.world import TASKS, simulated_people
+from baton_tta.toy.world import TASKS, every_toy_prompt, simulated_people
 
 #: Epochs of the built-in ``toy`` reward model's head (first training and every retraining on feedback).
 BUILTIN_REWARD_EPOCHS = 60
+#: the oracle's name in the scorer registry
+TOY_ORACLE = "toy-oracle"
 
 
 def toy_reward_training(epochs: int, seed: int) -> RewardTrainingConfig:
@@ -140,6 +145,21 @@ class MixedReward:
         for weight, scorer in zip(self.weights, self.scorers, strict=True):
             total += weight * np.asarray(scorer.score(prompts, audios, sampling_rate))
         return [float(x) for x in total]
+
+
+def _oracle_scorer(source: str) -> OracleReward:
+    """The oracle for every caption the toy world writes with seed ``source`` (default 0)."""
+    return OracleReward(every_toy_prompt(int(source or 0)))
+
+
+register_scorer(
+    ScorerKind(
+        TOY_ORACLE,
+        _oracle_scorer,
+        "the toy world's noiseless oracle (1 aligned, 0 not); source: the prompt seed (default 0)",
+        needs_source=False,
+    )
+)
 
 
 def builtin_reward_model(prompts: int, seed: int, cache_dir: str | Path) -> tuple[BatonRewardModel, Dataset]:

@@ -459,6 +459,10 @@ class DiffusionTrainer(Trainer):
         logger.warning(message)
         self.card_notes.append(message)
 
+    def card_lines(self) -> list[str]:
+        """Paragraphs a subclass adds to the card's context (GRPO: the rewards it used)."""
+        return []
+
     def run_record(self) -> dict[str, Any]:
         """What ``run.json`` records beyond the defining settings (a subclass's scorers)."""
         return {}
@@ -487,7 +491,11 @@ class DiffusionTrainer(Trainer):
             title=self.card_title.format(model=model),
             summary=self.card_summary.format(model=model),
             context="\n\n".join(
-                [*([self.card_context] if self.card_context else []), *map(_as_note, self.run_notes())]
+                [
+                    *([self.card_context] if self.card_context else []),
+                    *self.card_lines(),
+                    *map(_as_note, self.run_notes()),
+                ]
             )
             or None,
             model_name=model,

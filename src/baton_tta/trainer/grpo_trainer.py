@@ -46,7 +46,7 @@ from baton_tta.families.sampling import (
     recording_steps,
     stochastic_sampler_for,
 )
-from baton_tta.reward.modeling import BatonRewardModel
+from baton_tta.scorers.registry import describe_scorer
 from baton_tta.trainer.base import DiffusionTrainer
 from baton_tta.trainer.baton_trainer import load_scorer
 from baton_tta.trainer.grpo_config import DiffusionGRPOConfig
@@ -391,16 +391,19 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
     def run_record(self) -> dict[str, Any]:
         return {"rewards": json.loads(json.dumps(self.reward_sources(), default=str))}
 
-    def run_notes(self) -> list[str]:
-        """The rewards used, the base's notes, and one when no group of clips ever differed in reward
-        (a constant reward: the policy term had nothing to learn from)."""
+    def card_lines(self) -> list[str]:
         rewards = ", ".join(
             f"{r['scorer']}"
             + (f" {r['checkpoint']}" if r.get("checkpoint") else "")
             + f" (weight {r['weight']:g})"
             for r in self.reward_sources()
         )
-        notes = [f"rewards: {rewards}", *super().run_notes()]
+        return [f"Rewards: {rewards}."]
+
+    def run_notes(self) -> list[str]:
+        """The base's notes, and one when no group of clips ever differed in reward (a constant reward:
+        the policy term had nothing to learn from)."""
+        notes = super().run_notes()
         groups = torch.tensor(self.rewards_seen).reshape(-1, self.args.num_generations)
         if len(groups) and bool((groups.std(1) == 0).all()):
             notes.append(
@@ -417,21 +420,6 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             "rows_noun": "prompts",
             "mean_reward": sum(seen) / len(seen) if seen else float("nan"),
         }
-
-
-def describe_scorer(scorer: Any) -> dict[str, Any]:
-    """A reward function's kind and checkpoint: its own ``describe()`` (the scorer registry's), a
-    reward model's ``name_or_path``, or its class name."""
-    if hasattr(scorer, "describe"):
-        described = scorer.describe()
-        return (
-            described
-            if isinstance(described, dict)
-            else {"scorer": type(scorer).__name__, "parts": described}
-        )
-    if isinstance(scorer, BatonRewardModel):
-        return {"scorer": "reward-model", "checkpoint": scorer.name_or_path or None}
-    return {"scorer": type(scorer).__name__}
 
 
 def _plain_step(step: RecordedStep) -> RecordedStep:
