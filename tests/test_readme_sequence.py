@@ -67,6 +67,7 @@ def test_readme_offline_commands_compose(tmp_path, monkeypatch):
         "train-reward-model",
         "label-with-reward-model",
         "train",
+        "label-with-reward-model",
         "evaluate",
     ]
     for folder in ("examples", "recipes"):
@@ -89,5 +90,21 @@ def test_readme_offline_commands_compose(tmp_path, monkeypatch):
     assert set(labelled["source"]) == {"human", "reward_model"}
     assert Path("outputs/reward-model/model.safetensors").is_file()
     assert "baton" in Path("outputs/baton-tango/README.md").read_text()
-    results = json.loads(Path("outputs/evaluation/results.json").read_text())["results"]
+    report = json.loads(Path("outputs/evaluation/results.json").read_text())
+    results = report["results"]
     assert set(results) == {"base", "baton"} and results["base"]["CLAP"] != results["baton"]["CLAP"]
+    assert all(0 < row["judge:tiny-random"] < 1 for row in results.values())  # the judge's column
+    assert (
+        report["caption_set"]["source"] == "outputs/eval_sets/integrity"
+        and report["scorers"][0]["scorer"] == "judge"
+    )
+    judged = load_preference_dataset("outputs/judged/dataset")
+    assert judged["source"] == labelled["source"]
+    scored = [r for r, s in zip(judged["reward"], judged["source"], strict=True) if s == "reward_model"]
+    assert scored and scored != [
+        r for r, s in zip(labelled["reward"], labelled["source"], strict=True) if s == "reward_model"
+    ]
+    assert [d["scorer"] for d in json.loads(Path("outputs/judged/scorers.json").read_text())] == [
+        "judge",
+        "reward-model",
+    ]

@@ -21,8 +21,9 @@ from baton_tta.families import family_of, load_pipeline
 from baton_tta.families.precision import cast_denoiser_for_inference, default_mixed_precision
 from baton_tta.metrics.evaluation import Backbones
 from baton_tta.reward.modeling import BatonRewardModel
-from baton_tta.scorers import NamedScorer, WeightedScorers, load_scorer
-from baton_tta.tiny import tiny_backbones, tiny_pipeline, tiny_reward_model
+from baton_tta.scorers import NamedScorer, ScorerSpec, WeightedScorers, load_scorer
+from baton_tta.scorers.judge import AudioLanguageJudge
+from baton_tta.tiny import tiny_audio_judge, tiny_backbones, tiny_pipeline, tiny_reward_model
 from baton_tta.toy.datasets import toy_preference_dataset, toy_pretrain_dataset
 from baton_tta.toy.pretrained import load_toy_tango
 from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset, tone_pretrain_dataset
@@ -114,9 +115,13 @@ def resolve_backbones(name: str) -> Backbones | None:
 
 
 def named_scorer(spec: str) -> NamedScorer:
-    """The registry's scorer ``spec`` names; the toy world's oracle is registered on first use (the
-    library does not import the toy world)."""
-    if spec.split(":", 1)[0].strip() == "toy-oracle":
+    """The registry's scorer ``spec`` names; ``judge:tiny-random`` is a random tiny Qwen2-Audio with
+    its real processor (:func:`baton_tta.tiny.tiny_audio_judge`), and the toy world's oracle is
+    registered on first use (the library does not import the toy world)."""
+    kind, _, source = (part.strip() for part in spec.partition(":"))
+    if kind == "judge" and source == TINY:
+        return NamedScorer(ScorerSpec(kind, source), AudioLanguageJudge(*tiny_audio_judge()))
+    if kind == "toy-oracle":
         import baton_tta.toy.online  # noqa: F401  (registers it)
     return load_scorer(spec)
 
