@@ -277,3 +277,20 @@ def test_evaluate_adds_a_judge_column_and_records_its_protocol(tmp_path, judge_d
     assert report["caption_set"]["captions"] == 4 and len(report["caption_set"]["sha256"]) == 64
     assert report["sampling_rates"]["generated and reference clips"] == 16000
     assert report["scorers"][0]["scorer"] == "judge" and report["scorers"][0]["checkpoint"] == str(judge_dir)
+
+
+def test_online_rounds_take_a_registry_judge_and_can_watch_it(tmp_path, monkeypatch):
+    from test_online import TINY
+
+    from baton_tta.scripts import train_online
+
+    for variable, value in (("OMP_NUM_THREADS", "1"), ("TQDM_DISABLE", "1")):
+        monkeypatch.setenv(variable, value)
+    output = tmp_path / "run"
+    train_online.main(
+        [*TINY, "--num_rounds", "1", "--judge_scorers", "judge:tiny-random", "--judge_metric", "judge:tiny-random",
+         "--output_dir", str(output)]
+    )  # fmt: skip
+    summary = json.loads((output / "summary.json").read_text())
+    judged = [round_["judge:tiny-random"] for round_ in summary["rounds"]]
+    assert len(judged) == 2 and all(0 < value < 1 for value in judged)  # round 0 (the base) and round 1

@@ -1,4 +1,5 @@
-"""Held-out judges for online rounds: scorers the rounds do not optimise."""
+"""Held-out judges for online rounds: scorers the rounds do not optimise — the CLAP score, or any
+scorer of the registry (:class:`ScorerJudge`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datasets import Dataset
 from baton_tta.clap import ClapEmbedder
 from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.metrics.functions import clap_score
+from baton_tta.scorers import NamedScorer
 
 
 class ClapScoreJudge:
@@ -23,3 +25,15 @@ class ClapScoreJudge:
         texts = np.repeat(self.embedder.embed_texts(list(rows["prompt"])), clips_per_prompt, axis=0)
         audios = self.embedder.embed_audios(waveforms, SAMPLING_RATE)
         return {self.name: clap_score(texts, audios)}
+
+
+class ScorerJudge:
+    """Any scorer of the registry (an audio-language-model judge, aesthetics, another reward model) as
+    a held-out judge: its mean over the held-out clips, reported under the scorer's name."""
+
+    def __init__(self, scorer: NamedScorer):
+        self.scorer = scorer
+
+    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+        prompts = [prompt for prompt in rows["prompt"] for _ in range(clips_per_prompt)]
+        return {self.scorer.name: float(np.mean(self.scorer.score(prompts, waveforms, SAMPLING_RATE)))}

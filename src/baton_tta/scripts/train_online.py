@@ -29,10 +29,11 @@ from baton_tta.data.loading import load_raw
 from baton_tta.hub.cards import rounds_table
 from baton_tta.online import ClapScoreJudge, OnlineConfig, OnlineRunner
 from baton_tta.online.feedback import FeedbackPending, Labeller
+from baton_tta.online.judges import ScorerJudge
 from baton_tta.online.runner import Judge, Scorer
 from baton_tta.reward import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig
-from baton_tta.scripts.builtin import TOY, resolve_pipeline, resolve_pretrain_data
+from baton_tta.scripts.builtin import TOY, named_scorer, resolve_pipeline, resolve_pretrain_data
 from baton_tta.scripts.utils import parse
 
 #: Exit status of a run that stopped to wait for people's labels (EX_TEMPFAIL: try again later).
@@ -57,6 +58,13 @@ class OnlineScriptArguments:
     )
     pretrain_dataset_name: str | None = field(
         default=TOY, metadata={"help": "prompt/audio rows for the beta term, 'toy', or none with beta 0."}
+    )
+    judge_scorers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "More held-out judges: scorers by kind:source (judge:MODEL, aesthetics:PQ, …); each "
+            "reports its mean under its name, which judge_metric may watch."
+        },
     )
     judge_clap_model: str = field(
         default=TOY, metadata={"help": "CLAP checkpoint of the CLAP-score judge, or 'toy' (the toy CLAP)."}
@@ -135,6 +143,9 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
         reward = BatonRewardModel.from_pretrained(script.reward_model_name_or_path)
     if script.judge_clap_model != TOY:
         judges["clap"] = ClapScoreJudge(ClapEmbedder.from_pretrained(script.judge_clap_model))
+    for spec in script.judge_scorers:
+        scorer = named_scorer(spec)
+        judges[scorer.name] = ScorerJudge(scorer)
     pretrain = None
     if script.pretrain_dataset_name:
         data = resolve_pretrain_data(
