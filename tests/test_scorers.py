@@ -280,9 +280,8 @@ def test_evaluate_adds_a_judge_column_and_records_its_protocol(tmp_path, judge_d
 
 
 def test_online_rounds_take_a_registry_judge_and_can_watch_it(tmp_path, monkeypatch):
-    from test_online import TINY
-
     from baton_tta.scripts import train_online
+    from test_online import TINY
 
     for variable, value in (("OMP_NUM_THREADS", "1"), ("TQDM_DISABLE", "1")):
         monkeypatch.setenv(variable, value)
