@@ -295,3 +295,28 @@ def test_a_corrupt_data_page_names_the_store_file(tmp_path):
         LabelStoreError, match=rf"{path}: the label store failed \(DatabaseError: .*malformed"
     ):
         reopened.votes()
+
+
+def test_a_scorer_pre_ranks_the_queue_least_sure_first_and_labels_nothing(clip_dataset):
+    """The optional pre-ranking: clips nearest 0.5 first, each annotator's own order within ties."""
+
+    class ByLength:  # a stand-in scorer: a score per clip that the test can predict
+        def __init__(self):
+            self.calls = 0
+
+        def score(self, prompts, audios, sampling_rate):
+            self.calls += 1
+            return [0.5 if "and" in p else 0.9 for p in prompts]
+
+    clips = ClipSet(clip_dataset, seed=1)
+    plain = clips.order_for("alice")
+    scorer = ByLength()
+    scores = clips.prerank(scorer, batch_size=5)
+    assert scorer.calls == 3 and set(scores) == set(clips.clip_ids)  # 12 clips in batches of 5, each once
+    ranked = clips.order_for("alice")
+    unsure = [c for c in ranked if scores[c] == 0.5]
+    assert ranked[: len(unsure)] == unsure and 0 < len(unsure) < len(ranked)
+    assert unsure == [c for c in plain if scores[c] == 0.5]  # ties keep alice's own order
+    bob = clips.order_for("bob")
+    assert set(bob[: len(unsure)]) == set(unsure)  # everyone's queue starts with the unsure clips
+    assert list(clip_dataset["label"]) == [-1] * len(clip_dataset)  # nothing was labelled

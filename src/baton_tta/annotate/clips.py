@@ -3,7 +3,9 @@
 A clip id is a hash of the caption and the encoded audio, so it does not change when the dataset is
 re-saved, re-ordered or pushed and pulled again, and labels in the store always find their clip.
 Each annotator hears the clips in their own seeded order, so several annotators do not all start on
-the same few clips and the votes spread evenly.
+the same few clips and the votes spread evenly. Optionally a scorer pre-ranks them (:meth:`ClipSet.prerank`):
+the clips it is least sure of come first, in each annotator's order within equal uncertainty. Its
+scores only order the queue; they are never labels.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from datasets import Dataset
@@ -62,6 +65,8 @@ class ClipSet:
             )
         self._index = {clip_id: i for i, clip_id in enumerate(self.clip_ids)}
         self._orders: dict[str, list[str]] = {}
+        #: clip id → a scorer's score in [0, 1] (:meth:`prerank`); empty: the seeded order alone
+        self.scores: dict[str, float] = {}
 
     @classmethod
     def load(
@@ -85,8 +90,24 @@ class ClipSet:
             key = hashlib.sha256(f"{self.seed}:{annotator}".encode()).hexdigest()
             order = sorted(self.clip_ids)
             random.Random(int(key[:16], 16)).shuffle(order)
+            if self.scores:  # least sure first; sorted() is stable, so ties keep the annotator's order
+                order = sorted(order, key=lambda clip_id: abs(self.scores[clip_id] - 0.5))
             self._orders[annotator] = order
         return list(self._orders[annotator])
+
+    def prerank(self, scorer: Any, batch_size: int = 16) -> dict[str, float]:
+        """Score every clip once with ``scorer`` (``score(prompts, audios, sampling_rate)``, e.g. an
+        audio-language-model judge's P("yes")) so that :meth:`order_for` puts the clips it is least
+        sure of (nearest 0.5) first. Returns the scores by clip id; nothing is labelled."""
+        scores: dict[str, float] = {}
+        for start in range(0, len(self.clip_ids), batch_size):
+            ids = self.clip_ids[start : start + batch_size]
+            rows = self.dataset.select(range(start, start + len(ids)))
+            audios = [decode_audio(a, SAMPLING_RATE) for a in rows["audio"]]
+            scores.update(zip(ids, scorer.score(list(rows["prompt"]), audios, SAMPLING_RATE), strict=True))
+        self.scores = {clip_id: float(score) for clip_id, score in scores.items()}
+        self._orders.clear()
+        return dict(self.scores)
 
     def clip(self, clip_id: str) -> Clip:
         index = self._index[clip_id]

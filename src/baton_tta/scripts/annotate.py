@@ -21,6 +21,7 @@ from pathlib import Path
 from baton_tta import __version__
 from baton_tta.annotate import ClipSet, LabelStore
 from baton_tta.annotate.store import normalise_annotator
+from baton_tta.scripts.builtin import named_scorer
 from baton_tta.scripts.utils import parse
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,14 @@ class ServeArguments(ClipStoreArguments):
     oauth: bool = field(
         default=False,
         metadata={"help": "Sign in with Hugging Face (a Space's OAuth): the Hub username is the annotator."},
+    )
+
+    prerank_with: str | None = field(
+        default=None,
+        metadata={
+            "help": "A scorer by kind:source (judge:MODEL, reward-model:PATH, …) that orders the queue: the "
+            "clips it is least sure of first. Its scores are never labels."
+        },
     )
 
     def open_backed_up(self) -> tuple[ClipSet, LabelStore]:
@@ -146,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ServeArguments,), argv, repeatable=["--auth"])
     logins = parse_auth(args.auth, args.auth_file)
     clips, store = args.open_backed_up()
+    if args.prerank_with:
+        scores = clips.prerank(named_scorer(args.prerank_with))
+        print(
+            f"{len(scores)} clips pre-ranked by {args.prerank_with} (least sure first; scores are not labels)"
+        )
     instructions = {
         task: text
         for task, text in (
