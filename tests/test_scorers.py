@@ -226,6 +226,17 @@ def test_label_with_reward_model_scores_with_named_scorers_and_says_which(tmp_pa
     assert labelled["reward"][0] == 1.0 and labelled["reward"][1:] == pytest.approx(list(expected), abs=1e-5)
     described = json.loads((out / "scorers.json").read_text())
     assert [(d["scorer"], d["weight"]) for d in described] == [("judge", 0.5), ("judge", 0.25)]
+    thresholded = tmp_path / "thresholded"
+    label_with_reward_model.main(
+        ["--dataset", str(tmp_path / "clips"), "--scorers", f"judge:{judge_dir}", "--output_dir", str(thresholded),
+         "--label_threshold", str(float(np.median(expected / 0.75)))]
+    )  # fmt: skip
+    automatic = load_from_disk(str(thresholded / "dataset"))
+    assert automatic["label"][0] == 1  # the person's label is kept
+    assert automatic["label"][1:] == [
+        int(r >= float(np.median(expected / 0.75))) for r in automatic["reward"][1:]
+    ]
+    assert automatic["source"] == labelled["source"]
     with pytest.raises(SystemExit, match="give --reward_model or --scorers"):
         label_with_reward_model.main(
             ["--dataset", str(tmp_path / "clips"), "--output_dir", str(tmp_path / "x")]

@@ -138,10 +138,11 @@ def label_with_reward_model(
     audio_length_s: float | None = None,
     audio_length_tolerance_s: float | None = None,
     max_audio_length_s: float = MAX_CLIP_SECONDS,
+    label_threshold: float | None = None,
 ) -> Dataset:
     """Score the unlabelled rows of a binary preference dataset with ``model`` (a
     :class:`BatonRewardModel` or any scorer: ``score(prompts, audios, sampling_rate)``); save and
-    return the labelled dataset. Clip lengths are checked first (:func:`check_clip_lengths`)."""
+    return the labelled dataset (``label_threshold``: automatic 1/0 labels from the scores too). Clip lengths are checked first (:func:`check_clip_lengths`)."""
     output_dir = Path(output_dir)
     todo = rows_to_score(dataset, rescore_reward_rows)
     roles = {role: len(rows) for role, rows in rows_by_role(dataset).items()}
@@ -171,7 +172,7 @@ def label_with_reward_model(
             f"rows-{batch[0]:07d}-{batch[-1]:07d}",
         )
     wait_for_everyone()
-    on_main(lambda: _write_labelled(dataset, todo, output_dir))
+    on_main(lambda: _write_labelled(dataset, todo, output_dir, label_threshold))
     logger.info(
         "%d rows scored by the reward model; kept as they were: %d human-labelled, %d skipped%s",
         len(todo),
@@ -182,15 +183,21 @@ def label_with_reward_model(
     return load_from_disk(str(output_dir / DATASET_DIR))
 
 
-def _write_labelled(dataset: Dataset, todo: list[int], output_dir: Path) -> None:
-    """The dataset with every scored row's reward and source, saved once (main process)."""
+def _write_labelled(
+    dataset: Dataset, todo: list[int], output_dir: Path, label_threshold: float | None = None
+) -> None:
+    """The dataset with every scored row's reward and source, saved once (main process); with
+    ``label_threshold``, each scored row's label is also 1 at or above it and 0 below (automatic
+    labels: the row stays a reward-model row, its score kept)."""
     scored = read_shards(output_dir / SHARD_DIR)
     score_of = dict(zip(scored["row_index"], scored["reward"])) if scored is not None else {}
     wanted = set(todo)
 
     def apply(row: dict, index: int) -> dict:
         if index in score_of and index in wanted:
-            return {"reward": float(score_of[index]), "source": "reward_model"}
+            score = float(score_of[index])
+            automatic = {} if label_threshold is None else {"label": int(score >= label_threshold)}
+            return {"reward": score, "source": "reward_model", **automatic}
         return {}
 
     labelled = dataset.map(apply, with_indices=True, desc="writing rewards")

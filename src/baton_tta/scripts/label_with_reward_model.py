@@ -33,6 +33,13 @@ class LabelArguments:
             "help": "Instead of reward_model: scorers by kind:source (judge:MODEL, clap:MODEL, …), summed."
         },
     )
+    label_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "Also give each scored row an automatic label: 1 at or above this score, 0 below (the "
+            "row stays a reward-model row with its score)."
+        },
+    )
     scorer_weights: list[float] = field(
         default_factory=list, metadata={"help": "One weight per scorer (default 1)."}
     )
@@ -85,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         audio_length_s=args.audio_length_s,
         audio_length_tolerance_s=args.audio_length_tolerance_s,
         max_audio_length_s=args.max_audio_length_s,
+        label_threshold=args.label_threshold,
     )
     if not is_main_process():
         return
