@@ -17,9 +17,20 @@ from toy_cli import quiet_logging, report, toy_parser
 def main() -> None:
     parser = toy_parser(__doc__, "outputs/toy_dose")
     parser.add_argument("--labels", nargs="*", default=None, help="Kinds of labels: oracle, both.")
+    parser.add_argument(
+        "--second_pass",
+        action="store_true",
+        help="The finer pass: 12 clips per validation prompt, β 2, up to 800 steps.",
+    )
     args = parser.parse_args()
     quiet_logging()
-    config = ToyDoseConfig.smoke() if args.smoke else ToyDoseConfig()
+    config = (
+        ToyDoseConfig.smoke()
+        if args.smoke
+        else ToyDoseConfig.second_pass()
+        if args.second_pass
+        else ToyDoseConfig()
+    )
     config.world.loop.threads = args.threads
     if args.labels:
         config.labels = tuple(args.labels)

@@ -47,6 +47,23 @@ class ToyDoseConfig:
     variations: tuple[dict[str, Any], ...] = ({"beta": 0.0}, {"beta": 2.0}, {"reward_transform": "exp"})
 
     @classmethod
+    def second_pass(cls) -> ToyDoseConfig:
+        """The finer pass the first one called for, on people's labels plus reward-model rows (what the
+        main job trains on): three times the clips per validation prompt (12: the first pass's ±6–15
+        points came from 4), β 2 (the first pass's best variation) at the low learning rate for up to
+        800 steps, then β 4 and 8 at the best of those."""
+        world = dose_world()
+        world.quick_clips_per_prompt = 12
+        world.loop.beta = 2.0
+        return cls(
+            world=world,
+            steps=(150, 400, 800),
+            learning_rates=(1e-4,),
+            labels=("both",),
+            variations=({"beta": 4.0}, {"beta": 8.0}),
+        )
+
+    @classmethod
     def smoke(cls) -> ToyDoseConfig:
         world = ToyObjectivesConfig.smoke()
         return cls(
