@@ -42,7 +42,7 @@ browser-deps:
 
 # The main job: BATON's four stages in the toy world from the shipped pretrained toy TANGO.
 demo: setup
-	$(VENV)/bin/baton-tta toy-demo --output_dir outputs/toy-demo
+	$(VENV)/bin/baton-tta toy-demo --output_dir outputs/toy-demo --overwrite_output_dir true
 
 lint: setup
 	$(VENV)/bin/ruff check .

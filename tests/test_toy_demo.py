@@ -137,3 +137,16 @@ def test_paired_differences_refuse_rows_judged_on_other_clips():
     assert paired_differences([base], {"base": base}, 10, 0)[0]["integrity - base"][0] == 0.0
     with pytest.raises(ValueError, match="'tuned' and 'base' were judged on different prompts or clip seeds"):
         paired_differences([moved], {"base": base}, 10, 0)
+
+
+def test_a_second_demo_into_the_same_folder_is_refused_before_any_work_or_clears_it(tmp_path):
+    from baton_tta.cli import main
+    from baton_tta.toy.demo import prepare_demo_dir
+
+    (tmp_path / "toy_demo.json").write_text("{}")
+    with pytest.raises(SystemExit, match="holds an earlier run's files; choose another --output_dir"):
+        main(["toy-demo", "--smoke", "true", "--output_dir", str(tmp_path)])
+    assert (tmp_path / "toy_demo.json").read_text() == "{}"  # nothing was touched
+    prepare_demo_dir(tmp_path, overwrite=True)
+    assert not tmp_path.exists()
+    prepare_demo_dir(tmp_path / "new")  # a new folder is fine

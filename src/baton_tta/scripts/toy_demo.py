@@ -22,15 +22,26 @@ class ToyDemoArguments:
     seed: int = field(default=0, metadata={"help": "Seed of every stage."})
     threads: int = field(default=2, metadata={"help": "torch threads (the same count gives the same table)."})
     smoke: bool = field(default=False, metadata={"help": "Seconds-long run of the same path (tests)."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Clear an earlier demo's output_dir first (make demo does)."}
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from baton_tta.toy.demo import TOY_WORLD_NOTICE, demo_config, run_demo, smoke_demo_config, verdicts
+    from baton_tta.toy.demo import (
+        TOY_WORLD_NOTICE,
+        demo_config,
+        prepare_demo_dir,
+        run_demo,
+        smoke_demo_config,
+        verdicts,
+    )
 
     (args,) = parse([ToyDemoArguments], argv)
     for noisy in ("httpx", "datasets", "transformers", "diffusers", "baton_tta.data", "baton_tta.trainer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = smoke_demo_config(args.seed) if args.smoke else demo_config(args.seed, args.threads)
+    prepare_demo_dir(args.output_dir, args.overwrite_output_dir)
     print(TOY_WORLD_NOTICE, flush=True)
     start = time.perf_counter()
     result, folders = run_demo(args.output_dir, config)

@@ -13,6 +13,7 @@ objectives comparison, both chosen on validation prompts, never on this judge.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -91,6 +92,20 @@ def smoke_demo_config(seed: int = 0) -> ToyLoopConfig:
         finetune_steps=2,
         bootstrap_samples=50,
     )
+
+
+def prepare_demo_dir(output_dir: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, a folder an earlier run wrote into (two runs never share one), or clear
+    it when asked."""
+    folder = Path(output_dir)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not overwrite:
+        raise SystemExit(
+            f"{folder} holds an earlier run's files; choose another --output_dir, or pass "
+            "--overwrite_output_dir true to clear it (make demo does)"
+        )
+    shutil.rmtree(folder)
 
 
 def demo_metrics(row: dict) -> dict[str, float]:
