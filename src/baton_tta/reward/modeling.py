@@ -226,6 +226,10 @@ class BatonRewardModel(PreTrainedModel):
             out.extend(result.rewards.float().cpu().tolist())
         return out
 
+    def describe(self) -> dict[str, Any]:
+        """What scored, for run records (the scorer registry's kind name and this model's source)."""
+        return {"scorer": "reward-model", "checkpoint": self.name_or_path or None}
+
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """Weights and config, plus the processor so ``score`` works after loading."""
