@@ -41,8 +41,9 @@ from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.scorers import WeightedScorers
 from baton_tta.toy.config import toy_trainer_args
-from baton_tta.toy.online import EventLoudnessReward, MixedReward, OracleJudge, OracleReward
+from baton_tta.toy.online import EventLoudnessReward, OracleJudge, OracleReward
 from baton_tta.toy.report import ToyLoopResult, slug
 from baton_tta.toy.statistics import paired_differences
 from baton_tta.toy.world import TASKS
@@ -322,7 +323,7 @@ class ToyGRPO:
                 picked[task] += 1
                 indices.append(i)
         judge_prompts = held_out.select(indices)
-        flawed = MixedReward(
+        flawed = WeightedScorers(
             [self.loop.reward_model, EventLoudnessReward(c.guard_flaw_event)], [1.0, c.guard_flaw_weight]
         )
         args = self.grpo_config(

@@ -116,14 +116,19 @@ def inception_score(
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def clap_score(text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> float:
-    """Mean cosine similarity of paired (caption, clip) CLAP embeddings, row i with row i."""
+def paired_cosines(text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each paired (caption, clip) CLAP embedding, row i with row i."""
     text, audio = np.asarray(text_embeddings, np.float64), np.asarray(audio_embeddings, np.float64)
     if text.shape != audio.shape:
         raise ValueError(f"paired embeddings must have the same shape, got {text.shape} and {audio.shape}")
     text = text / np.linalg.norm(text, axis=1, keepdims=True)
     audio = audio / np.linalg.norm(audio, axis=1, keepdims=True)
-    return float((text * audio).sum(axis=1).mean())
+    return (text * audio).sum(axis=1)
+
+
+def clap_score(text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> float:
+    """Mean cosine similarity of paired (caption, clip) CLAP embeddings, row i with row i."""
+    return float(paired_cosines(text_embeddings, audio_embeddings).mean())
 
 
 #: kadtk reports KAD × 100 (its ``SCALE_FACTOR``), so its numbers sit near FAD's

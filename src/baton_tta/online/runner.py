@@ -28,7 +28,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, load_from_disk
@@ -57,6 +57,7 @@ from baton_tta.online.report import push_round, write_round_card, write_run_repo
 from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
+from baton_tta.scorers.registry import Scorer
 from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionConfig
 from baton_tta.trainer.objectives import Objective, objective_named
 from baton_tta.trainer.safety import defining_settings, prepare_output_dir
@@ -74,13 +75,6 @@ ONLINE_DEFINING_FIELDS = tuple(
     and f.name not in ("num_rounds", "early_stopping_patience", "prompts_per_batch")
 )
 EVAL_SEED_OFFSET = 10_000_019
-
-
-class Scorer(Protocol):
-    """What scores clips: :class:`~baton_tta.reward.BatonRewardModel`, or anything with ``score``."""
-
-    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
-        """One reward per (prompt, waveform) pair; waveforms at ``sampling_rate``."""
 
 
 #: A held-out judge: (held-out prompt rows, their clips prompt-major, clips per prompt) → metrics.

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from baton_tta.extras import require
+from baton_tta.metrics.functions import paired_cosines
 from baton_tta.scorers.registry import ScorerKind, register_scorer
 
 #: Audiobox Aesthetics' four axes: content enjoyment, content usefulness, production complexity,
@@ -28,9 +29,7 @@ class ClapScorer:
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
         texts = self.embedder.embed_texts(list(prompts))
         clips = self.embedder.embed_audios(list(audios), sampling_rate)
-        texts = texts / np.linalg.norm(texts, axis=1, keepdims=True)
-        clips = clips / np.linalg.norm(clips, axis=1, keepdims=True)
-        return [float(x) for x in (texts * clips).sum(axis=1)]
+        return [float(x) for x in paired_cosines(texts, clips)]
 
 
 class AudioboxAesthetics:

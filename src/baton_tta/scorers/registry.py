@@ -20,9 +20,11 @@ import numpy as np
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Anything with ``score``: one number per (prompt, clip), clips at ``sampling_rate``."""
+    """What scores clips: :class:`~baton_tta.reward.BatonRewardModel`, any kind of this registry, or
+    anything with ``score`` (every trainer, online round and command takes it)."""
 
-    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]: ...
+    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
+        """One number per (prompt, waveform) pair; waveforms at ``sampling_rate``."""
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,10 @@ def load_scorer(text: str) -> NamedScorer:
 
 
 class WeightedScorers:
-    """``Σ wᵢ · scorerᵢ`` over named scorers: one score for commands that need one number per clip."""
+    """``Σ wᵢ · scorerᵢ``: one score for commands that need one number per clip (any scorers; the
+    registry's describe themselves)."""
 
-    def __init__(self, scorers: Sequence[NamedScorer], weights: Sequence[float] | None = None):
+    def __init__(self, scorers: Sequence[Scorer], weights: Sequence[float] | None = None):
         weights = list(weights) if weights else [1.0] * len(scorers)
         if not scorers:
             raise ValueError("no scorer given")
@@ -127,7 +130,7 @@ class WeightedScorers:
         return [float(x) for x in total]
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{**s.describe(), "weight": w} for s, w in zip(self.scorers, self.weights, strict=True)]
+        return [{**describe_scorer(s), "weight": w} for s, w in zip(self.scorers, self.weights, strict=True)]
 
 
 def load_scorers(texts: Sequence[str], weights: Sequence[float] | None = None) -> WeightedScorers:

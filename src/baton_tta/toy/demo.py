@@ -40,7 +40,7 @@ from baton_tta.toy.stages import (
 from baton_tta.toy.statistics import paired_differences
 from baton_tta.toy.timing import StageClock
 from baton_tta.toy.world import TASKS, toy_prompt_split
-from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionTrainer
+from baton_tta.trainer import DiffusionTrainer
 
 BASE = "base (pretrained only)"
 BATON_ROW = "BATON Eq. 7 (human + reward-model rows)"
@@ -128,9 +128,7 @@ def verdicts(result: ToyLoopResult) -> list[str]:
     return lines
 
 
-def run_stages(
-    config: ToyLoopConfig, work: Path
-) -> tuple[ToyLoopResult, dict[str, RewardWeightedDiffusionTrainer | DiffusionTrainer]]:
+def run_stages(config: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, dict[str, DiffusionTrainer]]:
     """BATON's four stages, in order, each timed, then Diffusion-KTO on the same rows; every model
     judged on the same held-out prompts and clip seeds."""
     c = config

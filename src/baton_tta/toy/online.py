@@ -1,7 +1,7 @@
 """The toy world's pieces for online rounds: a reward model on the shipped toy CLAP trained on
 simulated people's labels (who also give each round's feedback), the noiseless oracle as a held-out
 judge and as a reward (registered as the ``toy-oracle`` scorer), and a reward for one known sound
-(GRPO's tests and planted flaw). The prompt split and the simulated people are
+(GRPO's tests; with the reward model in a :class:`~baton_tta.scorers.WeightedScorers`, the planted flaw). The prompt split and the simulated people are
 :mod:`baton_tta.toy.world`'s."""
 
 from __future__ import annotations
@@ -132,19 +132,6 @@ class EventLoudnessReward:
             others = np.delete(activity, self.index)
             scores.append(float(activity[self.index] - others.mean()))
         return scores
-
-
-class MixedReward:
-    """``Σ wᵢ · scorerᵢ``: a reward model with a planted flaw, for the guard experiment."""
-
-    def __init__(self, scorers: list, weights: list[float]):
-        self.scorers, self.weights = scorers, weights
-
-    def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
-        total = np.zeros(len(audios))
-        for weight, scorer in zip(self.weights, self.scorers, strict=True):
-            total += weight * np.asarray(scorer.score(prompts, audios, sampling_rate))
-        return [float(x) for x in total]
 
 
 def _oracle_scorer(source: str) -> OracleReward:
