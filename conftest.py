@@ -11,12 +11,29 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 import torch
+from tests.process_state import ProcessState
 
 torch.set_num_threads(1)
+# The libraries configure their loggers on first import; done here, before any test's snapshot.
+import datasets  # noqa: E402,F401
+import diffusers  # noqa: E402,F401
+import transformers  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)
-def isolated_hf_home(tmp_path, monkeypatch):
+def process_state_restored():
+    """Nothing a test changes process-wide reaches the next test on the same worker: the state is
+    restored after each test, and a test that left loggers, environment, current directory, torch's
+    settings or a registry changed fails here (``tests/process_state.py`` says what is covered)."""
+    before = ProcessState()
+    yield
+    leaks = before.restore()
+    if leaks:
+        pytest.fail("the test left process-wide state changed (restored now):\n  " + "\n  ".join(leaks))
+
+
+@pytest.fixture(autouse=True)
+def isolated_hf_home(process_state_restored, tmp_path, monkeypatch):
     """Every test gets its own cache, so parallel workers never share downloaded files."""
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_home" / "datasets"))

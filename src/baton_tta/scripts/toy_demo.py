@@ -8,11 +8,11 @@ every model against the base, offline, on CPU.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from baton_tta.scoped import CHATTY_LIBRARIES, quiet_loggers
 from baton_tta.scripts.utils import parse
 
 
@@ -28,6 +28,12 @@ class ToyDemoArguments:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    (args,) = parse([ToyDemoArguments], argv)
+    with quiet_loggers([*CHATTY_LIBRARIES, "baton_tta.data", "baton_tta.trainer"]):
+        _demo(args)
+
+
+def _demo(args: ToyDemoArguments) -> None:
     from baton_tta.toy.demo import (
         TOY_WORLD_NOTICE,
         demo_config,
@@ -37,9 +43,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         verdicts,
     )
 
-    (args,) = parse([ToyDemoArguments], argv)
-    for noisy in ("httpx", "datasets", "transformers", "diffusers", "baton_tta.data", "baton_tta.trainer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     config = smoke_demo_config(args.seed) if args.smoke else demo_config(args.seed, args.threads)
     prepare_demo_dir(args.output_dir, args.overwrite_output_dir)
     print(TOY_WORLD_NOTICE, flush=True)

@@ -10,9 +10,9 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
 from diffusers import DiffusionPipeline
 
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import ToyLoopConfig
 from baton_tta.toy.pretrained import PRETRAINED_DIR, save_toy_clap, toy_tango_path
 from baton_tta.toy.stages import fit_toy_clap, pretrain_toy_tango
@@ -21,8 +21,11 @@ from baton_tta.toy.stages import fit_toy_clap, pretrain_toy_tango
 def build_pretrained(output_dir: str | Path, seed: int = 0, threads: int = 2) -> Path:
     """``output_dir/toy-tango`` and ``output_dir/toy-clap`` from stage 0
     (:func:`~baton_tta.toy.stages.pretrain_toy_tango`, :func:`~baton_tta.toy.stages.fit_toy_clap`)."""
-    torch.set_num_threads(threads)
-    output_dir = Path(output_dir)
+    with torch_threads(threads):
+        return _build(Path(output_dir), seed, threads)
+
+
+def _build(output_dir: Path, seed: int, threads: int) -> Path:
     config = ToyLoopConfig(seed=seed, threads=threads)
     pipeline = pretrain_toy_tango(config, output_dir / "build" / "base-run")
     # diffusers' plain save: the package's own class loads it, no copy of pipeline_tango.py to ship

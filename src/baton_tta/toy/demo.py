@@ -17,10 +17,10 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from huggingface_hub import ModelCard
 
 from baton_tta.hub.cards import with_evaluation
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import ToyLoopConfig
 from baton_tta.toy.judge import ToyJudge
 from baton_tta.toy.oracle import OracleAnnotator
@@ -131,9 +131,12 @@ def verdicts(result: ToyLoopResult) -> list[str]:
 def run_stages(config: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, dict[str, DiffusionTrainer]]:
     """BATON's four stages, in order, each timed, then Diffusion-KTO on the same rows; every model
     judged on the same held-out prompts and clip seeds."""
-    c = config
+    with torch_threads(config.threads):  # the same thread count gives the same sums
+        return _stages(config, work)
+
+
+def _stages(c: ToyLoopConfig, work: Path) -> tuple[ToyLoopResult, dict[str, DiffusionTrainer]]:
     clock = StageClock()
-    torch.set_num_threads(c.threads)  # the same thread count gives the same sums
     oracle = OracleAnnotator(seed=c.seed)  # the judge: never noisy
 
     def load():
