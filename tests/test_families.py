@@ -36,6 +36,7 @@ from baton_tta.trainer import (
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
 )
+from baton_tta.trainer.parking import ParkedComponentCalled
 
 FAMILIES = sorted(TINY_PIPELINES)
 
@@ -366,22 +367,17 @@ def test_after_caching_only_the_denoiser_stays_on_the_training_device(tmp_path, 
     assert all(p.device.type == "cpu" for p in uncached.pipeline.vae.parameters())
 
 
-def test_validation_and_the_end_of_training_bring_the_frozen_components_back(tmp_path, monkeypatch):
-    import baton_tta.trainer.base as base
-
+def test_validation_and_the_end_of_training_bring_the_frozen_components_back(tmp_path):
     trainer = _baton(tmp_path, "TangoPipeline", cache_latents=True)
-    parked = torch.device("meta")
-    monkeypatch.setattr(base, "OFFLOAD_DEVICE", parked)
-    moves = []
-    original = trainer._move_frozen
-    monkeypatch.setattr(
-        trainer, "_move_frozen", lambda device: (moves.append(torch.device(device).type), original("cpu"))
-    )
+    assert trainer.parking.parked_on is not None
     with trainer.frozen_on_device():
-        assert moves == ["cpu"]
-    trainer._move_frozen(parked)
+        assert trainer.parking.parked_on is None
+        trainer.pipeline.text_encoder(input_ids=torch.tensor([[5, 1]]))  # callable inside the block: the tripwire is off
+    assert trainer.parking.parked_on is not None
+    with pytest.raises(ParkedComponentCalled, match="frozen text_encoder was called while parked"):
+        trainer.pipeline.text_encoder(input_ids=torch.tensor([[5, 1]]))
     trainer.train()
-    assert moves[-1] == "cpu"  # whole again for whoever uses the pipeline next
+    assert trainer.parking.parked_on is None  # whole again for whoever uses the pipeline next
 
 
 def _loss_gradients_and_recomputed_calls(trainer, batch) -> tuple[float, dict[str, torch.Tensor], int]:

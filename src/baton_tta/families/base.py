@@ -84,11 +84,15 @@ class AudioFamily(ABC):
 
     def frozen_components(self) -> list[torch.nn.Module]:
         """Every neural component but the denoiser: run once as feature extractors, never trained."""
-        return [
-            module
+        return list(self.frozen_components_by_name().values())
+
+    def frozen_components_by_name(self) -> dict[str, torch.nn.Module]:
+        """:meth:`frozen_components` under their pipeline names."""
+        return {
+            name: module
             for name, module in self.pipeline.components.items()
             if name != self.denoiser_name and isinstance(module, torch.nn.Module)
-        ]
+        }
 
     @property
     def device(self) -> torch.device:
@@ -138,14 +142,20 @@ class AudioFamily(ABC):
         """The unconditional input that condition dropout substitutes, as the family's sampler uses
         it for classifier-free guidance: by default the empty caption's conditioning, encoded once
         per clip length and expanded to the batch."""
-        if audio_length_s not in self._empty_caption:
-            with torch.no_grad():
-                self._empty_caption[audio_length_s] = self.encode_conditioning([""], audio_length_s)
+        self.prepare_for_parking(audio_length_s)
         size = _batch(conditioning)
         return {
             key: value.to(conditioning[key].device).expand(size, *value.shape[1:])
             for key, value in self._empty_caption[audio_length_s].items()
         }
+
+    def prepare_for_parking(self, audio_length_s: float) -> None:
+        """Compute, while the frozen components are still on the training device, what training
+        needs from them once they are parked: the empty caption's conditioning of
+        :meth:`null_conditioning` (families whose null input is zeros need nothing)."""
+        if audio_length_s not in self._empty_caption:
+            with torch.no_grad():
+                self._empty_caption[audio_length_s] = self.encode_conditioning([""], audio_length_s)
 
     @abstractmethod
     def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,3 +265,17 @@ def stack_waves(waves: Sequence[np.ndarray], num_samples: int, channels: int) ->
             raise ValueError(f"clip has {wave.shape[0]} channel(s), the model takes {channels}")
         rows.append(fit_length(wave, num_samples))
     return torch.from_numpy(np.stack(rows))
+
+
+class ZeroedCaptionNull:
+    """A family whose unconditional input is the caption's states zeroed, everything else kept (TANGO's
+    training uncondition, Stable Audio Open's unconditional branch): nothing to compute before parking."""
+
+    def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
+        return {
+            **conditioning,
+            "encoder_hidden_states": torch.zeros_like(conditioning["encoder_hidden_states"]),
+        }
+
+    def prepare_for_parking(self, audio_length_s: float) -> None:
+        """Nothing: zeros need no frozen component."""

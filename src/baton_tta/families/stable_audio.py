@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
-from baton_tta.families.base import Conditioning, WaveformVAEFamily
+from baton_tta.families.base import Conditioning, WaveformVAEFamily, ZeroedCaptionNull
 from baton_tta.families.noise import CosineVProcess
 from baton_tta.families.registry import register_family
 
 
 @register_family
-class StableAudioFamily(WaveformVAEFamily):
+class StableAudioFamily(ZeroedCaptionNull, WaveformVAEFamily):  # null: text-and-duration tokens zeroed
     pipeline_class_name = "StableAudioPipeline"
     trained_process = CosineVProcess
     trained_scheduler = "CosineDPMSolverMultistepScheduler"
@@ -28,6 +28,10 @@ class StableAudioFamily(WaveformVAEFamily):
     license = "other"
     license_note = "the Stability AI Community License of stabilityai/stable-audio-open-1.0"
     length_argument = "audio_end_in_s"
+
+    def __init__(self, pipeline) -> None:
+        super().__init__(pipeline)
+        self._rotary_cache: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def max_length_s(self) -> float:
@@ -50,24 +54,22 @@ class StableAudioFamily(WaveformVAEFamily):
             "global_hidden_states": torch.cat([start, end], dim=2),
         }
 
-    def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
-        """The pipeline's unconditional branch: text-and-duration tokens zeroed, global duration kept."""
-        return {
-            **conditioning,
-            "encoder_hidden_states": torch.zeros_like(conditioning["encoder_hidden_states"]),
-        }
-
     def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vae = self.pipeline.vae
         posterior = vae.encode(waveforms.to(vae.device, vae.dtype)).latent_dist
         return posterior.mean, posterior.std
 
     def denoise(self, model, noisy, timesteps, conditioning):
-        rotary = get_1d_rotary_pos_embed(
-            self.pipeline.rotary_embed_dim,
-            noisy.shape[2] + conditioning["global_hidden_states"].shape[1],
-            use_real=True,
-            repeat_interleave_real=False,
-        )
-        rotary = tuple(part.to(noisy.device) for part in rotary)
+        rotary = self._rotary(noisy.shape[2] + conditioning["global_hidden_states"].shape[1], noisy.device)
         return model(noisy, timesteps, **conditioning, rotary_embedding=rotary, return_dict=False)[0]
+
+    def _rotary(self, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pipeline's rotary embedding for ``length`` positions, built once per length and device
+        (diffusers builds it on the CPU: a copy per denoiser call otherwise)."""
+        key = (length, device)
+        if key not in self._rotary_cache:
+            parts = get_1d_rotary_pos_embed(
+                self.pipeline.rotary_embed_dim, length, use_real=True, repeat_interleave_real=False
+            )
+            self._rotary_cache[key] = (parts[0].to(device), parts[1].to(device))
+        return self._rotary_cache[key]

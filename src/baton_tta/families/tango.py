@@ -7,14 +7,14 @@ from typing import ClassVar
 
 import torch
 
-from baton_tta.families.base import AudioFamily, Conditioning
+from baton_tta.families.base import AudioFamily, Conditioning, ZeroedCaptionNull
 from baton_tta.families.noise import DDPMProcess
 from baton_tta.families.registry import register_family
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 
 
 @register_family
-class TangoFamily(AudioFamily):
+class TangoFamily(ZeroedCaptionNull, AudioFamily):  # null: the caption states zeroed, mask kept
     pipeline_class_name = "TangoPipeline"
     trained_process = DDPMProcess
     trained_scheduler = "DDPMScheduler"
@@ -41,13 +41,6 @@ class TangoFamily(AudioFamily):
         return {"encoder_hidden_states": hidden, "encoder_attention_mask": mask}
 
     remote_code = True
-
-    def null_conditioning(self, conditioning: Conditioning, audio_length_s: float) -> Conditioning:
-        """TANGO's training uncondition: the caption's states zeroed, its mask kept."""
-        return {
-            **conditioning,
-            "encoder_hidden_states": torch.zeros_like(conditioning["encoder_hidden_states"]),
-        }
 
     def encode_audio(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pipe = self.pipeline

@@ -52,6 +52,7 @@ from baton_tta.trainer.lora import (
     set_lora_enabled,
 )
 from baton_tta.trainer.loss import per_sample_mse
+from baton_tta.trainer.parking import Parking
 from baton_tta.trainer.safety import (
     check_finite,
     check_finite_gradients,
@@ -124,6 +125,7 @@ class DiffusionTrainer(Trainer):
         for frozen in self.family.frozen_components():
             frozen.requires_grad_(False).eval()
         self.pipeline.to(args.device)
+        self.parking = Parking(self.family.frozen_components_by_name())
         denoiser = self.family.denoiser
         self.use_lora = bool(args.use_lora or peft_config is not None)
         if self.use_lora:
@@ -318,34 +320,35 @@ class DiffusionTrainer(Trainer):
 
     def _lean(self) -> None:
         """What training on the device does not need, off it or halved: with cached features the
-        frozen components wait on :data:`OFFLOAD_DEVICE` (only the denoiser runs until validation);
-        under mixed precision a LoRA run's frozen base weights are held in the half dtype
-        (:mod:`baton_tta.trainer.storage`: the same results, half their memory). Idempotent."""
+        frozen components wait on :data:`OFFLOAD_DEVICE` (only the denoiser runs until validation;
+        what training still needs from them is computed first, and a call into them while parked
+        fails at once, :mod:`baton_tta.trainer.parking`); under mixed precision a LoRA run's frozen
+        base weights are held in the half dtype (:mod:`baton_tta.trainer.storage`: the same results,
+        half their memory). Idempotent."""
         if self.args.cache_latents and not self.samples_every_step:
-            self._move_frozen(OFFLOAD_DEVICE)
+            if self.args.condition_dropout > 0:
+                self.family.prepare_for_parking(self.args.audio_length_s)
+            self.parking.park(OFFLOAD_DEVICE)
         if self.use_lora and self._half_dtype is not None:
             self._full_precision_base.update(store_frozen_in(self.family.denoiser, self._half_dtype))
 
     def _whole(self) -> None:
         """Undo :meth:`_lean`: every component on the training device, the base weights in fp32."""
-        self._move_frozen(self.args.device)
+        self.parking.unpark_to(self.args.device)
         restore(self.family.denoiser, self._full_precision_base)
         self._full_precision_base = {}
-
-    def _move_frozen(self, device: torch.device | str) -> None:
-        for component in self.family.frozen_components():
-            component.to(device)
 
     @contextmanager
     def frozen_on_device(self) -> Iterator[None]:
         """The frozen components on the training device inside the block (validation renders clips
-        with the whole pipeline), back where they were after it."""
-        parked = next(self.family.frozen_components()[0].parameters()).device  # they move together
-        self._move_frozen(self.args.device)
+        with the whole pipeline), parked again after it if they were."""
+        parked = self.parking.parked_on
+        self.parking.unpark_to(self.args.device)
         try:
             yield
         finally:
-            self._move_frozen(parked)
+            if parked is not None:
+                self.parking.park(parked)
 
     def _build_accelerator_args(self, **kwargs: Any) -> dict[str, Any]:
         """No whole-model compile by accelerate: ``torch_compile`` was taken by the family's regional
