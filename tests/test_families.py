@@ -372,7 +372,8 @@ def test_validation_and_the_end_of_training_bring_the_frozen_components_back(tmp
     assert trainer.parking.parked_on is not None
     with trainer.frozen_on_device():
         assert trainer.parking.parked_on is None
-        trainer.pipeline.text_encoder(input_ids=torch.tensor([[5, 1]]))  # callable inside the block: the tripwire is off
+        # callable inside the block: the tripwire is off
+        trainer.pipeline.text_encoder(input_ids=torch.tensor([[5, 1]]))
     assert trainer.parking.parked_on is not None
     with pytest.raises(ParkedComponentCalled, match="frozen text_encoder was called while parked"):
         trainer.pipeline.text_encoder(input_ids=torch.tensor([[5, 1]]))
