@@ -23,7 +23,12 @@ from huggingface_hub import HfApi
 from baton_tta.tiny import tiny_tango_pipeline
 from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
-from baton_tta.trainer.safety import COMPLETE_MARKER, NonFiniteError, last_complete_checkpoint
+from baton_tta.trainer.safety import (
+    COMPLETE_MARKER,
+    FiniteStepGuard,
+    NonFiniteError,
+    last_complete_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -421,3 +426,47 @@ def test_the_gradient_guard_reads_the_norm_once_per_step_and_names_the_broken_pa
     ):
         broken.train()
     assert all(bool(original(p).all()) for p in broken.model.parameters())
+
+
+def _overflowing(trainer, steps: int):
+    """A GradScaler on the CPU (what accelerate builds for fp16 on a GPU) and a gradient that overflows
+    at the first ``steps`` optimizer steps: what an fp16 run meets when its scale is too high."""
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    weight = next(p for p in trainer.model.parameters() if p.requires_grad)
+    seen = {"backwards": 0}
+
+    def overflow(grad):
+        seen["backwards"] += 1
+        return torch.full_like(grad, float("inf")) if seen["backwards"] <= steps else grad
+
+    weight.register_hook(overflow)
+    return weight
+
+
+def test_an_fp16_overflow_is_a_skipped_step_and_the_run_goes_on(tmp_path):
+    """The scaler skips an overflowing step and halves its scale; the guard used to read that step's
+    infinite norm as a broken run and stop training at the first overflow."""
+    trainer = _trainer(tmp_path, max_steps=4)
+    weight = _overflowing(trainer, steps=2)
+    before = weight.detach().clone()
+    trainer.train()
+    assert trainer.state.global_step == 4
+    assert trainer.accelerator.scaler.get_scale() == 2.0**10 / 4  # halved at each of the two skips
+    assert trainer.finite_guard.skipped_in_a_row == 0  # the later steps were taken
+    assert bool(weight.isfinite().all()) and not torch.equal(weight.detach(), before)
+
+
+def test_an_fp16_run_that_only_overflows_stops_after_the_skips_in_a_row(tmp_path):
+    trainer = _trainer(tmp_path, max_steps=6)
+    trainer.finite_guard = FiniteStepGuard(max_skipped=3)
+    weight = _overflowing(trainer, steps=6)
+    with pytest.raises(NonFiniteError, match=r"step 3: the fp16 gradient scaler skipped 3 steps in a row"):
+        trainer.train()
+    assert bool(weight.isfinite().all())
+
+
+def test_a_non_finite_loss_under_the_scaler_still_stops_with_the_term(tmp_path):
+    guard = FiniteStepGuard()
+    guard.record_loss(torch.tensor(float("nan")), {"loss_preference": torch.tensor(float("nan"))})
+    with pytest.raises(NonFiniteError, match=r"step 7: the loss is nan \(loss_preference = nan\)"):
+        guard.check(7, torch.tensor(float("nan")), torch.nn.Linear(1, 1), scaled=True)

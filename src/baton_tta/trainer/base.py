@@ -54,8 +54,7 @@ from baton_tta.trainer.lora import (
 from baton_tta.trainer.loss import per_sample_mse
 from baton_tta.trainer.parking import Parking
 from baton_tta.trainer.safety import (
-    check_finite,
-    check_finite_gradients,
+    FiniteStepGuard,
     defining_settings,
     last_complete_checkpoint,
     mark_complete,
@@ -159,6 +158,7 @@ class DiffusionTrainer(Trainer):
             model=denoiser, args=args, train_dataset=indices, data_collator=collator, callbacks=callbacks
         )
         self._lean()
+        self.finite_guard = FiniteStepGuard()
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
         self._metrics: dict[str, list[torch.Tensor | float]] = defaultdict(list)
@@ -283,8 +283,9 @@ class DiffusionTrainer(Trainer):
             return [self._noised_mse(reference, x, conditioning, noise, timesteps)[0] for x in latents]
 
     def _finish_loss(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Stop at a non-finite loss (naming the step and the term), then keep the terms for :meth:`log`."""
-        check_finite(self.state.global_step + 1, loss, metrics)
+        """Keep the loss for the step's finite check (:class:`FiniteStepGuard`: read with the gradient
+        norm, not here) and its terms for :meth:`log`, all on the device."""
+        self.finite_guard.record_loss(loss, metrics)
         for key, value in metrics.items():  # kept on the device: read once per logging step, in log()
             self._metrics[key].append(value.detach().float() if isinstance(value, torch.Tensor) else value)
         return loss
@@ -359,9 +360,11 @@ class DiffusionTrainer(Trainer):
 
     def _get_grad_norm(self, model, grad_norm=None):
         """The Trainer's gradient norm (computed before every optimizer step, clipped or not), checked
-        to be finite before the step: no weight ever becomes non-finite."""
+        to be finite before the step: no weight ever becomes non-finite (an fp16 overflow is the
+        scaler's skipped step)."""
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
-        check_finite_gradients(self.state.global_step + 1, grad_norm, model)
+        scaled = self.accelerator.scaler is not None
+        self.finite_guard.check(self.state.global_step + 1, grad_norm, model, scaled)
         return grad_norm
 
     def _save_checkpoint(self, model, trial) -> None:

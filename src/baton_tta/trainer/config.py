@@ -66,6 +66,7 @@ class DiffusionTrainingConfig(TrainingArguments):
         num_train_epochs (`float`, defaults to 10.0): Epochs over the preference rows (paper: 10).
         remove_unused_columns (`bool`, defaults to False): Must stay False: the trainer reads its own columns.
         logging_steps (`float`, defaults to 10): Log every n steps.
+        logging_nan_inf_filter (`bool`, defaults to False): Off: a non-finite loss stops the run (the finite-step guard), so there is nothing to filter, and the filter's check is a host read per step.
         bf16 (`bool`, defaults to False): bf16 mixed precision (GPU).
     """
 
@@ -208,6 +209,13 @@ class DiffusionTrainingConfig(TrainingArguments):
         default=False, metadata={"help": "Must stay False: the trainer reads its own columns."}
     )
     logging_steps: float = field(default=10, metadata={"help": "Log every n steps."})
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "Off: a non-finite loss stops the run (the finite-step guard), so there is nothing to "
+            "filter, and the filter's check is a host read per step."
+        },
+    )
     bf16: bool | None = field(default=False, metadata={"help": "bf16 mixed precision (GPU)."})
 
     def __post_init__(self):

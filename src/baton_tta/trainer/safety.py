@@ -94,10 +94,53 @@ def check_finite(step: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]) 
     )
 
 
+class FiniteStepGuard:
+    """Stops a run before the first optimizer step that would write a non-finite weight, with one host
+    read per step: the gradient norm the Trainer computes anyway (finite exactly when every gradient
+    and so the loss behind them is). Only once it is not are the step's losses and the parameters
+    searched, to name what broke.
+
+    Under fp16 a non-finite norm from a finite loss is the GradScaler's overflow: the scaler skips that
+    step and lowers its scale, as it is meant to. Only ``max_skipped`` such skips in a row stop the run.
+    """
+
+    def __init__(self, max_skipped: int = 50) -> None:
+        self.max_skipped = max_skipped
+        self.skipped_in_a_row = 0
+        self._losses: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+
+    def record_loss(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        """Keep a micro-step's loss and its terms on the device (no read) until the step's check."""
+        self._losses.append((loss.detach(), {k: v for k, v in terms.items() if isinstance(v, torch.Tensor)}))
+
+    def check(self, step: int, grad_norm: torch.Tensor | float, model: torch.nn.Module, scaled: bool) -> None:
+        """``scaled``: a GradScaler unscaled these gradients and will skip a non-finite step."""
+        losses, self._losses = self._losses, []
+        if math.isfinite(float(grad_norm)):
+            self.skipped_in_a_row = 0
+            return
+        for loss, terms in losses:
+            check_finite(step, loss, terms)
+        if not scaled:
+            check_finite_gradients(step, grad_norm, model)
+        self.skipped_in_a_row += 1
+        if self.skipped_in_a_row >= self.max_skipped:
+            raise NonFiniteError(
+                f"step {step}: the fp16 gradient scaler skipped {self.skipped_in_a_row} steps in a row "
+                "(every gradient overflowed at each scale it tried); training stopped (train in bf16, or "
+                "lower the learning rate)"
+            )
+        logger.warning(
+            "step %d: fp16 gradients overflowed; the scaler skips this step and lowers its scale "
+            "(%d in a row, the run stops at %d)",
+            step,
+            self.skipped_in_a_row,
+            self.max_skipped,
+        )
+
+
 def check_finite_gradients(step: int, grad_norm: torch.Tensor | float, model: torch.nn.Module) -> None:
-    """Stop before the optimizer step if the gradients are not finite, reading only the total norm
-    the Trainer has just computed (one host read per step: the norm is finite exactly when every
-    gradient is); the parameters are searched only once it is not, to name them."""
+    """Raise :class:`NonFiniteError` naming the parameters whose gradients are not finite."""
     if math.isfinite(float(grad_norm)):
         return
     broken = [
