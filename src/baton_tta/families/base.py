@@ -204,6 +204,8 @@ class AudioFamily(ABC):
     def clips_from_output(self, audios: Any) -> list[np.ndarray]:
         """The pipeline's ``.audios`` → one float32 array per clip: ``(samples,)`` mono,
         ``(samples, channels)`` otherwise (soundfile's layout)."""
+        if isinstance(audios, torch.Tensor):  # one copy to the host for the batch, not one per clip
+            audios = audios.detach().float().cpu().numpy()
         clips = []
         for audio in audios:
             array = (

@@ -46,7 +46,8 @@ class RecordedStep:
 
     sample: torch.Tensor
     model_output: torch.Tensor
-    timestep: torch.Tensor
+    #: a tensor as recorded; a Python number once a trainer has read them all at once
+    timestep: torch.Tensor | float
     step_index: int | None
     prev_sample: torch.Tensor
 

@@ -326,9 +326,9 @@ class DiffusionTrainer(Trainer):
         fails at once, :mod:`baton_tta.trainer.parking`); under mixed precision a LoRA run's frozen
         base weights are held in the half dtype (:mod:`baton_tta.trainer.storage`: the same results,
         half their memory). Idempotent."""
+        if self.args.condition_dropout > 0:  # before parking, and not inside the first step
+            self.family.prepare_for_parking(self.args.audio_length_s)
         if self.args.cache_latents and not self.samples_every_step:
-            if self.args.condition_dropout > 0:
-                self.family.prepare_for_parking(self.args.audio_length_s)
             self.parking.park(OFFLOAD_DEVICE)
         if self.use_lora and self._half_dtype is not None:
             self._full_precision_base.update(store_frozen_in(self.family.denoiser, self._half_dtype))

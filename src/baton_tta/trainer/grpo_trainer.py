@@ -74,11 +74,11 @@ class Rollouts:
     rewards: torch.Tensor
     advantages: torch.Tensor
     waveforms: list[np.ndarray]
-
-    @property
-    def stochastic_steps(self) -> list[int]:
-        """Steps with σ > 0 (the deterministic last step of DDIM and ping-pong has no density)."""
-        return [j for j in range(len(self.steps)) if bool((self.stds[j] > 0).all())]
+    #: the rewards as the scorers gave them, on the host (metrics read these: no device read)
+    host_rewards: torch.Tensor
+    #: steps with σ > 0 (the deterministic last step of DDIM and ping-pong has no density), read from
+    #: the device once per rollout
+    stochastic_steps: list[int]
 
 
 class _PromptCollator:
@@ -202,7 +202,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                 f"the pipeline called its denoiser {len(calls.timesteps)} times for {len(steps)} scheduler "
                 "steps; GRPO needs one call per step"
             )
-        steps = [_plain_step(step) for step in steps]
+        steps = _plain_steps(steps)
         keywords = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in calls.keywords.items()}
         guided = _guided(keywords, steps[0].sample.shape[0])
         means_stds = [self.sampler.mean_and_std(scheduler, step.model_output, step) for step in steps]
@@ -213,7 +213,9 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                 for step, (mean, std) in zip(steps, means_stds, strict=True)
             ]
         )
-        rewards = self._rewards(prompts, group, waveforms).to(old.device)
+        host_rewards = self._rewards(prompts, group, waveforms)
+        rewards = host_rewards.to(old.device, non_blocking=True)
+        stochastic = (stds > 0).all(dim=1).tolist()  # the rollout's one read of its σ
         return Rollouts(
             prompts=prompts,
             group_size=group,
@@ -227,6 +229,8 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             rewards=rewards,
             advantages=group_advantages(rewards, group, a.scale_rewards),
             waveforms=waveforms,
+            host_rewards=host_rewards,
+            stochastic_steps=[j for j, varies in enumerate(stochastic) if varies],
         )
 
     def _rewards(self, prompts: list[str], group: int, waveforms: list[np.ndarray]) -> torch.Tensor:
@@ -279,6 +283,10 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         chosen = torch.randperm(len(candidates), generator=generator)[:count]
         return sorted(candidates[int(i)] for i in chosen)
 
+    def _prepare_inputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Prompt positions stay on the host, where the captions are looked up (no round trip)."""
+        return inputs
+
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         """Roll out (every ``num_iterations`` updates), then one backward pass per trained step."""
         model.train()
@@ -288,10 +296,11 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                 raise RuntimeError(
                     "resumed between two updates of one batch of rollouts (see num_iterations)"
                 )
-            self._rollouts = self.roll_out(inputs["index"].tolist())
-            self.rewards_seen.extend(self._rollouts.rewards.tolist())
-            self._metrics["reward"].append(float(self._rollouts.rewards.mean()))
-            spread = self._rollouts.rewards.reshape(-1, a.num_generations).std(1)
+            self._rollouts = self.roll_out(inputs["index"].tolist())  # prompt positions, kept on the host
+            rewards = self._rollouts.host_rewards
+            self.rewards_seen.extend(rewards.tolist())
+            self._metrics["reward"].append(float(rewards.mean()))
+            spread = rewards.reshape(-1, a.num_generations).std(1)
             self._metrics["reward_std"].append(float(spread.mean()))
             zero = float((spread == 0).float().mean())
             self._metrics["frac_reward_zero_std"].append(zero)  # TRL's name: groups with no advantage
@@ -326,8 +335,8 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                 )
                 self.accelerator.backward(loss * scale)
             total += loss.detach() * scale
-            for key, value in metrics.items():
-                self._metrics[key].append(float(value))
+            for key, value in metrics.items():  # on the device: read once per logging step, in log()
+                self._metrics[key].append(value.detach().float())
         return self._finish_loss(total, {})  # already divided by the accumulation steps, as the Trainer's
 
     # ------------------------------------------------------------------ checkpoints
@@ -422,16 +431,17 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         }
 
 
-def _plain_step(step: RecordedStep) -> RecordedStep:
-    """A recorded step as ordinary tensors (the pipeline ran under inference mode, whose tensors
-    autograd cannot save)."""
-    return RecordedStep(
-        step.sample.clone(),
-        step.model_output.clone(),
-        step.timestep.clone(),
-        step.step_index,
-        step.prev_sample.clone(),
-    )
+def _plain_steps(steps: list[RecordedStep]) -> list[RecordedStep]:
+    """Recorded steps as ordinary tensors (the pipeline ran under inference mode, whose tensors
+    autograd cannot save), their timesteps as Python numbers read in one go: a scheduler indexing its
+    host-side tables with a 0-d device tensor would read it back at every step of every update."""
+    timesteps = torch.stack([torch.as_tensor(step.timestep).reshape(()) for step in steps]).tolist()
+    return [
+        RecordedStep(
+            step.sample.clone(), step.model_output.clone(), t, step.step_index, step.prev_sample.clone()
+        )
+        for step, t in zip(steps, timesteps, strict=True)
+    ]
 
 
 def _guided(keywords: dict[str, Any], batch: int) -> bool:

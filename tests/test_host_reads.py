@@ -1,0 +1,128 @@
+"""The host-read budget: how often a step makes the host wait for the device, counted on the CPU
+(:class:`baton_tta.host_reads.HostReadCounter`, an upper bound of a GPU run's) and held here.
+
+- every offline objective (BATON, KTO, DPO, CRPO) × every family: **1** read per training step — the
+  gradient norm, which the finite-step guard and the logged ``grad_norm`` share;
+- GRPO: **1** per update that reuses its rollouts; an update that rolls out adds the rollout's reads
+  (:data:`GRPO_ROLLOUT_READS`);
+- sampling: the project's generation loop adds **no** read to the pipeline's own call but one copy of
+  the batch's clips to the host.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from baton_tta.data.generation import render_clips
+from baton_tta.host_reads import HostReadCounter
+from baton_tta.tiny import tiny_pipeline
+from test_device_faithful import FAMILIES, RUNS, _trainer
+
+#: an update that samples its rollouts, read by read on the CPU (a GPU run reads at most this). Device
+#: reads on a GPU (4): the grad norm; the recorded timesteps and the σ > 0 mask, once per rollout each;
+#: the clips copied to the host for the scorers. Host data on a GPU too (6): the prompt positions, and
+#: the scores (checked finite, ``rewards_seen``, the three reward metrics). Stable Audio 3's flow
+#: scheduler adds diffusers' own (``index_for_timestep``, ``logsnr_sigma_schedule``, its init).
+GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 10, "TangoPipeline": 10, "StableAudio3Pipeline": 14}
+
+
+class CountPerStep(TrainerCallback):
+    """Host reads from the start of each optimizer step to its end (after the optimizer's step)."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, int]] = []
+        self._counter: HostReadCounter | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._counter = HostReadCounter()
+        self._counter.__enter__()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        assert self._counter is not None
+        self._counter.__exit__(None, None, None)
+        self.steps.append(dict(self._counter.counts))
+
+
+def test_the_counter_counts_each_kind_of_read_and_nothing_else():
+    x = torch.randn(6)
+    with HostReadCounter() as reads:
+        x.sum().item()
+        float(x.max())
+        bool((x > 0).any())
+        x[x > 0]
+        x.tolist()
+        x.cpu()
+        x.numpy()  # needs a CPU tensor already: never a device read
+        torch.nonzero(x)
+        (x * 2 + 1).exp().sum(0)  # arithmetic: no read
+    assert dict(reads.counts) == {
+        "_local_scalar_dense": 3,
+        "boolean index": 1,
+        "tolist": 1,
+        "cpu": 1,
+        "nonzero": 1,
+    }
+    with HostReadCounter(count_cpu_copies=False) as reads:
+        x.cpu(), x.tolist()
+    assert reads.total == 0
+    assert torch.Tensor.cpu is not None and "counted" not in torch.Tensor.cpu.__name__  # put back
+
+
+def _counted_run(objective: str, family: str, tmp_path, **settings) -> list[dict[str, int]]:
+    trainer = _trainer(objective, family, tmp_path)
+    for name, value in {"validation_every_n_steps": 0, "logging_steps": 100, **settings}.items():
+        setattr(trainer.args, name, value)
+    counting = CountPerStep()
+    trainer.add_callback(counting)
+    trainer.train()
+    return counting.steps
+
+
+OFFLINE = [run for run in RUNS if run[0] != "grpo"]
+
+
+@pytest.mark.parametrize(("objective", "family"), OFFLINE)
+def test_an_offline_training_step_reads_the_device_once(objective, family, tmp_path):
+    steps = _counted_run(objective, family, tmp_path)
+    assert steps == [{"_local_scalar_dense": 1}] * 2, steps
+
+
+@pytest.mark.parametrize("family", sorted(GRPO_ROLLOUT_READS))
+def test_a_grpo_update_reads_once_and_its_rollout_stays_within_budget(family, tmp_path):
+    steps = _counted_run("grpo", family, tmp_path, num_iterations=2, max_steps=4)
+    rolled_out, reused = steps[0::2], steps[1::2]
+    assert reused == [{"_local_scalar_dense": 1}] * 2, reused
+    for step in rolled_out:
+        assert sum(step.values()) == GRPO_ROLLOUT_READS[family], step
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_generation_loop_adds_only_the_clips_copy_to_the_pipelines_own_reads(family):
+    pipeline = tiny_pipeline(family)
+    pipeline.set_progress_bar_config(disable=True)
+    settings = {"num_inference_steps": 3, "guidance_scale": 2.0}
+    generators = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    from baton_tta.families import family_of
+
+    with HostReadCounter() as own, torch.inference_mode():
+        pipeline(
+            ["a dog barks", "rain"],
+            generator=generators,
+            output_type="pt",
+            **settings,
+            **family_of(pipeline).generation_kwargs(1.0),
+        )
+    with HostReadCounter() as ours:
+        list(
+            render_clips(
+                pipeline,
+                ["a dog barks", "rain"],
+                [[1], [2]],
+                audio_length_in_s=1.0,
+                progress=False,
+                **settings,
+            )
+        )
+    assert ours.total - own.total <= 1, (dict(own.counts), dict(ours.counts))
