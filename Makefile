@@ -31,7 +31,7 @@ upgrade-constraints:
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)"
 	$(LATEST_VENV)/bin/python -m pip install -q -e ".[dev]"
-	$(LATEST_VENV)/bin/python -m pytest -n 2 --dist worksteal --timeout 900
+	$(LATEST_VENV)/bin/python -m pytest -n 2 --dist worksteal --timeout 300 -p randomly
 	$(LATEST_VENV)/bin/python tools/constraints.py > constraints.txt
 	@echo "constraints.txt now pins what the suite passed on; review 'git diff constraints.txt' and commit"
 
@@ -55,7 +55,7 @@ format: setup
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: lint
-	$(PY) -m pytest -n 2 --dist worksteal --timeout 900 ; rc=$$?; \
+	$(PY) -m pytest -n 2 --dist worksteal --timeout 300 -p randomly ; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 benchmark: setup

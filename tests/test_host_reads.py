@@ -1,5 +1,5 @@
 """The host-read budget: how often a step makes the host wait for the device, counted on the CPU
-(:class:`baton_tta.host_reads.HostReadCounter`, an upper bound of a GPU run's) and held here.
+(:class:`host_reads.HostReadCounter`, an upper bound of a GPU run's) and held here.
 
 - every offline objective (BATON, KTO, DPO, CRPO) × every family: **1** read per training step — the
   gradient norm, which the finite-step guard and the logged ``grad_norm`` share;
@@ -16,7 +16,7 @@ import torch
 from transformers import TrainerCallback
 
 from baton_tta.data.generation import render_clips
-from baton_tta.host_reads import HostReadCounter
+from host_reads import HostReadCounter
 from baton_tta.tiny import tiny_pipeline
 from test_device_faithful import FAMILIES, RUNS, _trainer
 

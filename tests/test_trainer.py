@@ -658,3 +658,26 @@ def test_loss_terms_stay_on_the_device_until_a_logging_step(tmp_path):
     trainer._metrics["loss_preference"] += [torch.tensor(1.0), torch.tensor(2.0), torch.tensor(6.0)]
     trainer.log({"loss": 0.5})
     assert trainer.state.log_history[-1]["loss_preference"] == 3.0 and not trainer._metrics
+
+
+def test_ema_updates_every_tensor_in_one_foreach_call_with_the_per_tensor_result():
+    from baton_tta.trainer.ema import TrainedWeightsEMA
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    average = TrainedWeightsEMA(module, decay=0.9)
+    shadows = [p.detach().clone() for p in module.parameters()]
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(1.0)
+    average.ema.optimization_step = 10**6  # diffusers' warm-up makes the decay step-dependent
+    decay = average.ema.get_decay(10**6 + 1)
+    calls = []
+    original = torch._foreach_sub_
+    torch._foreach_sub_ = lambda *a, **k: (calls.append(len(a[0])), original(*a, **k))[1]
+    try:
+        average.step()
+    finally:
+        torch._foreach_sub_ = original
+    assert calls == [4]  # the four tensors in one call
+    for shadow, p, new in zip(shadows, module.parameters(), average.ema.shadow_params):
+        torch.testing.assert_close(new, shadow - (1 - decay) * (shadow - p.detach()), rtol=1e-6, atol=1e-7)

@@ -28,7 +28,8 @@ class TrainedWeightsEMA:
 
     def __init__(self, module: torch.nn.Module, decay: float):
         self.named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
-        self.ema = EMAModel([p for _, p in self.named], decay=decay)
+        # foreach: one kernel per update for every tensor, not one per tensor (a step is launch-bound)
+        self.ema = EMAModel([p for _, p in self.named], decay=decay, foreach=True)
 
     @property
     def parameters(self) -> list[torch.nn.Parameter]:

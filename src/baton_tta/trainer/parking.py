@@ -18,13 +18,26 @@ class ParkedComponentCalled(RuntimeError):
     """A component was run while it was parked: training would crash on a GPU here."""
 
 
+#: the armed tripwire's handle, kept on the component itself: whoever takes the components over next
+#: (a new trainer on the same pipeline) disarms what an earlier one left armed
+_TRIPWIRE = "_baton_tta_parked_tripwire"
+
+
+def _disarm(component: torch.nn.Module) -> None:
+    handle: RemovableHandle | None = component.__dict__.pop(_TRIPWIRE, None)
+    if handle is not None:
+        handle.remove()
+
+
 class Parking:
-    """The frozen components by name, on the training device or parked."""
+    """The frozen components by name, on the training device or parked. Taking components over
+    disarms a tripwire an earlier owner left (its trainer parked them and was dropped)."""
 
     def __init__(self, components: Mapping[str, torch.nn.Module]) -> None:
         self.components = dict(components)
-        self._tripwires: list[RemovableHandle] = []
         self.parked_on: torch.device | None = None
+        for component in self.components.values():
+            _disarm(component)
 
     def park(self, device: torch.device | str) -> None:
         """Move every component to ``device`` and arm the tripwire (idempotent)."""
@@ -32,13 +45,12 @@ class Parking:
         self.parked_on = torch.device(device)
         for name, component in self.components.items():
             component.to(self.parked_on)
-            self._tripwires.append(component.register_forward_pre_hook(self._tripwire(name)))
+            component.__dict__[_TRIPWIRE] = component.register_forward_pre_hook(self._tripwire(name))
 
     def unpark_to(self, device: torch.device | str | None) -> None:
         """Disarm the tripwire and (unless ``device`` is None) move every component to ``device``."""
-        for handle in self._tripwires:
-            handle.remove()
-        self._tripwires.clear()
+        for component in self.components.values():
+            _disarm(component)
         self.parked_on = None
         if device is not None:
             for component in self.components.values():
