@@ -46,11 +46,16 @@ class LoggerState:
         logger.handlers[:] = [*self.handlers, *theirs]
 
 
+#: loggers a library manages itself while it runs (``torch._logging`` re-attaches its trace handler
+#: whenever dynamo compiles): not a command's doing
+SELF_MANAGED_LOGGERS = ("torch",)
+
+
 def _loggers() -> dict[str, logging.Logger]:
     found = {
         name: logger
         for name, logger in logging.Logger.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
+        if isinstance(logger, logging.Logger) and name.split(".")[0] not in SELF_MANAGED_LOGGERS
     }
     return {"<root>": logging.getLogger(), **found}
 

@@ -16,8 +16,8 @@ import torch
 from transformers import TrainerCallback
 
 from baton_tta.data.generation import render_clips
-from host_reads import HostReadCounter
 from baton_tta.tiny import tiny_pipeline
+from host_reads import HostReadCounter
 from test_device_faithful import FAMILIES, RUNS, _trainer
 
 #: an update that samples its rollouts, read by read on the CPU (a GPU run reads at most this). Device

@@ -142,3 +142,19 @@ def test_no_recipe_asks_for_an_unfused_optimizer():
     recipes = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
     chosen = {path.name: yaml.safe_load(path.read_text()).get("optim") for path in recipes}
     assert {name: optim for name, optim in chosen.items() if optim not in (None, "adamw_torch_fused")} == {}
+
+
+def test_a_full_fine_tunes_frozen_reference_is_compiled_as_the_trained_denoiser(tmp_path):
+    """``deepcopy`` drops a module's compiled call: the reference used to run eager beside a compiled
+    denoiser. Its blocks are compiled the same way, and it gives the eager reference's errors."""
+    args = _objective_args(DiffusionDPOConfig, tmp_path, max_steps=1, torch_compile_backend="aot_eager")
+    trainer = DiffusionDPOTrainer(tiny_pipeline("TangoPipeline"), args, _pairwise(2))
+    compiled = [m for m in trainer.reference_denoiser.modules() if m._compiled_call_impl is not None]
+    assert compiled and {type(m).__name__ for m in compiled} <= set(trainer.family.compiled_blocks)
+    batch = _first_batch(trainer)["chosen"]
+    latents, noise, timesteps, conditioning = trainer._draw(batch)
+    got = trainer._reference_mses(trainer.model, conditioning, noise, timesteps, latents)[0]
+    for module in compiled:
+        module._compiled_call_impl = None  # the same weights, eager
+    expected = trainer._reference_mses(trainer.model, conditioning, noise, timesteps, latents)[0]
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -681,3 +681,32 @@ def test_ema_updates_every_tensor_in_one_foreach_call_with_the_per_tensor_result
     assert calls == [4]  # the four tensors in one call
     for shadow, p, new in zip(shadows, module.parameters(), average.ema.shadow_params):
         torch.testing.assert_close(new, shadow - (1 - decay) * (shadow - p.detach()), rtol=1e-6, atol=1e-7)
+
+
+def test_a_lora_save_neither_copies_nor_changes_the_trained_denoiser_and_a_push_saves_once(
+    tmp_path, monkeypatch
+):
+    """Merging used to deep-copy the trained denoiser (on the GPU) and build a second randomly
+    initialised one; ``train.py``'s push saved the whole pipeline a second time."""
+    import copy
+
+    trainer = make_trainer(tmp_path, use_lora=True, lora_rank=4, lora_alpha=8, merge_lora=True)
+    trainer.train()
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    copies, deepcopy = [], copy.deepcopy
+
+    def copying(thing, *args, **kwargs):
+        if isinstance(thing, torch.nn.Module):
+            copies.append(type(thing).__name__)
+        return deepcopy(thing, *args, **kwargs)
+
+    monkeypatch.setattr(copy, "deepcopy", copying)
+    saves = []
+    original = type(trainer).save_pipeline
+    monkeypatch.setattr(type(trainer), "save_pipeline", lambda self, d: saves.append(d) or original(self, d))
+    monkeypatch.setattr("baton_tta.trainer.base.push_folder", lambda *a, **k: "pushed")
+    trainer.save_model()
+    trainer.push_to_hub()
+    assert len(saves) == 1 and not copies
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # adapters not merged into the trained one

@@ -183,7 +183,12 @@ class AudioFamily(ABC):
 
         Not accelerate's regional compilation: it wraps leaf modules in ``OptimizedModule``, whose
         truth value raises, and diffusers' UNets test ``if self.conv_norm_out:``."""
-        blocks = [m for m in self.denoiser.modules() if type(m).__name__ in self.compiled_blocks]
+        return self.compile_blocks(self.denoiser, **compile_kwargs)
+
+    def compile_blocks(self, denoiser: torch.nn.Module, **compile_kwargs: Any) -> int:
+        """:meth:`compile_denoiser` on any denoiser of this family (a frozen reference copy: ``deepcopy``
+        drops a module's compiled call)."""
+        blocks = [m for m in denoiser.modules() if type(m).__name__ in self.compiled_blocks]
         if not blocks:
             raise ValueError(f"{self.display_name}'s denoiser has none of the blocks {self.compiled_blocks}")
         for block in blocks:

@@ -158,6 +158,7 @@ class DiffusionTrainer(Trainer):
             model=denoiser, args=args, train_dataset=indices, data_collator=collator, callbacks=callbacks
         )
         self._lean()
+        self._saved_to: Path | None = None  # the folder the pipeline was last saved to, as it is now
         self.finite_guard = FiniteStepGuard()
         self.loss_is_scaled_for_ga = False  # compute_loss returns a per-step mean; Trainer divides by GA
         self.can_return_loss = True
@@ -168,6 +169,8 @@ class DiffusionTrainer(Trainer):
             self.reference_denoiser = copy.deepcopy(denoiser).requires_grad_(False).eval()
             if self._half_dtype is not None:  # frozen: it only ever runs under autocast
                 store_frozen_in(self.reference_denoiser, self._half_dtype)
+            if self.denoiser_compile is not None:
+                self.family.compile_blocks(self.reference_denoiser, **self.denoiser_compile)
         self.ema = TrainedWeightsEMA(denoiser, args.ema_decay) if args.use_ema else None
         if self.ema is not None:
             self.add_callback(EMACallback(self.ema))
@@ -314,6 +317,7 @@ class DiffusionTrainer(Trainer):
             acquire_output_lock(self.args.output_dir)
             prepare_output_dir(self.args.output_dir, run, resuming, self.args.overwrite_output_dir)
         self._lean()
+        self._saved_to = None  # what training changes is saved again
         try:
             return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
         finally:
@@ -455,6 +459,7 @@ class DiffusionTrainer(Trainer):
             )
         ship_component_code(output_dir)  # components from outside diffusers (the toy vocoder) travel along
         self.create_model_card(output_dir)
+        self._saved_to = output_dir.resolve()
         print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
         return output_dir
 
@@ -558,7 +563,8 @@ class DiffusionTrainer(Trainer):
         if unknown:
             raise TypeError(f"push_to_hub() got unexpected keyword arguments {sorted(unknown)}")
         output_dir = self.args.output_dir
-        self.save_pipeline(output_dir)
+        if self._saved_to != Path(output_dir).resolve():  # train.py has just saved it: once is enough
+            self.save_pipeline(output_dir)
         return push_folder(
             output_dir,
             self.args.hub_model_id or Path(output_dir).absolute().name,

@@ -11,7 +11,6 @@ from its config with those weights.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from pathlib import Path
@@ -85,17 +84,26 @@ def save_lora(
 
 def base_denoiser(denoiser: Any, merge: bool) -> torch.nn.Module:
     """A clean denoiser of the same class: the base weights (``merge=False``; they are frozen, so
-    unchanged by training) or the base weights with every adapter merged in."""
-    source = copy.deepcopy(denoiser) if merge else denoiser
-    if merge:
-        for module in source.modules():
-            if isinstance(module, BaseTunerLayer):
-                module.merge()
+    unchanged by training) or the base weights with every active adapter merged in — computed layer by
+    layer into a new state dict (the trained denoiser is neither copied nor changed) and assigned to a
+    denoiser built on the meta device (no random initialisation of a second full model)."""
     state = {
         name.replace(".base_layer", ""): tensor
-        for name, tensor in source.state_dict().items()
+        for name, tensor in denoiser.state_dict().items()
         if "lora_" not in name
     }
-    clean = type(denoiser).from_config(denoiser.config)
-    clean.load_state_dict(state)
-    return clean.to(next(denoiser.parameters()).device)
+    if merge:
+        with torch.no_grad():
+            for name, module in denoiser.named_modules():
+                if not isinstance(module, BaseTunerLayer):
+                    continue
+                for adapter in module.active_adapters:
+                    weight = f"{name}.weight"
+                    state[weight] = state[weight] + module.get_delta_weight(adapter).to(state[weight].dtype)
+                    if getattr(module, "lora_bias", {}).get(adapter, False):
+                        bias = f"{name}.bias"
+                        state[bias] = state[bias] + module.lora_B[adapter].bias.to(state[bias].dtype)
+    with torch.device("meta"):
+        clean = type(denoiser).from_config(denoiser.config)
+    clean.load_state_dict(state, assign=True)
+    return clean
