@@ -128,3 +128,33 @@ def test_every_objective_trains_every_family_with_parked_components_then_saves_a
     saved = family_of(reloaded).denoiser.state_dict()
     assert saved.keys() == untrained.keys()  # LoRA merged into plain weights
     assert any(not torch.equal(saved[k], untrained[k]) for k in saved), "the saved denoiser is the base"
+
+
+class ModuleScorer(torch.nn.Module):
+    """A scorer that is a module (as a reward model is), recording where it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_to: list[torch.device] = []
+
+    def to(self, *args, **kwargs):
+        self.sent_to.append(torch.device(args[0] if args else kwargs["device"]))
+        return super().to(*args, **kwargs)
+
+    def score(self, prompts, audios, sampling_rate):
+        return [0.5] * len(audios)
+
+
+def test_reward_models_score_on_the_training_device(tmp_path):
+    """GRPO's rollouts and BATON's unscored rows and validation clips are scored where training runs
+    (they stayed on the CPU: every rollout scored there on a GPU machine)."""
+    grpo = _trainer("grpo", "TangoPipeline", tmp_path / "grpo")
+    scorer = ModuleScorer()
+    DiffusionGRPOTrainer(grpo.pipeline, grpo.args, train_dataset=Dataset.from_dict({"prompt": ["a"]}),
+                         reward_funcs=[scorer])  # fmt: skip
+    assert scorer.sent_to == [torch.device(grpo.args.device)]
+    baton = _trainer("baton", "TangoPipeline", tmp_path / "baton")
+    scorer = ModuleScorer()
+    preference, pretrain = tone_preference_dataset(2, seconds=1.0), tone_pretrain_dataset(2, seconds=1.0)
+    RewardWeightedDiffusionTrainer(baton.pipeline, baton.args, preference, pretrain, reward_model=scorer)
+    assert scorer.sent_to == [torch.device(baton.args.device)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from datasets import Dataset
 from diffusers import DiffusionPipeline
 from peft import LoraConfig
@@ -61,7 +62,7 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
     ):
         args = args or RewardWeightedDiffusionConfig(output_dir="outputs/baton-tango")
         self.pretrain_source = pretrain_dataset
-        self.reward_model = load_scorer(reward_model)
+        self.reward_model = load_scorer(reward_model, args.device)
         super().__init__(pipeline, args, train_dataset, peft_config, callbacks)
 
     def _prepare_data(self, train_dataset, args) -> tuple[DiffusionCollator, int, int]:
@@ -117,12 +118,19 @@ class RewardWeightedDiffusionTrainer(DiffusionTrainer):
         return {"num_rows": len(rewards), "mean_reward": sum(rewards) / max(1, len(rewards))}
 
 
-def load_scorer(reward_model: Any) -> Any:
-    """A scorer as given (anything with ``score``), or the ``BatonRewardModel`` at an id / path."""
-    if reward_model is None or hasattr(reward_model, "score"):
-        return reward_model
+def load_scorer(reward_model: Any, device: torch.device | str | None = None) -> Any:
+    """A scorer as given (anything with ``score``), or the ``BatonRewardModel`` at an id / path; a
+    scorer that is a module goes to ``device`` (the training device: it scores rollouts and validation
+    clips there, not on the CPU)."""
+    if reward_model is None:
+        return None
     if isinstance(reward_model, str):
-        return BatonRewardModel.from_pretrained(reward_model)
-    raise TypeError(
-        f"reward_model must have a score(prompts, audios, sampling_rate) method, got {type(reward_model).__name__}"
-    )
+        reward_model = BatonRewardModel.from_pretrained(reward_model)
+    if not hasattr(reward_model, "score"):
+        raise TypeError(
+            "reward_model must have a score(prompts, audios, sampling_rate) method, got "
+            f"{type(reward_model).__name__}"
+        )
+    if device is not None and isinstance(reward_model, torch.nn.Module):
+        reward_model.to(device)
+    return reward_model

@@ -124,7 +124,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         funcs = reward_funcs if isinstance(reward_funcs, list | tuple) else [reward_funcs]
         if not funcs or any(f is None for f in funcs):
             raise ValueError("GRPO needs reward_funcs: a reward model (or its path) or a list of scorers")
-        self.reward_funcs = [load_scorer(f) for f in funcs]
+        self.reward_funcs = [load_scorer(f, args.device) for f in funcs]
         weights = args.reward_weights or [1.0] * len(self.reward_funcs)
         if len(weights) != len(self.reward_funcs):
             raise ValueError(f"{len(weights)} reward_weights for {len(self.reward_funcs)} reward functions")
