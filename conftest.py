@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# gradio's Blocks sets it to "True" whenever analytics are off (the annotation app): set so from the
+# start, so that building an app is not a change of the process's environment
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "True"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest

@@ -56,6 +56,7 @@ from baton_tta.trainer import (
 )
 
 FAMILIES = ("TangoPipeline", "StableAudioPipeline", "StableAudio3Pipeline")
+PHASES = ("train", "generate", "grpo")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Scale:
 GENERATION_STEPS, GUIDANCE = 200, 3.0
 SCALES = {
     "published": Scale(published_pipeline, 6, 10.0, (1, 8, 32), 5, 5, 20),
-    "tiny": Scale(tiny_pipeline, 2, 0.5, (1, 2), 1, 1, 2, bf16=False),  # checks the code: fewest repetitions
+    "tiny": Scale(tiny_pipeline, 2, 0.5, (1, 2), 2, 1, 2, bf16=False),  # checks the code: fewest repetitions
 }
 
 
@@ -387,8 +388,13 @@ def main(argv: list[str] | None = None) -> None:
         "--size", choices=sorted(SCALES), default=None, help="default: published on CUDA, else tiny"
     )
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    parser.add_argument("--no-generation", action="store_true")
-    parser.add_argument("--no-training", action="store_true")
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        default=list(PHASES),
+        choices=PHASES,
+        help="what to measure (GRPO runs on TANGO only); one device call can take a part",
+    )
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     scale = SCALES[args.size or ("published" if device.type == "cuda" else "tiny")]
@@ -405,15 +411,15 @@ def main(argv: list[str] | None = None) -> None:
     for family_name in args.families:
         pipeline = scale.build(family_name)
         display = family_of(pipeline).display_name
-        if not args.no_training:
+        if "train" in args.phases:
             print(f"## {display}: training\n")
             print_training(training_rows(family_name, pipeline, scale, device, rate))
             print()
-        if not args.no_generation:
+        if "generate" in args.phases:
             print(f"## {display}: generation\n")
             print_generation(generation_rows(pipeline, scale, device))
             print()
-        if family_name == "TangoPipeline" and not args.no_training:
+        if family_name == "TangoPipeline" and "grpo" in args.phases:
             r = grpo_row(pipeline, scale, device)
             print(f"## {display}: GRPO, 2 prompts × 4 clips, {scale.grpo_steps} steps, half trained (LoRA)\n")
             print(f"| s / update | peak GiB |\n|---:|---:|\n| {r['seconds']:.2f} | {_gib(r['peak_gib'])} |\n")

@@ -241,7 +241,6 @@ def test_exporting_labelled_clips_with_an_empty_store_keeps_every_label(tmp_path
 def test_launcher_export_pushes_with_a_card(tmp_path, clip_dataset, loopback_hub, monkeypatch, capsys):
     from baton_tta.scripts import annotate, export_labels
 
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     clip_dataset.save_to_disk(str(tmp_path / "clips"))
     store = LabelStore(tmp_path / "labels.sqlite", app_version="1")
     store.add(ClipSet(clip_dataset).clip_ids[0], "x", 1)

@@ -27,11 +27,26 @@ def _tables(output: str) -> dict[str, list[list[str]]]:
     return tables
 
 
-@pytest.mark.slow
-def test_the_gpu_benchmark_runs_at_tiny_size_and_prints_every_table(tmp_path):
+DISPLAY = {
+    "TangoPipeline": "TANGO",
+    "StableAudioPipeline": "Stable Audio Open",
+    "StableAudio3Pipeline": "Stable Audio 3",
+}
+
+
+def _run(tmp_path, family_name: str, phase: str) -> dict[str, list[list[str]]]:
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "gpu.py"), "--size", "tiny"],
+        [
+            sys.executable,
+            str(BENCHMARKS / "gpu.py"),
+            "--size",
+            "tiny",
+            "--families",
+            family_name,
+            "--phases",
+            phase,
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -40,30 +55,49 @@ def test_the_gpu_benchmark_runs_at_tiny_size_and_prints_every_table(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"dense matmul [\d.]+ TFLOP/s", result.stdout)
-    tables = _tables(result.stdout)
-    for family in ("TANGO", "Stable Audio Open", "Stable Audio 3"):
-        header, *rows = tables[f"{family}: training"]
-        assert header[:3] == ["mode", "checkpointing", "compile"]
-        configurations = {tuple(row[:3]) for row in rows}
-        assert configurations == {
-            (mode, checkpointing, compiled)
-            for mode in ("full", "LoRA")
-            for checkpointing, compiled in (("off", "off"), ("off", "on"), ("on", "off"))
-        }
-        for row in rows:
-            trainer, bare, ratio, alone = (float(cell) for cell in row[3:7])
-            assert trainer > 0 and bare > 0 and alone > 0
-            half = 0.0005  # the seconds are printed to three decimals
-            assert (
-                (trainer - half) / (bare + half) - 0.005 <= ratio <= (trainer + half) / (bare - half) + 0.005
-            )
-            assert float(row[8].rstrip(" %")) > 0  # MFU (timings on a busy CPU bound nothing more)
-        header, *rows = tables[f"{family}: generation"]
-        assert [(row[0], row[1]) for row in rows] == [
-            (precision, batch) for precision in ("no", "bf16", "fp16") for batch in ("1", "2")
-        ]
-        differences = {row[0]: float(row[4]) for row in rows}
-        assert differences["no"] == 0.0 and 0 < differences["bf16"] < 0.1 and 0 < differences["fp16"] < 0.1
-        assert all(math.isfinite(float(row[2])) for row in rows)  # a difference of two timings: any sign
-    (grpo,) = [name for name in tables if name.startswith("TANGO: GRPO")]
-    assert float(tables[grpo][1][0]) > 0
+    return _tables(result.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family_name", sorted(DISPLAY))
+def test_the_gpu_benchmarks_training_table_at_tiny_size(tmp_path, family_name):
+    """One family and phase per test (``--families``, ``--phases``): they run side by side."""
+    tables = _run(tmp_path, family_name, "train")
+    family = DISPLAY[family_name]
+    assert list(tables) == [f"{family}: training"]
+    header, *rows = tables[f"{family}: training"]
+    assert header[:3] == ["mode", "checkpointing", "compile"]
+    configurations = {tuple(row[:3]) for row in rows}
+    assert configurations == {
+        (mode, checkpointing, compiled)
+        for mode in ("full", "LoRA")
+        for checkpointing, compiled in (("off", "off"), ("off", "on"), ("on", "off"))
+    }
+    for row in rows:
+        trainer, bare, ratio, alone = (float(cell) for cell in row[3:7])
+        assert trainer > 0 and bare > 0 and alone > 0
+        half = 0.0005  # the seconds are printed to three decimals
+        assert (trainer - half) / (bare + half) - 0.005 <= ratio <= (trainer + half) / (bare - half) + 0.005
+        assert float(row[8].rstrip(" %")) > 0  # MFU (timings on a busy CPU bound nothing more)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family_name", sorted(DISPLAY))
+def test_the_gpu_benchmarks_generation_table_at_tiny_size(tmp_path, family_name):
+    tables = _run(tmp_path, family_name, "generate")
+    family = DISPLAY[family_name]
+    assert list(tables) == [f"{family}: generation"]
+    _, *rows = tables[f"{family}: generation"]
+    assert [(row[0], row[1]) for row in rows] == [
+        (precision, batch) for precision in ("no", "bf16", "fp16") for batch in ("1", "2")
+    ]
+    differences = {row[0]: float(row[4]) for row in rows}
+    assert differences["no"] == 0.0 and 0 < differences["bf16"] < 0.1 and 0 < differences["fp16"] < 0.1
+    assert all(math.isfinite(float(row[2])) for row in rows)  # a difference of two timings: any sign
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmarks_grpo_row_at_tiny_size(tmp_path):
+    tables = _run(tmp_path, "TangoPipeline", "grpo")
+    (grpo,) = list(tables)
+    assert grpo.startswith("TANGO: GRPO") and float(tables[grpo][1][0]) > 0
