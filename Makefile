@@ -55,7 +55,7 @@ format: setup
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: lint
-	$(PY) -m pytest -n 2 --dist worksteal --timeout 300 -p randomly ; rc=$$?; \
+	$(PY) -m pytest -n 2 --dist worksteal --timeout 300 -p randomly --durations=15 ; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 benchmark: setup
