@@ -7,8 +7,9 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # gradio's Blocks sets it to "True" whenever analytics are off (the annotation app): set so from the
-# start, so that building an app is not a change of the process's environment
+# start, as the app does the next one, so that building an app is not a change of the environment
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "True"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # what importing the annotation app sets
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest

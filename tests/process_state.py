@@ -47,8 +47,9 @@ class LoggerState:
 
 
 #: loggers a library manages itself while it runs (``torch._logging`` re-attaches its trace handler
-#: whenever dynamo compiles): not a command's doing
-SELF_MANAGED_LOGGERS = ("torch",)
+#: whenever dynamo compiles; uvicorn installs fresh handlers each time a server starts, the annotation
+#: app's): not a command's doing
+SELF_MANAGED_LOGGERS = ("torch", "uvicorn")
 
 
 def _loggers() -> dict[str, logging.Logger]:

@@ -338,7 +338,7 @@ GRPO_ARGS = [
     "--toy_prompts_per_task",
     "2",
     "--audio_length_s",
-    "1.0",
+    "0.5",
     "--num_generations",
     "2",
     "--num_inference_steps",
@@ -378,9 +378,12 @@ def _train_grpo(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
+    from baton_tta.cli import main
+
     reward = _tiny_reward_model(tmp_path / "reward-model")
     reference = tmp_path / "reference"
-    _train_grpo(reference, *reward)
+    # the uninterrupted run in this process (one thread, as the others): only the kill needs a process
+    assert main(["train-grpo", *GRPO_ARGS, *reward, "--output_dir", str(reference)]) == 0
     run = tmp_path / "run"
     process = subprocess.Popen(
         [
