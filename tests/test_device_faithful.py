@@ -3,8 +3,9 @@ caching with the tripwire armed (:mod:`baton_tta.trainer.parking`), so a call in
 component fails here exactly where it would crash on CUDA with a device mismatch.
 
 Every objective × every family trains two steps with the configs' own ``condition_dropout`` default
-(0.1: the empty caption is needed inside the step), then saves, and the saved pipeline reloads with
-the trained denoiser's weights. The three switches that change which components run where — cached
+(0.1: the empty caption is needed inside the step), within the host-read budget
+(``test_host_reads.py``), then saves, and the saved pipeline reloads with the trained denoiser's
+weights. The three switches that change which components run where — cached
 features, LoRA, validation — are spread over the families so that each objective and each family
 meets both values of each (checked below); 19 runs in all (GRPO cannot train Stable Audio Open).
 Online rounds fine-tune through these same trainers (their runner is tested in ``test_online.py``).
@@ -112,7 +113,11 @@ def _trainer(objective: str, family: str, tmp_path):
 def test_every_objective_trains_every_family_with_parked_components_then_saves_and_reloads(
     objective, family, tmp_path
 ):
+    from test_host_reads import GRPO_ROLLOUT_READS, CountPerStep
+
     trainer = _trainer(objective, family, tmp_path)
+    counting = CountPerStep()
+    trainer.add_callback(counting)
     cached = switches(objective, family)[0]
     if objective != "grpo":  # the offline configs' default: the null conditioning is used in the step
         assert trainer.args.condition_dropout > 0
@@ -121,6 +126,9 @@ def test_every_objective_trains_every_family_with_parked_components_then_saves_a
     trainer.train()
     assert trainer.state.global_step == 2
     assert trainer.parking.parked_on is None  # whole again after training
+    # the host-read budget (tests/test_host_reads.py): one read per step, the gradient norm
+    expected = GRPO_ROLLOUT_READS[family] if objective == "grpo" else 1
+    assert [sum(step.values()) for step in counting.steps] == [expected] * 2, counting.steps
     folder = trainer.save_pipeline(tmp_path / "saved")
     reloaded = DiffusionPipeline.from_pretrained(folder, trust_remote_code=family == "TangoPipeline")
     assert type(reloaded).__name__ == family

@@ -2,7 +2,8 @@
 (:class:`host_reads.HostReadCounter`, an upper bound of a GPU run's) and held here.
 
 - every offline objective (BATON, KTO, DPO, CRPO) × every family: **1** read per training step — the
-  gradient norm, which the finite-step guard and the logged ``grad_norm`` share;
+  gradient norm, which the finite-step guard and the logged ``grad_norm`` share (held on the runs of
+  ``test_device_faithful.py``, which count with :class:`CountPerStep`);
 - GRPO: **1** per update that reuses its rollouts; an update that rolls out adds the rollout's reads
   (:data:`GRPO_ROLLOUT_READS`);
 - sampling: the project's generation loop adds **no** read to the pipeline's own call but one copy of
@@ -18,7 +19,7 @@ from transformers import TrainerCallback
 from baton_tta.data.generation import render_clips
 from baton_tta.tiny import tiny_pipeline
 from host_reads import HostReadCounter
-from test_device_faithful import FAMILIES, RUNS, _trainer
+from test_device_faithful import FAMILIES, _trainer
 
 #: an update that samples its rollouts, read by read on the CPU (a GPU run reads at most this). Device
 #: reads on a GPU (4): the grad norm; the recorded timesteps and the σ > 0 mask, once per rollout each;
@@ -29,7 +30,8 @@ GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 10, "TangoPipeline": 10, "StableAudio
 
 
 class CountPerStep(TrainerCallback):
-    """Host reads from the start of each optimizer step to its end (after the optimizer's step)."""
+    """Host reads from the start of each optimizer step to the optimizer's step: forward, backward,
+    the gradient norm and the update (validation and logging, which come after, are not the step)."""
 
     def __init__(self) -> None:
         self.steps: list[dict[str, int]] = []
@@ -39,7 +41,7 @@ class CountPerStep(TrainerCallback):
         self._counter = HostReadCounter()
         self._counter.__enter__()
 
-    def on_step_end(self, args, state, control, **kwargs):
+    def on_optimizer_step(self, args, state, control, **kwargs):
         assert self._counter is not None
         self._counter.__exit__(None, None, None)
         self.steps.append(dict(self._counter.counts))
@@ -70,32 +72,17 @@ def test_the_counter_counts_each_kind_of_read_and_nothing_else():
     assert torch.Tensor.cpu is not None and "counted" not in torch.Tensor.cpu.__name__  # put back
 
 
-def _counted_run(objective: str, family: str, tmp_path, **settings) -> list[dict[str, int]]:
-    trainer = _trainer(objective, family, tmp_path)
-    for name, value in {"validation_every_n_steps": 0, "logging_steps": 100, **settings}.items():
-        setattr(trainer.args, name, value)
+def test_a_grpo_update_reads_once_and_its_rollout_stays_within_budget(tmp_path):
+    """Every offline objective × family is held to its one read per step in
+    ``test_device_faithful.py`` (the same runs, counted); GRPO's rollouts are counted there too."""
+    trainer = _trainer("grpo", "TangoPipeline", tmp_path)
+    trainer.args.num_iterations, trainer.args.max_steps = 2, 4
     counting = CountPerStep()
     trainer.add_callback(counting)
     trainer.train()
-    return counting.steps
-
-
-OFFLINE = [run for run in RUNS if run[0] != "grpo"]
-
-
-@pytest.mark.parametrize(("objective", "family"), OFFLINE)
-def test_an_offline_training_step_reads_the_device_once(objective, family, tmp_path):
-    steps = _counted_run(objective, family, tmp_path)
-    assert steps == [{"_local_scalar_dense": 1}] * 2, steps
-
-
-@pytest.mark.parametrize("family", sorted(GRPO_ROLLOUT_READS))
-def test_a_grpo_update_reads_once_and_its_rollout_stays_within_budget(family, tmp_path):
-    steps = _counted_run("grpo", family, tmp_path, num_iterations=2, max_steps=4)
-    rolled_out, reused = steps[0::2], steps[1::2]
+    rolled_out, reused = counting.steps[0::2], counting.steps[1::2]
     assert reused == [{"_local_scalar_dense": 1}] * 2, reused
-    for step in rolled_out:
-        assert sum(step.values()) == GRPO_ROLLOUT_READS[family], step
+    assert [sum(step.values()) for step in rolled_out] == [GRPO_ROLLOUT_READS["TangoPipeline"]] * 2
 
 
 @pytest.mark.parametrize("family", FAMILIES)
