@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from baton_tta.scoped import CHATTY_LIBRARIES
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -32,7 +34,7 @@ def toy_parser(doc: str | None, output_dir: str) -> argparse.ArgumentParser:
 def quiet_logging() -> None:
     """Our progress at INFO, the libraries' chatter at WARNING."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "datasets", "transformers", "diffusers"):
+    for noisy in CHATTY_LIBRARIES:  # a script's own process: set for good (tests run these in subprocesses)
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
