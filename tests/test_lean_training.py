@@ -158,3 +158,74 @@ def test_a_full_fine_tunes_frozen_reference_is_compiled_as_the_trained_denoiser(
         module._compiled_call_impl = None  # the same weights, eager
     expected = trainer._reference_mses(trainer.model, conditioning, noise, timesteps, latents)[0]
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _four_width_tango(caption_width: int) -> DiffusionPipeline:
+    """The tiny TANGO with a UNet whose attention blocks come in four widths, as TANGO's own do in
+    three (320/640/1280): the case where dynamo's one cache per block class ran out."""
+    from diffusers import UNet2DConditionModel
+
+    from baton_tta.tiny import TINY_LATENT_CHANNELS
+
+    pipeline = tiny_pipeline("TangoPipeline")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=(16, 32),
+        in_channels=TINY_LATENT_CHANNELS,
+        out_channels=TINY_LATENT_CHANNELS,
+        down_block_types=("CrossAttnDownBlock2D",) * 4,
+        up_block_types=("CrossAttnUpBlock2D",) * 4,
+        block_out_channels=(8, 16, 24, 32),
+        layers_per_block=1,
+        attention_head_dim=4,
+        cross_attention_dim=caption_width,
+        norm_num_groups=4,
+        use_linear_projection=True,
+    )
+    pipeline.register_modules(unet=unet)
+    return pipeline
+
+
+def test_compiled_blocks_take_one_graph_per_shape_class_and_mode_with_no_eager_fallback(tmp_path):
+    """A run over two caption lengths and two batch sizes, with validation (eval, no grad, guidance's
+    doubled batch), compiles one graph per block width and mode, counted with dynamo's own counters:
+    batch and caption length are symbolic and the cache has room for every width, so nothing falls back
+    to eager (static sizes needed a graph per width × length × batch: the 9th ran eager). Dynamo's own
+    limit is back after training."""
+    from datasets import concatenate_datasets
+    from torch._dynamo.utils import counters
+
+    from baton_tta.tiny import TINY_TEXT_WIDTH
+    from baton_tta.toy.tones import tone_preference_dataset, tone_pretrain_dataset
+    from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
+
+    rows = tone_preference_dataset(num_rows=5, seconds=1.0, reward_rows=False)
+    long_captions = rows.select(range(3, 5)).map(lambda row: {"prompt": row["prompt"] + " in a very large hall"})
+    rows = concatenate_datasets([rows.select(range(3)), long_captions])  # batches of 3 and 2, two lengths
+    args = _objective_args(
+        RewardWeightedDiffusionConfig,
+        tmp_path,
+        max_steps=4,
+        per_device_train_batch_size=3,
+        torch_compile_backend="eager",
+        validation_prompts=["a dog barks"],
+        validation_every_n_steps=4,
+        validation_inference_steps=2,
+    )
+    trainer = RewardWeightedDiffusionTrainer(
+        _four_width_tango(TINY_TEXT_WIDTH), args, rows, tone_pretrain_dataset(num_rows=5, seconds=1.0)
+    )
+    seen: set[tuple[int, int]] = set()
+    trainer.family.denoiser.register_forward_pre_hook(
+        lambda _, args, kwargs: seen.add((args[0].shape[0], kwargs["encoder_hidden_states"].shape[1])),
+        with_kwargs=True,
+    )
+    torch._dynamo.reset()
+    counters.clear()
+    trainer.train()
+    batches, lengths = {b for b, _ in seen}, {n for _, n in seen}
+    assert len(batches) >= 3 and len(lengths) >= 2, seen  # 3 + 3, 2 + 2, and validation's guided batch
+    fallbacks = [reason for reason in counters["unimplemented"] if "recompile" in reason.lower()]
+    assert fallbacks == []
+    assert counters["stats"]["unique_graphs"] == 4 * 2  # four widths × {training, validation}
+    assert torch._dynamo.config.recompile_limit == 8

@@ -187,12 +187,19 @@ class AudioFamily(ABC):
 
     def compile_blocks(self, denoiser: torch.nn.Module, **compile_kwargs: Any) -> int:
         """:meth:`compile_denoiser` on any denoiser of this family (a frozen reference copy: ``deepcopy``
-        drops a module's compiled call)."""
+        drops a module's compiled call).
+
+        Batch and sequence sizes are symbolic (``dynamic=True`` unless asked otherwise): every copy of a
+        block shares one dynamo cache (one ``forward``), and with static sizes each caption length ×
+        batch size × width took a graph of its own until dynamo's limit of 8 sent the rest to eager.
+        Widths stay static (parameter shapes), so what is left is one graph per
+        :func:`block_shape_classes` entry and mode (see :data:`GRAPHS_PER_SHAPE_CLASS`)."""
         blocks = [m for m in denoiser.modules() if type(m).__name__ in self.compiled_blocks]
         if not blocks:
             raise ValueError(f"{self.display_name}'s denoiser has none of the blocks {self.compiled_blocks}")
+        settings = {"dynamic": True, **compile_kwargs}
         for block in blocks:
-            block.compile(**compile_kwargs)
+            block.compile(**settings)
         return len(blocks)
 
     def denoise(

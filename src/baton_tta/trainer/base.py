@@ -18,7 +18,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.loading import load_preference_dataset, standardize
 from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.families import Conditioning, TimestepSettings, family_of, load_pipeline
+from baton_tta.families.compiling import room_for_compiled_graphs
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
 from baton_tta.hub.push import pipeline_files, push_folder
 from baton_tta.pipelines.pipeline_tango import ship_component_code
@@ -319,9 +320,18 @@ class DiffusionTrainer(Trainer):
         self._lean()
         self._saved_to = None  # what training changes is saved again
         try:
-            return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+            with self._compiled_graph_room():
+                return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
         finally:
             self._whole()  # the pipeline is whole again for whoever uses it next
+
+    def _compiled_graph_room(self) -> AbstractContextManager[Any]:
+        """Room in dynamo's cache for every graph the compiled blocks need while training runs
+        (:mod:`baton_tta.families.compiling`); nothing when nothing is compiled."""
+        if self.denoiser_compile is None:
+            return nullcontext()
+        reference = [self.reference_denoiser] if self.reference_denoiser is not None else []
+        return room_for_compiled_graphs(self.family.denoiser, *reference)
 
     def _lean(self) -> None:
         """What training on the device does not need, off it or halved: with cached features the
