@@ -57,7 +57,9 @@ def main() -> None:
     a = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         trainer = _trainer(a.pipeline, a.batch, folder)
-        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(a.batch)])
+        batch = trainer._prepare_inputs(
+            trainer.data_collator([trainer.train_dataset[i] for i in range(a.batch)])
+        )
         parts = [batch["audio"], batch["pretrain"]]
         model = trainer.model
 

@@ -20,7 +20,7 @@ tables): its counts are an upper bound of a GPU run's.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -40,29 +40,49 @@ class HostReadCounter(TorchDispatchMode):
     Args:
         count_cpu_copies: count ``.cpu()``/``.tolist()``/``.numpy()`` on CPU tensors too. A CPU run
             of a GPU path sets it: there every tensor is on the CPU, but on the GPU these would copy.
+        libraries: modules whose own reads are theirs, not the caller's (a frozen text encoder's mask
+            check inside transformers): reads made inside their forward go to ``library_counts``.
     """
 
-    def __init__(self, count_cpu_copies: bool = True) -> None:
+    def __init__(self, count_cpu_copies: bool = True, libraries: Iterable[torch.nn.Module] = ()) -> None:
         super().__init__()
         self.count_cpu_copies = count_cpu_copies
         self.counts: Counter[str] = Counter()
+        self.library_counts: Counter[str] = Counter()
+        self._libraries = list(libraries)
+        self._inside_library = 0
+        self._hooks: list[Any] = []
         self._originals: dict[str, Callable[..., Any]] = {}
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def _tally(self) -> Counter[str]:
+        return self.library_counts if self._inside_library else self.counts
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name
         if name in VALUE_READS or name in DATA_DEPENDENT_SHAPES:
-            self.counts[name.removeprefix("aten::")] += 1
+            self._tally[name.removeprefix("aten::")] += 1
         elif name == "aten::index" and any(
             isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] if len(args) > 1 else ())
         ):
-            self.counts["boolean index"] += 1
+            self._tally["boolean index"] += 1
         return func(*args, **(kwargs or {}))
 
+    def _enter_library(self, *_: Any) -> None:
+        self._inside_library += 1
+
+    def _leave_library(self, *_: Any) -> None:
+        self._inside_library -= 1
+
     def __enter__(self):
+        # every submodule: a pipeline may call into one directly (``clap.get_text_features``)
+        for module in (m for library in self._libraries for m in library.modules()):
+            self._hooks.append(module.register_forward_pre_hook(self._enter_library))
+            self._hooks.append(module.register_forward_hook(self._leave_library, always_call=True))
         for method in HOST_COPIES:
             original = getattr(torch.Tensor, method)
             self._originals[method] = original
@@ -76,13 +96,16 @@ class HostReadCounter(TorchDispatchMode):
             for method, original in self._originals.items():
                 setattr(torch.Tensor, method, original)
             self._originals.clear()
+            for hook in self._hooks:
+                hook.remove()
+            self._hooks.clear()
 
     def _counting(self, method: str, original: Callable[..., Any]) -> Callable[..., Any]:
         counter = self
 
         def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
             if counter.count_cpu_copies or tensor.device.type != "cpu":  # (.cpu() on the GPU: one copy)
-                counter.counts[method] += 1
+                counter._tally[method] += 1
             return original(tensor, *args, **kwargs)
 
         return counted

@@ -116,7 +116,7 @@ def test_every_objective_trains_every_family_with_parked_components_then_saves_a
     from test_host_reads import GRPO_ROLLOUT_READS, CountPerStep
 
     trainer = _trainer(objective, family, tmp_path)
-    counting = CountPerStep()
+    counting = CountPerStep(libraries=trainer.family.frozen_components())
     trainer.add_callback(counting)
     cached = switches(objective, family)[0]
     if objective != "grpo":  # the offline configs' default: the null conditioning is used in the step
@@ -129,6 +129,8 @@ def test_every_objective_trains_every_family_with_parked_components_then_saves_a
     # the host-read budget (tests/test_host_reads.py): one read per step, the gradient norm
     expected = GRPO_ROLLOUT_READS[family] if objective == "grpo" else 1
     assert [sum(step.values()) for step in counting.steps] == [expected] * 2, counting.steps
+    if parks:  # the frozen encoders do not run inside a cached step, so they read nothing there
+        assert counting.library_steps == [{}, {}]
     folder = trainer.save_pipeline(tmp_path / "saved")
     reloaded = DiffusionPipeline.from_pretrained(folder, trust_remote_code=family == "TangoPipeline")
     assert type(reloaded).__name__ == family

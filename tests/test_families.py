@@ -299,7 +299,9 @@ def _baton(tmp_path, name, **overrides):
 
 
 def _first_batch(trainer):
-    return trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+    return trainer._prepare_inputs(
+        trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+    )
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 import torch
 from transformers import TrainerCallback
@@ -31,20 +33,25 @@ GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 10, "TangoPipeline": 10, "StableAudio
 
 class CountPerStep(TrainerCallback):
     """Host reads from the start of each optimizer step to the optimizer's step: forward, backward,
-    the gradient norm and the update (validation and logging, which come after, are not the step)."""
+    the gradient norm and the update (validation and logging, which come after, are not the step).
+    Reads inside ``libraries``' forward (the frozen encoders an uncached step runs) are theirs:
+    counted apart, in ``library_steps``."""
 
-    def __init__(self) -> None:
+    def __init__(self, libraries: Iterable[torch.nn.Module] = ()) -> None:
         self.steps: list[dict[str, int]] = []
+        self.library_steps: list[dict[str, int]] = []
+        self._libraries = list(libraries)
         self._counter: HostReadCounter | None = None
 
     def on_step_begin(self, args, state, control, **kwargs):
-        self._counter = HostReadCounter()
+        self._counter = HostReadCounter(libraries=self._libraries)
         self._counter.__enter__()
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         assert self._counter is not None
         self._counter.__exit__(None, None, None)
         self.steps.append(dict(self._counter.counts))
+        self.library_steps.append(dict(self._counter.library_counts))
 
 
 def test_the_counter_counts_each_kind_of_read_and_nothing_else():
@@ -69,6 +76,23 @@ def test_the_counter_counts_each_kind_of_read_and_nothing_else():
     with HostReadCounter(count_cpu_copies=False) as reads:
         x.cpu(), x.tolist()
     assert reads.total == 0
+
+
+def test_reads_inside_a_library_module_are_counted_as_its_own():
+    """A frozen encoder's own reads (transformers' mask checks) are kept apart from the caller's, and
+    the hooks that tell them apart are gone after the block."""
+
+    class Checks(torch.nn.Module):
+        def forward(self, x):
+            return x * bool(x.all())
+
+    library, x = Checks(), torch.ones(3)
+    with HostReadCounter(libraries=[library]) as reads:
+        library(x)
+        x.sum().item()
+    assert dict(reads.counts) == {"_local_scalar_dense": 1}
+    assert dict(reads.library_counts) == {"_local_scalar_dense": 1}
+    assert not library._forward_pre_hooks and not library._forward_hooks
     assert torch.Tensor.cpu is not None and "counted" not in torch.Tensor.cpu.__name__  # put back
 
 

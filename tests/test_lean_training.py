@@ -200,7 +200,9 @@ def test_compiled_blocks_take_one_graph_per_shape_class_and_mode_with_no_eager_f
     from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
     rows = tone_preference_dataset(num_rows=5, seconds=1.0, reward_rows=False)
-    long_captions = rows.select(range(3, 5)).map(lambda row: {"prompt": row["prompt"] + " in a very large hall"})
+    long_captions = rows.select(range(3, 5)).map(
+        lambda row: {"prompt": row["prompt"] + " in a very large hall"}
+    )
     rows = concatenate_datasets([rows.select(range(3)), long_captions])  # batches of 3 and 2, two lengths
     args = _objective_args(
         RewardWeightedDiffusionConfig,

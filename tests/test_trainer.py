@@ -710,3 +710,30 @@ def test_a_lora_save_neither_copies_nor_changes_the_trained_denoiser_and_a_push_
     assert len(saves) == 1 and not copies
     after = trainer.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # adapters not merged into the trained one
+
+
+def test_the_uncached_collator_only_decodes_and_the_step_encodes_as_the_cache_does(tmp_path):
+    """The uncached collator runs no model (every frozen component parked behind its tripwire: a call
+    would raise) and reads nothing from a device: it returns the captions and one stacked waveform
+    tensor for a single pinned copy, so forked loader workers never touch CUDA. Encoded in the step
+    (``_prepare_inputs``), the batch equals the cached path's tensor for tensor."""
+    from host_reads import HostReadCounter
+
+    cached = make_trainer(tmp_path / "cached", cache_latents=True)
+    uncached = make_trainer(tmp_path / "uncached", cache_latents=False)
+    items = [uncached.train_dataset[i] for i in range(4)]
+    uncached.parking.park(torch.device("cpu"))  # the tripwire, on the same device
+    with HostReadCounter() as reads:
+        raw = uncached.data_collator(items)
+    uncached.parking.unpark_to(uncached.args.device)
+    assert reads.total == 0
+    for part in ("audio", "pretrain"):
+        assert set(raw[part]) == {"prompts", "waveform"} and len(raw[part]["prompts"]) == 4
+        assert raw[part]["waveform"].shape == (4, 1, uncached.encoder.num_samples)
+    encoded, expected = uncached._prepare_inputs(raw), cached._prepare_inputs(cached.data_collator(items))
+    for part in ("audio", "pretrain"):
+        for key in ("latent_mean", "latent_std"):
+            assert encoded[part][key].is_contiguous()  # randn_like follows strides: the same draw
+            assert torch.equal(encoded[part][key], expected[part][key]), (part, key)
+        for key, value in expected[part]["conditioning"].items():
+            assert torch.equal(encoded[part]["conditioning"][key], value), (part, key)

@@ -294,6 +294,18 @@ class DiffusionTrainer(Trainer):
             self._metrics[key].append(value.detach().float() if isinstance(value, torch.Tensor) else value)
         return loss
 
+    def _prepare_input(self, data: Any) -> Any:
+        """Tensors go to the device in non-blocking copies (from pinned memory on a GPU, the host does
+        not wait for them); DeepSpeed's dtype casting stays transformers'."""
+        if isinstance(data, torch.Tensor) and not self.is_deepspeed_enabled:
+            return data.to(self.args.device, non_blocking=True)
+        return super()._prepare_input(data)
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The batch on the device and, on the uncached path, its captions and clips encoded there
+        (the collator only decodes: :meth:`~baton_tta.trainer.data.FeatureEncoder.encode_unencoded`)."""
+        return self.encoder.encode_unencoded(super()._prepare_inputs(inputs))
+
     # ------------------------------------------------------------------ running
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any):
         """Train after checking the output folder: a folder holding another run's results is refused

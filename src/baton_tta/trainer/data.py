@@ -33,6 +33,9 @@ from baton_tta.families.base import stack_waves
 
 logger = logging.getLogger(__name__)
 
+#: the keys of a batch part the uncached collator leaves for the training step to encode
+UNENCODED_PROMPTS, UNENCODED_WAVEFORM = "prompts", "waveform"
+
 
 @dataclass
 class EncodedRow:
@@ -66,17 +69,50 @@ class FeatureEncoder:
     def encode(self, prompts: list[str], waves: list[np.ndarray]) -> list[EncodedRow]:
         family = self.family
         conditioning = family.encode_conditioning(list(prompts), self.audio_length_s)
-        waveform = stack_waves(waves, self.num_samples, family.channels)
-        mean, std = family.encode_audio(waveform)
+        mean, std = self._posterior(stack_waves(waves, self.num_samples, family.channels))
         return [
             EncodedRow(_row(conditioning, i, family.padded_sequences), mean[i].cpu(), std[i].cpu())
             for i in range(len(prompts))
         ]
 
-    def encode_rows(self, rows: list[dict], audio_column: str) -> list[EncodedRow]:
-        """Decode and encode dataset rows (the uncached path, every step)."""
+    def clips(self, rows: list[dict], audio_column: str) -> dict:
+        """Dataset rows as the uncached path's batch part: their captions and their clips decoded and
+        stacked on the host (no model runs here: a collator in a forked worker never touches the
+        device, and the one waveform tensor goes over in a single pinned, non-blocking copy)."""
         waves = [self.decode(row[audio_column]) for row in rows]
-        return self.encode([row[self.prompt_column] for row in rows], waves)
+        return {
+            UNENCODED_PROMPTS: [row[self.prompt_column] for row in rows],
+            UNENCODED_WAVEFORM: stack_waves(waves, self.num_samples, self.family.channels),
+        }
+
+    @torch.no_grad()
+    def encode_batch(self, prompts: list[str], waveform: torch.Tensor) -> dict:
+        """Captions and a waveform batch already on the training device → the batch part the cached
+        path stacks (conditioning, latent mean, latent std), without a copy to the host: padded
+        positions are zeroed where the cache cuts them (the mask hides both from attention)."""
+        conditioning = self.family.encode_conditioning(list(prompts), self.audio_length_s)
+        for key, mask_key in self.family.padded_sequences.items():
+            real = conditioning[mask_key].bool().reshape(*conditioning[mask_key].shape, 1)
+            conditioning[key] = conditioning[key] * real.to(conditioning[key].dtype)
+        mean, std = self._posterior(waveform)
+        return {"conditioning": conditioning, "latent_mean": mean, "latent_std": std}
+
+    def _posterior(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's latent mean and std, contiguous: a VAE's are views into one moments tensor, and
+        ``randn_like`` follows a view's strides, so the posterior draw would depend on which path
+        (cached rows, a batch encoded in the step) produced them."""
+        mean, std = self.family.encode_audio(waveform)
+        return mean.contiguous(), std.contiguous()
+
+    def encode_unencoded(self, batch: dict) -> dict:
+        """``batch`` with every part the uncached collator left as captions and clips encoded on
+        their device (:meth:`encode_batch`); cached parts pass through."""
+        return {
+            key: self.encode_batch(value[UNENCODED_PROMPTS], value[UNENCODED_WAVEFORM])
+            if isinstance(value, dict) and UNENCODED_WAVEFORM in value
+            else value
+            for key, value in batch.items()
+        }
 
 
 def _row(conditioning: dict[str, torch.Tensor], i: int, padded: dict[str, str]) -> dict[str, torch.Tensor]:
@@ -254,7 +290,8 @@ def _stack(rows: list[EncodedRow]) -> dict:
 
 
 class DiffusionCollator:
-    """Builds ``{"preference": {...}, "pretrain": {...}}`` batches from cached or freshly encoded rows.
+    """Builds ``{"preference": {...}, "pretrain": {...}}`` batches: cached rows stacked, or (uncached) captions
+    and decoded clips that the training step encodes on its device.
 
     ``rewards`` are taken from the reward column (reward-model rows) or the label (human rows)."""
 
@@ -274,19 +311,20 @@ class DiffusionCollator:
         self.cache = cache
         self.audio_columns = audio_columns
 
-    def _rows(self, name: str, dataset: Dataset, indices: list[int], column: str) -> list[EncodedRow]:
-        key = f"{name}:{column}"
+    def _part(self, name: str, dataset: Dataset, indices: list[int], column: str) -> dict:
+        """One batch part: the cached rows stacked, or (uncached) the captions and decoded clips the
+        training step encodes on its device (:meth:`FeatureEncoder.encode_unencoded`)."""
         if self.cache is not None:
-            return [self.cache[key][i] for i in indices]
-        return self.encoder.encode_rows([dataset[i] for i in indices], column)
+            return _stack([self.cache[f"{name}:{column}"][i] for i in indices])
+        return self.encoder.clips([dataset[i] for i in indices], column)
 
     def __call__(self, items: list[dict[str, int]]) -> dict:
         indices = [item["index"] for item in items]
         batch: dict = {}
         for column in self.audio_columns:
-            batch[column] = _stack(self._rows("preference", self.preference, indices, column))
+            batch[column] = self._part("preference", self.preference, indices, column)
         batch["rewards"] = torch.tensor([self.rewards[i] for i in indices], dtype=torch.float32)
         pretrain_indices = [item["pretrain_index"] for item in items if item["pretrain_index"] >= 0]
         if self.pretrain is not None and pretrain_indices:
-            batch["pretrain"] = _stack(self._rows("pretrain", self.pretrain, pretrain_indices, "audio"))
+            batch["pretrain"] = self._part("pretrain", self.pretrain, pretrain_indices, "audio")
         return batch
