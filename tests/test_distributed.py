@@ -32,9 +32,7 @@ def _free_port() -> int:
 
 
 def command(processes: int, *argv: str) -> list[str]:
-    """``baton-tta <argv>`` in one plain process, or under ``accelerate launch`` with N CPU processes."""
-    if processes == 1:
-        return [sys.executable, "-m", "baton_tta.cli", *argv]
+    """``baton-tta <argv>`` under ``accelerate launch`` with N CPU processes."""
     return [
         str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(processes),
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -43,6 +41,16 @@ def command(processes: int, *argv: str) -> list[str]:
 
 
 def run(processes: int, *argv: str) -> subprocess.CompletedProcess:
+    """``baton-tta <argv>`` on N processes. One process runs here, in this interpreter, on one thread
+    as each launched rank does (the same kernels, so the same bytes): what is compared is the split
+    across processes, and a fresh interpreter per reference only added its ~9 s of imports."""
+    if processes == 1:
+        from baton_tta.cli import main
+        from baton_tta.scoped import torch_threads
+
+        with torch_threads(1):
+            assert main(list(argv)) == 0
+        return subprocess.CompletedProcess(list(argv), 0, "", "")
     result = subprocess.run(command(processes, *argv), env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return result

@@ -370,14 +370,8 @@ def _tiny_reward_model(folder: Path) -> list[str]:
     return ["--reward_model_name_or_path", str(folder)]
 
 
-def _train_grpo(output_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_script(
-        ROOT / "trainers" / "train_grpo.py", [*GRPO_ARGS, "--output_dir", output_dir, *extra], ENV
-    )
-
-
 @pytest.mark.slow
-def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
+def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path, caplog):
     from baton_tta.cli import main
 
     reward = _tiny_reward_model(tmp_path / "reward-model")
@@ -404,8 +398,14 @@ def test_sigkill_then_resume_continues_the_same_trajectory(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (run / "model_index.json").exists(), "killed before the end"
-    resumed = _train_grpo(run, *reward, "--resume_from_checkpoint", "last")
-    assert "resuming from" in resumed.stderr
+    caplog.set_level("INFO", logger="baton_tta.trainer")  # the resume, here too
+    assert (
+        main(
+            ["train-grpo", *GRPO_ARGS, *reward, "--output_dir", str(run), "--resume_from_checkpoint", "last"]
+        )
+        == 0
+    )
+    assert "resuming from" in caplog.text
     expected, got = (
         load_file(reference / "unet" / "diffusion_pytorch_model.safetensors"),
         load_file(run / "unet" / "diffusion_pytorch_model.safetensors"),

@@ -7,7 +7,7 @@ own autocast), validation, the objective's settings — except:
 
 - the pipeline and the data, swapped for the tiny stand-ins of the same family and schema (the
   stand-in clips are 1 s long, so ``audio_length_s`` goes with the data);
-- the batch: at most 2 rows per device step (accumulation as written);
+- the batch: at most 2 rows per device step and 2 accumulated micro-batches (accumulation still runs);
 - the run's length: two optimizer steps (``max_steps 2``), with the step-counted events the recipe
   asks for (logging, checkpoints, validation) moved inside those two steps so they happen, and
   validation clips sampled in two steps;
@@ -102,6 +102,8 @@ STEP_EVENTS = {
 #: rows per device step here: a published batch (6 rows × 4 accumulation steps in the official recipe)
 #: of emulated-bf16 convolutions took minutes on a CPU; accumulation still runs as written
 STAND_IN_BATCH = 2
+#: accumulated micro-batches per optimizer step here: two still accumulate (4 doubled the DPO recipes' cost)
+STAND_IN_ACCUMULATION = 2
 #: fields the run changes on purpose (above); every other recorded field must equal the recipe's
 CHANGED = {
     "output_dir",
@@ -111,6 +113,7 @@ CHANGED = {
     "cache_dir",
     "use_cpu",
     "per_device_train_batch_size",
+    "gradient_accumulation_steps",
 }
 
 
@@ -127,6 +130,8 @@ def _argv(name: str, run: RecipeRun, tmp_path: Path) -> list[str]:
     argv += ["--max_steps", "2"]
     if recipe.get("per_device_train_batch_size", 0) > STAND_IN_BATCH:
         argv += ["--per_device_train_batch_size", str(STAND_IN_BATCH)]
+    if recipe.get("gradient_accumulation_steps", 1) > STAND_IN_ACCUMULATION:
+        argv += ["--gradient_accumulation_steps", str(STAND_IN_ACCUMULATION)]
     argv += [x for key, value in STEP_EVENTS.items() if recipe.get(key) for x in (f"--{key}", str(value))]
     if recipe.get("bf16"):
         argv += ["--use_cpu", "true"]
