@@ -21,6 +21,7 @@ torch.set_num_threads(1)
 import datasets  # noqa: E402,F401
 import diffusers  # noqa: E402,F401
 import transformers  # noqa: E402,F401
+
 # The toy world registers its scorer (toy-oracle) when imported, as a plug-in does: a module imports
 # once, so a registration first made inside a test could not be made again after its restore.
 import baton_tta.toy.online  # noqa: E402,F401
