@@ -319,3 +319,21 @@ def test_a_scorer_pre_ranks_the_queue_least_sure_first_and_labels_nothing(clip_d
     bob = clips.order_for("bob")
     assert set(bob[: len(unsure)]) == set(unsure)  # everyone's queue starts with the unsure clips
     assert list(clip_dataset["label"]) == [-1] * len(clip_dataset)  # nothing was labelled
+
+
+def test_export_refuses_a_missing_or_empty_store_and_writes_nothing(tmp_path, clip_dataset):
+    """Found by the new-user probe: a mistyped --store created an empty store and "exported" 0 labels.
+    A missing store is an error naming it (and no store is created); a store with no label for these
+    clips is an error too, and nothing is written."""
+    from baton_tta.scripts import export_labels
+
+    clip_dataset.save_to_disk(str(tmp_path / "clips"))
+    argv = ["--dataset", str(tmp_path / "clips"), "--output_dir", str(tmp_path / "out")]
+    missing = tmp_path / "lables.sqlite"
+    with pytest.raises(SystemExit, match=f"no label store at {missing}: check --store.*baton-tta annotate"):
+        export_labels.main([*argv, "--store", str(missing)])
+    assert not missing.exists()
+    LabelStore(tmp_path / "empty.sqlite", app_version="1")
+    with pytest.raises(SystemExit, match=r"none of the \d+ clips .* has a label in .*empty\.sqlite"):
+        export_labels.main([*argv, "--store", str(tmp_path / "empty.sqlite")])
+    assert not (tmp_path / "out").exists()

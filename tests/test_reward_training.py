@@ -328,3 +328,25 @@ def test_labelling_with_nothing_to_score_says_why(tmp_path):
     ):
         label_with_reward_model(rows, tiny_reward_model(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_holding_another_reward_model_is_refused_before_any_work(tmp_path):
+    """Found by the new-user probe: train-reward-model replaced a reward model trained on other data
+    without a word (train refuses another run's folder). Refused now, naming what is there and the
+    flag; the model already there is untouched; ``overwrite_output_dir`` replaces it."""
+    config = RewardTrainingConfig(**{**TOY, "num_epochs": 1})
+    folder = tmp_path / "rm"
+    train_reward_model(tiny_reward_model(), tone_labelled_dataset(12), config, tmp_path / "cache", folder)
+    before = (folder / "model.safetensors").read_bytes()
+    with pytest.raises(
+        FileExistsError, match=r"holds another run's results \(model\.safetensors.*--overwrite_output_dir"
+    ):
+        train_reward_model(
+            tiny_reward_model(seed=1), tone_labelled_dataset(12), config, tmp_path / "c2", folder
+        )
+    assert (folder / "model.safetensors").read_bytes() == before and not (tmp_path / "c2").exists()
+    replaced = RewardTrainingConfig(**{**TOY, "num_epochs": 1, "overwrite_output_dir": True})
+    train_reward_model(
+        tiny_reward_model(seed=1), tone_labelled_dataset(12), replaced, tmp_path / "c2", folder
+    )
+    assert (folder / "model.safetensors").read_bytes() != before

@@ -80,3 +80,21 @@ def release(path: str | os.PathLike) -> None:
         return
     if holder.get("pid") == os.getpid():
         path.unlink(missing_ok=True)
+
+
+def refuse_another_runs_results(
+    folder: str | os.PathLike, results: tuple[str, ...], overwrite: bool, overwrite_flag: str
+) -> None:
+    """Refuse ``folder`` when it holds any of another run's ``results`` (a model trained on other data
+    must not be replaced silently); with ``overwrite`` they are deleted first, and the log says so."""
+    found = [name for name in results if (Path(folder) / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{folder} holds another run's results ({', '.join(found)}); use a new output_dir, or "
+            f"replace them with {overwrite_flag}"
+        )
+    logger.info("%s: replacing another run's %s", overwrite_flag, ", ".join(found))
+    for name in found:
+        (Path(folder) / name).unlink()

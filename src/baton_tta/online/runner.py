@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +344,9 @@ class OnlineRunner:
         result = train_reward_model(
             self.reward_model,
             labels,
-            self.reward_training,
+            replace(
+                self.reward_training, overwrite_output_dir=True
+            ),  # this stage's own folder: redone on resume
             cache_dir=self.output_dir / "reward-cache",
             output_dir=feedback / REWARD_MODEL_DIR,
         )

@@ -22,6 +22,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from baton_tta.data.distributed import is_main_process
+from baton_tta.data.lock import refuse_another_runs_results
 from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
 from baton_tta.data.settings import check_finite_settings
 from baton_tta.extras import require
@@ -32,6 +33,8 @@ from baton_tta.reward.modeling import BatonRewardModel
 
 logger = logging.getLogger(__name__)
 
+#: What a saved reward model's folder holds: a run finding any of them there is refused
+REWARD_MODEL_RESULTS = ("model.safetensors", "config.json", "reward_metrics.json", "README.md")
 #: Where embeddings are cached unless a run names another folder (shared by runs and scripts).
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "baton_tta", "embeddings")
 #: The sources' settings. The paper (§4.3) and the official scripts train one model per task on all
@@ -100,6 +103,10 @@ class RewardTrainingConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the split, the head init and the batch order."})
     report_to: list[str] = field(
         default_factory=list, metadata={"help": "'tensorboard' logs the losses per epoch to output_dir/runs."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Replace a reward model already in output_dir (refused otherwise, as for train)."},
     )
 
     def __post_init__(self):
@@ -173,7 +180,12 @@ def train_reward_model(
     dataset_id: str | None = None,
 ) -> RewardTrainingResult:
     """Fit the head on human labels; returns per-epoch history and validation metrics per task. With
-    ``output_dir``: saves the model (best validation epoch), histogram PNG, metrics JSON and card."""
+    ``output_dir``: saves the model (best validation epoch), histogram PNG, metrics JSON and card; a
+    folder holding another reward model is refused before any work (``overwrite_output_dir``)."""
+    if output_dir is not None:
+        refuse_another_runs_results(
+            output_dir, REWARD_MODEL_RESULTS, config.overwrite_output_dir, "--overwrite_output_dir true"
+        )
     data = human_labelled(dataset)
     if config.task is not None:
         data = data.filter(lambda row: row["task"] == config.task, desc=f"{config.task} rows")

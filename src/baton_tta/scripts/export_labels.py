@@ -28,8 +28,19 @@ class ExportArguments(ClipStoreArguments):
 
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ExportArguments,), argv)
+    if not Path(args.store).is_file():  # opening would create an empty store and export nothing
+        raise SystemExit(
+            f"no label store at {args.store}: check --store, or label the clips first "
+            f"(baton-tta annotate --dataset {args.dataset} --store {args.store})"
+        )
     clips, store = args.open()
     dataset, report = export_annotations(clips, store)
+    if "human" not in dataset["source"]:
+        raise SystemExit(
+            f"none of the {len(dataset)} clips of {args.dataset} has a label in {args.store} (nor carries "
+            f"one): nothing was written. Label them first (baton-tta annotate --dataset {args.dataset} "
+            f"--store {args.store}), or check that --store is the store they were labelled in"
+        )
     folder = write_export(dataset, report, args.output_dir)
     print(report.markdown())
     print(f"labelled dataset and agreement report written to {Path(folder).resolve()}")
