@@ -808,3 +808,42 @@ def test_a_family_or_noise_process_missing_a_part_cannot_be_built():
 
     with pytest.raises(TypeError, match="target"):
         NoTarget({})
+
+
+#: a value other than the default for every timestep setting (each valid for some family)
+OTHER_THAN_DEFAULT = {
+    "snr_gamma": 5.0,
+    "snr_weighting": "v_target",
+    "timestep_density": "logit_normal",
+    "logit_mean": 0.5,
+    "logit_std": 2.0,
+    "mode_scale": 1.0,
+    "flow_loss_weighting": "cosmap",
+}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_timestep_setting_the_familys_process_ignores_is_refused_naming_it(name):
+    """Found by the new-user probe: Stable Audio 3's recipe trained TANGO and wrote
+    ``timestep_density: logit_normal`` on the card, a setting DDPM training never reads. Every setting
+    is tried on every family: one its process reads is taken, any other is refused with its name."""
+    from dataclasses import fields
+
+    from baton_tta.families import TimestepSettings
+
+    family = family_of(tiny_pipeline(name))
+    assert {f.name for f in fields(TimestepSettings)} == set(OTHER_THAN_DEFAULT)
+    process_class = type(family.noise_process())
+    for field_name, value in OTHER_THAN_DEFAULT.items():
+        settings = TimestepSettings(**{field_name: value})
+        if field_name in process_class.reads:
+            assert family.noise_process(settings).settings == settings
+        else:
+            with pytest.raises(
+                ValueError, match=rf"{re.escape(process_class.name)} training does not use {field_name}="
+            ):
+                family.noise_process(settings)
+    assert {"snr_gamma"} <= process_class.reads or name == "StableAudio3Pipeline"
+    assert ("timestep_density" in process_class.reads) == (
+        name in ("StableAudioPipeline", "StableAudio3Pipeline")
+    )

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from diffusers import DDPMScheduler
@@ -88,6 +89,20 @@ class TimestepSettings:
     flow_loss_weighting: str = "none"
 
 
+#: the fields that shape the continuous timestep density (SD3's ``compute_density_for_timestep_sampling``)
+DENSITY_SETTINGS = ("timestep_density", "logit_mean", "logit_std", "mode_scale")
+
+
+def ignored_settings(settings: TimestepSettings, reads: frozenset[str]) -> list[str]:
+    """``field=value`` for every field of ``settings`` set away from its default but not in ``reads``."""
+    defaults = TimestepSettings()
+    return [
+        f"{f.name}={getattr(settings, f.name)!r}"
+        for f in fields(settings)
+        if f.name not in reads and getattr(settings, f.name) != getattr(defaults, f.name)
+    ]
+
+
 class NoiseProcess(ABC):
     """Timestep sampling, noising, target and loss weights of one training parameterisation."""
 
@@ -95,9 +110,18 @@ class NoiseProcess(ABC):
     name = "noise process"
     #: whether DDIM (η > 0 included) can sample this model: only the discrete DDPM families
     supports_ddim = False
+    #: the :class:`TimestepSettings` fields this process reads; another one set is refused
+    reads: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
         self.settings = settings or TimestepSettings()
+        ignored = ignored_settings(self.settings, self.reads)
+        if ignored:
+            raise ValueError(
+                f"{self.name} training does not use {', '.join(ignored)} (a setting of another family's "
+                f"recipe?): it would be recorded on the card while changing nothing. Remove it; "
+                f"{self.name} reads {', '.join(sorted(self.reads)) or 'none of these settings'}"
+            )
 
     @abstractmethod
     def sample_timesteps(self, size: int, device: torch.device) -> torch.Tensor:
@@ -129,6 +153,7 @@ class DDPMProcess(NoiseProcess):
 
     name = "DDPM"
     supports_ddim = True
+    reads = frozenset({"snr_gamma", "snr_weighting"})
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
         super().__init__(scheduler_config, settings)
@@ -161,6 +186,7 @@ class CosineVProcess(NoiseProcess):
     ``[atan(σ_min), atan(σ_max)]·2/π``: the sampler never visits noise levels outside it."""
 
     name = "continuous-time v (cosine)"
+    reads = frozenset({"snr_gamma", "snr_weighting", *DENSITY_SETTINGS})
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
         super().__init__(scheduler_config, settings)
@@ -215,16 +241,12 @@ class RectifiedFlowProcess(NoiseProcess):
     scheduler has ``num_train_timesteps = 1``, so the discrete table SD3's script indexes has one entry."""
 
     name = "rectified flow"
+    reads = frozenset({"flow_loss_weighting", *DENSITY_SETTINGS})
 
     def __init__(self, scheduler_config, settings: TimestepSettings | None = None):
         super().__init__(scheduler_config, settings)
         if scheduler_config.get("use_dynamic_shifting", False):
             raise ValueError("rectified-flow training with use_dynamic_shifting is not supported")
-        if self.settings.snr_gamma is not None:
-            raise ValueError(
-                "snr_gamma (Min-SNR) is for DDPM / v-objective families; rectified flow weights its loss "
-                f"with flow_loss_weighting {FLOW_LOSS_WEIGHTINGS} and timestep_density"
-            )
         self.shift = float(scheduler_config.get("shift", 1.0))
         self.num_train_timesteps = float(scheduler_config.get("num_train_timesteps", 1000))
 
