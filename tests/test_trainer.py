@@ -737,3 +737,24 @@ def test_the_uncached_collator_only_decodes_and_the_step_encodes_as_the_cache_do
             assert torch.equal(encoded[part][key], expected[part][key]), (part, key)
         for key, value in expected[part]["conditioning"].items():
             assert torch.equal(encoded[part]["conditioning"][key], value), (part, key)
+
+
+def test_a_run_shorter_than_logging_steps_logs_its_last_step_draws_it_and_says_what_it_wrote(
+    tmp_path, capsys
+):
+    """Found by the new-user probe: ``--max_steps 4`` with the recipe's ``logging_steps`` printed
+    "training curves written" with no PNG written, and the card said "final logged train loss: n/a".
+    The last step is always logged; the card's loss is that logged value; the message names only what
+    was written."""
+    trainer = make_trainer(tmp_path, max_steps=2, logging_steps=10, condition_dropout=0.0)
+    trainer.train()
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert [entry["step"] for entry in logged] == [2]
+    folder = trainer.save_pipeline(tmp_path / "saved")
+    assert (folder / "training_curves.png").stat().st_size > 1000
+    assert f"final logged train loss: {logged[-1]['loss']:.4g}" in (folder / "README.md").read_text()
+    assert "pipeline, model card and training curves written to" in capsys.readouterr().out
+    trainer.state.log_history = []  # nothing logged: no curves, and the message does not claim them
+    trainer.save_pipeline(tmp_path / "bare")
+    assert not (tmp_path / "bare" / "training_curves.png").exists()
+    assert f"pipeline and model card written to {(tmp_path / 'bare').resolve()}" in capsys.readouterr().out

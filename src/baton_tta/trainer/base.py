@@ -39,7 +39,7 @@ from baton_tta.families.compiling import room_for_compiled_graphs
 from baton_tta.hub.cards import CURVES_FILE, pipeline_card, plot_training_curves
 from baton_tta.hub.push import pipeline_files, push_folder
 from baton_tta.pipelines.pipeline_tango import ship_component_code
-from baton_tta.trainer.callbacks import ValidationCallback, use_diffusers_tensorboard
+from baton_tta.trainer.callbacks import LogTheLastStep, ValidationCallback, use_diffusers_tensorboard
 from baton_tta.trainer.config import DiffusionTrainingConfig
 from baton_tta.trainer.data import EncodedRow, FeatureEncoder, PairedIndices, scan_clips
 from baton_tta.trainer.ema import EMACallback, TrainedWeightsEMA
@@ -172,6 +172,7 @@ class DiffusionTrainer(Trainer):
                 store_frozen_in(self.reference_denoiser, self._half_dtype)
             if self.denoiser_compile is not None:
                 self.family.compile_blocks(self.reference_denoiser, **self.denoiser_compile)
+        self.add_callback(LogTheLastStep())
         self.ema = TrainedWeightsEMA(denoiser, args.ema_decay) if args.use_ema else None
         if self.ema is not None:
             self.add_callback(EMACallback(self.ema))
@@ -480,9 +481,10 @@ class DiffusionTrainer(Trainer):
                 output_dir
             )
         ship_component_code(output_dir)  # components from outside diffusers (the toy vocoder) travel along
-        self.create_model_card(output_dir)
+        curves = self.create_model_card(output_dir)
         self._saved_to = output_dir.resolve()
-        print(f"pipeline, model card and training curves written to {output_dir.resolve()}")
+        written = "pipeline, model card and training curves" if curves else "pipeline and model card"
+        print(f"{written} written to {output_dir.resolve()}")
         return output_dir
 
     def note_limit(self, message: str) -> None:
@@ -508,8 +510,9 @@ class DiffusionTrainer(Trainer):
         """What the card says about the data (rows, mean reward); subclasses fill it in."""
         return {"num_rows": len(self.train_dataset), "mean_reward": float("nan")}
 
-    def create_model_card(self, output_dir: str | os.PathLike, **_: Any) -> None:
-        """README.md from the card template: base model, data sources, every hyperparameter, curves."""
+    def create_model_card(self, output_dir: str | os.PathLike, **_: Any) -> Path | None:
+        """README.md from the card template: base model, data sources, every hyperparameter, curves;
+        returns the curves' PNG (None when nothing was logged to draw)."""
         output_dir = Path(output_dir)
         curves = plot_training_curves(self.state.log_history, output_dir / CURVES_FILE)
         losses = [entry["loss"] for entry in self.state.log_history if "loss" in entry]
@@ -548,6 +551,7 @@ class DiffusionTrainer(Trainer):
             **self.card_facts(),
         )
         card.save(output_dir / "README.md")
+        return curves
 
     def card_hyperparameters(self) -> list[str]:
         """Config fields the card lists: every field this project defines, plus the optimiser's."""

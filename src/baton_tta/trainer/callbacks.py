@@ -1,4 +1,5 @@
-"""Validation during training: render the validation captions, keep the clips, log their reward."""
+"""Callbacks of the diffusion trainers: validation during training (render the validation captions, keep
+the clips, log their reward), the last step always logged, TensorBoard with diffusers models."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ from transformers.integrations import TensorBoardCallback
 from baton_tta.data.generation import render_clips
 
 logger = logging.getLogger(__name__)
+
+
+class LogTheLastStep(TrainerCallback):
+    """The last optimizer step is always logged: with fewer steps than ``logging_steps`` nothing was,
+    so the card said "final logged train loss: n/a" and no curves were drawn while stdout showed the
+    run's ``train_loss``."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.max_steps and state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
 
 
 class ValidationCallback(TrainerCallback):
