@@ -182,3 +182,30 @@ def test_kernel_audio_distance_is_kadtks_unbiased_mmd_by_hand():
     assert kernel_audio_distance(rng.standard_normal((40, 3)) + 1.0, rng.standard_normal((40, 3))) > 5
     with pytest.raises(ValueError, match="at least 2 clips per set"):
         kernel_audio_distance(x[:1], y)
+
+
+def test_no_local_path_reaches_a_card(tmp_path):
+    """Found by the new-user probe: ``evaluate --push_to_hub`` wrote the evaluation CSV's absolute path
+    into the public card's model-index. A card names a local source by its last part only — in the
+    metadata, the evaluation section and the data sources — whatever the path looks like."""
+    from baton_tta.hub.cards import pipeline_card, with_evaluation
+
+    folder = tmp_path / "my data" / "private"
+    folder.mkdir(parents=True)
+    (folder / "myeval.csv").write_text("prompt\na dog\n")
+    sources = [str(folder / "myeval.csv"), str(folder / "gone.csv"), "you/baton-temporal", "in-memory rows"]
+    card = pipeline_card(
+        title="t", summary="s", base_model=str(folder), datasets=sources, hyperparameters={}, num_rows=1,
+        mean_reward=0.5, steps=1, final_loss=None, use_lora=False, model_name="TANGO",
+        pipeline_class="TangoPipeline", license="other", license_note="", model_tags=(), remote_code=True,
+    )  # fmt: skip
+    card = with_evaluation(card, {"FD": 1.0}, str(folder / "myeval.csv"), str(folder / "myeval.csv"))
+    card.save(tmp_path / "README.md")
+    written = (tmp_path / "README.md").read_text()
+    assert str(tmp_path) not in written and "my data" not in written
+    assert (
+        "local `myeval.csv`" in written
+        and "local `gone.csv`" in written
+        and "`you/baton-temporal`" in written
+    )
+    assert [(r.dataset_type, r.dataset_name) for r in card.data.eval_results] == [("local", "myeval.csv")]

@@ -71,10 +71,19 @@ def _template(name: str) -> str:
     return resources.files("baton_tta.hub").joinpath("templates", name).read_text("utf-8")
 
 
+def public_name(source: str) -> str:
+    """How a card names a data source: a Hub id as it is, a local path by its last part only (a card
+    is public; the path is the author's machine), a description as it is."""
+    if hub_id(source):
+        return f"`{source}`"
+    if Path(source).exists() or Path(source).is_absolute():
+        return f"local `{Path(source).name}`"
+    return source
+
+
 def _names(sources: Sequence[str]) -> str:
-    """Data sources for the card's text: Hub ids and local paths in backticks, descriptions as they are."""
-    named = [f"`{s}`" if hub_id(s) or Path(s).exists() else s for s in sources]
-    return ", ".join(named) or "in-memory datasets"
+    """Data sources for the card's text (:func:`public_name`)."""
+    return ", ".join(map(public_name, sources)) or "in-memory datasets"
 
 
 # --------------------------------------------------------------------------- fine-tuned pipeline
@@ -196,8 +205,8 @@ def with_evaluation(
     results = [
         EvalResult(
             task_type="text-to-audio",
-            dataset_type=dataset_type,
-            dataset_name=dataset_name,
+            dataset_type=hub_id(dataset_type) or "local",  # never the author's path: the card is public
+            dataset_name=Path(dataset_name).name,
             metric_type=name.lower(),
             metric_name=name,
             metric_value=round(float(value), 4),
@@ -207,7 +216,7 @@ def with_evaluation(
     ]
     card.data.eval_results = results or None
     card.data.model_name = card.data.model_name or "baton-tango"
-    section = f"{EVALUATION_HEADING}\n\nOn `{dataset_name}`:\n\n{evaluation_table(metrics)}\n"
+    section = f"{EVALUATION_HEADING}\n\nOn `{Path(dataset_name).name}`:\n\n{evaluation_table(metrics)}\n"
     body = card.text
     start = body.find(EVALUATION_HEADING)
     if start < 0:
