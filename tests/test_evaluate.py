@@ -13,7 +13,13 @@ import pytest
 import soundfile as sf
 from datasets import Dataset
 
-from baton_tta.metrics.evaluation import compute_metrics, embed_clips, push_metrics_to_card, table4_markdown
+from baton_tta.metrics.evaluation import (
+    compute_metrics,
+    embed_clips,
+    push_metrics_to_card,
+    stand_in_note,
+    table4_markdown,
+)
 from baton_tta.tiny import tiny_backbones
 from helpers import sine
 
@@ -78,6 +84,9 @@ def test_evaluate_script_end_to_end(tmp_path):
     assert report["embedded_clips"]["base"] == {"cnn14": 10, "vggish": 10, "clap": 10}
     table = (tmp_path / "out" / "results.md").read_text()
     assert table.startswith("| Model | FD ↓ | FAD ↓ | KAD ↓ | IS ↑ | KL ↓ | CLAP ↑ |") and "| base |" in table
+    # random stand-in backbones: said in the table file and the JSON (found by the new-user probe)
+    assert "**Not comparable:** computed with the 'tiny-random' stand-in backbones" in table
+    assert report["note"].startswith("computed with the 'tiny-random' stand-in backbones")
     assert (tmp_path / "out" / "results.png").stat().st_size > 1000
     assert len(list((tmp_path / "out" / "clips" / "base").glob("*.wav"))) == 10
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)  # clips come from the cache
@@ -148,6 +157,18 @@ def test_metrics_written_into_the_model_card(tmp_path, loopback_hub):
     # the body shows the results too, and the rest of the card (citation) survives
     assert NOT_EVALUATED not in card.text and "| FD | 12.5 |" in card.text and "| CLAP | 0.31 |" in card.text
     assert "On `AudioCaps temporal subset`" in card.text and "@article{liao2024baton" in card.text
+    assert "Not comparable" not in card.text
+    # numbers from stand-in backbones: marked in the section, kept out of the model-index
+    push_metrics_to_card(
+        "baton/tuned", metrics, dataset_name="AudioCaps temporal subset", dataset_type="audiocaps",
+        note=stand_in_note("tiny-random"),
+    )  # fmt: skip
+    card = ModelCard.load("baton/tuned")
+    assert card.data.eval_results is None and "model-index" not in card.content
+    assert (
+        f"**Not comparable:** {stand_in_note('tiny-random')}." in card.text and "| FD | 12.5 |" in card.text
+    )
+    assert stand_in_note("public") is None
     assert (
         table4_markdown({"m": metrics}).splitlines()[2]
         == "| m | 12.500 | 1.250 | — | 4.500 | 0.750 | 0.310 |"

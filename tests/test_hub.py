@@ -76,3 +76,12 @@ def test_preference_dataset_push_card_and_load(loopback_hub, tmp_path):
     loaded = load_preference_dataset("baton/clips")
     assert loaded["prompt"] == rows["prompt"] and loaded["label"] == rows["label"]
     assert loaded[0]["audio"]["bytes"] == local[0]["audio"]["bytes"]
+
+
+def test_push_dataset_refuses_to_license_ones_data_by_default(tmp_path):
+    """Found by the new-user probe: ``push-dataset`` licensed one's own data cc-by-nc-sa-4.0 unless told
+    otherwise. Without ``--license`` it is refused before anything is read, naming the flag."""
+    from baton_tta.scripts import push_dataset
+
+    with pytest.raises(SystemExit, match=r"give --license for .*nowhere.*e\.g\. --license cc-by-4\.0"):
+        push_dataset.main(["--source", str(tmp_path / "nowhere"), "--hub_dataset_id", "you/mine"])

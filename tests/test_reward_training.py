@@ -350,3 +350,23 @@ def test_a_folder_holding_another_reward_model_is_refused_before_any_work(tmp_pa
         tiny_reward_model(seed=1), tone_labelled_dataset(12), replaced, tmp_path / "c2", folder
     )
     assert (folder / "model.safetensors").read_bytes() != before
+
+
+def test_validation_on_few_clips_says_how_little_it_says(tmp_path, monkeypatch):
+    """Found by the new-user probe: validation ran on 6 clips without a word. Below
+    ``FEW_VALIDATION_CLIPS`` held-out clips the log, the metrics file and the card say how wide an
+    accuracy's 95 % interval is; at or above it nothing is added."""
+    import baton_tta.reward.training as training
+
+    assert "about ±40 points" in training.few_validation_clips(6)  # 1.96 · √(0.25 / 6) = 0.40
+    config = RewardTrainingConfig(**{**TOY, "num_epochs": 1, "validation_fraction": 0.25})
+    result = train_reward_model(
+        tiny_reward_model(), tone_labelled_dataset(24), config, tmp_path / "c", tmp_path / "rm"
+    )
+    said = [limit for limit in result.limits if limit.startswith("Validation rests on")]
+    assert said == [training.few_validation_clips(result.validation_rows)]
+    assert f"**Note:** {said[0]}" in (tmp_path / "rm" / "README.md").read_text()
+    assert said[0] in json.loads((tmp_path / "rm" / "reward_metrics.json").read_text())["notes"]
+    monkeypatch.setattr(training, "FEW_VALIDATION_CLIPS", result.validation_rows)
+    again = train_reward_model(tiny_reward_model(), tone_labelled_dataset(24), config, tmp_path / "c")
+    assert not [limit for limit in again.limits if limit.startswith("Validation rests on")]

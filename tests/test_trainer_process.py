@@ -241,3 +241,41 @@ def test_push_to_hub_uploads_everything_in_one_commit(tmp_path, loopback_hub):
     )
     loaded.load_lora_weights("baton/tiny-baton", cache_dir=tmp_path / "cache")
     assert type(loaded).__name__ == "TangoPipeline"
+
+
+def test_after_a_push_the_load_hint_names_the_hub_repo(tmp_path, loopback_hub, capsys):
+    """Found by the new-user probe: after ``--push_to_hub`` the "Load it with" hint showed the local
+    folder. It shows the repo the files went to, namespace included (a bare ``--hub_model_id`` lands
+    in the user's namespace); without a push, the folder."""
+    from baton_tta.cli import main
+
+    argv = [
+        "train",
+        *ARGS[:2],
+        "--max_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--validation_every_n_steps",
+        "0",
+    ]
+    assert (
+        main(
+            [
+                *argv,
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--push_to_hub",
+                "true",
+                "--hub_model_id",
+                "tiny-baton",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    repo = next(repo_id for _, repo_id in loopback_hub.state.repos)
+    assert repo.endswith("/tiny-baton") and f'DiffusionPipeline.from_pretrained("{repo}"' in printed
+    assert str(tmp_path) not in printed.split("Load it with:")[1]
+    assert main([*argv, "--output_dir", str(tmp_path / "local")]) == 0
+    assert f'from_pretrained("{(tmp_path / "local").resolve()}"' in capsys.readouterr().out

@@ -199,9 +199,15 @@ def evaluation_table(metrics: Mapping[str, float | None]) -> str:
 
 
 def with_evaluation(
-    card: ModelCard, metrics: Mapping[str, float | None], dataset_name: str, dataset_type: str
+    card: ModelCard,
+    metrics: Mapping[str, float | None],
+    dataset_name: str,
+    dataset_type: str,
+    note: str | None = None,
 ) -> ModelCard:
-    """The card with ``metrics`` as model-index results and as its Evaluation section's body."""
+    """The card with ``metrics`` as model-index results and as its Evaluation section's body. With a
+    ``note`` (the numbers are not comparable: stand-in backbones) the section says so and the
+    model-index stays empty — leaderboards read the metadata, not the note."""
     results = [
         EvalResult(
             task_type="text-to-audio",
@@ -214,9 +220,11 @@ def with_evaluation(
         for name, value in metrics.items()
         if value is not None and not math.isnan(value)
     ]
-    card.data.eval_results = results or None
+    card.data.eval_results = (results or None) if note is None else None
     card.data.model_name = card.data.model_name or "baton-tango"
     section = f"{EVALUATION_HEADING}\n\nOn `{Path(dataset_name).name}`:\n\n{evaluation_table(metrics)}\n"
+    if note is not None:
+        section += f"\n**Not comparable:** {note}.\n"
     body = card.text
     start = body.find(EVALUATION_HEADING)
     if start < 0:

@@ -287,15 +287,30 @@ def plot_results(results: dict[str, dict[str, float | None]], path: Path) -> Pat
     return path
 
 
-def write_report(
-    results: dict[str, dict[str, float | None]], output_dir: Path, details: dict | None = None
-) -> dict[str, Path]:
-    """``results.json``, ``results.md`` (Table 4 layout) and ``results.png``."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "results.json").write_text(
-        json.dumps({"results": results, **(details or {})}, indent=2), encoding="utf-8"
+def stand_in_note(backbones: str) -> str | None:
+    """What to say of metrics computed with ``--backbones`` other than the public checkpoints (None
+    for the public ones): random stand-ins measure nothing another run or paper can be compared with."""
+    if backbones == "public":
+        return None
+    return (
+        f"computed with the '{backbones}' stand-in backbones (random weights built in code, not the "
+        "published CNN14 / VGGish / CLAP): not comparable with published numbers or with any other run"
     )
-    (output_dir / "results.md").write_text(table4_markdown(results) + "\n", encoding="utf-8")
+
+
+def write_report(
+    results: dict[str, dict[str, float | None]],
+    output_dir: Path,
+    details: dict | None = None,
+    note: str | None = None,
+) -> dict[str, Path]:
+    """``results.json``, ``results.md`` (Table 4 layout) and ``results.png``; ``note`` (say, that the
+    backbones were stand-ins: :func:`stand_in_note`) goes under the table and into the JSON."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {"results": results, **(details or {}), **({"note": note} if note else {})}
+    (output_dir / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    markdown = table4_markdown(results) + (f"\n\n**Not comparable:** {note}." if note else "")
+    (output_dir / "results.md").write_text(markdown + "\n", encoding="utf-8")
     return {
         "json": output_dir / "results.json",
         "markdown": output_dir / "results.md",
@@ -309,11 +324,12 @@ def push_metrics_to_card(
     dataset_name: str,
     dataset_type: str,
     token: str | None = None,
+    note: str | None = None,
 ) -> None:
     """Write Table 4's metrics into ``repo_id``'s model card: model-index results and the card's
-    Evaluation section."""
+    Evaluation section (with ``note``, the section only, marked: :func:`~baton_tta.hub.cards.with_evaluation`)."""
     card = ModelCard.load(repo_id, token=token)
     table = {name: metrics.get(name) for name in METRICS}
-    updated = with_evaluation(card, table, dataset_name, dataset_type)
+    updated = with_evaluation(card, table, dataset_name, dataset_type, note=note)
     push_card(updated, repo_id, token=token, commit_message="Add evaluation results")
     print(f"evaluation results added to the model card of {repo_id}")

@@ -33,6 +33,21 @@ from baton_tta.reward.modeling import BatonRewardModel
 
 logger = logging.getLogger(__name__)
 
+#: Held-out clips below which validation metrics are said to be a rough guide (95 % interval of an
+#: accuracy near 0.5 wider than ±10 points)
+FEW_VALIDATION_CLIPS = 100
+
+
+def few_validation_clips(count: int) -> str:
+    """What ``count`` held-out clips can say: the half-width of an accuracy's 95 % interval at 0.5."""
+    half_width = 100 * 1.96 * math.sqrt(0.25 / count)
+    return (
+        f"Validation rests on {count} held-out clips: an accuracy near 0.5 is known only to about "
+        f"±{half_width:.0f} points (95 %), so these metrics are a rough guide, not a measurement "
+        f"(label more clips: {FEW_VALIDATION_CLIPS} or more)."
+    )
+
+
 #: What a saved reward model's folder holds: a run finding any of them there is refused
 REWARD_MODEL_RESULTS = ("model.safetensors", "config.json", "reward_metrics.json", "README.md")
 #: Where embeddings are cached unless a run names another folder (shared by runs and scripts).
@@ -211,6 +226,9 @@ def train_reward_model(
             f"Every training row is labelled {classes[0]} ({len(train_idx)} rows): a reward model learns "
             "nothing from one class. It scores every clip alike, and its accuracy below says nothing."
         )
+        logger.warning("%s", limits[-1])
+    if held_out and len(val_idx) < FEW_VALIDATION_CLIPS:
+        limits.append(few_validation_clips(len(val_idx)))
         logger.warning("%s", limits[-1])
     cache = EmbeddingCache(cache_dir, model)
     embeddings = np.concatenate([cache.embed_audios(list(data["audio"])), cache.embed_texts(prompts)], axis=1)

@@ -30,6 +30,7 @@ from baton_tta.metrics.evaluation import (
     protocol_record,
     push_metrics_to_card,
     score_clips_shared,
+    stand_in_note,
     table4_markdown,
     write_report,
 )
@@ -173,6 +174,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             "mixed_precision": precision,
             **protocol_record(backbones, checkpoints_of(args), prompts, args.eval_set, scorers),
         },
+        note=stand_in_note(args.backbones),
     )
     print(f"results written to {output.resolve()}/results.{{json,md,png}}")
     if args.push_to_hub:
@@ -182,6 +184,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             results[last],
             dataset_name=Path(args.eval_set).name,
             dataset_type=args.eval_set,
+            note=stand_in_note(args.backbones),
         )
     return results
 

@@ -23,7 +23,7 @@ from baton_tta.scripts.builtin import (
     resolve_preference_data,
     resolve_pretrain_data,
 )
-from baton_tta.scripts.utils import PIPELINE_HELP, parse
+from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -106,14 +106,10 @@ def run_training(
     script: ScriptArguments,
     args: RewardWeightedDiffusionConfig,
     trainer_class: type[RewardWeightedDiffusionTrainer] = RewardWeightedDiffusionTrainer,
-) -> Path:
-    """Train, save the pipeline (+ LoRA, card, curves) to ``args.output_dir``, push if asked."""
-    trainer = build_trainer(script, args, trainer_class)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    trainer.save_model(args.output_dir)
-    if args.push_to_hub:
-        trainer.push_to_hub()
-    return Path(args.output_dir)
+) -> str:
+    """Train, save the pipeline (+ LoRA, card, curves) to ``args.output_dir``, push if asked; returns
+    where the result loads from (the Hub id after a push)."""
+    return train_save_and_push(build_trainer(script, args, trainer_class), args)
 
 
 #: the offline toy recipe, shipped with the package (``recipes/toy.yaml`` is the same file)
@@ -145,12 +141,9 @@ def main(
 ) -> None:
     argv = with_default_recipe(sys.argv[1:] if argv is None else argv, default_recipe)
     script, args = parse((ScriptArguments, config_class), argv)
-    output = run_training(script, args, trainer_class)
+    location = run_training(script, args, trainer_class)
     if args.process_index == 0:
-        print(
-            "Load it with:\n  from diffusers import DiffusionPipeline\n"
-            f'  pipe = DiffusionPipeline.from_pretrained("{output.resolve()}", trust_remote_code=True)'
-        )
+        print(load_hint(location))
 
 
 if __name__ == "__main__":

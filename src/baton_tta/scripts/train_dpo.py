@@ -12,7 +12,7 @@ from pathlib import Path
 
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.scripts.builtin import resolve_pipeline
-from baton_tta.scripts.utils import PIPELINE_HELP, parse
+from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
 from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
 
 
@@ -39,11 +39,9 @@ def main(
     trainer = trainer_class(
         resolve_pipeline(script.pipeline_name_or_path, args.seed), args, train_dataset=pairs
     )
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    trainer.save_model(args.output_dir)
-    if args.push_to_hub:
-        trainer.push_to_hub()
+    location = train_save_and_push(trainer, args)
     print(f"{trainer.card_title.format(model='pipeline')} saved to {Path(args.output_dir).resolve()}")
+    print(load_hint(location))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from datasets import Dataset
 
 from baton_tta.data.loading import load_raw
 from baton_tta.scripts.builtin import TOY, named_scorer, resolve_pipeline
-from baton_tta.scripts.utils import PIPELINE_HELP, parse
+from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
 from baton_tta.trainer import DiffusionGRPOConfig, DiffusionGRPOTrainer
 
 
@@ -106,15 +106,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_dataset=prompts_for(script, args.seed),
         reward_funcs=reward_funcs_for(script, args.output_dir, args.seed),
     )
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    trainer.save_model(args.output_dir)
-    if args.push_to_hub:
-        trainer.push_to_hub()
+    location = train_save_and_push(trainer, args)
     if args.process_index == 0:
-        print(
-            "Load it with:\n  from diffusers import DiffusionPipeline\n"
-            f'  pipe = DiffusionPipeline.from_pretrained("{Path(args.output_dir).resolve()}", trust_remote_code=True)'
-        )
+        print(load_hint(location))
 
 
 if __name__ == "__main__":

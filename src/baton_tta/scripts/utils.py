@@ -9,6 +9,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import RepoUrl
 from trl import TrlParser
 
 from baton_tta.data.settings import check_finite_settings
@@ -52,6 +53,24 @@ def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:
                 rest.append(word)
         words = [*rest, flag, *values] if values or flag in words else rest
     return words
+
+
+def train_save_and_push(trainer: Any, args: Any) -> str:
+    """Train (resuming if asked), save the pipeline to ``output_dir`` and push it if asked; returns
+    where it loads from: the Hub id after a push (the user's namespace included), else the folder."""
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model(args.output_dir)
+    if args.push_to_hub:
+        return RepoUrl(trainer.push_to_hub().split("/commit/")[0]).repo_id
+    return str(Path(args.output_dir).resolve())
+
+
+def load_hint(location: str) -> str:
+    """The lines that tell a user how to load what a training command wrote (:func:`train_save_and_push`)."""
+    return (
+        "Load it with:\n  from diffusers import DiffusionPipeline\n"
+        f'  pipe = DiffusionPipeline.from_pretrained("{location}", trust_remote_code=True)'
+    )
 
 
 def default_repo_id(explicit: str | None, output_dir: str | Path) -> str:
