@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from baton_tta.cli import COMMANDS, main
 from baton_tta.scripts.generate import clip_filename
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_generate_writes_wavs_and_manifest(tmp_path):
@@ -86,3 +89,40 @@ def test_unknown_command_and_usage(capsys):
     assert main([]) == 0
     usage = capsys.readouterr().out
     assert all(name in usage for name in COMMANDS)
+
+
+def test_a_mistyped_or_shortened_flag_is_refused_with_the_flag_it_resembles(capsys):
+    """Found by the new-user probe: ``--learnign_rate`` got transformers' "arguments are not used"
+    with no suggestion, and ``--max_step`` was silently taken as ``--max_steps``. Every unknown flag
+    is named with the closest known one; prefixes are not accepted; nothing runs."""
+    with pytest.raises(
+        SystemExit,
+        match=r"--learnign_rate \(did you mean --learning_rate\?\), --max_step \(did you mean --max_steps\?\)",
+    ):
+        main(["train", "--learnign_rate", "1e-4", "--max_step", "3"])
+    with pytest.raises(SystemExit, match=r"unknown flag: --stor \(did you mean --store\?\)"):
+        main(["export-labels", "--dataset", "d", "--stor=s.sqlite"])
+    with pytest.raises(SystemExit, match=r"unknown flag: --zzz; --help"):
+        main(["push-dataset", "--zzz", "1"])
+
+
+def test_a_users_error_is_one_line_and_debug_keeps_the_traceback(tmp_path):
+    """Bad input (here a folder another run holds) ends in one line naming the command, not a
+    traceback; ``--debug`` raises the error itself."""
+    (tmp_path / "rm").mkdir()
+    (tmp_path / "rm" / "model.safetensors").write_bytes(b"")
+    argv = [
+        "train-reward-model",
+        "--config",
+        str(ROOT / "recipes" / "reward_tiny.yaml"),
+        "--dataset_name",
+        "tiny-random",
+    ]
+    argv += ["--cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "rm")]
+    with pytest.raises(
+        SystemExit,
+        match=r"^baton-tta train-reward-model: .* holds another run's results .*\n\(--debug shows the traceback\)$",
+    ):
+        main(argv)
+    with pytest.raises(FileExistsError):
+        main([*argv, "--debug"])

@@ -362,9 +362,13 @@ def test_label_with_reward_model_refuses_a_dataset_naming_a_local_file(tmp_path)
         "--reward_model",
         "tiny-random",
     ]
-    with pytest.raises(PreferenceDataError, match=r"'/etc/passwd' points outside"):
-        main([*argv, "--output_dir", str(out)])
+    with pytest.raises(
+        SystemExit, match=r"(?s)baton-tta label-with-reward-model: .*'/etc/passwd' points outside"
+    ):
+        main([*argv, "--output_dir", str(out)])  # one line, no traceback (a user's error)
     assert not out.exists()
+    with pytest.raises(PreferenceDataError, match=r"'/etc/passwd' points outside"):
+        main([*argv, "--output_dir", str(out), "--debug"])  # the traceback, when asked for
 
 
 def test_a_dataset_without_rows_is_named_and_said_to_be_empty(tmp_path):

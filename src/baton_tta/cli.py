@@ -52,9 +52,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"baton-tta: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    debug = "--debug" in rest
+    rest = [word for word in rest if word != "--debug"]
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
-    module.main(rest)
+    try:
+        module.main(rest)
+    except user_errors() as error:
+        if debug:
+            raise
+        raise SystemExit(f"baton-tta {command}: {error}\n(--debug shows the traceback)") from error
     return 0
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input causes — bad data (file, row, column named), a folder another run holds,
+    a missing file: said in one line, without a traceback (``--debug`` keeps it). Imported when a
+    command has run, so ``baton-tta --help`` stays instant."""
+    from baton_tta.data.audio import AudioDecodeError
+    from baton_tta.data.lock import OutputFolderInUse
+    from baton_tta.data.schema import PreferenceDataError
+
+    return (PreferenceDataError, AudioDecodeError, OutputFolderInUse, FileExistsError, FileNotFoundError)
 
 
 if __name__ == "__main__":

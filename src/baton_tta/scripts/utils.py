@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from collections.abc import Sequence
@@ -26,12 +27,34 @@ def parse(
     in ``repeatable`` may be given several times and its values accumulate (argparse keeps only the
     last ``--auth a:1 --auth b:2``)."""
     configure_logging()
-    parser = TrlParser(tuple(dataclass_types))
+    # no prefixes: `--max_step` silently became `--max_steps`, and a prefix that fits today may not tomorrow
+    parser = TrlParser(tuple(dataclass_types), allow_abbrev=False)
     words = list(sys.argv[1:] if argv is None else argv)
+    refuse_unknown_flags(words, {*parser._option_string_actions, "--config"})  # --config: TrlParser's own
     parsed = tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
     for settings in parsed:
         check_finite_settings(settings)
     return parsed
+
+
+def refuse_unknown_flags(words: Sequence[str], known: set[str]) -> None:
+    """Every ``--flag`` in ``words`` is one the command takes; the others are named together, each
+    with the closest known flag (transformers' "arguments are not used" came after the imports and
+    suggested nothing)."""
+    unknown = [
+        word.split("=", 1)[0]
+        for word in words
+        if word.startswith("--") and word.split("=", 1)[0] not in known
+    ]
+    if not unknown:
+        return
+    hints = []
+    for flag in unknown:
+        close = difflib.get_close_matches(flag, sorted(known), n=1, cutoff=0.6)
+        hints.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+    raise SystemExit(
+        f"unknown flag{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}; --help lists them all"
+    )
 
 
 def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:
