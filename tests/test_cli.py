@@ -126,3 +126,24 @@ def test_a_users_error_is_one_line_and_debug_keeps_the_traceback(tmp_path):
         main(argv)
     with pytest.raises(FileExistsError):
         main([*argv, "--debug"])
+
+
+@pytest.mark.skipif(
+    __import__("transformers.utils").utils.is_torch_bf16_gpu_available(), reason="this machine has a bf16 GPU"
+)
+def test_a_bf16_recipe_on_a_machine_without_a_bf16_gpu_says_both_ways_on(tmp_path):
+    """Found by the new-user probe: a GPU recipe (bf16) on a CPU stopped in transformers' traceback.
+    It is refused in one line before anything loads, naming ``--bf16 false`` (fp32) and ``--use_cpu
+    true`` (bf16 autocast on the CPU, as the suite runs the recipes); not switched to fp32 silently."""
+    from baton_tta.data.settings import SettingsError
+    from baton_tta.trainer import RewardWeightedDiffusionConfig
+
+    with pytest.raises(SettingsError, match=r"no bf16 GPU: pass --bf16 false .* or --use_cpu true"):
+        RewardWeightedDiffusionConfig(output_dir=str(tmp_path / "a"), bf16=True, report_to=[])
+    assert RewardWeightedDiffusionConfig(
+        output_dir=str(tmp_path / "b"), bf16=True, use_cpu=True, report_to=[]
+    ).bf16
+    recipe = str(ROOT / "recipes" / "baton_tango_lora_24gb.yaml")
+    with pytest.raises(SystemExit, match=r"^baton-tta train: bf16 is set .*--bf16 false"):
+        main(["train", "--config", recipe, "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

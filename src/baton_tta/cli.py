@@ -71,8 +71,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from baton_tta.data.audio import AudioDecodeError
     from baton_tta.data.lock import OutputFolderInUse
     from baton_tta.data.schema import PreferenceDataError
+    from baton_tta.data.settings import SettingsError
 
-    return (PreferenceDataError, AudioDecodeError, OutputFolderInUse, FileExistsError, FileNotFoundError)
+    return (
+        PreferenceDataError,
+        AudioDecodeError,
+        SettingsError,
+        OutputFolderInUse,
+        FileExistsError,
+        FileNotFoundError,
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from baton_tta.data.audio import LENGTH_TOLERANCE
-from baton_tta.data.settings import check_finite_settings
+from baton_tta.data.settings import SettingsError, check_finite_settings
 from baton_tta.extras import require
 from baton_tta.families.noise import FLOW_LOSS_WEIGHTINGS, TIMESTEP_DENSITIES
 
@@ -220,6 +220,7 @@ class DiffusionTrainingConfig(TrainingArguments):
 
     def __post_init__(self):
         check_finite_settings(self)  # every subclass's fields too: they are all set by now
+        refuse_bf16_without_a_device(self)
         super().__post_init__()
         if "tensorboard" in (self.report_to or []):
             require("tensorboard", "report_to tensorboard")
@@ -246,3 +247,16 @@ class DiffusionTrainingConfig(TrainingArguments):
         if self.device.type == "cpu":  # pinned host memory only speeds copies to an accelerator
             self.dataloader_pin_memory = False  # (torch warns when asked to pin without one)
         self.label_names = []  # the UNet has no labels; keeps Trainer from guessing "class_labels"
+
+
+def refuse_bf16_without_a_device(args: DiffusionTrainingConfig) -> None:
+    """bf16 (every GPU recipe asks for it) on a machine without a bf16 device: said with both ways on,
+    before transformers' own check stops the run in a traceback. Not switched to fp32 silently: the
+    card would record a precision the run did not use, and a recipe's run would not be the recipe's."""
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    if args.bf16 and not args.use_cpu and not is_torch_bf16_gpu_available() and not is_torch_xla_available():
+        raise SettingsError(
+            "bf16 is set (the GPU recipes' precision) but this machine has no bf16 GPU: pass --bf16 false "
+            "to train in fp32, or --use_cpu true to run bf16 autocast on the CPU (slow; what the suite does)"
+        )
