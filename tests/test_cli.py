@@ -147,3 +147,28 @@ def test_a_bf16_recipe_on_a_machine_without_a_bf16_gpu_says_both_ways_on(tmp_pat
     with pytest.raises(SystemExit, match=r"^baton-tta train: bf16 is set .*--bf16 false"):
         main(["train", "--config", recipe, "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_that_cannot_be_loaded_is_named_with_its_flag_and_the_way_to_get_it(tmp_path):
+    """Found by the new-user probe: offline, the default CLAP model failed with "couldn't connect to
+    huggingface.co", naming neither the model nor the flag. Said in one line with both, and how to get it."""
+    argv = ["train-reward-model", "--dataset_name", "tiny-random", "--output_dir", str(tmp_path / "rm")]
+    with pytest.raises(
+        SystemExit,
+        match=r"^baton-tta train-reward-model: --clap_model_name_or_path laion/clap-htsat-unfused: no such folder.*hf download laion/clap-htsat-unfused",
+    ):
+        main([*argv, "--cache_dir", str(tmp_path / "cache")])
+    with pytest.raises(
+        SystemExit, match=r"the pipeline someone/nothing-here: no such folder, and it could not be fetched"
+    ):
+        main(
+            [
+                "generate",
+                "--pipeline_name_or_path",
+                "someone/nothing-here",
+                "--prompts",
+                "a dog",
+                "--output_dir",
+                str(tmp_path / "g"),
+            ]
+        )

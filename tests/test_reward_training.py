@@ -370,3 +370,15 @@ def test_validation_on_few_clips_says_how_little_it_says(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "FEW_VALIDATION_CLIPS", result.validation_rows)
     again = train_reward_model(tiny_reward_model(), tone_labelled_dataset(24), config, tmp_path / "c")
     assert not [limit for limit in again.limits if limit.startswith("Validation rests on")]
+
+
+def test_data_without_human_labels_names_the_commands_that_make_them(tmp_path):
+    """Found by the new-user probe: "no human-labelled rows" did not say how to get some."""
+    from baton_tta.data.schema import PreferenceDataError
+
+    unlabelled = tone_labelled_dataset(6).map(lambda row: {"label": -1, "source": "unlabelled"})
+    with pytest.raises(
+        PreferenceDataError,
+        match=r"no human-labelled rows to train on \(6 rows.*baton-tta annotate.*baton-tta export-labels",
+    ):
+        train_reward_model(tiny_reward_model(), unlabelled, RewardTrainingConfig(**TOY), tmp_path)

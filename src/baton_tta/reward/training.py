@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from baton_tta.data.distributed import is_main_process
 from baton_tta.data.lock import refuse_another_runs_results
-from baton_tta.data.schema import ROLE_HUMAN, log_excluded, rows_by_role
+from baton_tta.data.schema import ROLE_HUMAN, PreferenceDataError, log_excluded, rows_by_role
 from baton_tta.data.settings import check_finite_settings
 from baton_tta.extras import require
 from baton_tta.hub.cards import reward_model_card
@@ -155,7 +155,15 @@ def human_labelled(dataset: Dataset) -> Dataset:
     roles = rows_by_role(dataset)
     log_excluded(roles, (ROLE_HUMAN,), "reward training")
     if not roles[ROLE_HUMAN]:
-        raise ValueError("no human-labelled rows (label 1/0, not from a reward model) to train on")
+        raise PreferenceDataError(
+            "the reward model's training data",
+            [
+                f"no human-labelled rows to train on ({len(dataset)} rows; a reward model trains on people's "
+                "labels 1/0, not on scores): label the clips with `baton-tta annotate`, then "
+                "`baton-tta export-labels` gives the labelled dataset"
+            ],
+            1,
+        )
     return dataset.select(roles[ROLE_HUMAN])
 
 

@@ -13,6 +13,11 @@ Anything else is passed on to the loaders untouched.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from datasets import Dataset
 from diffusers import DiffusionPipeline
 
@@ -41,6 +46,25 @@ TINY_PIPELINE_NAMES = {
 }
 
 
+@contextmanager
+def naming_a_model_not_found(name: str, flag: str) -> Iterator[None]:
+    """A model named on the command line that cannot be loaded (no such folder; a Hub id not in the
+    cache while offline or unreachable) is said with the name, the flag and what to do, not as
+    "couldn't connect to huggingface.co" (a :func:`baton_tta.cli.user_errors` one-liner)."""
+    try:
+        yield
+    except OSError as error:
+        if Path(name).exists():
+            raise  # a folder that is there but broken: the loader's own message says what is wrong
+        offline = (
+            " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0") else ""
+        )
+        raise FileNotFoundError(
+            f"{flag} {name}: no such folder, and it could not be fetched from the Hub{offline}: give a local "
+            f"folder, or download it first where the Hub is reachable (hf download {name})"
+        ) from error
+
+
 def resolve_pipeline(name: str, seed: int = 0) -> DiffusionPipeline:
     """A built-in tiny pipeline by name (:data:`TINY_PIPELINE_NAMES`), the toy TANGO, or any supported
     family's folder / Hub id through its own class's ``from_pretrained``."""
@@ -53,7 +77,8 @@ def resolve_pipeline(name: str, seed: int = 0) -> DiffusionPipeline:
             "'toy' names data, not a pipeline: give a pipeline folder, a Hub id, 'toy-tango' or "
             f"one of {sorted(TINY_PIPELINE_NAMES)}"
         )
-    return load_pipeline(name)
+    with naming_a_model_not_found(name, "the pipeline"):
+        return load_pipeline(name)
 
 
 def generating_pipeline(
@@ -104,9 +129,10 @@ def resolve_reward_model(
         raise ValueError(
             "text_backbone='t5' with a real CLAP: build BatonRewardConfig(t5_config=...) in Python"
         )
-    return BatonRewardModel.from_clap(
-        name, laion_tokenizer=laion_tokenizer, loss=loss, head_hidden_sizes=[head_hidden_size]
-    )
+    with naming_a_model_not_found(name, "--clap_model_name_or_path"):
+        return BatonRewardModel.from_clap(
+            name, laion_tokenizer=laion_tokenizer, loss=loss, head_hidden_sizes=[head_hidden_size]
+        )
 
 
 def resolve_backbones(name: str) -> Backbones | None:
