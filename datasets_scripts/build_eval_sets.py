@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.build_eval_sets` (also `baton-tta build-eval-sets`)."""
 
-from baton_tta.scripts.build_eval_sets import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["build-eval-sets", *sys.argv[1:]]))

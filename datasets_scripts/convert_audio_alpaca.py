@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.convert_audio_alpaca` (also `baton-tta convert-audio-alpaca`)."""
 
-from baton_tta.scripts.convert_audio_alpaca import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["convert-audio-alpaca", *sys.argv[1:]]))

@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.convert_baton_official` (also `baton-tta convert-baton-official`)."""
 
-from baton_tta.scripts.convert_baton_official import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["convert-baton-official", *sys.argv[1:]]))

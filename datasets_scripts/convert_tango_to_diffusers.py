@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.convert_tango` (also `baton-tta convert-tango`)."""
 
-from baton_tta.scripts.convert_tango import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["convert-tango", *sys.argv[1:]]))

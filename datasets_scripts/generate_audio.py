@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.generate_audio` (also `baton-tta generate-audio`)."""
 
-from baton_tta.scripts.generate_audio import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["generate-audio", *sys.argv[1:]]))

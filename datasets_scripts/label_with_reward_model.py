@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.label_with_reward_model` (also `baton-tta label-with-reward-model`)."""
 
-from baton_tta.scripts.label_with_reward_model import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["label-with-reward-model", *sys.argv[1:]]))

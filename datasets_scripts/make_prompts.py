@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.make_prompts` (also `baton-tta make-prompts`)."""
 
-from baton_tta.scripts.make_prompts import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["make-prompts", *sys.argv[1:]]))

@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.push_dataset` (also `baton-tta push-dataset`)."""
 
-from baton_tta.scripts.push_dataset import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["push-dataset", *sys.argv[1:]]))

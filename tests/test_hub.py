@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from datasets import Dataset, load_dataset
@@ -12,6 +14,8 @@ from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 from baton_tta import TangoPipeline
 from baton_tta.hub.cards import LICENSES
 from helpers import generator
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_pipeline_push_download_and_load(tiny_pipe, tmp_path, loopback_hub):
@@ -85,3 +89,52 @@ def test_push_dataset_refuses_to_license_ones_data_by_default(tmp_path):
 
     with pytest.raises(SystemExit, match=r"give --license for .*nowhere.*e\.g\. --license cc-by-4\.0"):
         push_dataset.main(["--source", str(tmp_path / "nowhere"), "--hub_dataset_id", "you/mine"])
+
+
+def test_dry_run_shows_every_push_and_uploads_nothing(tmp_path, capsys, monkeypatch):
+    """``--dry_run`` on any command: each push prints its repository, files with sizes and the card as
+    it would be pushed, and makes no request (the Hub endpoint here is a closed port: any request fails)."""
+    from baton_tta.cli import main
+    from baton_tta.toy.tones import tone_preference_dataset
+
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")  # nothing listens
+    tone_preference_dataset(4).save_to_disk(str(tmp_path / "clips"))
+    argv = [
+        "push-dataset",
+        "--source",
+        str(tmp_path / "clips"),
+        "--hub_dataset_id",
+        "you/mine",
+        "--license",
+        "cc-by-4.0",
+    ]
+    assert main([*argv, "--dry_run"]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run: nothing uploaded; the commit would add" in printed and "to dataset you/mine:" in printed
+    assert "README.md as it would be pushed" in printed and "license: cc-by-4.0" in printed
+    assert "would push (dry run) 4 rows and the dataset card to you/mine" in printed
+    train = [
+        "train",
+        "--config",
+        str(ROOT / "recipes" / "tiny_random.yaml"),
+        "--max_steps",
+        "1",
+        "--save_strategy",
+        "no",
+    ]
+    train += [
+        "--validation_every_n_steps",
+        "0",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--push_to_hub",
+        "true",
+    ]
+    assert main([*train, "--hub_model_id", "you/tuned", "--dry_run"]) == 0
+    printed = capsys.readouterr().out
+    assert "to model you/tuned:" in printed and "unet/diffusion_pytorch_model.safetensors" in printed
+    assert 'DiffusionPipeline.from_pretrained("you/tuned"' in printed
+    with pytest.raises(
+        ConnectionError
+    ):  # without --dry_run the same push does reach for the Hub (offline here)
+        main(argv)

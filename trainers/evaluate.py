@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.evaluate` (also `baton-tta evaluate`)."""
 
-from baton_tta.scripts.evaluate import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -9,7 +9,9 @@ data flag, the offline toy recipe ``recipes/toy.yaml`` (shipped in the package) 
 own pipeline or data, nothing from that recipe is mixed in.
 """
 
-from baton_tta.scripts.train import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train", *sys.argv[1:]]))

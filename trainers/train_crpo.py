@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_crpo` (also `baton-tta train-crpo`)."""
 
-from baton_tta.scripts.train_crpo import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-crpo", *sys.argv[1:]]))

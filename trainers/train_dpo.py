@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_dpo` (also `baton-tta train-dpo`)."""
 
-from baton_tta.scripts.train_dpo import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-dpo", *sys.argv[1:]]))

@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_grpo` (also `baton-tta train-grpo`)."""
 
-from baton_tta.scripts.train_grpo import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-grpo", *sys.argv[1:]]))

@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_kto` (also `baton-tta train-kto`)."""
 
-from baton_tta.scripts.train_kto import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-kto", *sys.argv[1:]]))

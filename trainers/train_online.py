@@ -4,7 +4,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_online` (also `baton-tta train-online`)."""
 
-from baton_tta.scripts.train_online import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-online", *sys.argv[1:]]))

@@ -2,7 +2,9 @@
 
 Thin wrapper: the command lives in `baton_tta.scripts.train_reward_model` (also `baton-tta train-reward-model`)."""
 
-from baton_tta.scripts.train_reward_model import main
+import sys
+
+from baton_tta.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-reward-model", *sys.argv[1:]]))

@@ -37,10 +37,23 @@ COMMANDS = {
 }
 
 
+#: flags every command takes, read here: the traceback of a user's error, pushes shown but not made
+GLOBAL_FLAGS = {
+    "--debug": "a user's error (bad data, a used folder) with its traceback",
+    "--dry_run": "every push shows its repository, files, sizes and card, and uploads nothing",
+}
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    return "usage: baton-tta <command> [--config file.yaml] [--flags]\n\ncommands:\n" + "\n".join(lines)
+    flags = [f"  {name:<{width}}  {text}" for name, text in GLOBAL_FLAGS.items()]
+    return (
+        "usage: baton-tta <command> [--config file.yaml] [--flags]\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\nwith any command:\n"
+        + "\n".join(flags)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,11 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"baton-tta: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    debug = "--debug" in rest
-    rest = [word for word in rest if word != "--debug"]
+    debug, dry_run = "--debug" in rest, "--dry_run" in rest
+    rest = [word for word in rest if word not in GLOBAL_FLAGS]
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
     try:
-        module.main(rest)
+        if dry_run:
+            from baton_tta.hub.push import dry_run_pushes
+
+            with dry_run_pushes():
+                module.main(rest)
+        else:
+            module.main(rest)
     except user_errors() as error:
         if debug:
             raise

@@ -20,7 +20,7 @@ from huggingface_hub import DatasetCard
 from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.data.schema import get_schema
 from baton_tta.hub.cards import dataset_card
-from baton_tta.hub.push import push_folder
+from baton_tta.hub.push import is_dry_run, push_folder
 
 #: Rows per Parquet shard are chosen so that a shard holds about this many bytes (as ``datasets``).
 SHARD_BYTES = 500 * 2**20
@@ -61,5 +61,6 @@ def push_preference_dataset(
         push_folder(
             staging, repo_id, repo_type="dataset", private=private, token=token, commit_message=commit_message
         )
-    print(f"pushed {len(dataset)} rows and the dataset card to {repo_id} in one commit")
+    done = "would push (dry run)" if is_dry_run() else "pushed"
+    print(f"{done} {len(dataset)} rows and the dataset card to {repo_id} in one commit")
     return card

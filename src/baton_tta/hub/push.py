@@ -6,7 +6,8 @@ A commit is a set of files (``path in repo → local file``); :func:`push_files`
 (a bad id fails before any work is uploaded), and commits them all at once, so a repository never
 holds half an artifact. :func:`push_folder` is a folder's files filtered by patterns,
 :func:`push_card` one card; :func:`scheduled_commits` commits a growing folder at intervals (the
-annotation app's label backups).
+annotation app's label backups). Inside :func:`dry_run_pushes` (``--dry_run`` on any command) a
+commit is shown — repository, files, sizes, the rendered card — and nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -15,16 +16,54 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitScheduler, HfApi, RepoCard
+from huggingface_hub import CommitOperationAdd, CommitScheduler, HfApi, RepoCard, constants
 from huggingface_hub.utils import filter_repo_objects, validate_repo_id
 
 logger = logging.getLogger(__name__)
 #: Never uploaded from a folder: git and cache internals (as ``upload_folder``), a run's lock file and
 #: files still being written.
 NEVER_PUSHED = (".git/*", ".cache/huggingface/*", ".baton-run.lock", "*.tmp")
+_DRY_RUN: ContextVar[bool] = ContextVar("baton_tta_dry_run_pushes", default=False)
+
+
+@contextmanager
+def dry_run_pushes() -> Iterator[None]:
+    """Inside the block every push shows what it would upload and uploads nothing."""
+    token = _DRY_RUN.set(True)
+    try:
+        yield
+    finally:
+        _DRY_RUN.reset(token)
+
+
+def is_dry_run() -> bool:
+    """Whether pushes are only shown (:func:`dry_run_pushes`): a command's own "pushed" line says so."""
+    return _DRY_RUN.get()
+
+
+def _show_commit(
+    repo_id: str, files: Mapping[str, str | os.PathLike], repo_type: str, revision: str | None
+) -> str:
+    """Print the commit a push would make (every file with its size, then the card) and return the
+    commit URL it would have, so callers read the repository from it as from a real one."""
+    sizes = {path: Path(local).stat().st_size for path, local in sorted(files.items())}
+    where = f"{repo_type} {repo_id}" + (f" (branch {revision})" if revision else "")
+    lines = [f"dry run: nothing uploaded; the commit would add {len(sizes)} file(s), "
+             f"{sum(sizes.values()) / 1e6:.2f} MB, to {where}:"]  # fmt: skip
+    lines += [f"  {path}  {size:,} bytes" for path, size in sizes.items()]
+    if "README.md" in files:
+        lines += [
+            "--- README.md as it would be pushed ---",
+            Path(files["README.md"]).read_text(encoding="utf-8"),
+        ]
+    print("\n".join(lines))
+    prefix = "" if repo_type == "model" else f"{repo_type}s/"
+    return f"{constants.ENDPOINT}/{prefix}{repo_id}/commit/dry-run"
 
 
 def push_files(
@@ -43,6 +82,8 @@ def push_files(
     validate_repo_id(repo_id)
     if not files:
         raise ValueError(f"nothing to push to {repo_id}")
+    if is_dry_run():
+        return _show_commit(repo_id, files, repo_type, revision)
     api = HfApi(token=token)
     repo_id = api.create_repo(repo_id, repo_type=repo_type, exist_ok=True, private=private).repo_id
     if revision and not create_pr:

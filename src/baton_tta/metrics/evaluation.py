@@ -32,7 +32,7 @@ from baton_tta.data.generation import render_clips
 from baton_tta.families import family_of
 from baton_tta.hub.cards import with_evaluation
 from baton_tta.hub.figures import subplots
-from baton_tta.hub.push import push_card
+from baton_tta.hub.push import is_dry_run, push_card
 from baton_tta.metrics.cnn14 import Cnn14, load_cnn14
 from baton_tta.metrics.functions import (
     clap_score,
@@ -332,4 +332,5 @@ def push_metrics_to_card(
     table = {name: metrics.get(name) for name in METRICS}
     updated = with_evaluation(card, table, dataset_name, dataset_type, note=note)
     push_card(updated, repo_id, token=token, commit_message="Add evaluation results")
-    print(f"evaluation results added to the model card of {repo_id}")
+    done = "would be added (dry run)" if is_dry_run() else "added"
+    print(f"evaluation results {done} to the model card of {repo_id}")
