@@ -410,3 +410,34 @@ def test_a_clip_re_encoded_is_the_same_clip_for_the_loaders_as_for_merge(tmp_pat
         PreferenceDataError, match=r"rows 0 and 1: the same caption and clip are labelled 1 and 0"
     ):
         standardize(rows, "binary", "two encodings", check_audio=False)
+
+
+def test_a_csv_whose_clips_live_in_another_folder_needs_the_command_line_switch(tmp_path, capsys):
+    """Found by the new-user probe: the outside-folder permission was a Python argument no command
+    exposed, so a CSV whose audio lives elsewhere could not be used from the command line. Refused by
+    default, naming the switch; ``--allow_outside_paths`` on any command reads it."""
+    from baton_tta.cli import main
+    from helpers import wav_bytes
+
+    clips, table = tmp_path / "my-wavs", tmp_path / "labels"
+    clips.mkdir(), table.mkdir()
+    for i in range(2):
+        (clips / f"{i}.wav").write_bytes(
+            wav_bytes(0.1 * np.sin(np.arange(16000) / (3 + i)).astype(np.float32), 16000)
+        )
+    rows = "prompt,audio,label\n" + "".join(f"a dog barks {i},{clips / f'{i}.wav'},{i}\n" for i in range(2))
+    (table / "labels.csv").write_text(rows)
+    argv = [
+        "push-dataset",
+        "--source",
+        str(table / "labels.csv"),
+        "--hub_dataset_id",
+        "you/mine",
+        "--license",
+        "cc-by-4.0",
+        "--dry_run",
+    ]
+    with pytest.raises(SystemExit, match=r"(?s)points outside .*add --allow_outside_paths to the command"):
+        main(argv)
+    assert main([*argv, "--allow_outside_paths"]) == 0
+    assert "would push (dry run) 2 rows" in capsys.readouterr().out

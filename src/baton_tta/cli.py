@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 #: command → (module under baton_tta.scripts, one-line description), in the order of the BATON stages.
 COMMANDS = {
@@ -41,7 +42,22 @@ COMMANDS = {
 GLOBAL_FLAGS = {
     "--debug": "a user's error (bad data, a used folder) with its traceback",
     "--dry_run": "every push shows its repository, files, sizes and card, and uploads nothing",
+    "--allow_outside_paths": "a dataset's audio paths may point outside its folder (your own files)",
 }
+
+
+def global_settings(flags: set[str]) -> ExitStack:
+    """The contexts the given :data:`GLOBAL_FLAGS` (but ``--debug``) put a command in."""
+    stack = ExitStack()
+    if "--dry_run" in flags:
+        from baton_tta.hub.push import dry_run_pushes
+
+        stack.enter_context(dry_run_pushes())
+    if "--allow_outside_paths" in flags:
+        from baton_tta.data.loading import outside_paths_allowed
+
+        stack.enter_context(outside_paths_allowed())
+    return stack
 
 
 def usage() -> str:
@@ -65,19 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"baton-tta: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    debug, dry_run = "--debug" in rest, "--dry_run" in rest
+    flags = {word for word in rest if word in GLOBAL_FLAGS}
     rest = [word for word in rest if word not in GLOBAL_FLAGS]
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
     try:
-        if dry_run:
-            from baton_tta.hub.push import dry_run_pushes
-
-            with dry_run_pushes():
-                module.main(rest)
-        else:
+        with global_settings(flags):
             module.main(rest)
     except user_errors() as error:
-        if debug:
+        if "--debug" in flags:
             raise
         raise SystemExit(f"baton-tta {command}: {error}\n(--debug shows the traceback)") from error
     return 0

@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -137,14 +140,34 @@ def _json_rows(path: Path) -> list[dict]:
     return rows
 
 
+_OUTSIDE_PATHS_ALLOWED: ContextVar[bool] = ContextVar("baton_tta_outside_paths_allowed", default=False)
+
+
+@contextmanager
+def outside_paths_allowed() -> Iterator[None]:
+    """Inside the block a dataset's audio paths may point outside its folder, as with
+    ``allow_outside_paths=True`` (``--allow_outside_paths`` on any command: a CSV whose clips live
+    in another folder of one's own)."""
+    token = _OUTSIDE_PATHS_ALLOWED.set(True)
+    try:
+        yield
+    finally:
+        _OUTSIDE_PATHS_ALLOWED.reset(token)
+
+
 def _inside(folder: Path, name: str, where: str, allow_outside: bool) -> Path:
     """``folder / name``, refused when it leaves ``folder`` (``../``, absolute paths, links) unless
-    allowed: a metadata file must not read files the user did not hand over."""
+    allowed (here or by :func:`outside_paths_allowed`): a metadata file must not read files the user
+    did not hand over."""
     file = folder / name
-    if not allow_outside and not file.resolve().is_relative_to(folder.resolve()):
+    allowed = allow_outside or _OUTSIDE_PATHS_ALLOWED.get()
+    if not allowed and not file.resolve().is_relative_to(folder.resolve()):
         raise PreferenceDataError(
             str(folder),
-            [f"{where}: {name!r} points outside {folder} (pass allow_outside_paths=True to allow it)"],
+            [
+                f"{where}: {name!r} points outside {folder} (your own files? add --allow_outside_paths to "
+                "the command, or allow_outside_paths=True in Python)"
+            ],
         )
     return file
 
