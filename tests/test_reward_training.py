@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from baton_tta.reward.labelling import SHARD_DIR
 from baton_tta.tiny import tiny_reward_model
 from baton_tta.toy.tones import tone_labelled_dataset, tone_preference_dataset
 
+ROOT = Path(__file__).resolve().parents[1]
 TOY = {"preset": None, "num_epochs": 60, "batch_size": 16, "learning_rate": 0.01, "seed": 0}
 
 
@@ -382,3 +384,33 @@ def test_data_without_human_labels_names_the_commands_that_make_them(tmp_path):
         match=r"no human-labelled rows to train on \(6 rows.*baton-tta annotate.*baton-tta export-labels",
     ):
         train_reward_model(tiny_reward_model(), unlabelled, RewardTrainingConfig(**TOY), tmp_path)
+
+
+def test_train_reward_model_takes_the_datas_own_column_names(tmp_path):
+    """Found by the new-user probe: ``train`` had column flags, ``train-reward-model`` none."""
+    from baton_tta.cli import main
+
+    data = tone_labelled_dataset(24).rename_columns(
+        {"prompt": "caption", "audio": "clip", "label": "aligned"}
+    )
+    data.save_to_disk(str(tmp_path / "mine"))
+    argv = [
+        "train-reward-model",
+        "--config",
+        str(ROOT / "recipes" / "reward_tiny.yaml"),
+        "--dataset_name",
+        str(tmp_path / "mine"),
+    ]
+    argv += [
+        "--clap_model_name_or_path",
+        "tiny-random",
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        "--num_epochs",
+        "1",
+    ]
+    with pytest.raises(SystemExit, match="prompt"):
+        main([*argv, "--output_dir", str(tmp_path / "refused")])
+    named = ["--prompt_column", "caption", "--audio_column", "clip", "--label_column", "aligned"]
+    assert main([*argv, *named, "--output_dir", str(tmp_path / "rm")]) == 0
+    assert (tmp_path / "rm" / "model.safetensors").is_file()

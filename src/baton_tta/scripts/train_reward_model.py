@@ -37,6 +37,11 @@ class RewardScriptArguments:
     dataset_split: str = field(
         default="train", metadata={"help": "Split to train on (validation is split off by prompt)."}
     )
+    prompt_column: str = field(default="prompt", metadata={"help": "Your data's caption column."})
+    audio_column: str = field(default="audio", metadata={"help": "Your data's clip column."})
+    label_column: str = field(
+        default="label", metadata={"help": "Your data's label column (1 aligned, 0 not, -1 skipped)."}
+    )
     clap_model_name_or_path: str = field(
         default="laion/clap-htsat-unfused",
         metadata={
@@ -63,7 +68,9 @@ class RewardScriptArguments:
 def run_reward_training(args: RewardScriptArguments, config: RewardTrainingConfig) -> RewardTrainingResult:
     dataset = resolve_labelled_data(args.dataset_name)
     if isinstance(dataset, str):
-        dataset = load_preference_dataset(dataset, split=args.dataset_split)
+        theirs = {args.prompt_column: "prompt", args.audio_column: "audio", args.label_column: "label"}
+        renamed = {column: ours for column, ours in theirs.items() if column != ours}
+        dataset = load_preference_dataset(dataset, split=args.dataset_split, column_map=renamed)
     model = resolve_reward_model(
         args.clap_model_name_or_path,
         args.text_backbone,
