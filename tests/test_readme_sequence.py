@@ -23,9 +23,10 @@ MARKER = "<!-- offline-sequence -->"
 OUTPUT_FLAGS = {"--output_dir"}
 
 
-def readme_sequence(marker: str = MARKER) -> list[list[str]]:
-    """The ``baton-tta`` commands of the blocks marked ``marker``, in README order, as argument lists."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def readme_sequence(marker: str = MARKER, page: Path = ROOT / "README.md") -> list[list[str]]:
+    """The ``baton-tta`` commands of the blocks marked ``marker`` in ``page`` (the README unless
+    another page is named), in their order, as argument lists."""
+    text = page.read_text(encoding="utf-8")
     commands = []
     for block in re.findall(re.escape(marker) + r"\s*```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
