@@ -414,3 +414,31 @@ def test_train_reward_model_takes_the_datas_own_column_names(tmp_path):
     named = ["--prompt_column", "caption", "--audio_column", "clip", "--label_column", "aligned"]
     assert main([*argv, *named, "--output_dir", str(tmp_path / "rm")]) == 0
     assert (tmp_path / "rm" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--batch_size", "-3"], r"--batch_size must be at least 1, got -3"),
+        (["--batch_size", "0"], r"--batch_size must be at least 1, got 0"),
+        (["--label_threshold", "2"], r"--label_threshold must lie in \(0, 1\), got 2"),
+        (["--label_threshold", "-0.5"], r"--label_threshold must lie in \(0, 1\), got -0.5"),
+        (["--scorer_weights", "2"], r"--scorer_weights weighs --scorers; a --reward_model run takes none"),
+    ],
+)
+def test_labelling_settings_are_checked_before_anything_is_read(tmp_path, extra, said):
+    """Found by the trust probe: ``--batch_size -3`` exited 0 having scored nothing, ``--batch_size 0``
+    was a bare range() error, a threshold of 2 or -0.5 labelled every row alike, weights beside a
+    reward model were ignored. Each is refused in one line when parsed: no data read, no folder made."""
+    from baton_tta.cli import main
+
+    argv = [
+        "label-with-reward-model",
+        "--dataset",
+        str(tmp_path / "nowhere"),
+        "--reward_model",
+        "tiny-random",
+    ]
+    with pytest.raises(SystemExit, match=rf"^baton-tta label-with-reward-model: {said}"):
+        main([*argv, "--output_dir", str(tmp_path / "out"), *extra])
+    assert not (tmp_path / "out").exists()

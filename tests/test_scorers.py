@@ -108,7 +108,9 @@ def test_the_registry_names_kinds_sums_weights_and_refuses_what_it_does_not_know
     judge = load_scorer(f"judge:{judge_dir}")
     mixed = load_scorers([f"judge:{judge_dir}", f"judge:{judge_dir}"], [0.25, 2.0])
     alone = np.array(judge.score(CAPTIONS, clips(3), 16000))
-    assert mixed.score(CAPTIONS, clips(3), 16000) == pytest.approx(list(2.25 * alone), rel=1e-6)
+    assert mixed.score(CAPTIONS, clips(3), 16000) == pytest.approx(
+        list(alone), rel=1e-6
+    )  # their weighted mean
     assert [d["weight"] for d in mixed.describe()] == [0.25, 2.0]
     with pytest.raises(ValueError, match="1 weights for 2 scorers"):
         WeightedScorers(mixed.scorers, [1.0])
@@ -221,7 +223,7 @@ def test_label_with_reward_model_scores_with_named_scorers_and_says_which(tmp_pa
     )  # fmt: skip
     labelled = load_from_disk(str(out / "dataset"))
     judge = AudioLanguageJudge(*tiny_audio_judge())
-    expected = 0.75 * np.array(judge.score(CAPTIONS[1:], audios[1:], 16000))
+    expected = np.array(judge.score(CAPTIONS[1:], audios[1:], 16000))  # (0.5 s + 0.25 s) / 0.75
     assert labelled["source"] == ["human", "reward_model", "reward_model"]
     assert labelled["reward"][0] == 1.0 and labelled["reward"][1:] == pytest.approx(list(expected), abs=1e-5)
     described = json.loads((out / "scorers.json").read_text())
@@ -229,15 +231,13 @@ def test_label_with_reward_model_scores_with_named_scorers_and_says_which(tmp_pa
     thresholded = tmp_path / "thresholded"
     label_with_reward_model.main(
         ["--dataset", str(tmp_path / "clips"), "--scorers", f"judge:{judge_dir}", "--output_dir", str(thresholded),
-         "--label_threshold", str(float(np.median(expected / 0.75)))]
+         "--label_threshold", str(float(np.median(expected)))]
     )  # fmt: skip
     automatic = load_from_disk(str(thresholded / "dataset"))
     assert automatic["label"][0] == 1  # the person's label is kept
-    assert automatic["label"][1:] == [
-        int(r >= float(np.median(expected / 0.75))) for r in automatic["reward"][1:]
-    ]
+    assert automatic["label"][1:] == [int(r >= float(np.median(expected))) for r in automatic["reward"][1:]]
     assert automatic["source"] == labelled["source"]
-    with pytest.raises(SystemExit, match="give --reward_model or --scorers"):
+    with pytest.raises(ValueError, match="give --reward_model or --scorers"):
         label_with_reward_model.main(
             ["--dataset", str(tmp_path / "clips"), "--output_dir", str(tmp_path / "x")]
         )
@@ -304,3 +304,27 @@ def test_online_rounds_take_a_registry_judge_and_can_watch_it(tmp_path, monkeypa
     summary = json.loads((output / "summary.json").read_text())
     judged = [round_["judge:tiny-random"] for round_ in summary["rounds"]]
     assert len(judged) == 2 and all(0 < value < 1 for value in judged)  # round 0 (the base) and round 1
+
+
+class _Constant:
+    def __init__(self, value: float):
+        self.value = value
+
+    def score(self, prompts, audios, sampling_rate):
+        return [self.value] * len(audios)
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"), [([2.0, 2.0], 0.7), ([1.0, 0.0], 0.9), ([1.0, 3.0], 0.6), (None, 0.7)]
+)
+def test_weighted_scores_are_the_weighted_mean_and_stay_in_range(weights, expected):
+    """Found by the trust probe: weights 2 and 2 wrote 1.92 and -1 wrote -0.48, rewards the loader then
+    refused. The weighted mean of scores in [0, 1] stays in [0, 1]; weights that cannot give a mean
+    (negative, non-finite, all zero) are refused."""
+    scorers = [_Constant(0.9), _Constant(0.5)]
+    assert WeightedScorers(scorers, weights).score(["a"] * 3, [np.zeros(4)] * 3, 16000) == pytest.approx(
+        [expected] * 3
+    )
+    for bad in ([-1.0, 1.0], [0.0, 0.0], [float("nan"), 1.0], [float("inf"), 1.0]):
+        with pytest.raises(ValueError, match=r"scorer weights must be finite, ≥ 0 and not all 0"):
+            WeightedScorers(scorers, bad)

@@ -4,18 +4,21 @@ model judge, Audiobox Aesthetics and the toy oracle.
 
 A scorer is named on the command line as ``kind:source`` (``reward-model:outputs/reward``,
 ``judge:Qwen/Qwen2-Audio-7B-Instruct``, ``clap:laion/clap-htsat-unfused``, ``aesthetics:PQ``,
-``toy-oracle``); several are summed with weights (TRL's ``reward_weights``). Each loaded scorer
+``toy-oracle``); several are averaged with weights (TRL's ``reward_weights``). Each loaded scorer
 records its kind and checkpoint, so a run can say which scorers it used (cards, ``run.json``,
 ``results.json``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from baton_tta.data.settings import SettingsError
 
 
 @runtime_checkable
@@ -112,25 +115,38 @@ def load_scorer(text: str) -> NamedScorer:
 
 
 class WeightedScorers:
-    """``Σ wᵢ · scorerᵢ``: one score for commands that need one number per clip (any scorers; the
-    registry's describe themselves)."""
+    """``Σ wᵢ · scorerᵢ / Σ wᵢ``: one score per clip for commands that need one number (any scorers;
+    the registry's describe themselves). The weights are finite, ≥ 0 and not all 0, and the sum is
+    divided by theirs, so scorers in [0, 1] give a score in [0, 1] (weights 2 and 2 gave 1.92, a
+    weight of -1 gave -0.48: rewards the project's own loader then refused)."""
 
     def __init__(self, scorers: Sequence[Scorer], weights: Sequence[float] | None = None):
         weights = list(weights) if weights else [1.0] * len(scorers)
         if not scorers:
-            raise ValueError("no scorer given")
+            raise SettingsError("no scorer given")
         if len(weights) != len(scorers):
-            raise ValueError(f"{len(weights)} weights for {len(scorers)} scorers")
+            raise SettingsError(f"{len(weights)} weights for {len(scorers)} scorers")
+        check_weights(weights)
         self.scorers, self.weights = list(scorers), [float(w) for w in weights]
 
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
         total = np.zeros(len(audios))
         for weight, scorer in zip(self.weights, self.scorers, strict=True):
             total += weight * np.asarray(scorer.score(prompts, audios, sampling_rate), dtype=float)
-        return [float(x) for x in total]
+        return [float(x) for x in total / sum(self.weights)]
 
     def describe(self) -> list[dict[str, Any]]:
         return [{**describe_scorer(s), "weight": w} for s, w in zip(self.scorers, self.weights, strict=True)]
+
+
+def check_weights(weights: Sequence[float]) -> None:
+    """Scorer weights are finite, ≥ 0 and not all 0 (the weighted mean is then a mean of the scores)."""
+    bad = [w for w in weights if not math.isfinite(w) or w < 0]
+    if bad or not any(weights):
+        raise SettingsError(
+            f"scorer weights must be finite, ≥ 0 and not all 0 (got {list(weights)}): a reward is their "
+            "weighted mean of scores in [0, 1]"
+        )
 
 
 def load_scorers(texts: Sequence[str], weights: Sequence[float] | None = None) -> WeightedScorers:

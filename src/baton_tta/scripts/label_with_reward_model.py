@@ -13,11 +13,12 @@ from pathlib import Path
 
 from baton_tta.data.distributed import is_main_process
 from baton_tta.data.loading import load_preference_dataset
+from baton_tta.data.settings import SettingsError
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.reward.labelling import DATASET_DIR, label_with_reward_model
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.scorers import WeightedScorers
-from baton_tta.scorers.registry import describe_scorer
+from baton_tta.scorers.registry import check_weights, describe_scorer
 from baton_tta.scripts.builtin import named_scorers
 from baton_tta.scripts.utils import default_repo_id, parse
 
@@ -30,7 +31,8 @@ class LabelArguments:
     scorers: list[str] = field(
         default_factory=list,
         metadata={
-            "help": "Instead of reward_model: scorers by kind:source (judge:MODEL, clap:MODEL, …), summed."
+            "help": "Instead of reward_model: scorers by kind:source (judge:MODEL, clap:MODEL, …), their "
+            "weighted mean."
         },
     )
     label_threshold: float | None = field(
@@ -62,11 +64,30 @@ class LabelArguments:
     push_to_hub: bool = field(default=False, metadata={"help": "Push the labelled dataset with a card."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
 
+    def __post_init__(self):
+        """Every setting checked when parsed, before any data, cache or folder is touched (a batch of
+        -3 exited 0 having scored nothing; a threshold of 2 labelled everything 0)."""
+        if bool(self.reward_model) == bool(self.scorers):
+            raise SettingsError("give --reward_model or --scorers (one of the two)")
+        if self.scorer_weights and not self.scorers:
+            raise SettingsError("--scorer_weights weighs --scorers; a --reward_model run takes none")
+        if self.scorer_weights:
+            if len(self.scorer_weights) != len(self.scorers):
+                raise SettingsError(
+                    f"{len(self.scorer_weights)} --scorer_weights for {len(self.scorers)} --scorers"
+                )
+            check_weights(self.scorer_weights)
+        if self.batch_size < 1:
+            raise SettingsError(f"--batch_size must be at least 1, got {self.batch_size}")
+        if self.label_threshold is not None and not 0.0 < self.label_threshold < 1.0:
+            raise SettingsError(
+                f"--label_threshold must lie in (0, 1), got {self.label_threshold}: rewards are in [0, 1], "
+                "so any other value gives every row the same label"
+            )
+
 
 def scorer_for(args: LabelArguments) -> BatonRewardModel | WeightedScorers:
-    """The reward model, or the named scorers weighted: exactly one of the two."""
-    if bool(args.reward_model) == bool(args.scorers):
-        raise SystemExit("give --reward_model or --scorers (one of the two)")
+    """The reward model, or the named scorers weighted: exactly one of the two (checked when parsed)."""
     if args.reward_model:
         return BatonRewardModel.from_pretrained(args.reward_model)
     return named_scorers(args.scorers, args.scorer_weights or None)
