@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from baton_tta.hub.figures import subplots
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.statistics import paired_difference
 from baton_tta.toy.world import TASKS
 from toy.objectives import ToyObjectives, ToyObjectivesConfig, objectives_loop_config
@@ -149,9 +149,14 @@ class ToyDose:
         return point
 
     def run(self) -> ToyDoseResult:
+        """:meth:`_run` on the configured thread count, given back after (the same count gives the
+        same sums; a run in another's process leaves its threads as it found them)."""
+        with torch_threads(self.config.world.loop.threads):
+            return self._run()
+
+    def _run(self) -> ToyDoseResult:
         c, lab = self.config, self.lab
         loop = lab.loop
-        torch.set_num_threads(c.world.loop.threads)
         base_pipeline = lab.clock("0 load pretrained toy world", loop.load_pretrained)
         train, _ = loop.prompts()
         validation = lab.validation_split(train)

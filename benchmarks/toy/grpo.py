@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from datasets import Dataset, concatenate_datasets
 
 from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.scoped import torch_threads
 from baton_tta.scorers import WeightedScorers
 from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.online import EventLoudnessReward, OracleJudge, OracleReward
@@ -353,12 +353,17 @@ class ToyGRPO:
 
     # the comparison ----------------------------------------------------------------------------
     def run(self) -> ToyGRPOResult:
+        """:meth:`_run` on the configured thread count, given back after (the same count gives the
+        same sums; a run in another's process leaves its threads as it found them)."""
+        with torch_threads(self.config.objectives.loop.threads):
+            return self._run()
+
+    def _run(self) -> ToyGRPOResult:
         c, loop, clock = self.config, self.loop, self.clock
         names = list(c.conditions or CONDITIONS)
         unknown = sorted(set(names) - set(CONDITIONS))
         if unknown:
             raise ValueError(f"unknown conditions {unknown}; known: {list(CONDITIONS)}")
-        torch.set_num_threads(c.objectives.loop.threads)
         base = clock("0 load pretrained toy world", loop.load_pretrained)
         train, held_out = loop.prompts()
         token = held_out.select([0, len(held_out) - 1])  # the runners' own judge; the oracle judges below

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from datasets import Dataset
 
 from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.data.pairs import PairStats, ranked_pairs
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardModel
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.judge import ToyJudge
 from baton_tta.toy.oracle import OracleAnnotator
@@ -205,12 +205,17 @@ class ToyLoop:
 
     # all ---------------------------------------------------------------------------------------
     def run(self) -> ToyLoopResult:
+        """:meth:`_run` on the configured thread count, given back after (the same count gives the
+        same sums; a run in another's process leaves its threads as it found them)."""
+        with torch_threads(self.config.threads):
+            return self._run()
+
+    def _run(self) -> ToyLoopResult:
         timed = self.clock
         c = self.config
         unknown = sorted(set(c.conditions or ()) - set(CONDITIONS))
         if unknown:
             raise ValueError(f"unknown toy conditions {unknown}; known: {list(CONDITIONS)}")
-        torch.set_num_threads(c.threads)  # the same thread count gives the same sums
         if c.pretrained:
             base = timed("0 load pretrained toy world", self.load_pretrained)
         else:

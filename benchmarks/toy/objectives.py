@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from datasets import Dataset, concatenate_datasets
 
 from baton_tta.data.audio import SAMPLING_RATE
@@ -44,6 +43,7 @@ from baton_tta.data.schema import binary_features
 from baton_tta.hub.figures import subplots
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardModel
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.judge import ToyJudge
 from baton_tta.toy.pretrained import PRETRAINED_DIR
@@ -366,12 +366,17 @@ class ToyObjectives:
         return train.select(indices)
 
     def run(self) -> ToyObjectivesResult:
+        """:meth:`_run` on the configured thread count, given back after (the same count gives the
+        same sums; a run in another's process leaves its threads as it found them)."""
+        with torch_threads(self.config.loop.threads):
+            return self._run()
+
+    def _run(self) -> ToyObjectivesResult:
         c, loop, clock = self.config, self.loop, self.clock
         names = list(c.objectives or OBJECTIVES)
         unknown = sorted(set(names) - set(OBJECTIVES))
         if unknown:
             raise ValueError(f"unknown objectives {unknown}; known: {list(OBJECTIVES)}")
-        torch.set_num_threads(c.loop.threads)
         base = clock("0 load pretrained toy world", loop.load_pretrained)
         train, held_out = loop.prompts()
         validation = self.validation_split(train)

@@ -30,6 +30,7 @@ from baton_tta.hub.figures import subplots
 from baton_tta.online import OnlineConfig, OnlineRunner
 from baton_tta.online.runner import load_round_pipeline
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
+from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import toy_trainer_args
 from baton_tta.toy.online import SimulatedFeedback, toy_reward_training
 from baton_tta.toy.pretrained import PRETRAINED_DIR
@@ -202,13 +203,17 @@ class ToyRounds:
         return rows, entries
 
     def run(self) -> ToyRoundsResult:
-        import torch
+        """:meth:`_run` on the configured thread count, given back after (the same count gives the
+        same sums; a run in another's process leaves its threads as it found them)."""
+        with torch_threads(self.config.loop.threads):
+            return self._run()
+
+    def _run(self) -> ToyRoundsResult:
 
         c = self.config
         unknown = sorted(set(c.conditions or ()) - set(ROUND_CONDITIONS))
         if unknown:
             raise ValueError(f"unknown round conditions {unknown}; known: {list(ROUND_CONDITIONS)}")
-        torch.set_num_threads(c.loop.threads)
         loop = self.loop
         base = self._timed("0 load pretrained toy world", loop.load_pretrained)
         train, held_out = loop.prompts()

@@ -98,22 +98,26 @@ def test_whole_loop_smoke_is_deterministic_and_reports_every_part(tmp_path):
     assert first.data_stats["DPO pairs"] + first.data_stats["DPO prompts under the margin"] <= 8
 
 
-def test_the_ablations_command_runs_the_conditions_in_the_objectives_world_at_the_given_point(tmp_path):
+def test_the_ablations_command_runs_the_conditions_in_the_objectives_world_at_the_given_point(
+    tmp_path, monkeypatch
+):
     """``toy_alignment.py --world objectives --beta …``: the paper's conditions at a chosen setting,
-    in the world where both tasks can move (what the lab README's ablation table was measured with)."""
+    in the world where both tasks can move (what the lab README's ablation table was measured with).
+    The script runs as ``__main__`` in this process, from its folder, with its own argv."""
     import json
-    import subprocess
+    import runpy
     import sys
     from pathlib import Path
 
     benchmarks = Path(__file__).resolve().parents[2]
-    command = [
-        sys.executable, "toy_alignment.py", "--smoke", "--world", "objectives", "--beta", "2",
+    argv = [
+        "toy_alignment.py", "--smoke", "--world", "objectives", "--beta", "2",
         "--finetune_learning_rate", "3e-4", "--conditions", "no feedback (control)", "human rows",
         "--output_dir", str(tmp_path),
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=benchmarks, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.chdir(benchmarks)
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(benchmarks / "toy_alignment.py"), run_name="__main__")
     report = json.loads((tmp_path / "toy_alignment.json").read_text())
     assert [row["model"] for row in report["rows"]] == [
         "base (pretrained only)",
