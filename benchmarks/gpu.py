@@ -34,8 +34,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-os.environ.setdefault("TQDM_DISABLE", "1")
-
 import numpy as np
 import torch
 from datasets import Dataset
@@ -427,4 +425,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the tables, not progress bars (this process only)
     main()
