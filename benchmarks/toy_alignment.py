@@ -62,34 +62,34 @@ def main() -> None:
     )
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
-    quiet_logging()
-    if args.smoke:
-        config = ToyLabConfig.smoke()
-        if args.world == "objectives":
-            config.group_sizes = {"integrity": (2, 3), "temporal": (2,)}
-    else:
-        config = objectives_loop_config() if args.world == "objectives" else ToyLabConfig()
-    config.seed = args.seed
-    config.threads = args.threads
-    optional = (
-        "pretrain_steps",
-        "finetune_steps",
-        "finetune_learning_rate",
-        "beta",
-        "clips_per_prompt",
-        "feedback_guidance_scale",
-        "feedback_inference_steps",
-        "pretrained",
-    )
-    for name in optional:
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
-    if args.conditions:
-        config.conditions = tuple(args.conditions)
-    start = time.perf_counter()
-    result = ToyLoop(config, args.output_dir).run()
-    paths = save_result(result, args.output_dir)
-    report(result.markdown(), paths, result.seconds, start, result.data_stats)
+    with quiet_logging():
+        if args.smoke:
+            config = ToyLabConfig.smoke()
+            if args.world == "objectives":
+                config.group_sizes = {"integrity": (2, 3), "temporal": (2,)}
+        else:
+            config = objectives_loop_config() if args.world == "objectives" else ToyLabConfig()
+        config.seed = args.seed
+        config.threads = args.threads
+        optional = (
+            "pretrain_steps",
+            "finetune_steps",
+            "finetune_learning_rate",
+            "beta",
+            "clips_per_prompt",
+            "feedback_guidance_scale",
+            "feedback_inference_steps",
+            "pretrained",
+        )
+        for name in optional:
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
+        if args.conditions:
+            config.conditions = tuple(args.conditions)
+        start = time.perf_counter()
+        result = ToyLoop(config, args.output_dir).run()
+        paths = save_result(result, args.output_dir)
+        report(result.markdown(), paths, result.seconds, start, result.data_stats)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ import argparse
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from baton_tta.scoped import CHATTY_LIBRARIES
+from baton_tta.scoped import CHATTY_LIBRARIES, quiet_loggers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,11 +32,13 @@ def toy_parser(doc: str | None, output_dir: str) -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_logging() -> None:
-    """Our progress at INFO, the libraries' chatter at WARNING."""
+@contextmanager
+def quiet_logging() -> Iterator[None]:
+    """Our progress at INFO, the libraries' chatter at WARNING, for the script's run only (a test may
+    run it as ``__main__`` in its own process: the levels come back after)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in CHATTY_LIBRARIES:  # a script's own process: set for good (tests run these in subprocesses)
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with quiet_loggers(CHATTY_LIBRARIES):
+        yield
 
 
 def report(

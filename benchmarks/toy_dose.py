@@ -23,21 +23,21 @@ def main() -> None:
         help="The finer pass: 12 clips per validation prompt, β 2, up to 800 steps.",
     )
     args = parser.parse_args()
-    quiet_logging()
-    config = (
-        ToyDoseConfig.smoke()
-        if args.smoke
-        else ToyDoseConfig.second_pass()
-        if args.second_pass
-        else ToyDoseConfig()
-    )
-    config.world.loop.threads = args.threads
-    if args.labels:
-        config.labels = tuple(args.labels)
-    start = time.perf_counter()
-    result = ToyDose(config, args.output_dir).run()
-    paths = save_dose_result(result, args.output_dir)
-    report(result.markdown(), paths, result.seconds, start, {"points": len(result.points)})
+    with quiet_logging():
+        config = (
+            ToyDoseConfig.smoke()
+            if args.smoke
+            else ToyDoseConfig.second_pass()
+            if args.second_pass
+            else ToyDoseConfig()
+        )
+        config.world.loop.threads = args.threads
+        if args.labels:
+            config.labels = tuple(args.labels)
+        start = time.perf_counter()
+        result = ToyDose(config, args.output_dir).run()
+        paths = save_dose_result(result, args.output_dir)
+        report(result.markdown(), paths, result.seconds, start, {"points": len(result.points)})
 
 
 if __name__ == "__main__":

@@ -22,15 +22,15 @@ def main() -> None:
     parser = toy_parser(__doc__, "outputs/toy_grpo")
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
-    quiet_logging()
-    config = ToyGRPOConfig.smoke() if args.smoke else ToyGRPOConfig()
-    config.objectives.loop.threads = args.threads
-    if args.conditions:
-        config.conditions = tuple(args.conditions)
-    start = time.perf_counter()
-    result = ToyGRPO(config, args.output_dir).run()
-    paths = save_grpo_result(result, args.output_dir)
-    report(result.markdown(), paths, result.table.seconds, start, result.table.data_stats)
+    with quiet_logging():
+        config = ToyGRPOConfig.smoke() if args.smoke else ToyGRPOConfig()
+        config.objectives.loop.threads = args.threads
+        if args.conditions:
+            config.conditions = tuple(args.conditions)
+        start = time.perf_counter()
+        result = ToyGRPO(config, args.output_dir).run()
+        paths = save_grpo_result(result, args.output_dir)
+        report(result.markdown(), paths, result.table.seconds, start, result.table.data_stats)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,15 @@ def main() -> None:
     parser = toy_parser(__doc__, "outputs/toy_objectives")
     parser.add_argument("--objectives", nargs="*", default=None, help="Names of the objectives to run.")
     args = parser.parse_args()
-    quiet_logging()
-    config = ToyObjectivesConfig.smoke() if args.smoke else ToyObjectivesConfig()
-    config.loop.threads = args.threads
-    if args.objectives:
-        config.objectives = tuple(args.objectives)
-    start = time.perf_counter()
-    result = ToyObjectives(config, args.output_dir).run()
-    paths = save_objectives_result(result, args.output_dir)
-    report(result.markdown(), paths, result.table.seconds, start, result.table.data_stats)
+    with quiet_logging():
+        config = ToyObjectivesConfig.smoke() if args.smoke else ToyObjectivesConfig()
+        config.loop.threads = args.threads
+        if args.objectives:
+            config.objectives = tuple(args.objectives)
+        start = time.perf_counter()
+        result = ToyObjectives(config, args.output_dir).run()
+        paths = save_objectives_result(result, args.output_dir)
+        report(result.markdown(), paths, result.table.seconds, start, result.table.data_stats)
 
 
 if __name__ == "__main__":

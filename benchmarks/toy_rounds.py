@@ -23,15 +23,15 @@ def main() -> None:
     )
     parser.add_argument("--conditions", nargs="*", default=None, help="Names of the conditions to run.")
     args = parser.parse_args()
-    quiet_logging()
-    config = ToyRoundsConfig.smoke() if args.smoke else ToyRoundsConfig()
-    config.loop.seed, config.loop.threads = args.seed, args.threads
-    config.judge_every_round = not args.last_round_only
-    config.conditions = tuple(args.conditions) if args.conditions else None
-    start = time.perf_counter()
-    result = ToyRounds(config, args.output_dir).run()
-    paths = save_rounds_result(result, args.output_dir)
-    report(result.markdown(), paths, result.seconds, start)
+    with quiet_logging():
+        config = ToyRoundsConfig.smoke() if args.smoke else ToyRoundsConfig()
+        config.loop.seed, config.loop.threads = args.seed, args.threads
+        config.judge_every_round = not args.last_round_only
+        config.conditions = tuple(args.conditions) if args.conditions else None
+        start = time.perf_counter()
+        result = ToyRounds(config, args.output_dir).run()
+        paths = save_rounds_result(result, args.output_dir)
+        report(result.markdown(), paths, result.seconds, start)
 
 
 if __name__ == "__main__":

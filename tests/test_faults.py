@@ -147,7 +147,8 @@ def test_nan_and_infinite_settings_are_refused_when_the_config_is_built(argv, na
     from baton_tta.cli import main
 
     monkeypatch.chdir(ROOT)
-    with pytest.raises(ValueError, match=rf"numeric settings must be finite numbers, got {named}"):
+    said = rf"^baton-tta {argv[0]}: \w+: numeric settings must be finite numbers, got {named}"
+    with pytest.raises(SystemExit, match=said):  # a refused setting: one line at the command line
         main([*argv, "--output_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
 

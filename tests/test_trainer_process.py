@@ -37,7 +37,9 @@ def test_train_script_default_is_the_toy_recipe(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [str(TRAIN)])
-    runpy.run_path(str(TRAIN), run_name="__main__")
+    with pytest.raises(SystemExit) as exited:  # the script exits with the command's status
+        runpy.run_path(str(TRAIN), run_name="__main__")
+    assert exited.value.code == 0
     printed = capsys.readouterr().out
     out = tmp_path / "outputs" / "baton-toy-tango"
     assert f"pipeline, model card and training curves written to {out.resolve()}" in printed
