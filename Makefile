@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup browser-deps demo test lint format benchmark clean upgrade-constraints
+.PHONY: setup browser-deps demo test lint format flag-index benchmark clean upgrade-constraints
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ format: setup
 test: lint
 	$(PY) -m pytest -n 2 --dist worksteal --timeout 300 -p randomly --durations=15 ; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+# What the checks before the heavy imports know: every command's flags, from its --help.
+flag-index: setup
+	$(PY) -c "from baton_tta.cli import write_flag_index; write_flag_index()"
 
 benchmark: setup
 	$(PY) benchmarks/pipeline_inference.py

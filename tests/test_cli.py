@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,58 @@ def test_a_model_that_cannot_be_loaded_is_named_with_its_flag_and_the_way_to_get
                 str(tmp_path / "g"),
             ]
         )
+
+
+def test_the_flag_index_is_every_commands_help():
+    """``scripts/flags.json`` (what the checks before the imports know) lists exactly the flags each
+    command's ``--help`` shows; rebuild it with ``make flag-index`` after a change."""
+    from baton_tta.cli import flag_index
+    from baton_tta.scripts.early_checks import FLAG_INDEX
+
+    assert json.loads(FLAG_INDEX.read_text()) == flag_index(), "run: make flag-index"
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        (
+            ["train", "--learnign_rate", "1e-4"],
+            r"unknown flag: --learnign_rate \(did you mean --learning_rate\?\)",
+        ),
+        (["train", "--config", "no-such.yaml"], r"--config no-such.yaml: no such recipe"),
+        (
+            ["train-reward-model", "--dataset_name", "./mine"],
+            r"--dataset_name ./mine: no such file or folder",
+        ),
+        (["evaluate", "--eval_set=gone.csv"], r"--eval_set gone.csv: no such file or folder"),
+        (["merge-labels", "--sources", "you/labels", "b/x.jsonl"], r"--sources b/x.jsonl: no such file"),
+        (
+            ["train", "--config", "{recipe}"],
+            r"{recipe}: unknown key: learnig_rate \(did you mean learning_rate\?\)",
+        ),
+        (
+            ["train", "--config", "{not_a_mapping}"],
+            r"{not_a_mapping}: a recipe is a YAML mapping of settings, got list",
+        ),
+    ],
+)
+def test_a_typo_or_a_missing_input_is_refused_before_the_heavy_imports(words, said, tmp_path):
+    """Found by the new-user probe: every mistake surfaced after 15-35 s of imports. These are
+    refused by :func:`~baton_tta.scripts.early_checks.check_before_imports` in a fresh interpreter that never
+    imports torch, transformers or diffusers (about 0.1 s, where the imports take 10-15 s)."""
+    import subprocess
+    import sys
+
+    recipe, not_a_mapping = tmp_path / "r.yaml", tmp_path / "list.yaml"
+    recipe.write_text("learnig_rate: 1\nmax_steps: 2\nenv: {A: b}\n")
+    not_a_mapping.write_text("- a\n")
+    words = [w.format(recipe=recipe, not_a_mapping=not_a_mapping) for w in words]
+    probe = (
+        "import sys\nfrom baton_tta.cli import main\n"
+        f"try:\n    main({words!r})\nexcept SystemExit as e:\n    print(e)\n"
+        "print(sorted({'torch', 'transformers', 'diffusers', 'datasets'} & set(sys.modules)))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    message, heavy = shown.stdout.strip().splitlines()
+    assert re.search(said.format(recipe=recipe, not_a_mapping=not_a_mapping), message), message
+    assert heavy == "[]"

@@ -695,14 +695,14 @@ def test_published_denoisers_have_their_published_size_and_lora_targets(name):
 
 @pytest.mark.slow
 def test_readme_family_commands_run(tmp_path, monkeypatch):
-    """The README's offline per-family commands (the block marked ``family-commands``), as written."""
+    """docs/families.md's offline per-family commands (the block marked ``family-commands``), as written."""
     import re
     import shlex
     from pathlib import Path
 
     from baton_tta.cli import main
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[1] / "docs" / "families.md").read_text(encoding="utf-8")
     (block,) = re.findall(r"<!-- family-commands -->\s*```bash\n(.*?)```", text, flags=re.S)
     commands = [shlex.split(line) for line in re.sub(r"\\\n\s*", " ", block).splitlines() if line.strip()]
     assert [c[1] for c in commands] == ["train", "train", "generate"]

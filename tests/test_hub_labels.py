@@ -365,14 +365,14 @@ def test_the_space_template_signs_in_labels_backs_up_at_shutdown_and_resumes(tmp
 
 @pytest.mark.slow
 def test_the_readme_hub_labelling_commands_run_against_the_loopback_hub(tmp_path, loopback_hub, monkeypatch):
-    """The README's "Label together on the Hub" block, as written; two simulated contributors label
+    """docs/preference-data.md's "Label together on the Hub" block, as written; two simulated contributors label
     through the app's own backed-up store in place of the browser (the ``annotate`` line's flags)."""
     from baton_tta.cli import main
     from baton_tta.scripts.annotate import ServeArguments
     from baton_tta.scripts.utils import parse
     from test_readme_sequence import readme_sequence
 
-    commands = readme_sequence("<!-- hub-labelling -->")
+    commands = readme_sequence("<!-- hub-labelling -->", REPO / "docs" / "preference-data.md")
     assert [c[0] for c in commands] == ["push-dataset", "annotate", "merge-labels", "train-reward-model"]
     shutil.copytree(REPO / "recipes", tmp_path / "recipes")
     monkeypatch.chdir(tmp_path)

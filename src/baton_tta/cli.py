@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
+from baton_tta.scripts.early_checks import FLAG_INDEX, check_before_imports, flags_in_help
+
 #: command → (module under baton_tta.scripts, one-line description), in the order of the BATON stages.
 COMMANDS = {
     "toy-demo": ("toy_demo", "all four stages in the toy world, before/after table (make demo)"),
@@ -83,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     flags = {word for word in rest if word in GLOBAL_FLAGS}
     rest = [word for word in rest if word not in GLOBAL_FLAGS]
+    check_before_imports(command, rest)
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
     try:
         with global_settings(flags):
@@ -111,6 +114,27 @@ def user_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         FileNotFoundError,
     )
+
+
+def flag_index() -> dict[str, list[str]]:
+    """command → the flags its ``--help`` lists: what ``scripts/flags.json`` must hold."""
+    import contextlib
+    import io
+
+    index = {}
+    for command in COMMANDS:
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown), contextlib.suppress(SystemExit):
+            main([command, "--help"])
+        index[command] = flags_in_help(shown.getvalue())
+    return index
+
+
+def write_flag_index() -> None:
+    """Rebuild ``scripts/flags.json`` after a command's settings change (``make flag-index``)."""
+    import json
+
+    FLAG_INDEX.write_text(json.dumps(flag_index(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

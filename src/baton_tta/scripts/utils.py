@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from huggingface_hub import RepoUrl
 from trl import TrlParser
 
 from baton_tta.data.settings import check_finite_settings
+from baton_tta.scripts.early_checks import refuse_unknown_flags
 
 
 def configure_logging() -> None:
@@ -35,26 +35,6 @@ def parse(
     for settings in parsed:
         check_finite_settings(settings)
     return parsed
-
-
-def refuse_unknown_flags(words: Sequence[str], known: set[str]) -> None:
-    """Every ``--flag`` in ``words`` is one the command takes; the others are named together, each
-    with the closest known flag (transformers' "arguments are not used" came after the imports and
-    suggested nothing)."""
-    unknown = [
-        word.split("=", 1)[0]
-        for word in words
-        if word.startswith("--") and word.split("=", 1)[0] not in known
-    ]
-    if not unknown:
-        return
-    hints = []
-    for flag in unknown:
-        close = difflib.get_close_matches(flag, sorted(known), n=1, cutoff=0.6)
-        hints.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
-    raise SystemExit(
-        f"unknown flag{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}; --help lists them all"
-    )
 
 
 def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:
