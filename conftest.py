@@ -21,10 +21,16 @@ torch.set_num_threads(1)
 import datasets  # noqa: E402,F401
 import diffusers  # noqa: E402,F401
 import transformers  # noqa: E402,F401
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 # The toy world registers its scorer (toy-oracle) when imported, as a plug-in does: a module imports
 # once, so a registration first made inside a test could not be made again after its restore.
 import baton_tta.toy.online  # noqa: E402,F401
+
+# Property-based tests give one verdict on every machine: the same examples each run (derandomize), no
+# example database left in the working tree, no per-example deadline on a loaded machine.
+hypothesis_settings.register_profile("suite", derandomize=True, database=None, deadline=None)
+hypothesis_settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
 
-from baton_tta.data.audio import CLAP_SAMPLING_RATE, check_waveform, resample
+from baton_tta.data.audio import CLAP_SAMPLING_RATE, check_waveform, resample, to_mono
 
 
 def clap_text_inputs(tokenizer: Any, prompts: Sequence[str], device: torch.device | str) -> dict:
@@ -34,9 +34,7 @@ def clap_audio_inputs(
     """Waveforms at ``sampling_rate`` → CLAP features (``input_features``, ``is_longer``) at 48 kHz."""
     waves = []
     for index, audio in enumerate(audios):
-        wave = np.asarray(audio, dtype=np.float32)
-        if wave.ndim == 2:  # (channels, samples) or (samples, channels): average the short axis
-            wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+        wave = to_mono(audio)
         check_waveform(wave, where=f"audio {index}", allow_silent=True)
         waves.append(resample(wave, sampling_rate, CLAP_SAMPLING_RATE))
     features = feature_extractor(waves, sampling_rate=CLAP_SAMPLING_RATE, return_tensors="pt")

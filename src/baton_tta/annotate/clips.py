@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio, score_as_heard
 from baton_tta.data.loading import load_preference_dataset
 
 INSTRUCTIONS = {
@@ -104,7 +104,8 @@ class ClipSet:
             ids = self.clip_ids[start : start + batch_size]
             rows = self.dataset.select(range(start, start + len(ids)))
             audios = [decode_audio(a, SAMPLING_RATE) for a in rows["audio"]]
-            scores.update(zip(ids, scorer.score(list(rows["prompt"]), audios, SAMPLING_RATE), strict=True))
+            heard = score_as_heard(scorer, list(rows["prompt"]), audios, SAMPLING_RATE)
+            scores.update(zip(ids, heard, strict=True))
         self.scores = {clip_id: float(score) for clip_id, score in scores.items()}
         self._orders.clear()
         return dict(self.scores)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,38 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     if rate == target_rate:
         return samples
     return soxr.resample(samples, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def to_mono(wave: np.ndarray) -> np.ndarray:
+    """A clip as one channel: a 2-D clip, (channels, samples) or (samples, channels), averaged over its
+    shorter axis (the channels); a 1-D clip as it is."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2:
+        return wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+    if wave.ndim != 1:
+        raise ValueError(
+            f"a clip is (samples,), (channels, samples) or (samples, channels); got {wave.shape}"
+        )
+    return wave
+
+
+def score_as_heard(
+    scorer: Any, prompts: Sequence[str], audios: Sequence[np.ndarray], sampling_rate: int
+) -> list[float]:
+    """The one way every command hands clips to a scorer (reward model, judge, oracle, CLAP, any
+    ``score(prompts, audios, sampling_rate)``): each clip mono and at the rate the scorer declares in
+    its ``sampling_rate`` attribute (resampled here; a scorer without one gets the clips' own rate and is
+    told it). Online judges once got the pipeline's 22,050 Hz stereo clips labelled 16 kHz; the toy
+    oracle refused every 48 kHz clip. One score per clip, finite, or the scorer is named."""
+    target = getattr(scorer, "sampling_rate", None) or sampling_rate
+    clips = [resample(to_mono(a), sampling_rate, target) for a in audios]
+    scores = [float(s) for s in scorer.score(list(prompts), clips, target)]
+    if len(scores) != len(clips) or not all(np.isfinite(scores)):
+        raise ValueError(
+            f"{type(scorer).__name__}.score gave {len(scores)} scores (finite: {all(np.isfinite(scores))}) "
+            f"for {len(clips)} clips"
+        )
+    return scores
 
 
 def check_wav_complete(data: bytes, name: str = "the WAV") -> None:

@@ -26,7 +26,7 @@ from diffusers import DiffusionPipeline
 from huggingface_hub import ModelCard
 
 from baton_tta.clap import ClapEmbedder
-from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio, score_as_heard
 from baton_tta.data.distributed import gather_in_order, my_batches, wait_for_everyone
 from baton_tta.data.generation import render_clips
 from baton_tta.families import family_of
@@ -178,7 +178,7 @@ def score_clips_shared(
     """A scorer's mean over the clips, whole batches dealt to the processes and gathered in order."""
     mine = my_batches(list(range(len(waves_16k))), batch_size, "clips to score")
     local = [
-        scorer.score([prompts[i] for i in batch], [waves_16k[i] for i in batch], SAMPLING_RATE)
+        score_as_heard(scorer, [prompts[i] for i in batch], [waves_16k[i] for i in batch], SAMPLING_RATE)
         for batch in mine
     ]
     return float(np.mean([s for scores in gather_in_order(local) for s in scores]))

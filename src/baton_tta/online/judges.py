@@ -7,7 +7,6 @@ import numpy as np
 from datasets import Dataset
 
 from baton_tta.clap import ClapEmbedder
-from baton_tta.data.audio import SAMPLING_RATE
 from baton_tta.metrics.functions import clap_score
 from baton_tta.scorers import NamedScorer
 
@@ -21,9 +20,11 @@ class ClapScoreJudge:
         self.embedder = embedder
         self.name = name
 
-    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+    def __call__(
+        self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int, sampling_rate: int
+    ) -> dict[str, float]:
         texts = np.repeat(self.embedder.embed_texts(list(rows["prompt"])), clips_per_prompt, axis=0)
-        audios = self.embedder.embed_audios(waveforms, SAMPLING_RATE)
+        audios = self.embedder.embed_audios(waveforms, sampling_rate)
         return {self.name: clap_score(texts, audios)}
 
 
@@ -34,6 +35,9 @@ class ScorerJudge:
     def __init__(self, scorer: NamedScorer):
         self.scorer = scorer
 
-    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+    def __call__(
+        self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int, sampling_rate: int
+    ) -> dict[str, float]:
+        """The scorer's mean over the clips, which are at ``sampling_rate`` (the pipeline's)."""
         prompts = [prompt for prompt in rows["prompt"] for _ in range(clips_per_prompt)]
-        return {self.scorer.name: float(np.mean(self.scorer.score(prompts, waveforms, SAMPLING_RATE)))}
+        return {self.scorer.name: float(np.mean(self.scorer.score(prompts, waveforms, sampling_rate)))}

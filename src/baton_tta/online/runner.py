@@ -35,6 +35,7 @@ from datasets import Dataset, load_from_disk
 from diffusers import DDIMScheduler, DiffusionPipeline
 
 from baton_tta.annotate.clips import clip_id_for
+from baton_tta.data.audio import score_as_heard
 from baton_tta.data.distributed import gather_in_order, on_main
 from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.generation import DATASET_DIR, clip_seed, generate_clips, render_clips_shared
@@ -77,8 +78,9 @@ ONLINE_DEFINING_FIELDS = tuple(
 EVAL_SEED_OFFSET = 10_000_019
 
 
-#: A held-out judge: (held-out prompt rows, their clips prompt-major, clips per prompt) → metrics.
-Judge = Callable[[Dataset, list[np.ndarray], int], dict[str, float]]
+#: A held-out judge: (held-out prompt rows, their clips prompt-major, clips per prompt, the clips'
+#: sampling rate — the pipeline's, which the judge converts from) → metrics.
+Judge = Callable[[Dataset, list[np.ndarray], int, int], dict[str, float]]
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -461,9 +463,11 @@ class OnlineRunner:
     def _judged(self, prompts: list[str], waveforms: list[np.ndarray], n: int, rate: int) -> dict[str, float]:
         """Every judge, and the reward model's own mean score, on the held-out clips (one process)."""
         repeated = [p for p in prompts for _ in range(n)]
-        metrics = {"reward_mean_eval": float(np.mean(self.reward_model.score(repeated, waveforms, rate)))}
+        metrics = {
+            "reward_mean_eval": float(np.mean(score_as_heard(self.reward_model, repeated, waveforms, rate)))
+        }
         for judge in self.judges.values():
-            metrics.update(judge(self.eval_prompts, waveforms, n))
+            metrics.update(judge(self.eval_prompts, waveforms, n, rate))
         return metrics
 
     def _judge_start(self) -> dict[str, float]:

@@ -24,6 +24,7 @@ from baton_tta.data.audio import (
     AudioDecodeError,
     clip_seconds,
     decode_audio,
+    score_as_heard,
 )
 from baton_tta.data.distributed import (
     gather_in_order,
@@ -74,7 +75,7 @@ def score_rows(
             for i, a in zip(batch, rows[audio_column])
         ]
         scores.extend(
-            float(s) for s in model.score(list(rows[prompt_column]), waves, sampling_rate=CLAP_SAMPLING_RATE)
+            float(s) for s in score_as_heard(model, list(rows[prompt_column]), waves, CLAP_SAMPLING_RATE)
         )
     return scores
 

@@ -21,7 +21,9 @@ AESTHETICS_AXES = ("CE", "CU", "PC", "PQ")
 
 
 class ClapScorer:
-    """Each (caption, clip) pair's CLAP cosine similarity — stage 4's CLAP score, per clip."""
+    """Each (caption, clip) pair's CLAP cosine similarity — stage 4's CLAP score, per clip — mapped
+    from [-1, 1] into [0, 1] as ``(cosine + 1) / 2`` (order kept), so it weighs in a reward like every
+    other scorer (the raw cosine gave negative rewards the project's own loader refused)."""
 
     def __init__(self, embedder: Any, name_or_path: str | None = None):
         self.embedder, self.name_or_path = embedder, name_or_path
@@ -29,12 +31,13 @@ class ClapScorer:
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
         texts = self.embedder.embed_texts(list(prompts))
         clips = self.embedder.embed_audios(list(audios), sampling_rate)
-        return [float(x) for x in paired_cosines(texts, clips)]
+        return [(float(x) + 1.0) / 2.0 for x in paired_cosines(texts, clips)]
 
 
 class AudioboxAesthetics:
     """One axis of Meta's Audiobox Aesthetics (``audiobox-aesthetics``, an optional extra: its
-    predictor loads ``facebook/audiobox-aesthetics`` from the Hub as safetensors)."""
+    predictor loads ``facebook/audiobox-aesthetics`` from the Hub as safetensors). The axes are rated
+    on a 1–10 scale; a score is ``(rating − 1) / 9``, clipped to [0, 1]."""
 
     def __init__(self, axis: str, predictor: Any | None = None):
         if axis not in AESTHETICS_AXES:
@@ -49,7 +52,9 @@ class AudioboxAesthetics:
             {"path": torch.from_numpy(np.asarray(a, np.float32))[None], "sample_rate": sampling_rate}
             for a in audios
         ]
-        return [float(row[self.axis]) for row in self.predictor.forward(batch)]
+        return [
+            min(1.0, max(0.0, (float(row[self.axis]) - 1.0) / 9.0)) for row in self.predictor.forward(batch)
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"axis": self.axis, "checkpoint": "facebook/audiobox-aesthetics"}

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from baton_tta.data.audio import score_as_heard
 from baton_tta.data.settings import SettingsError
 
 
@@ -88,7 +89,7 @@ class NamedScorer:
         return str(self.spec)
 
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
-        return [float(s) for s in self.scorer.score(prompts, audios, sampling_rate)]
+        return score_as_heard(self.scorer, prompts, audios, sampling_rate)
 
     def describe(self) -> dict[str, Any]:
         details = getattr(self.scorer, "describe", None)
@@ -132,7 +133,14 @@ class WeightedScorers:
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
         total = np.zeros(len(audios))
         for weight, scorer in zip(self.weights, self.scorers, strict=True):
-            total += weight * np.asarray(scorer.score(prompts, audios, sampling_rate), dtype=float)
+            scores = np.asarray(score_as_heard(scorer, prompts, audios, sampling_rate), dtype=float)
+            if ((scores < 0) | (scores > 1)).any():
+                outside = scores[(scores < 0) | (scores > 1)]
+                raise ValueError(
+                    f"{describe_scorer(scorer)['scorer']} gave {len(outside)} scores outside [0, 1] "
+                    f"(e.g. {outside[0]:.4g}): a reward is a weighted mean of scores in [0, 1]"
+                )
+            total += weight * scores
         return [float(x) for x in total / sum(self.weights)]
 
     def describe(self) -> list[dict[str, Any]]:

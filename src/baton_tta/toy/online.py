@@ -12,7 +12,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import ClapFeatureExtractor, ClapModel, ClapProcessor
 
-from baton_tta.data.audio import SAMPLING_RATE, decode_audio
+from baton_tta.data.audio import SAMPLING_RATE, decode_audio, resample, to_mono
 from baton_tta.reward import BatonRewardConfig, BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
 from baton_tta.scorers.registry import ScorerKind, register_scorer
@@ -85,10 +85,15 @@ class OracleJudge:
     def __init__(self, oracle: OracleAnnotator | None = None):
         self.oracle = oracle or OracleAnnotator()
 
-    def __call__(self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int) -> dict[str, float]:
+    def __call__(
+        self, rows: Dataset, waveforms: list[np.ndarray], clips_per_prompt: int, sampling_rate: int
+    ) -> dict[str, float]:
+        heard = [
+            resample(to_mono(w), sampling_rate, SAMPLING_RATE) for w in waveforms
+        ]  # what the oracle hears
         aligned: dict[str, list[bool]] = {task: [] for task in TASKS}
         for index, row in enumerate(rows):
-            clips = waveforms[index * clips_per_prompt : (index + 1) * clips_per_prompt]
+            clips = heard[index * clips_per_prompt : (index + 1) * clips_per_prompt]
             aligned[row["task"]] += [self.oracle.is_aligned(row["events"], row["task"], w) for w in clips]
         metrics = {f"oracle_{task}": float(np.mean(flags)) for task, flags in aligned.items() if flags}
         metrics["oracle_aligned"] = float(np.mean([flag for flags in aligned.values() for flag in flags]))
@@ -98,6 +103,9 @@ class OracleJudge:
 class OracleReward:
     """The noiseless oracle as a reward (1 aligned, 0 not): GRPO's upper bound in the toy world, what
     a perfect reward model would give. Knows each prompt's events and task from ``prompts``."""
+
+    #: what it hears (:func:`~baton_tta.data.audio.score_as_heard` converts every clip to it)
+    sampling_rate = SAMPLING_RATE
 
     def __init__(self, prompts: Dataset, oracle: OracleAnnotator | None = None):
         self.oracle = oracle or OracleAnnotator()
@@ -119,6 +127,8 @@ class EventLoudnessReward:
     front end), whatever the caption asks for: a reward that prefers one known sound. Tests use it to
     see GRPO move a model; the GRPO benchmark adds it to the reward model to plant a flaw the policy
     can exploit (the captions' events, which the judge counts, stop mattering)."""
+
+    sampling_rate = SAMPLING_RATE
 
     def __init__(self, event: str):
         self.index = [e.name for e in TOY_EVENTS].index(get_event(event).name)

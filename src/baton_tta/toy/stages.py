@@ -19,7 +19,7 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets
 from transformers import ClapFeatureExtractor, ClapModel
 
-from baton_tta.data.audio import SAMPLING_RATE, encode_audio
+from baton_tta.data.audio import SAMPLING_RATE, encode_audio, score_as_heard
 from baton_tta.data.schema import binary_features
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward import BatonRewardModel
@@ -185,7 +185,8 @@ def reward_model_rows(model: BatonRewardModel, feedback: Feedback) -> tuple[Data
     dataset = feedback.dataset
     unlabelled = [i for i, s in enumerate(dataset["source"]) if s == "unlabelled"]
     rows = dataset.select(unlabelled)
-    scores = model.score(list(rows["prompt"]), [feedback.waveforms[i] for i in unlabelled], SAMPLING_RATE)
+    clips = [feedback.waveforms[i] for i in unlabelled]
+    scores = score_as_heard(model, list(rows["prompt"]), clips, SAMPLING_RATE)
     accuracy = oracle_accuracy(scores, unlabelled, dataset["task"], feedback.truth)
     scored = rows.map(
         lambda _, k: {"source": "reward_model", "reward": float(scores[k]), "label": -1},

@@ -12,6 +12,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 from transformers.integrations import TensorBoardCallback
 
+from baton_tta.data.audio import score_as_heard
 from baton_tta.data.generation import render_clips
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class ValidationCallback(TrainerCallback):
         logs = {"validation_clips": float(len(audios))}
         reward_model = getattr(trainer, "reward_model", None)
         if reward_model is not None:
-            scores = reward_model.score(prompts, audios, sampling_rate=rate)
+            scores = score_as_heard(reward_model, prompts, audios, rate)
             logs["validation_mean_reward"] = float(sum(scores) / len(scores))
         self._tensorboard(trainer, state.global_step, prompts, audios, rate)
         trainer.log(logs)

@@ -35,6 +35,7 @@ from diffusers import DiffusionPipeline
 from peft import LoraConfig
 from transformers import TrainerCallback
 
+from baton_tta.data.audio import score_as_heard
 from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.data.loading import load_raw
@@ -238,15 +239,8 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         repeated = [p for p in prompts for _ in range(group)]
         total = torch.zeros(len(waveforms), dtype=torch.float32)
         for weight, scorer in zip(self.reward_weights, self.reward_funcs, strict=True):
-            scores = torch.as_tensor(
-                scorer.score(repeated, waveforms, self.family.sampling_rate), dtype=torch.float32
-            )
-            if scores.shape != total.shape or not torch.isfinite(scores).all():
-                raise ValueError(
-                    f"{type(scorer).__name__}.score gave {tuple(scores.shape)} scores (finite: "
-                    f"{bool(torch.isfinite(scores).all())}) for {len(waveforms)} clips"
-                )
-            total += weight * scores
+            heard = score_as_heard(scorer, repeated, waveforms, self.family.sampling_rate)
+            total += weight * torch.as_tensor(heard, dtype=torch.float32)
         return total
 
     # ------------------------------------------------------------------ the update
