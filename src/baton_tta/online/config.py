@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from baton_tta.data.settings import typed_settings
 from baton_tta.trainer import DiffusionTrainingConfig, RewardWeightedDiffusionConfig
 from baton_tta.trainer.objectives import Objective, objective_named
 
@@ -198,11 +199,11 @@ def _objective_settings(settings: dict[str, Any] | str | None, objective: Object
     if not isinstance(settings, dict | None):
         raise ValueError(f"objective_args must be a mapping of field names to values, got {settings!r}")
     settings = dict(settings or {})
-    known = {f.name for f in dataclasses.fields(objective.config_class) if f.init}
-    unknown = sorted(set(settings) - known)
+    typed = typed_settings(settings, objective.config_class, "objective_args")
+    unknown = sorted(set(settings) - set(typed))
     if unknown:
         raise ValueError(
             f"objective_args {unknown} are not fields of {objective.config_class.__name__} "
             f"(objective {objective.name})"
         )
-    return settings
+    return typed
