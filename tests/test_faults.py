@@ -470,3 +470,86 @@ def test_a_non_finite_loss_under_the_scaler_still_stops_with_the_term(tmp_path):
     guard.record_loss(torch.tensor(float("nan")), {"loss_preference": torch.tensor(float("nan"))})
     with pytest.raises(NonFiniteError, match=r"step 7: the loss is nan \(loss_preference = nan\)"):
         guard.check(7, torch.tensor(float("nan")), torch.nn.Linear(1, 1), scaled=True)
+
+
+#: the fewest words each command that writes an output_dir parses with (values never read: the lock
+#: is taken right after parsing)
+WRITING_COMMANDS = {
+    "build-eval-sets": [],
+    "convert-audio-alpaca": ["--source", "x"],
+    "convert-baton-audiocaps": ["--json_files", "x", "--audio_dir", "y"],
+    "convert-baton-official": ["--json_files", "x", "--audio_dir", "y"],
+    "convert-laion-clap": ["--checkpoint", "x"],
+    "convert-tango": ["--checkpoint", "x"],
+    "evaluate": ["--pipelines", "base=tiny-random", "--eval_set", "x"],
+    "export-labels": ["--dataset", "x", "--store", "s"],
+    "generate": ["--prompts", "a"],
+    "generate-audio": ["--prompts", "x"],
+    "label-with-reward-model": ["--dataset", "x", "--reward_model", "r"],
+    "make-prompts": ["--labels_file", "x"],
+    "merge-labels": ["--sources", "x"],
+    "toy-demo": [],
+    "train": ["--pipeline_name_or_path", "tiny-random", "--dataset_name", "tiny-random"],
+    "train-crpo": ["--pipeline_name_or_path", "tiny-random", "--dataset_name", "x"],
+    "train-dpo": ["--pipeline_name_or_path", "tiny-random", "--dataset_name", "x"],
+    "train-grpo": ["--pipeline_name_or_path", "tiny-random", "--dataset_name", "x", "--reward", "toy-oracle"],
+    "train-kto": ["--pipeline_name_or_path", "tiny-random", "--dataset_name", "tiny-random"],
+    "train-online": ["--pipeline_name_or_path", "tiny-random"],
+    "train-reward-model": ["--dataset_name", "x"],
+}
+
+
+def test_every_command_that_writes_takes_its_folders_lock_before_writing_anything(tmp_path):
+    """Found by the fourth trust pass: a second ``train-online`` on a live folder wrote 17 reward-cache
+    files before it was refused, and two labelling runs on one folder both ran. Every command with an
+    ``--output_dir`` (the flag index lists them) takes the folder's lock as soon as it has parsed, so
+    while another live process holds it each is refused in one line and the folder keeps only the
+    holder's lock; the lock is given back when the command ends."""
+    from baton_tta.cli import main
+    from baton_tta.data.lock import LOCK_FILE
+    from baton_tta.scripts.early_checks import FLAG_INDEX
+
+    index = json.loads(FLAG_INDEX.read_text())
+    assert set(WRITING_COMMANDS) == {c for c, flags in index.items() if "--output_dir" in flags}
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        for command, words in WRITING_COMMANDS.items():
+            folder = tmp_path / command
+            folder.mkdir()
+            held = {"pid": holder.pid, "host": socket.gethostname(), "started": "now"}
+            (folder / LOCK_FILE).write_text(json.dumps(held))
+            with pytest.raises(SystemExit, match=rf"^baton-tta {command}: .* is in use by PID {holder.pid}"):
+                main([command, *words, "--output_dir", str(folder)])
+            assert [p.name for p in folder.iterdir()] == [LOCK_FILE], command
+    finally:
+        holder.kill()
+        holder.wait()
+    # a refused command leaves no folder of its own behind; one that ran gives its lock back
+    with pytest.raises(SystemExit, match="no label store"):
+        main(
+            [
+                "export-labels",
+                "--dataset",
+                "x",
+                "--store",
+                str(tmp_path / "none.sqlite"),
+                "--output_dir",
+                str(tmp_path / "e"),
+            ]
+        )
+    assert not (tmp_path / "e").exists()
+    labels = str(Path(__file__).parents[1] / "examples" / "audioset_labels_sample.csv")
+    main(
+        [
+            "make-prompts",
+            "--labels_file",
+            labels,
+            "--num_integrity",
+            "2",
+            "--num_temporal",
+            "2",
+            "--output_dir",
+            str(tmp_path / "p"),
+        ]
+    )
+    assert (tmp_path / "p" / "prompts.jsonl").is_file() and not (tmp_path / "p" / LOCK_FILE).exists()

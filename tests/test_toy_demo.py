@@ -148,5 +148,5 @@ def test_a_second_demo_into_the_same_folder_is_refused_before_any_work_or_clears
         main(["toy-demo", "--smoke", "true", "--output_dir", str(tmp_path)])
     assert (tmp_path / "toy_demo.json").read_text() == "{}"  # nothing was touched
     prepare_demo_dir(tmp_path, overwrite=True)
-    assert not tmp_path.exists()
+    assert list(tmp_path.iterdir()) == []  # the earlier run's files gone; the folder (and a run's lock) kept
     prepare_demo_dir(tmp_path / "new")  # a new folder is fine

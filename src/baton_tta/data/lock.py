@@ -6,20 +6,31 @@ identical ``generate-audio`` runs both generated everything until one crashed on
 created atomically); a second run is refused with the holder's PID. A lock whose process is gone
 (same host, PID not alive) is stale: it is replaced, and the log says so. Under ``accelerate
 launch`` the main process holds it for the run.
+
+Every command takes the lock of its ``--output_dir`` as soon as its arguments are parsed
+(:func:`baton_tta.scripts.utils.parse`), before anything is written, and gives it back when the
+command ends (:func:`released_when_done`, entered by :func:`baton_tta.cli.main`): a second
+``train-online`` on a live folder wrote 17 reward-cache files before it was refused, and two labelling
+runs on one folder both ran.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 LOCK_FILE = ".baton-run.lock"
+
+#: the locks each running command took, and whether it created their folder (innermost last)
+_TAKEN: list[list[tuple[Path, bool]]] = []
 
 
 class OutputFolderInUse(RuntimeError):
@@ -40,6 +51,7 @@ def acquire(folder: str | os.PathLike) -> Path:
     """Take ``folder``'s lock (creating the folder) or raise :class:`OutputFolderInUse`; the lock is
     released by :func:`release` or when this process exits."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -67,6 +79,8 @@ def acquire(folder: str | os.PathLike) -> Path:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             json.dump(holder, handle)
         atexit.register(release, path)
+        if _TAKEN:
+            _TAKEN[-1].append((path, created))
         return path
     raise OutputFolderInUse(f"{folder}: could not take {path}")
 
@@ -80,6 +94,26 @@ def release(path: str | os.PathLike) -> None:
         return
     if holder.get("pid") == os.getpid():
         path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def released_when_done() -> Iterator[None]:
+    """Give back, when the block ends, every lock taken inside it; a folder made only to hold a lock
+    (the command was refused before writing anything) is removed again."""
+    _TAKEN.append([])
+    try:
+        yield
+    finally:
+        for path, created in _TAKEN.pop():
+            release(path)
+            if created and path.parent.is_dir() and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that holds a run's folder: the only one, or rank 0 of an
+    ``accelerate launch`` (read from its environment: no process group is needed to know)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def refuse_another_runs_results(

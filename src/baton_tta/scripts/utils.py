@@ -12,6 +12,7 @@ from typing import Any
 from huggingface_hub import RepoUrl
 from trl import TrlParser
 
+from baton_tta.data.lock import acquire, is_main_process
 from baton_tta.data.settings import check_finite_settings
 from baton_tta.scripts.early_checks import refuse_unknown_flags
 
@@ -34,7 +35,19 @@ def parse(
     parsed = tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
     for settings in parsed:
         check_finite_settings(settings)
+    hold_output_folders(parsed)
     return parsed
+
+
+def hold_output_folders(parsed: Sequence[Any]) -> None:
+    """Take the lock of each ``output_dir`` the parsed settings name, before the command writes
+    anything (the main process only; :func:`baton_tta.data.lock.released_when_done` gives it back)."""
+    if not is_main_process():
+        return
+    for settings in parsed:
+        folder = getattr(settings, "output_dir", None)
+        if isinstance(folder, str) and folder:
+            acquire(folder)
 
 
 def merge_repeated(words: list[str], flags: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 
+from baton_tta.data.lock import LOCK_FILE
 from baton_tta.hub.cards import with_evaluation
 from baton_tta.scoped import torch_threads
 from baton_tta.toy.config import ToyLoopConfig
@@ -98,14 +99,18 @@ def prepare_demo_dir(output_dir: str | Path, overwrite: bool = False) -> None:
     """Refuse, before any work, a folder an earlier run wrote into (two runs never share one), or clear
     it when asked."""
     folder = Path(output_dir)
-    if not folder.is_dir() or not any(folder.iterdir()):
+    if not folder.is_dir() or not any(p.name != LOCK_FILE for p in folder.iterdir()):
         return
     if not overwrite:
         raise SystemExit(
             f"{folder} holds an earlier run's files; choose another --output_dir, or pass "
             "--overwrite_output_dir true to clear it (make demo does)"
         )
-    shutil.rmtree(folder)
+    for entry in folder.iterdir():  # all but this run's own lock
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry.name != LOCK_FILE:
+            entry.unlink()
 
 
 def demo_metrics(row: dict) -> dict[str, float]:
