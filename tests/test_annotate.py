@@ -320,6 +320,19 @@ def test_a_scorer_pre_ranks_the_queue_least_sure_first_and_labels_nothing(clip_d
     assert set(bob[: len(unsure)]) == set(unsure)  # everyone's queue starts with the unsure clips
     assert list(clip_dataset["label"]) == [-1] * len(clip_dataset)  # nothing was labelled
 
+    class FailsInBatch2(ByLength):  # found by the trust pass: a traceback, and the app never served
+        def score(self, prompts, audios, sampling_rate):
+            if self.calls == 1:
+                raise RuntimeError("CUDA out of memory")
+            return super().score(prompts, audios, sampling_rate)
+
+    from baton_tta.data.settings import SettingsError
+
+    with pytest.raises(
+        SettingsError, match=r"pre-ranking failed on clips 5-9 \(RuntimeError: CUDA out of memory\)"
+    ):
+        ClipSet(clip_dataset, seed=1).prerank(FailsInBatch2(), batch_size=5)
+
 
 def test_export_refuses_a_missing_or_empty_store_and_writes_nothing(tmp_path, clip_dataset):
     """Found by the new-user probe: a mistyped --store created an empty store and "exported" 0 labels.

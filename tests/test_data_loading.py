@@ -49,6 +49,10 @@ def test_loads_save_to_disk_and_fills_defaults(tmp_path):
     ("overrides", "message"),
     [
         ({"prompt": ["ok", "  ", "ok"]}, "row 1, column 'prompt': empty or missing prompt"),
+        (
+            {"prompt": ["ok", "a dog " * 20_000, "ok"]},
+            "row 1, column 'prompt': 120,000 characters (at most 2,000",
+        ),
         ({"label": [1, 2, 0]}, "row 1, column 'label': 2 is not 1 (aligned), 0 (not aligned) or -1 (skip)"),
         ({"task": ["integrity", "spatial", "temporal"]}, "row 1, column 'task': 'spatial' is not one of"),
         ({"source": ["human", "robot", "human"]}, "row 1, column 'source': 'robot' is not one of"),

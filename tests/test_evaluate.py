@@ -234,3 +234,32 @@ def test_no_local_path_reaches_a_card(tmp_path):
         and "`you/baton-temporal`" in written
     )
     assert [(r.dataset_type, r.dataset_name) for r in card.data.eval_results] == [("local", "myeval.csv")]
+
+
+def test_evaluate_refuses_what_it_cannot_measure_before_generating(tmp_path, monkeypatch):
+    """Found by the fourth trust pass: ``--max_prompts 0`` evaluated every prompt, and one prompt with
+    references crashed in FD after its clips were generated. Both are refused first."""
+    from baton_tta.data.settings import SettingsError
+    from baton_tta.scripts import evaluate
+    from baton_tta.scripts.evaluate import EvaluateArguments, run_evaluation
+
+    with pytest.raises(SettingsError, match="--max_prompts 0: at least 1"):
+        EvaluateArguments(pipelines=["tiny-random"], eval_set="x", max_prompts=0, output_dir=str(tmp_path))
+    _eval_set(tmp_path, 3)
+    monkeypatch.setattr(evaluate, "generate_eval_clips", lambda *a, **k: pytest.fail("generated clips"))
+    args = EvaluateArguments(
+        pipelines=["tiny-random"],
+        eval_set=str(tmp_path / "eval_set"),
+        reference_audio_dir=str(tmp_path / "refs"),
+        backbones="tiny-random",
+        max_prompts=1,
+        output_dir=str(tmp_path / "out"),
+    )
+    with pytest.raises(SettingsError, match=r"1 prompt\(s\): FD, FAD and KAD compare two sets"):
+        run_evaluation(args)
+    # three identical references (KAD was 199): refused before generating, naming the folder
+    for clip in ("cap1", "cap2"):
+        (tmp_path / "refs" / f"{clip}.wav").write_bytes((tmp_path / "refs" / "cap0.wav").read_bytes())
+    args.max_prompts = 3
+    with pytest.raises(SettingsError, match=r"refs: the 3 reference clips are .*identical"):
+        run_evaluation(args)

@@ -312,6 +312,8 @@ def test_a_one_class_training_set_is_said_in_the_log_the_metrics_and_the_card(tm
     assert said in caplog.text and result.limits[0].startswith(said)
     assert json.loads((tmp_path / "rm" / "reward_metrics.json").read_text())["notes"][0].startswith(said)
     assert f"**Note:** {said}" in (tmp_path / "rm" / "README.md").read_text()
+    # found by the fourth pass: the model-index still showed accuracy 1.0 for the Hub to compare
+    assert result.one_class and ModelCard.load(tmp_path / "rm" / "README.md").data.eval_results is None
 
 
 def test_labelling_with_nothing_to_score_says_why(tmp_path):

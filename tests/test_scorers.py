@@ -397,3 +397,15 @@ def test_a_scorer_whose_scores_leave_0_1_is_refused_by_the_weighted_mean_naming_
 
     with pytest.raises(ValueError, match=r"Loud gave 1 scores outside \[0, 1\] \(e.g. 2\)"):
         WeightedScorers([Loud(None)]).score(["a"], [_clip(16000, 1, "mono")], 16000)
+
+
+def test_a_scorer_source_of_the_wrong_kind_is_named(tmp_path):
+    """Found by the fourth trust pass: ``toy-oracle:something`` said "invalid literal for int()", and a
+    judge whose config names ``BertModel`` failed late with an AttributeError."""
+    from transformers import BertConfig
+
+    with pytest.raises(ValueError, match="toy-oracle:something: the source is the toy world's prompt seed"):
+        load_scorer("toy-oracle:something")
+    BertConfig(architectures=["BertModel"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="names BertModel, which does not generate text"):
+        load_scorer(f"judge:{tmp_path}")

@@ -20,6 +20,7 @@ from datasets import Dataset
 
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio, score_as_heard
 from baton_tta.data.loading import load_preference_dataset
+from baton_tta.data.settings import SettingsError
 
 INSTRUCTIONS = {
     "integrity": "Integrity: is every event named in the caption present in the clip? "
@@ -104,7 +105,13 @@ class ClipSet:
             ids = self.clip_ids[start : start + batch_size]
             rows = self.dataset.select(range(start, start + len(ids)))
             audios = [decode_audio(a, SAMPLING_RATE) for a in rows["audio"]]
-            heard = score_as_heard(scorer, list(rows["prompt"]), audios, SAMPLING_RATE)
+            try:
+                heard = score_as_heard(scorer, list(rows["prompt"]), audios, SAMPLING_RATE)
+            except Exception as error:  # any scorer's failure: said in one line, the app not started
+                raise SettingsError(
+                    f"pre-ranking failed on clips {start}-{start + len(ids) - 1} ({type(error).__name__}: "
+                    f"{error}); nothing was labelled or served: fix the scorer or leave out --prerank_with"
+                ) from error
             scores.update(zip(ids, heard, strict=True))
         self.scores = {clip_id: float(score) for clip_id, score in scores.items()}
         self._orders.clear()

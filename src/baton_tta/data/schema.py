@@ -157,10 +157,20 @@ def raw_value_problems(dataset: Dataset, schema: Schema) -> list[str]:
     return problems if typed else []  # without a type error the full validation reports the rest
 
 
+#: the longest caption any stage takes: AudioCaps' run to ~200 characters; a 100,000-character one
+#: kept an audio-language judge busy for 112 s on 3 rows and no text encoder reads past a few hundred
+MAX_PROMPT_CHARS = 2_000
+
+
 def _row_problems(index: int, row: dict, schema: Schema, check_audio: bool) -> Iterable[str]:
     prompt = row.get("prompt")
     if not has_visible_text(prompt):
         yield f"row {index}, column 'prompt': empty or missing prompt ({prompt!r})"
+    elif isinstance(prompt, str) and len(prompt) > MAX_PROMPT_CHARS:
+        yield (
+            f"row {index}, column 'prompt': {len(prompt):,} characters (at most {MAX_PROMPT_CHARS:,}: a "
+            "caption, not a document)"
+        )
     if schema.name == "binary":
         label = row.get("label")
         if label not in (LABEL_ALIGNED, LABEL_NOT_ALIGNED, LABEL_NONE):

@@ -276,9 +276,12 @@ def reward_model_card(
     text_backbone: str,
     loss: str,
     dataset: str | None,
+    index_metrics: bool = True,
 ) -> ModelCard:
     """Card of a trained reward model: validation metrics per task (kept apart in the model-index
-    by ``dataset_config`` = task), the prediction histogram, every training setting."""
+    by ``dataset_config`` = task), the prediction histogram, every training setting. Without
+    ``index_metrics`` (a model trained on one class of labels, whose accuracy says nothing) the
+    metrics stay in the card's text and out of the model-index the Hub shows and compares."""
     dataset_id = hub_id(dataset)
     results = [
         EvalResult(
@@ -294,7 +297,7 @@ def reward_model_card(
         )
         for task, values in metrics.items()
         for metric, value in values.items()
-        if metric in ("accuracy", "roc_auc", "f1", "ece") and not math.isnan(value)
+        if metric in ("accuracy", "roc_auc", "f1", "ece") and not math.isnan(value) and index_metrics
     ]
     data = ModelCardData(
         library_name="transformers",

@@ -149,8 +149,7 @@ def kernel_audio_distance(
     if len(x) < 2 or len(y) < 2:
         raise ValueError(f"KAD needs at least 2 clips per set, got {len(x)} and {len(y)}")
     if bandwidth is None:
-        distances = np.sort(np.sqrt(_squared_distances(y, y)[np.triu_indices(len(y), k=1)]))
-        bandwidth = float(distances[(len(distances) - 1) // 2])
+        bandwidth = kad_bandwidth(y)
     gamma = 1.0 / (2.0 * bandwidth**2 + KAD_EPS)
     m, n = len(x), len(y)
     k_xx = np.exp(-gamma * _squared_distances(x, x))
@@ -159,6 +158,21 @@ def kernel_audio_distance(
     within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
     return float(KAD_SCALE * (within_x + within_y - 2.0 * k_xy.mean()))
+
+
+def kad_bandwidth(reference: np.ndarray) -> float:
+    """KAD's default kernel width: the reference set's median pairwise distance (the lower median).
+    Refused when it is 0 — references that are all one clip give the kernel no scale (three identical
+    references gave a KAD of 199)."""
+    y = np.asarray(reference, np.float64)
+    distances = np.sort(np.sqrt(_squared_distances(y, y)[np.triu_indices(len(y), k=1)]))
+    width = float(distances[(len(distances) - 1) // 2]) if len(distances) else 0.0
+    if width <= 0:
+        raise ValueError(
+            f"the {len(y)} reference clips are (at least half of them) identical: their median pairwise "
+            "embedding distance is 0, so KAD has no kernel width; give distinct reference clips"
+        )
+    return width
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

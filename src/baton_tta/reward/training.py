@@ -192,6 +192,8 @@ class RewardTrainingResult:
     best_epoch: int
     #: what limits what the model could learn (one class of labels), as the log and the card say it
     limits: list[str] = field(default_factory=list)
+    #: trained on one class of labels: its metrics describe nothing, so the card's model-index has none
+    one_class: bool = False
 
 
 def train_reward_model(
@@ -310,6 +312,7 @@ def train_reward_model(
         len(val_idx) if held_out else 0,
         best_epoch,
         limits,
+        one_class=len(classes) == 1,
     )
     if output_dir is not None and is_main_process():  # every process trains the same head; one saves
         _save_outputs(model, result, config, Path(output_dir), val_labels, scores, val_tasks, dataset_id)
@@ -379,6 +382,7 @@ def _save_outputs(model, result, config, output_dir: Path, labels, scores, tasks
         text_backbone=model.config.text_backbone,
         loss=model.config.loss,
         dataset=dataset_id,
+        index_metrics=not result.one_class,
     )
     card.save(output_dir / "README.md")
     print(f"reward model, card, metrics and histogram written to {output_dir.resolve()}")

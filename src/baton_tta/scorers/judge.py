@@ -38,7 +38,13 @@ def judge_model_class(name_or_path: str | os.PathLike, **kwargs: Any) -> type[Pr
             f"{name_or_path}: its config names no transformers class ({config.architectures}); "
             "a judge is an audio-language model such as Qwen2AudioForConditionalGeneration"
         )
-    return getattr(transformers, names[0])
+    model_class = getattr(transformers, names[0])
+    if not names[0].endswith(("ForConditionalGeneration", "ForCausalLM")):
+        raise ValueError(
+            f"{name_or_path}: its config names {names[0]}, which does not generate text; a judge is an "
+            "audio-language model such as Qwen2AudioForConditionalGeneration"
+        )
+    return model_class
 
 
 class AudioLanguageJudge:

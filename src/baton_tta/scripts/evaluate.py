@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline
 from baton_tta.data.audio import SAMPLING_RATE, decode_audio
 from baton_tta.data.distributed import is_main_process, process_state
 from baton_tta.data.loading import load_raw
+from baton_tta.data.settings import SettingsError
 from baton_tta.families.precision import default_mixed_precision
 from baton_tta.metrics.evaluation import (
     Backbones,
@@ -34,6 +35,7 @@ from baton_tta.metrics.evaluation import (
     table4_markdown,
     write_report,
 )
+from baton_tta.metrics.functions import kad_bandwidth
 from baton_tta.scripts.builtin import generating_pipeline, named_scorer, resolve_backbones
 from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse
 
@@ -89,6 +91,14 @@ class EvaluateArguments:
     )
     hub_model_id: str | None = field(default=None, metadata={"help": "Repo whose card receives the metrics."})
 
+    def __post_init__(self):
+        if self.max_prompts is not None and self.max_prompts < 1:
+            raise SettingsError(
+                f"--max_prompts {self.max_prompts}: at least 1 (leave it out to evaluate all)"
+            )
+        if self.num_inference_steps < 1 or self.audio_length_in_s <= 0:
+            raise SettingsError("--num_inference_steps must be ≥ 1 and --audio_length_in_s > 0")
+
 
 def backbones_for(args: EvaluateArguments) -> Backbones:
     builtin = resolve_backbones(args.backbones)
@@ -135,11 +145,21 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             "name yours with --prompt_column / --id_column"
         )
     ids, prompts = [str(i) for i in prompts_data[args.id_column]], list(prompts_data[args.prompt_column])
+    if args.reference_audio_dir and len(ids) < 2:
+        raise SettingsError(
+            f"{args.eval_set}: {len(ids)} prompt(s): FD, FAD and KAD compare two sets of clips and need at "
+            "least 2 of each (before any clip is generated)"
+        )
     backbones = backbones_for(args)
     output = Path(args.output_dir)
     reference = None
     if args.reference_audio_dir:
         reference = embed_clips_shared(ids, _reference(Path(args.reference_audio_dir), ids), backbones)
+        if reference.panns_embedding is not None:
+            try:
+                kad_bandwidth(reference.panns_embedding)  # before any clip is generated
+            except ValueError as error:
+                raise SettingsError(f"{args.reference_audio_dir}: {error}") from None
     scorers = [named_scorer(spec) for spec in args.scorers]
     results, counts = {}, {}
     precision = args.mixed_precision or default_mixed_precision(process_state().device)

@@ -146,6 +146,8 @@ class EventLoudnessReward:
 
 def _oracle_scorer(source: str) -> OracleReward:
     """The oracle for every caption the toy world writes with seed ``source`` (default 0)."""
+    if source and not source.strip().lstrip("-").isdigit():
+        raise ValueError(f"toy-oracle:{source}: the source is the toy world's prompt seed, a whole number")
     return OracleReward(every_toy_prompt(int(source or 0)))
 
 
