@@ -5,6 +5,7 @@ majority and Fleiss' κ — all against the loopback Hub server with the real ``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from huggingface_hub import HfApi
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from baton_tta.annotate import ClipSet, LabelStore
 from baton_tta.annotate.backup import BackedUpStore, HubLabelBackup, read_events, restore_store
@@ -475,14 +478,15 @@ def test_a_backup_line_may_change_only_its_own_instances_labels(tmp_path, caplog
                 "created_at": when, "app_version": "test"}  # fmt: skip
 
     started = (now - timedelta(hours=1)).strftime("%Y%m%dT%H%M%S")
-    honest = [label("a1", "c0", "alice", 1, at(-30)), label("a2", "c1", "ｃａｒｏｌ", 0, at(-20))]
+    a2 = f"{started}-aaaa-{'2' * 32}"  # an id as the app writes it: its instance's name first
+    honest = [label("a1", "c0", "alice", 1, at(-30)), label(a2, "c1", "ｃａｒｏｌ", 0, at(-20))]
     hostile = [
         {"event": "undo", "uid": "a1", "undone_at": at(-1)},  # another instance's label
         label("b1", "c0", "alice", 0, at(60 * 24)),  # a "later" vote from the future
         label("b2", "c2", "bob", 7, at(-5)),  # no such label
         {**label("b3", "c2", "bob", 1, at(-5)), "weight": 5},  # an unknown key
         {k: v for k, v in label("b4", "c3", "bob", 1, at(-5)).items() if k != "clip_id"},
-        label("a2", "c1", "carol", 1, at(-4)),  # reuses alice's instance's label id
+        label(a2, "c1", "carol", 1, at(-4)),  # reuses alice's instance's label id
         label("b5", "c0", "dave", 1, (now - timedelta(days=2)).isoformat()),  # before the instance began
         label("b6", "c3", "bob", 1, at(-3)),  # the one honest line of this file
     ]
@@ -494,7 +498,7 @@ def test_a_backup_line_may_change_only_its_own_instances_labels(tmp_path, caplog
 
     with caplog.at_level("WARNING"):
         events = read_events(tmp_path)
-    assert [e["uid"] for e in events] == ["a1", "a2", "b6"]
+    assert [e["uid"] for e in events] == ["a1", a2, "b6"]
     assert sorted(standing_votes(events)) == [("c0", "alice", 1), ("c1", "carol", 0), ("c3", "bob", 1)]
     for number, reason in [
         (1, "undoes label a1, which this instance did not write"),
@@ -502,7 +506,7 @@ def test_a_backup_line_may_change_only_its_own_instances_labels(tmp_path, caplog
         (3, "label 7 is not one of (1, 0, -1)"),
         (4, "unknown keys ['weight']"),
         (5, "missing keys ['clip_id']"),
-        (6, "label id a2 was already used by"),
+        (6, f"label id {a2} belongs to another instance, not {started}-bbbb.jsonl"),
         (7, "is before this instance started"),
     ]:
         assert re.search(
@@ -514,3 +518,91 @@ def test_a_backup_line_may_change_only_its_own_instances_labels(tmp_path, caplog
     assert store.replay(events) == 3  # the app starts, with the trustworthy labels
     with pytest.raises(UntrustedEvent, match=rf"{re.escape(str(hostile_file))} line 1: undoes label a1"):
         read_events(tmp_path, strict=True)  # merge-labels refuses the backup
+
+
+def _label_line(uid, clip="c0", who="alice", value=1, when=None):
+    from datetime import UTC, datetime
+
+    when = when or datetime.now(UTC).isoformat(timespec="microseconds")
+    return {"event": "label", "uid": uid, "clip_id": clip, "annotator": who, "label": value,
+            "created_at": when, "app_version": "test"}  # fmt: skip
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.binary(max_size=64),  # anything at all, invalid UTF-8 included
+            JSON_VALUES.map(lambda v: json.dumps(v).encode()),  # any JSON
+            # an event with any one value replaced by any JSON value
+            st.tuples(
+                st.sampled_from(sorted({"event", "uid", "clip_id", "annotator", "label", "created_at"})),
+                JSON_VALUES,
+            ).map(lambda kv: json.dumps({**_label_line("x1"), kv[0]: kv[1]}).encode()),
+            st.integers(1, 5000).map(lambda depth: b"[" * depth + b"]" * depth),  # nesting
+        ),
+        max_size=6,
+    )
+)
+@settings(max_examples=150)
+def test_no_backup_file_can_crash_the_reader(lines, tmp_path_factory):
+    """Found by the fourth trust pass: ``"event": ["label"]`` or a dict gave ``TypeError: unhashable``
+    in the app's restore and in merge-labels, a deeply nested line a RecursionError, invalid UTF-8 a
+    UnicodeDecodeError, and ``annotator: null`` was read as "none". Whatever bytes a file holds, the
+    reader skips what it cannot trust (or, strict, refuses it as :class:`UntrustedEvent`), and every
+    event it returns has the app's keys and types."""
+    from baton_tta.annotate.backup import EVENT_KEYS, UntrustedEvent, read_events
+
+    folder = tmp_path_factory.mktemp("backup")
+    (folder / "labels").mkdir()
+    (folder / "labels" / "20260101T000000-abcdef12.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    for event in read_events(folder):
+        assert set(event) == EVENT_KEYS[event["event"]]
+        assert all(isinstance(event[k], str) for k in event if k != "label")
+        assert event.get("label", 1) in (1, 0, -1) and not isinstance(event.get("label"), bool)
+    with contextlib.suppress(UntrustedEvent):  # strict: refused as untrusted, never anything else
+        read_events(folder, strict=True)
+
+
+def test_a_forged_file_cannot_take_a_real_label_id_and_a_shared_old_id_is_trusted_in_neither(
+    tmp_path, caplog
+):
+    """Found by the fourth trust pass: an earlier-sorting forged file reusing a real uid with label 0
+    replaced the real label, and merge-labels blamed the real line. An app now names each label
+    ``<instance>-<hex>``, so only its own file may hold it; an id of the older, unprefixed kind that two
+    files hold cannot be attributed, so neither copy counts."""
+    from baton_tta.annotate.backup import UntrustedEvent, read_events, standing_votes
+
+    real_instance, forged_instance = (
+        "20260101T000000-bbbb0000",
+        "20260101T000000-aaaa0000",
+    )  # forged sorts first
+    real_uid = f"{real_instance}-{'f' * 32}"
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / f"{forged_instance}.jsonl").write_text(
+        json.dumps(_label_line(real_uid, value=0))
+        + "\n"
+        + json.dumps(_label_line("old1", clip="c1", value=0))
+        + "\n"
+    )
+    (tmp_path / "labels" / f"{real_instance}.jsonl").write_text(
+        json.dumps(_label_line(real_uid, value=1))
+        + "\n"
+        + json.dumps(_label_line("old1", clip="c1", value=1))
+        + "\n"
+    )
+    with caplog.at_level("WARNING"):
+        events = read_events(tmp_path)
+    assert standing_votes(events) == [("c0", "alice", 1)]  # the real label stands; old1 counts nowhere
+    assert f"{forged_instance}.jsonl line 1: label id {real_uid} belongs to another instance" in caplog.text
+    assert "old1 is in several files" in caplog.text
+    with pytest.raises(
+        UntrustedEvent, match=rf"{forged_instance}\.jsonl line 1"
+    ):  # the forged line is blamed
+        read_events(tmp_path, strict=True)

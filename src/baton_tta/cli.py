@@ -87,10 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest = [word for word in rest if word not in GLOBAL_FLAGS]
     check_before_imports(command, rest)
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
-    from baton_tta.data.lock import released_when_done
-
     try:
-        with global_settings(flags), released_when_done():
+        with global_settings(flags):
             module.main(rest)
     except user_errors() as error:
         if "--debug" in flags:

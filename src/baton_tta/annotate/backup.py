@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,46 +47,127 @@ class UntrustedEvent(ValueError):
     """A backup line that no app instance would write, or that changes another instance's labels."""
 
 
+#: a label id as an app writes it: its instance's name (the file it may appear in), then 32 hex digits
+INSTANCE_UID = re.compile(r"^(\d{8}T\d{6}-[0-9a-z]+)-[0-9a-f]{32}$")
+#: no event an app writes comes near this; a longer line is refused unread
+MAX_LINE_BYTES = 4_096
+
+
 def read_events(folder: str | os.PathLike, strict: bool = False) -> list[dict]:
     """Every trustworthy event of every instance file under ``folder/labels``, in file then line order.
 
     A backup repository is writable by whoever can push to it, so a line is trusted only if an app
-    instance could have written it: an object with exactly the keys of its kind, a label of 1, 0 or
-    −1 by a valid annotator name (NFKC-normalised as the app does, so "ｃａｒｏｌ" is "carol"), a
-    time between the instance's start (its file name) and now, a uid no other instance used, and an
-    undo only of a label of the same instance file: an instance may change only its own labels.
+    instance could have written it: UTF-8 text of a bounded length holding an object with exactly the
+    keys of its kind, each of its type (strings, the label an integer), a label of 1, 0 or −1 by a
+    valid annotator name (NFKC-normalised as the app does, so "ｃａｒｏｌ" is "carol"), a time between the
+    instance's start (its file name) and now, a uid of that very instance (an app names its labels
+    ``<instance>-<hex>``, so a file cannot claim another instance's label; a uid of the older, unprefixed
+    kind that two files hold is trusted in neither), and an undo only of a label of the same file.
     Anything else is skipped with its file, line and reason in the log and a count (``strict``, as
     ``merge-labels`` reads: refused with the first one). A last line cut short (a kill during a write
-    or a commit) is skipped in both modes."""
+    or a commit) is skipped in both modes. Nothing in a file can make this raise anything else."""
+    read = [(path, number, parsed) for path in _instance_files(folder) for number, parsed in _lines(path)]
+    files_of: dict[str, set[Path]] = {}
+    for path, _, parsed in read:  # the files each label id may be claimed by (its own instance's only)
+        if isinstance(parsed, dict) and parsed["event"] == "label" and _may_hold(path, parsed["uid"]):
+            files_of.setdefault(parsed["uid"], set()).add(path)
     events: list[dict] = []
     owner: dict[str, Path] = {}  # label uid -> the instance file that wrote it
     skipped = 0
     now = datetime.now(UTC)
-    for path in sorted((Path(folder) / LABELS_FOLDER).glob("*.jsonl")):
-        started = _instance_start(path)
-        lines = path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                event = _trusted(line, path, owner, started, now)
-            except json.JSONDecodeError as error:
-                if number == len(lines):  # no newline after it: the write was cut
-                    logger.warning("%s line %d: cut short (%s); skipped", path, number, error.msg)
-                    continue
-                problem = f"not a label event ({error.msg})"
-            except UntrustedEvent as error:
-                problem = str(error)
-            else:
-                events.append(event)
-                continue
+    for path, number, parsed in read:
+        try:
+            if isinstance(parsed, UntrustedEvent):
+                raise parsed
+            events.append(_trusted(parsed, path, owner, files_of, now))
+        except UntrustedEvent as error:
             if strict:
-                raise UntrustedEvent(f"{path} line {number}: {problem}")
-            logger.warning("%s line %d: %s; skipped", path, number, problem)
+                raise UntrustedEvent(f"{path} line {number}: {error}") from None
+            logger.warning("%s line %d: %s; skipped", path, number, error)
             skipped += 1
     if skipped:
         logger.warning("%s: %d backup line(s) skipped (reasons above)", folder, skipped)
     return events
+
+
+def _may_hold(path: Path, uid: str) -> bool:
+    """Whether ``path`` may hold label ``uid``: an id the app writes names its instance's file."""
+    bound = INSTANCE_UID.match(uid)
+    return bound is None or bound.group(1) == path.stem
+
+
+def _instance_files(folder: str | os.PathLike) -> list[Path]:
+    return sorted((Path(folder) / LABELS_FOLDER).glob("*.jsonl"))
+
+
+def _lines(path: Path) -> list[tuple[int, dict | UntrustedEvent]]:
+    """(line number, its event's keys checked for kind and type, or why not) of each non-blank line;
+    a last line cut short is left out, with a warning."""
+    raw = path.read_bytes().split(b"\n")
+    out: list[tuple[int, dict | UntrustedEvent]] = []
+    for number, data in enumerate(raw, start=1):
+        if not data.strip():
+            continue
+        try:
+            out.append((number, _shaped(data)))
+        except _CutShort as error:
+            if number == len(raw):  # no newline after it: the write was cut
+                logger.warning("%s line %d: cut short (%s); skipped", path, number, error)
+                continue
+            out.append((number, UntrustedEvent(f"not a label event ({error})")))
+        except UntrustedEvent as error:
+            out.append((number, error))
+    return out
+
+
+class _CutShort(Exception):
+    """A line that is not JSON (the last line of a file may be cut mid-write)."""
+
+
+#: each key of an event and the type an app writes it with
+KEY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "event": str,
+    "uid": str,
+    "clip_id": str,
+    "annotator": str,
+    "label": int,
+    "created_at": str,
+    "app_version": str,
+    "undone_at": str,
+}
+
+
+def _shaped(data: bytes) -> dict:
+    """One line's event with its keys and their types checked (not yet its meaning)."""
+    if len(data) > MAX_LINE_BYTES:
+        raise UntrustedEvent(f"{len(data):,} bytes, longer than any event ({MAX_LINE_BYTES:,} at most)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UntrustedEvent(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _CutShort(error.msg) from None
+    except RecursionError:
+        raise UntrustedEvent("nested too deeply to be an event") from None
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("event"), str)
+        or event["event"] not in EVENT_KEYS
+    ):
+        raise UntrustedEvent("not a label or undo event")
+    expected = EVENT_KEYS[event["event"]]
+    if set(event) != expected:
+        missing, unknown = sorted(expected - set(event)), sorted(map(str, set(event) - expected))
+        raise UntrustedEvent(f"{event['event']} event with missing keys {missing} / unknown keys {unknown}")
+    for key in expected:
+        value = event[key]
+        if not isinstance(value, KEY_TYPES[key]) or isinstance(value, bool):
+            raise UntrustedEvent(
+                f"{key} {value!r:.80} is not a {getattr(KEY_TYPES[key], '__name__', 'value')}"
+            )
+    return event
 
 
 def _instance_start(path: Path) -> datetime | None:
@@ -96,34 +178,35 @@ def _instance_start(path: Path) -> datetime | None:
         return None
 
 
-def _trusted(line: str, path: Path, owner: dict[str, Path], started: datetime | None, now: datetime) -> dict:
-    """One line as an event, normalised, or :class:`UntrustedEvent` saying why not."""
-    event = json.loads(line)
-    if not isinstance(event, dict) or event.get("event") not in EVENT_KEYS:
-        raise UntrustedEvent("not a label or undo event")
-    expected = EVENT_KEYS[event["event"]]
-    if set(event) != expected:
-        missing, unknown = sorted(expected - set(event)), sorted(set(event) - expected)
-        raise UntrustedEvent(f"{event['event']} event with missing keys {missing} / unknown keys {unknown}")
+def _trusted(
+    event: dict, path: Path, owner: dict[str, Path], files_of: dict[str, set[Path]], now: datetime
+) -> dict:
+    """A shaped event's meaning checked and normalised, or :class:`UntrustedEvent` saying why not."""
+    started = _instance_start(path)
     uid = event["uid"]
-    if not isinstance(uid, str) or not uid:
-        raise UntrustedEvent(f"uid {uid!r} is not a label id")
+    if not uid:
+        raise UntrustedEvent("an empty label id")
     if event["event"] == "undo":
         if owner.get(uid) != path:
             raise UntrustedEvent(f"undoes label {uid}, which this instance did not write")
         _time(event["undone_at"], "undone_at", started, now)
         return event
     label = event["label"]
-    if isinstance(label, bool) or label not in LABEL_VALUES:
+    if label not in LABEL_VALUES:
         raise UntrustedEvent(f"label {label!r} is not one of {LABEL_VALUES}")
+    if not _may_hold(path, uid):
+        raise UntrustedEvent(f"label id {uid} belongs to another instance, not {path.name}")
+    if len(files_of.get(uid, ())) > 1:
+        others = ", ".join(sorted(p.name for p in files_of[uid]))
+        raise UntrustedEvent(f"label id {uid} is in several files ({others}): trusted in none")
     if uid in owner:
-        raise UntrustedEvent(f"label id {uid} was already used by {owner[uid].name}")
+        raise UntrustedEvent(f"label id {uid} was already used in {owner[uid].name}")
     try:
         annotator = normalise_annotator(event["annotator"])
     except ValueError as error:
         raise UntrustedEvent(f"annotator {event['annotator']!r}: {error}") from None
-    if not isinstance(event["clip_id"], str) or not event["clip_id"]:
-        raise UntrustedEvent(f"clip_id {event['clip_id']!r} is not a clip id")
+    if not event["clip_id"]:
+        raise UntrustedEvent("an empty clip_id")
     _time(event["created_at"], "created_at", started, now)
     owner[uid] = path
     return {**event, "annotator": annotator}
@@ -235,7 +318,8 @@ class BackedUpStore(LabelStore):
         self.backup = backup
 
     def add(self, clip_id: str, annotator: str, label: int, uid: str | None = None) -> int:
-        label_id = super().add(clip_id, annotator, label, uid or uuid.uuid4().hex)
+        # the instance's name starts the uid: a backup file may hold only its own instance's labels
+        label_id = super().add(clip_id, annotator, label, uid or f"{self.backup.instance}-{uuid.uuid4().hex}")
         vote = self.vote(label_id)
         assert vote is not None  # just written
         self.backup.record(

@@ -9,7 +9,7 @@ launch`` the main process holds it for the run.
 
 Every command takes the lock of its ``--output_dir`` as soon as its arguments are parsed
 (:func:`baton_tta.scripts.utils.parse`), before anything is written, and gives it back when the
-command ends (:func:`released_when_done`, entered by :func:`baton_tta.cli.main`): a second
+command ends (:func:`released_when_done`, around every command's ``main``: :func:`baton_tta.scripts.utils.command`): a second
 ``train-online`` on a live folder wrote 17 reward-cache files before it was refused, and two labelling
 runs on one folder both ran.
 """

@@ -22,7 +22,7 @@ from baton_tta import __version__
 from baton_tta.annotate import ClipSet, LabelStore
 from baton_tta.annotate.store import normalise_annotator
 from baton_tta.scripts.builtin import named_scorer
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 logger = logging.getLogger(__name__)
 AUTH_ENV = "BATON_ANNOTATE_AUTH"
@@ -149,6 +149,7 @@ def exposure_warning(
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     from baton_tta.annotate.app import Annotator, build_app, launch_app  # the optional Gradio extra
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.data.eval_sets import build_eval_sets, official_eval_set
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -45,6 +45,7 @@ class EvalSetArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((EvalSetArguments,), argv)
     output = Path(args.output_dir)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.data.converters import convert_pairwise
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ConvertPairwiseArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ConvertPairwiseArguments,), argv)
     column_map = json.loads(args.column_map) if args.column_map else None

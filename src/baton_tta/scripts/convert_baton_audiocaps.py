@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.data.converters import convert_baton_audiocaps
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ConvertAudioCapsArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ConvertAudioCapsArguments,), argv)
     dataset = convert_baton_audiocaps(args.json_files, args.audio_dir, skip_missing=args.skip_missing)

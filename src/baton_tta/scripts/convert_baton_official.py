@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.data.converters import convert_baton_official, describe_sources
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -32,6 +32,7 @@ class ConvertBatonArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ConvertBatonArguments,), argv)
     dataset = convert_baton_official(

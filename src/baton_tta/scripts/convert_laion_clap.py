@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.convert_laion_clap import convert_laion_clap
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -22,6 +22,7 @@ class ConvertLaionClapArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ConvertLaionClapArguments,), argv)
     report = convert_laion_clap(args.checkpoint, args.output_dir, args.tokenizer_name_or_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from baton_tta.hub.push import pipeline_files, push_folder
 from baton_tta.pipelines.convert_tango import convert_tango_to_diffusers
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import command, default_repo_id, parse
 
 
 @dataclass
@@ -38,6 +38,7 @@ class ConvertArguments:
     hub_model_id: str | None = field(default=None, metadata={"help": "Hub repo id for --push_to_hub."})
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ConvertArguments,), argv)
     vocoder_config = json.loads(Path(args.vocoder_config).read_text("utf-8")) if args.vocoder_config else None

@@ -37,7 +37,7 @@ from baton_tta.metrics.evaluation import (
 )
 from baton_tta.metrics.functions import kad_bandwidth
 from baton_tta.scripts.builtin import generating_pipeline, named_scorer, resolve_backbones
-from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse
+from baton_tta.scripts.utils import command, default_repo_id, mixed_precision_field, parse
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     return results
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((EvaluateArguments,), argv)
     results = run_evaluation(args)

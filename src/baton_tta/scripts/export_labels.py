@@ -13,7 +13,7 @@ from pathlib import Path
 from baton_tta.annotate import export_annotations, write_export
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.scripts.annotate import ClipStoreArguments
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import command, default_repo_id, parse
 
 
 @dataclass
@@ -26,6 +26,7 @@ class ExportArguments(ClipStoreArguments):
     private: bool = field(default=False, metadata={"help": "Create the Hub repo private."})
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((ExportArguments,), argv)
     if not Path(args.store).is_file():  # opening would create an empty store and export nothing

@@ -17,7 +17,7 @@ import soundfile as sf
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.families import family_of
 from baton_tta.scripts.builtin import TINY, generating_pipeline
-from baton_tta.scripts.utils import mixed_precision_field, parse, pipeline_field
+from baton_tta.scripts.utils import command, mixed_precision_field, parse, pipeline_field
 
 DEFAULT_PROMPTS = ["A dog barks followed by a car horn", "Rain falls while a man speaks"]
 
@@ -79,6 +79,7 @@ def generate(args: GenerateArguments) -> list[Path]:
     return written
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateArguments,), argv)
     paths = generate(args)

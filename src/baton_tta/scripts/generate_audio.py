@@ -15,7 +15,7 @@ from baton_tta.data.generation import generate_clips
 from baton_tta.data.loading import load_raw
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.scripts.builtin import TINY, generating_pipeline
-from baton_tta.scripts.utils import default_repo_id, mixed_precision_field, parse, pipeline_field
+from baton_tta.scripts.utils import command, default_repo_id, mixed_precision_field, parse, pipeline_field
 
 
 @dataclass
@@ -45,6 +45,7 @@ class GenerateAudioArguments:
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Dataset repo id for --push_to_hub."})
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((GenerateAudioArguments,), argv)
     pipeline, precision = generating_pipeline(args.pipeline_name_or_path, args.mixed_precision, args.device)

@@ -20,7 +20,7 @@ from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.scorers import WeightedScorers
 from baton_tta.scorers.registry import check_weights, describe_scorer
 from baton_tta.scripts.builtin import named_scorers
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import command, default_repo_id, parse
 
 
 @dataclass
@@ -93,6 +93,7 @@ def scorer_for(args: LabelArguments) -> BatonRewardModel | WeightedScorers:
     return named_scorers(args.scorers, args.scorer_weights or None)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((LabelArguments,), argv)
     if (

@@ -16,7 +16,7 @@ from baton_tta.prompts import (
     load_vocabulary,
     read_phrase_table,
 )
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -53,6 +53,7 @@ class MakePromptsArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((MakePromptsArguments,), argv)
     labels = load_vocabulary(args.labels_file, args.frequency_file, args.top_k)

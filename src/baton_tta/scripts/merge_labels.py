@@ -26,7 +26,7 @@ from baton_tta.annotate.clips import clip_id_for
 from baton_tta.annotate.merge import LabelSource, merge_sources
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.hub.datasets import push_preference_dataset
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import command, default_repo_id, parse
 
 
 @dataclass
@@ -86,6 +86,7 @@ def load_source(source: str, staging: Path) -> LabelSource:
     return LabelSource.from_dataset(source, load_preference_dataset(source))
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((MergeArguments,), argv)
     output = Path(args.output_dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.hub.datasets import push_preference_dataset
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -32,6 +32,7 @@ class PushDatasetArguments:
     private: bool = field(default=False, metadata={"help": "Create a private repo."})
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((PushDatasetArguments,), argv)
     if args.license is None:  # before loading anything: a licence is the owner's choice, never a default

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from baton_tta.scoped import CHATTY_LIBRARIES, quiet_loggers
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 
 @dataclass
@@ -27,6 +27,7 @@ class ToyDemoArguments:
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse([ToyDemoArguments], argv)
     with quiet_loggers([*CHATTY_LIBRARIES, "baton_tta.data", "baton_tta.trainer"]):

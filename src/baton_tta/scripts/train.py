@@ -23,7 +23,7 @@ from baton_tta.scripts.builtin import (
     resolve_preference_data,
     resolve_pretrain_data,
 )
-from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
+from baton_tta.scripts.utils import PIPELINE_HELP, command, load_hint, parse, train_save_and_push
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ def with_default_recipe(argv: Sequence[str], recipe: Path | None = TOY_RECIPE) -
     return ["--config", str(recipe), *argv]
 
 
+@command
 def main(
     argv: Sequence[str] | None = None,
     config_class: type[RewardWeightedDiffusionConfig] = RewardWeightedDiffusionConfig,

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from baton_tta.scripts import train_dpo
+from baton_tta.scripts.utils import command
 from baton_tta.trainer import DiffusionCRPOConfig, DiffusionCRPOTrainer
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     train_dpo.main(argv, DiffusionCRPOConfig, DiffusionCRPOTrainer)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from baton_tta.data.loading import load_preference_dataset
 from baton_tta.scripts.builtin import resolve_pipeline
-from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
+from baton_tta.scripts.utils import PIPELINE_HELP, command, load_hint, parse, train_save_and_push
 from baton_tta.trainer import DiffusionDPOConfig, DiffusionDPOTrainer
 
 
@@ -25,6 +25,7 @@ class DPOScriptArguments:
     dataset_split: str = field(default="train", metadata={"help": "Split of the pairwise dataset."})
 
 
+@command
 def main(
     argv: Sequence[str] | None = None,
     config_class: type[DiffusionDPOConfig] = DiffusionDPOConfig,

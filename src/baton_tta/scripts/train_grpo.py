@@ -26,7 +26,7 @@ from datasets import Dataset
 
 from baton_tta.data.loading import load_raw
 from baton_tta.scripts.builtin import TOY, named_scorer, resolve_pipeline
-from baton_tta.scripts.utils import PIPELINE_HELP, load_hint, parse, train_save_and_push
+from baton_tta.scripts.utils import PIPELINE_HELP, command, load_hint, parse, train_save_and_push
 from baton_tta.trainer import DiffusionGRPOConfig, DiffusionGRPOTrainer
 
 
@@ -86,6 +86,7 @@ def reward_funcs_for(script: GRPOScriptArguments, output_dir: str, seed: int) ->
     return funcs + [named_scorer(spec) for spec in script.reward]
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
     if not words:

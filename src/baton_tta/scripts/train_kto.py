@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from baton_tta.scripts import train
+from baton_tta.scripts.utils import command
 from baton_tta.trainer import DiffusionKTOConfig, DiffusionKTOTrainer
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     train.main(argv, DiffusionKTOConfig, DiffusionKTOTrainer, default_recipe=None)
 

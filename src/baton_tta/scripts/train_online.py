@@ -34,7 +34,7 @@ from baton_tta.online.runner import Judge, Scorer
 from baton_tta.reward import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig
 from baton_tta.scripts.builtin import TOY, named_scorer, resolve_pipeline, resolve_pretrain_data
-from baton_tta.scripts.utils import parse
+from baton_tta.scripts.utils import command, parse
 
 #: Exit status of a run that stopped to wait for people's labels (EX_TEMPFAIL: try again later).
 EXIT_WAITING_FOR_LABELS = 75
@@ -167,6 +167,7 @@ def build_runner(script: OnlineScriptArguments, args: OnlineConfig) -> OnlineRun
     )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     script, args = parse((OnlineScriptArguments, OnlineConfig), argv)
     try:

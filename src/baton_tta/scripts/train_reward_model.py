@@ -21,7 +21,7 @@ from baton_tta.reward.training import (
     train_reward_model,
 )
 from baton_tta.scripts.builtin import resolve_labelled_data, resolve_reward_model
-from baton_tta.scripts.utils import default_repo_id, parse
+from baton_tta.scripts.utils import command, default_repo_id, parse
 
 
 @dataclass
@@ -89,6 +89,7 @@ def run_reward_training(args: RewardScriptArguments, config: RewardTrainingConfi
     return result
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     script, config = parse((RewardScriptArguments, RewardTrainingConfig), argv)
     result = run_reward_training(script, config)

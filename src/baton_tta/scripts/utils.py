@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from huggingface_hub import RepoUrl
 from trl import TrlParser
 
-from baton_tta.data.lock import acquire, is_main_process
+from baton_tta.data.lock import acquire, is_main_process, released_when_done
 from baton_tta.data.settings import check_finite_settings
 from baton_tta.scripts.early_checks import refuse_unknown_flags
 
@@ -39,9 +40,22 @@ def parse(
     return parsed
 
 
+def command(main: Callable[..., Any]) -> Callable[..., Any]:
+    """A command's ``main``, run so that the output-folder locks its parse takes
+    (:func:`hold_output_folders`) are given back when it ends — however it is entered: ``baton-tta``,
+    ``python -m baton_tta.scripts.<command>``, ``accelerate launch``, or a call from Python."""
+
+    @functools.wraps(main)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with released_when_done():
+            return main(*args, **kwargs)
+
+    return run
+
+
 def hold_output_folders(parsed: Sequence[Any]) -> None:
     """Take the lock of each ``output_dir`` the parsed settings name, before the command writes
-    anything (the main process only; :func:`baton_tta.data.lock.released_when_done` gives it back)."""
+    anything (the main process only; :func:`command` gives it back when the command ends)."""
     if not is_main_process():
         return
     for settings in parsed:
