@@ -341,7 +341,13 @@ def test_resume_refuses_other_defining_settings_and_may_extend_the_rounds(tmp_pa
     argv = ["train-online", *TINY, "--output_dir", str(out), "--num_rounds", "1", "--max_steps", "2"]
     assert main(argv) == 0
     card = (out / "README.md").read_text()
+    from baton_tta.tiny import tiny_reward_model
+
+    tiny_reward_model(seed=3).save_pretrained(tmp_path / "another-rm")
     for extra, named in (
+        # found by the fourth trust pass: both resumed, optimising or reporting something else
+        (["--reward_model_name_or_path", str(tmp_path / "another-rm")], r"reward \{.*another-rm"),
+        (["--judge_scorers", "toy-oracle"], r"judges \[.*'toy-oracle'"),
         (["--clips_per_prompt", "3"], r"clips_per_prompt: 2 → 3"),
         (["--objective", "dpo"], r"objective: 'baton' → 'dpo'"),
         (["--max_steps", "3"], r"max_steps: 2 → 3"),

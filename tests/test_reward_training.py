@@ -444,3 +444,46 @@ def test_labelling_settings_are_checked_before_anything_is_read(tmp_path, extra,
     with pytest.raises(SystemExit, match=rf"^baton-tta label-with-reward-model: {said}"):
         main([*argv, "--output_dir", str(tmp_path / "out"), *extra])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_labelling_rerun_in_the_same_folder_must_be_the_same_labelling(tmp_path):
+    """Found by the fourth trust pass: ``label-with-reward-model`` resumed from whatever shards it
+    found — a rerun on another dataset with the same row count gave its rows the first one's scores,
+    and a rerun with another scorer mixed both scorers' scores under one ``scorers.json``. The folder's
+    defining record (every setting but batching and pushing, the data's content, each scorer) is
+    compared first; only the batch size may change."""
+    from baton_tta.cli import main
+
+    def unlabelled(seed):
+        data = tone_preference_dataset(6, reward_rows=False, seed=seed)
+        return data.map(lambda r: {"label": -1, "source": "unlabelled", "reward": float("nan")})
+
+    unlabelled(0).save_to_disk(str(tmp_path / "a"))
+    unlabelled(1).save_to_disk(str(tmp_path / "b"))
+    tiny_reward_model(seed=0).save_pretrained(tmp_path / "rm0")
+    tiny_reward_model(seed=1).save_pretrained(tmp_path / "rm1")
+    out = str(tmp_path / "out")
+    run = ["label-with-reward-model", "--output_dir", out]
+    assert main([*run, "--dataset", str(tmp_path / "a"), "--reward_model", str(tmp_path / "rm0")]) == 0
+    before = sorted(p.name for p in (tmp_path / "out" / SHARD_DIR).iterdir())
+    with pytest.raises(
+        SystemExit, match=r"holds scores made otherwise \(data_content: '[0-9a-f]{16}' → '[0-9a-f]{16}'"
+    ):
+        main([*run, "--dataset", str(tmp_path / "b"), "--reward_model", str(tmp_path / "rm0")])
+    with pytest.raises(SystemExit, match=r"settings\.reward_model: '.*rm0' → '.*rm1'"):
+        main([*run, "--dataset", str(tmp_path / "a"), "--reward_model", str(tmp_path / "rm1")])
+    assert sorted(p.name for p in (tmp_path / "out" / SHARD_DIR).iterdir()) == before  # nothing scored
+    assert (
+        main(
+            [
+                *run,
+                "--dataset",
+                str(tmp_path / "a"),
+                "--reward_model",
+                str(tmp_path / "rm0"),
+                "--batch_size",
+                "2",
+            ]
+        )
+        == 0
+    )

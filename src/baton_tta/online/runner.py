@@ -58,7 +58,7 @@ from baton_tta.online.report import push_round, write_round_card, write_run_repo
 from baton_tta.reward.labelling import score_rows_shared
 from baton_tta.reward.modeling import BatonRewardModel
 from baton_tta.reward.training import RewardTrainingConfig, train_reward_model
-from baton_tta.scorers.registry import Scorer
+from baton_tta.scorers.registry import Scorer, describe_scorer
 from baton_tta.trainer import DiffusionTrainer, RewardWeightedDiffusionConfig
 from baton_tta.trainer.objectives import Objective, objective_named
 from baton_tta.trainer.safety import defining_settings, prepare_output_dir
@@ -220,6 +220,10 @@ class OnlineRunner:
         content = [
             f"train prompts content {content_fingerprint(self.train_prompts)}",
             f"held-out prompts content {content_fingerprint(self.eval_prompts)}",
+            # what round 1's reward and every round's judges are: another reward model or an added
+            # judge on resume would optimise or report something else (fourth trust pass)
+            f"reward {json.dumps(describe_scorer(self.reward_model), sort_keys=True, default=str)}",
+            f"judges {sorted(self.judges)}",
         ]
         run = defining_settings(self.args, [], base_model if isinstance(base_model, str) else None, content)
         own = {name: getattr(self.args, name) for name in (*ONLINE_DEFINING_FIELDS, "max_steps")}

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from baton_tta.data.distributed import is_main_process
+from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.loading import load_preference_dataset
+from baton_tta.data.records import defining_record, keep_one_definition
 from baton_tta.data.settings import SettingsError
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.reward.labelling import DATASET_DIR, label_with_reward_model
@@ -93,6 +95,10 @@ def scorer_for(args: LabelArguments) -> BatonRewardModel | WeightedScorers:
     return named_scorers(args.scorers, args.scorer_weights or None)
 
 
+#: what may differ when a run continues in its folder: how rows are batched and where results go
+MAY_CHANGE_ON_RESUME = ("batch_size", "push_to_hub", "hub_dataset_id")
+
+
 @command
 def main(argv: Sequence[str] | None = None) -> None:
     (args,) = parse((LabelArguments,), argv)
@@ -105,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     dataset = load_preference_dataset(args.dataset)
     scorer = scorer_for(args)
+    record = defining_record(
+        args,
+        MAY_CHANGE_ON_RESUME,
+        data_content=content_fingerprint(dataset),
+        scorers=scorer.describe() if isinstance(scorer, WeightedScorers) else [describe_scorer(scorer)],
+    )
+    keep_one_definition(args.output_dir, record, "scores", write=is_main_process())
     labelled = label_with_reward_model(
         dataset,
         scorer,
