@@ -337,7 +337,7 @@ def test_a_remote_dataset_never_reads_local_files(tmp_path, monkeypatch):
     """A Hub dataset (no local folder) may name only what the Hub loaders downloaded for it."""
     import datasets.config
 
-    from baton_tta.data.loading import embed_audio_paths
+    from baton_tta.data.loading import HUB, embed_audio_paths
 
     cache = tmp_path / "cache"
     (cache / "downloads").mkdir(parents=True)
@@ -349,8 +349,8 @@ def test_a_remote_dataset_never_reads_local_files(tmp_path, monkeypatch):
     with pytest.raises(
         PreferenceDataError, match=r"(?s)you/remote: .*row 1, column 'audio': the clip is only a local path"
     ):
-        embed_audio_paths(_path_only_rows([str(downloaded), str(private)]), "you/remote", base=None)
-    ok = embed_audio_paths(_path_only_rows([str(downloaded)]), "you/remote", base=None)
+        embed_audio_paths(_path_only_rows([str(downloaded), str(private)]), "you/remote", HUB)
+    ok = embed_audio_paths(_path_only_rows([str(downloaded)]), "you/remote", HUB)
     assert ok[0]["audio"]["bytes"] == downloaded.read_bytes()
 
 

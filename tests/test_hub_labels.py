@@ -606,3 +606,22 @@ def test_a_forged_file_cannot_take_a_real_label_id_and_a_shared_old_id_is_truste
         UntrustedEvent, match=rf"{forged_instance}\.jsonl line 1"
     ):  # the forged line is blamed
         read_events(tmp_path, strict=True)
+
+
+def test_a_backup_on_the_hub_naming_a_local_dataset_is_refused(tmp_path, loopback_hub):
+    """Found by the fourth trust pass: ``merge-labels`` loaded whatever local dataset a Hub backup's
+    ``clips.json`` named. A backup on the Hub is writable by whoever can push to it; it names its clips
+    by Hub id, and a local path there is refused before anything is read."""
+    from baton_tta.cli import main
+
+    clips_dir = _clips(tmp_path / "clips")
+    clip = ClipSet.load(str(clips_dir)).clip_ids[0]
+    backup = _backup_folder(tmp_path / "backup", clips_dir, [(clip, "alice", 1)])
+    HfApi().create_repo("baton/forged", repo_type="dataset")
+    HfApi().upload_folder(folder_path=str(backup), repo_id="baton/forged", repo_type="dataset")
+    with pytest.raises(
+        SystemExit,
+        match=r"clips\.json: 1 problem\(s\):\n  names the local dataset .*clips.: a backup on the Hub names its clips by Hub id",
+    ):
+        main(["merge-labels", "--sources", "baton/forged", "--output_dir", str(tmp_path / "merged")])
+    assert not (tmp_path / "merged").exists()

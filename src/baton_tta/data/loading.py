@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -155,6 +156,66 @@ def outside_paths_allowed() -> Iterator[None]:
         _OUTSIDE_PATHS_ALLOWED.reset(token)
 
 
+@dataclass(frozen=True)
+class AudioOrigin:
+    """Where a dataset's audio paths may be read from: a local dataset's own ``folder``, a Hub dataset
+    (``remote``: only the files its loaders downloaded), or neither — a dataset built in Python, whose
+    paths are the caller's own and read as given."""
+
+    folder: Path | None = None
+    remote: bool = False
+
+
+IN_CODE = AudioOrigin()
+HUB = AudioOrigin(remote=True)
+
+
+def read_audio_value(
+    value: object, where: str, source: str, origin: AudioOrigin, allow_outside: bool = False
+) -> dict | None:
+    """The one reader of every audio value any command reads — an ``Audio`` struct, a plain Parquet
+    struct, a JSON dict, a path or URL-like string — as ``{"bytes", "path"}`` (the path's file name
+    only). A value with bytes is kept; a path is read by :func:`resolve_audio_path`'s rule, once."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if value.get("bytes") is not None:
+            return {"bytes": value["bytes"], "path": Path(str(value.get("path") or "")).name or None}
+        name = value.get("path")
+    else:
+        name = value
+    if not isinstance(name, str) or not name.strip():
+        raise PreferenceDataError(source, [f"{where}: {value!r:.80} is neither audio bytes nor a path"])
+    file = resolve_audio_path(name, where, source, origin, allow_outside)
+    if not file.is_file():
+        raise PreferenceDataError(source, [f"{where}: file {name!r} not found"])
+    return {"bytes": file.read_bytes(), "path": Path(name).name}
+
+
+def resolve_audio_path(name: str, where: str, source: str, origin: AudioOrigin, allow_outside: bool) -> Path:
+    """The rule for a path a dataset names: never a URL; a local dataset's paths are relative to its
+    own folder (never the current directory) and stay inside it — links included — unless allowed; a
+    Hub dataset's only inside the Hub loaders' caches (it never reads a file of this machine)."""
+    if "://" in name:
+        raise PreferenceDataError(
+            source, [f"{where}: {name!r} is a URL; audio is read from the dataset, not fetched"]
+        )
+    if origin.remote:
+        file = Path(name).resolve()
+        if not any(file.is_relative_to(root) for root in _cache_roots()):
+            raise PreferenceDataError(
+                source,
+                [
+                    f"{where}: the clip is only a local path ({name!r}); a remote dataset never reads "
+                    "files of this machine: embed the audio bytes in the dataset"
+                ],
+            )
+        return file
+    if origin.folder is not None:
+        return _inside(origin.folder, name, where, allow_outside)
+    return Path(name)
+
+
 def _inside(folder: Path, name: str, where: str, allow_outside: bool) -> Path:
     """``folder / name``, refused when it leaves ``folder`` (``../``, absolute paths, links) unless
     allowed (here or by :func:`outside_paths_allowed`): a metadata file must not read files the user
@@ -182,7 +243,9 @@ def _load_audio_folder(folder: Path, split: str, audio_column: str, allow_outsid
             str(metadata), [f"column 'file_name' is missing (columns: {table.column_names})"]
         )
     files = [
-        _inside(folder, name, f"row {index}, column 'file_name'", allow_outside)
+        resolve_audio_path(
+            str(name), f"row {index}, column 'file_name'", str(metadata), AudioOrigin(folder), allow_outside
+        )
         for index, name in enumerate(table["file_name"])
     ]
     missing = [
@@ -220,11 +283,11 @@ def load_raw(
                     f"{source}: no dataset found (no save_to_disk files, metadata, parquet, JSON or CSV)"
                 )
             dataset = _load_files(files, split)
-        base: Path | None = path
+        origin = AudioOrigin(path)
     elif path.is_file():
         if path.suffix.lower() not in FILE_BUILDERS:
             raise ValueError(f"{source}: unsupported file type {path.suffix!r} (use {sorted(FILE_BUILDERS)})")
-        dataset, base = _load_files([path], split), path.parent
+        dataset, origin = _load_files([path], split), AudioOrigin(path.parent)
     else:
         looks_like_path = (
             path.suffix.lower() in FILE_BUILDERS
@@ -233,10 +296,10 @@ def load_raw(
         )
         if looks_like_path:
             raise FileNotFoundError(f"{source}: no such file or folder")
-        dataset, base = load_dataset(source, split=split, revision=revision), None
+        dataset, origin = load_dataset(source, split=split, revision=revision), HUB
     if len(dataset) == 0:
         raise PreferenceDataError(source, [f"the dataset has no rows (split {split!r})"])
-    return embed_audio_paths(dataset, source, base, allow_outside_paths)
+    return embed_audio_paths(dataset, source, origin, allow_outside_paths)
 
 
 def _load_saved(path: Path) -> Dataset | DatasetDict:
@@ -258,16 +321,15 @@ def _cache_roots() -> list[Path]:
 
 
 def embed_audio_paths(
-    dataset: Dataset, source: str, base: Path | None, allow_outside_paths: bool = False
+    dataset: Dataset, source: str, origin: AudioOrigin, allow_outside_paths: bool = False
 ) -> Dataset:
     """Audio columns as ``Audio(decode=False)`` with every clip's bytes in the row.
 
     A Parquet, Arrow or Hub row may carry only ``{"path": ..., "bytes": None}``, and every reader
     downstream would then open that path on this machine (a dataset could copy ``/etc/passwd`` or a
     private recording into its labelled output, and a push would upload it). So a path-only clip is
-    read here, once, by one rule: a local dataset (``base``: its folder) may name files inside its
-    folder unless ``allow_outside_paths``; a remote one (``base`` None) only the files the Hub
-    loaders downloaded for it into their caches. Anything else is an error naming the row."""
+    read here, once, by :func:`read_audio_value` (plain structs and path strings in the schema's audio
+    columns are read by it when the dataset is conformed)."""
     for column, feature in dataset.features.items():
         if not isinstance(feature, Audio):
             continue
@@ -275,72 +337,42 @@ def embed_audio_paths(
         clips = dataset.data.column(column)
         if clips.null_count == len(clips) or not pc.any(pc.is_null(pc.struct_field(clips, "bytes"))).as_py():
             continue
-        values = dataset[column]
         embedded = [
-            _read_path_only(v, i, column, source, base, allow_outside_paths) for i, v in enumerate(values)
+            read_audio_value(v, f"row {i}, column '{column}'", source, origin, allow_outside_paths)
+            for i, v in enumerate(dataset[column])
         ]
         dataset = dataset.remove_columns(column).add_column(column, embedded)
         dataset = dataset.cast_column(column, Audio(decode=False))
     return dataset
 
 
-def _read_path_only(
-    value: dict | None, index: int, column: str, source: str, base: Path | None, allow_outside: bool
-) -> dict | None:
-    if not value or value.get("bytes") is not None or not value.get("path"):
-        return value
-    name = value["path"]
-    where = f"row {index}, column '{column}'"
-    if base is None:
-        file = Path(name).resolve()
-        if not any(file.is_relative_to(root) for root in _cache_roots()):
-            raise PreferenceDataError(
-                source,
-                [
-                    f"{where}: the clip is only a local path ({name!r}); a remote dataset never reads "
-                    "files of this machine: embed the audio bytes in the dataset"
-                ],
-            )
-    else:
-        file = _inside(base, name, where, allow_outside)
-    if not file.is_file():
-        raise PreferenceDataError(source, [f"{where}: file {name!r} not found"])
-    return {"bytes": file.read_bytes(), "path": Path(name).name}
-
-
-def _paths_to_audio(dataset: Dataset, column: str, base: Path | None, allow_outside: bool) -> Dataset:
-    """A string column of file paths (JSON/CSV sources) → an encoded ``Audio`` column. Paths are read
-    relative to the data file's folder and must stay inside it unless ``allow_outside``; a dataset
-    built in code (no folder) reads them as given."""
+def _paths_to_audio(
+    dataset: Dataset, column: str, source: str, origin: AudioOrigin, allow_outside: bool
+) -> Dataset:
+    """A column of audio values that is not yet an ``Audio`` column (path strings of a CSV, dicts of
+    JSON Lines, plain Parquet structs) → an encoded ``Audio`` column, each value read by
+    :func:`read_audio_value`."""
     if isinstance(dataset.features[column], Audio):
         return dataset.cast_column(column, Audio(decode=False))
-
-    def read(value: object, index: int) -> dict:
-        if isinstance(value, dict):
-            return {"bytes": value.get("bytes"), "path": value.get("path")}
-        if not isinstance(value, str):
-            raise PreferenceDataError(
-                str(base), [f"row {index}, column '{column}': {value!r} is not an audio path"]
-            )
-        where = f"row {index}, column '{column}'"
-        file = Path(value) if base is None else _inside(base, value, where, allow_outside)
-        if not file.is_file():
-            raise PreferenceDataError(
-                str(base or value), [f"row {index}, column '{column}': file {value!r} not found"]
-            )
-        return {"bytes": file.read_bytes(), "path": file.name}
-
-    audio = [read(value, index) for index, value in enumerate(dataset[column])]
+    audio = [
+        read_audio_value(value, f"row {index}, column '{column}'", source, origin, allow_outside)
+        for index, value in enumerate(dataset[column])
+    ]
     return dataset.remove_columns(column).add_column(column, audio).cast_column(column, Audio(decode=False))
 
 
 def conform(
-    dataset: Dataset, schema: Schema, base: Path | None = None, allow_outside_paths: bool = False
+    dataset: Dataset,
+    schema: Schema,
+    origin: AudioOrigin = IN_CODE,
+    allow_outside_paths: bool = False,
+    source: str = "the dataset",
 ) -> Dataset:
-    """Fill optional columns with defaults and cast to the schema's features (audio encoded)."""
+    """Fill optional columns with defaults and cast to the schema's features (audio encoded, each
+    value read where ``origin`` allows)."""
     for column in schema.audio_columns:
         if column in dataset.column_names:
-            dataset = _paths_to_audio(dataset, column, base, allow_outside_paths)
+            dataset = _paths_to_audio(dataset, column, source, origin, allow_outside_paths)
     if schema.name == "binary":
         rows = [
             default_row_values(row)
@@ -393,9 +425,9 @@ def load_preference_dataset(
     source = str(name_or_path)
     dataset = load_raw(name_or_path, split, spec.audio_columns[0], allow_outside_paths, revision)
     path = Path(name_or_path)
-    base = path if path.is_dir() else path.parent if path.is_file() else None
+    origin = AudioOrigin(path) if path.is_dir() else AudioOrigin(path.parent) if path.is_file() else HUB
     dataset = standardize(
-        dataset, spec, source, column_map, base, validate, check_audio, allow_outside_paths, source_rows
+        dataset, spec, source, column_map, origin, validate, check_audio, allow_outside_paths, source_rows
     )
     logger.info(
         "loaded %d %s rows from %s (audio at %d Hz on decode)", len(dataset), schema, source, SAMPLING_RATE
@@ -408,7 +440,7 @@ def standardize(
     schema: str | Schema,
     source: str,
     column_map: dict[str, str] | None = None,
-    base: Path | None = None,
+    origin: AudioOrigin = IN_CODE,
     validate: bool = True,
     check_audio: bool = True,
     allow_outside_paths: bool = False,
@@ -418,7 +450,7 @@ def standardize(
     """Any dataset (loaded or built in memory) → the schema's columns, defaults filled, validated:
     renames ``column_map`` (``{their_column: our_column}``), checks required columns, fills optional
     ones, then reports every bad value by row and column. ``source`` names the data in errors; audio
-    paths must stay inside the dataset's folder unless ``allow_outside_paths``; ``source_rows`` adds
+    paths are read where ``origin`` allows (:func:`resolve_audio_path`); ``source_rows`` adds
     the :data:`SOURCE_ROW` column (for code that subsamples, then reports rows)."""
     spec = get_schema(schema) if isinstance(schema, str) else schema
     if source_rows and SOURCE_ROW not in dataset.column_names:
@@ -440,7 +472,7 @@ def standardize(
     typed = raw_value_problems(dataset, spec)
     if typed:
         raise PreferenceDataError(source, typed[:MAX_REPORTED_PROBLEMS], len(typed))
-    dataset = conform(dataset, spec, base=base, allow_outside_paths=allow_outside_paths)
+    dataset = conform(dataset, spec, origin, allow_outside_paths, source)
     if validate:
         validate_dataset(dataset, spec, source, check_audio=check_audio)
     if spec.name == "binary":

@@ -25,6 +25,7 @@ from baton_tta.annotate.backup import LABELS_FOLDER, clips_of, download_backup, 
 from baton_tta.annotate.clips import clip_id_for
 from baton_tta.annotate.merge import LabelSource, merge_sources
 from baton_tta.data.loading import load_preference_dataset
+from baton_tta.data.schema import PreferenceDataError
 from baton_tta.hub.datasets import push_preference_dataset
 from baton_tta.scripts.utils import command, default_repo_id, parse
 
@@ -57,9 +58,17 @@ def is_backup(source: str) -> bool:
 
 def backup_source(source: str, staging: Path) -> LabelSource:
     """A backup's standing votes on the clips it names (votes for clips not there are an error)."""
-    folder = Path(source) if Path(source).is_dir() else download_backup(source, staging)
+    local = Path(source).is_dir()
+    folder = Path(source) if local else download_backup(source, staging)
     assert folder is not None  # is_backup found it
     manifest = clips_of(folder)
+    named = str(manifest.get("dataset", ""))
+    if not local and (Path(named).expanduser().exists() or named.startswith((".", "/", "~"))):
+        # a backup on the Hub is written by whoever can push to it: it must not open this machine's files
+        raise PreferenceDataError(
+            f"{source}/clips.json",
+            [f"names the local dataset {named!r}: a backup on the Hub names its clips by Hub id"],
+        )
     clips = load_preference_dataset(
         manifest["dataset"], split=manifest.get("split", "train"), revision=manifest.get("revision")
     )
