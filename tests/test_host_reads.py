@@ -25,10 +25,11 @@ from test_device_faithful import FAMILIES, _trainer
 
 #: an update that samples its rollouts, read by read on the CPU (a GPU run reads at most this). Device
 #: reads on a GPU (4): the grad norm; the recorded timesteps and the σ > 0 mask, once per rollout each;
-#: the clips copied to the host for the scorers. Host data on a GPU too (6): the prompt positions, and
-#: the scores (checked finite, ``rewards_seen``, the three reward metrics). Stable Audio 3's flow
+#: the clips copied to the host for the scorers. Host data on a GPU too (5): the prompt positions, and
+#: the scores (``rewards_seen``, the three reward metrics; they are checked finite as numbers, before
+#: they become a tensor: :func:`baton_tta.data.audio.score_as_heard`). Stable Audio 3's flow
 #: scheduler adds diffusers' own (``index_for_timestep``, ``logsnr_sigma_schedule``, its init).
-GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 10, "TangoPipeline": 10, "StableAudio3Pipeline": 14}
+GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 9, "TangoPipeline": 9, "StableAudio3Pipeline": 13}
 
 
 class CountPerStep(TrainerCallback):

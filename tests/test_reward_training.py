@@ -437,7 +437,7 @@ def test_labelling_settings_are_checked_before_anything_is_read(tmp_path, extra,
     argv = [
         "label-with-reward-model",
         "--dataset",
-        str(tmp_path / "nowhere"),
+        "someone/nowhere",  # a Hub id: never fetched, the settings are refused first
         "--reward_model",
         "tiny-random",
     ]

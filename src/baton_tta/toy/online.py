@@ -123,8 +123,9 @@ class OracleReward:
 
 
 class EventLoudnessReward:
-    """How loud one toy event's band is in a clip, minus the other bands' mean (log-mel, the oracle's
-    front end), whatever the caption asks for: a reward that prefers one known sound. Tests use it to
+    """How loud one toy event's band is in a clip above the other bands' mean (log-mel, the oracle's
+    front end), whatever the caption asks for, as a score in [0, 1] (the logistic of that difference:
+    0.5 when the band is as loud as the rest): a reward that prefers one known sound. Tests use it to
     see GRPO move a model; the GRPO benchmark adds it to the reward model to plant a flaw the policy
     can exploit (the captions' events, which the judge counts, stop mattering)."""
 
@@ -140,7 +141,7 @@ class EventLoudnessReward:
         for audio in audios:
             activity = event_activity(clip_log_mel(audio)).mean(axis=1)
             others = np.delete(activity, self.index)
-            scores.append(float(activity[self.index] - others.mean()))
+            scores.append(float(1.0 / (1.0 + np.exp(-(activity[self.index] - others.mean())))))
         return scores
 
 
