@@ -61,6 +61,11 @@ def test_resume_refuses_other_settings(tiny_pipe, tmp_path):
     generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **SETTINGS)
     with pytest.raises(ValueError, match=r"other settings \(seed: 10 → 11\)"):
         generate_clips(PROMPTS.select([0]), tiny_pipe, tmp_path, **{**SETTINGS, "seed": 11})
+    # found by the fourth trust pass: other prompts of the same count resumed into the same folder
+    with pytest.raises(
+        ValueError, match=r"other settings \(prompts_content: '[0-9a-f]{16}' → '[0-9a-f]{16}'\)"
+    ):
+        generate_clips(PROMPTS.select([1]), tiny_pipe, tmp_path, **SETTINGS)
 
 
 def _script_command(prompts_dir: Path, output_dir: Path) -> list[str]:

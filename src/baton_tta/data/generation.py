@@ -33,6 +33,7 @@ from baton_tta.data.distributed import (
     on_main,
     wait_for_everyone,
 )
+from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.lock import acquire as acquire_output_lock
 from baton_tta.data.schema import LABEL_NONE, binary_features
 from baton_tta.data.shards import done_indices, read_shards, write_shard
@@ -197,6 +198,9 @@ def generate_clips(
         "generator": generator_name,
         "audio_format": audio_format,
         "num_prompts": len(prompts),
+        # what the prompts are, not only how many: a rerun on other prompts of the same count would
+        # mix two runs' clips (fourth trust pass)
+        "prompts_content": content_fingerprint(prompts.select_columns(["prompt"])),
         "sampling_rate": family_of(pipeline).sampling_rate,
         "mixed_precision": check_mixed_precision(mixed_precision),
     }
