@@ -389,7 +389,7 @@ def test_a_dataset_without_rows_is_named_and_said_to_be_empty(tmp_path):
     ):
         load_preference_dataset(str(header))
     DatasetDict({"train": _path_only_rows([])}).save_to_disk(str(tmp_path / "dict"))
-    with pytest.raises(PreferenceDataError, match=r"the dataset has no rows"):
+    with pytest.raises(PreferenceDataError, match=r"split 'train' has no rows"):
         load_preference_dataset(str(tmp_path / "dict"))
 
 
@@ -445,3 +445,16 @@ def test_a_csv_whose_clips_live_in_another_folder_needs_the_command_line_switch(
         main(argv)
     assert main([*argv, "--allow_outside_paths"]) == 0
     assert "would push (dry run) 2 rows" in capsys.readouterr().out
+
+
+def test_an_empty_split_of_a_saved_dataset_dict_is_named(tmp_path):
+    """Found by the fourth trust pass: ``DatasetDict(train=0 rows, test=3 rows)`` gave a bare IndexError."""
+    from datasets import DatasetDict
+
+    from baton_tta.toy.tones import tone_preference_dataset
+
+    rows = tone_preference_dataset(3)
+    DatasetDict(train=rows.select([]), test=rows).save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(PreferenceDataError, match=r"split 'train' has no rows"):
+        load_preference_dataset(tmp_path / "dd")
+    assert len(load_preference_dataset(tmp_path / "dd", split="test", check_audio=False)) == 3

@@ -273,7 +273,7 @@ def load_raw(
     source = str(name_or_path)
     if path.is_dir():
         if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
-            dataset = _pick_split(_load_saved(path), split, source)
+            dataset = _pick_split(_load_saved(path, split), split, source)
         elif any((path / name).is_file() for name in METADATA_FILES):
             dataset = _load_audio_folder(path, split, audio_column, allow_outside_paths)
         else:
@@ -302,14 +302,14 @@ def load_raw(
     return embed_audio_paths(dataset, source, origin, allow_outside_paths)
 
 
-def _load_saved(path: Path) -> Dataset | DatasetDict:
-    """A ``save_to_disk`` folder; one saved with no rows has no data files, which ``load_from_disk``
-    meets with a bare ``IndexError``."""
-    if not any(path.rglob("*.arrow")):
-        raise PreferenceDataError(
-            str(path), ["the dataset has no rows (its save_to_disk folder holds no data)"]
-        )
-    return load_from_disk(str(path))
+def _load_saved(path: Path, split: str) -> Dataset | DatasetDict:
+    """A ``save_to_disk`` folder; one saved with no rows (or a DatasetDict whose ``split`` has none)
+    has no data files there, which ``load_from_disk`` meets with a bare ``IndexError``."""
+    where = path / split if (path / "dataset_dict.json").is_file() and (path / split).is_dir() else path
+    if not any(where.rglob("*.arrow")):
+        named = f"split {split!r}" if where != path else "the dataset"
+        raise PreferenceDataError(str(path), [f"{named} has no rows (its save_to_disk folder holds no data)"])
+    return load_from_disk(str(where))  # the split alone: another split's emptiness is not this one's
 
 
 def _cache_roots() -> list[Path]:

@@ -20,6 +20,7 @@ import transformers
 from transformers import AutoConfig, AutoProcessor, PreTrainedModel, ProcessorMixin
 
 from baton_tta.data.audio import resample
+from baton_tta.data.schema import MAX_PROMPT_CHARS
 from baton_tta.prompts.checking import caption_task
 
 #: the question per task; ``{caption}`` is the caption being judged
@@ -31,7 +32,13 @@ QUESTIONS = {
 
 def judge_model_class(name_or_path: str | os.PathLike, **kwargs: Any) -> type[PreTrainedModel]:
     """The transformers class the checkpoint's config names (``architectures``)."""
-    config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+    except (ValueError, OSError) as error:  # a diffusers pipeline folder, a file, nothing there
+        raise ValueError(
+            f"{name_or_path}: not a transformers model ({str(error).splitlines()[0]}); a judge is an "
+            "audio-language model such as Qwen2AudioForConditionalGeneration"
+        ) from None
     names = [n for n in (config.architectures or []) if hasattr(transformers, n)]
     if not names:
         raise ValueError(
@@ -124,6 +131,12 @@ class AudioLanguageJudge:
         """P(the answer token) per (caption, clip): a softmax over the whole vocabulary."""
         if len(prompts) != len(audios):
             raise ValueError(f"{len(prompts)} prompts but {len(audios)} clips")
+        long = [i for i, p in enumerate(prompts) if len(p) > MAX_PROMPT_CHARS]
+        if long:  # whatever the source (an eval set is not validated as preference data is)
+            raise ValueError(
+                f"caption {long[0]} is {len(prompts[long[0]]):,} characters (at most {MAX_PROMPT_CHARS:,}): "
+                "a caption, not a document (a 100,000-character one took the judge 112 s for 3 clips)"
+            )
         out: list[float] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = slice(start, start + self.batch_size)
