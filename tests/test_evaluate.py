@@ -263,3 +263,30 @@ def test_evaluate_refuses_what_it_cannot_measure_before_generating(tmp_path, mon
     args.max_prompts = 3
     with pytest.raises(SettingsError, match=r"refs: the 3 reference clips are .*identical"):
         run_evaluation(args)
+
+
+def test_another_model_under_the_same_name_never_meets_the_first_ones_cached_clips(tmp_path):
+    """Found by the fourth trust pass (outputs record what made them): the clip cache was keyed by the
+    ``name=`` given, so ``tuned=other-folder`` in the same output folder scored the first model's
+    clips. The key holds the pipeline's identity: its source and its weight files."""
+    from baton_tta.cli import main
+    from baton_tta.tiny import tiny_tango_pipeline
+
+    _eval_set(tmp_path, 3)
+    for seed in (0, 1):
+        tiny_tango_pipeline(seed=seed).save_pretrained(tmp_path / f"model{seed}")
+    argv = ["evaluate", "--eval_set", str(tmp_path / "eval_set"), "--backbones", "tiny-random"]
+    argv += [
+        "--num_inference_steps",
+        "2",
+        "--audio_length_in_s",
+        "0.5",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
+    clips = tmp_path / "out" / "clips" / "tuned"
+    assert main([*argv, "--pipelines", f"tuned={tmp_path / 'model0'}"]) == 0
+    first = {p.name for p in clips.glob("*.wav")}
+    assert main([*argv, "--pipelines", f"tuned={tmp_path / 'model1'}"]) == 0
+    second = {p.name for p in clips.glob("*.wav")} - first
+    assert len(first) == len(second) == 3  # the second model's own clips, none of the first's reused

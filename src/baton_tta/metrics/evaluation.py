@@ -222,11 +222,14 @@ def generate_eval_clips(
     guidance_scale: float = 3.0,
     batch_size: int = 4,
     mixed_precision: str = "no",
+    identity: str = "",
 ) -> list[np.ndarray]:
-    """One clip per prompt, seeded per clip id, cached on disk by pipeline + prompt + seed + settings
+    """One clip per prompt, seeded per clip id, cached on disk by pipeline (its ``identity``: what
+    it was loaded from and its weights' files, so another model given the same ``name`` never meets
+    the first one's clips) + prompt + seed + settings
     (at the model's own rate and channels); returned at the metrics' rate, 16 kHz mono. Under
     ``accelerate launch`` each process renders whole batches of its own; every process returns all clips."""
-    settings = f"{audio_length_in_s}:{num_inference_steps}:{guidance_scale}"
+    settings = f"{audio_length_in_s}:{num_inference_steps}:{guidance_scale}:{identity}"
     if mixed_precision != "no":  # fp32 clips keep the cache names they always had
         settings += f":{mixed_precision}"
     folder = cache_dir / name

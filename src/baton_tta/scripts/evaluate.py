@@ -9,6 +9,7 @@ caption set and its hash, the scorers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,11 +115,24 @@ def checkpoints_of(args: EvaluateArguments) -> dict[str, str | None]:
     return {"cnn14": args.cnn14_checkpoint, "vggish": args.vggish_checkpoint, "clap": args.clap_model}
 
 
-def _pipeline(spec: str, mixed_precision: str) -> tuple[str, DiffusionPipeline]:
+def _pipeline(spec: str, mixed_precision: str) -> tuple[str, DiffusionPipeline, str]:
     """``name=source`` (or a source named after its folder) on this process's device, its denoiser
-    cast once for the precision (evaluation only generates)."""
+    cast once for the precision (evaluation only generates), and its identity for the clip cache."""
     name, _, source = spec.partition("=") if "=" in spec else (Path(spec).name or spec, "", spec)
-    return name, generating_pipeline(source, mixed_precision)[0]
+    return name, generating_pipeline(source, mixed_precision)[0], pipeline_identity(source)
+
+
+def pipeline_identity(source: str) -> str:
+    """What a pipeline is, for the clip cache: a local folder by its resolved path and every weight
+    file's name, size and modification time (a model retrained into the same folder is another
+    model: its cached clips were found reused under the same ``name=``); a Hub id or built-in name as
+    given."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return source
+    weights = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".bin", ".pt", ".ckpt"))
+    stamps = [f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights]
+    return hashlib.sha256("|".join([str(folder.resolve()), *stamps]).encode()).hexdigest()[:16]
 
 
 def _reference(folder: Path, ids: list[str]) -> list[np.ndarray]:
@@ -164,7 +178,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
     results, counts = {}, {}
     precision = args.mixed_precision or default_mixed_precision(process_state().device)
     for spec in args.pipelines:
-        name, pipeline = _pipeline(spec, precision)
+        name, pipeline, identity = _pipeline(spec, precision)
         waves = generate_eval_clips(
             pipeline,
             name,
@@ -176,6 +190,7 @@ def run_evaluation(args: EvaluateArguments) -> dict[str, dict]:
             args.num_inference_steps,
             args.guidance_scale,
             mixed_precision=precision,
+            identity=identity,
         )
         embedded = embed_clips_shared(ids, waves, backbones)
         counts[name] = embedded.counts
