@@ -228,3 +228,23 @@ def test_a_typo_or_a_missing_input_is_refused_before_the_heavy_imports(words, sa
     message, heavy = shown.stdout.strip().splitlines()
     assert re.search(said.format(recipe=recipe, not_a_mapping=not_a_mapping), message), message
     assert heavy == "[]"
+
+
+def test_help_shows_the_commands_own_settings_and_help_all_every_one(capsys):
+    """Found by the new-user probe: ``train --help`` was 757 lines, mostly transformers'
+    ``TrainingArguments``. ``--help`` lists the command's own settings and the everyday training ones
+    and says how many more there are; ``--help_all`` lists every flag; every one is still taken."""
+    for flag in ("--help", "--help_all"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", flag])
+        assert exit_info.value.code == 0
+    short, full = capsys.readouterr().out.split("usage:")[1:]
+    for own in ("--beta", "--reward_transform", "--learning_rate", "--max_steps", "--output_dir"):
+        assert own in short and own in full
+    assert "--ddp_backend" not in short and "--ddp_backend" in full
+    hidden = re.search(r"… and (\d+) more settings of transformers' TrainingArguments", short)
+    assert hidden and int(hidden.group(1)) > 50 and "--help_all lists every one" in short
+    assert len(short.splitlines()) < len(full.splitlines()) / 2
+    from baton_tta.scripts.early_checks import known_flags
+
+    assert "--ddp_backend" in known_flags("train")  # hidden from --help, still a flag

@@ -117,7 +117,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def flag_index() -> dict[str, list[str]]:
-    """command → the flags its ``--help`` lists: what ``scripts/flags.json`` must hold."""
+    """command → the flags its ``--help_all`` lists: what ``scripts/flags.json`` must hold."""
     import contextlib
     import io
 
@@ -125,7 +125,7 @@ def flag_index() -> dict[str, list[str]]:
     for command in COMMANDS:
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown), contextlib.suppress(SystemExit):
-            main([command, "--help"])
+            main([command, "--help_all"])  # every flag: --help hides most TrainingArguments ones
         index[command] = flags_in_help(shown.getvalue())
     return index
 

@@ -2,7 +2,7 @@
 10-15 s to import on a laptop, and a mistyped flag, a recipe key nobody reads or a data file that is
 not there should not cost that wait (nor a traceback). This module imports nothing heavy; it reads the
 flags each command takes from ``scripts/flags.json``, which ``cli.write_flag_index`` builds from
-every command's own ``--help`` (``make flag-index``; a test keeps the two equal). The command's parser stays the final
+every command's own ``--help_all`` (``make flag-index``; a test keeps the two equal). The command's parser stays the final
 authority: what passes here is parsed again, with types, after the imports.
 """
 
@@ -27,9 +27,10 @@ LOCAL_LOOKING = re.compile(r"^(\.{1,2}/|/|~)|\.(csv|jsonl?|parquet|arrow|ya?ml|t
 
 
 def known_flags(command: str) -> set[str]:
-    """The flags ``command`` takes (its dataclasses' fields and aliases, ``--config``, ``--help``)."""
+    """The flags ``command`` takes (its dataclasses' fields and aliases, ``--config``, ``--help``,
+    ``--help_all``)."""
     index = json.loads(FLAG_INDEX.read_text(encoding="utf-8"))
-    return {*index[command], "--config"}
+    return {*index[command], "--config", "--help_all"}
 
 
 def refuse_unknown_flags(words: Sequence[str], known: set[str], where: str = "") -> None:
@@ -53,13 +54,13 @@ def refuse_unknown_flags(words: Sequence[str], known: set[str], where: str = "")
             hint.removeprefix("--").replace("(did you mean --", "(did you mean ") for hint in hints
         )
         raise SystemExit(f"{where}: unknown key{plural}: {keys}; --help lists the settings")
-    raise SystemExit(f"unknown flag{plural}: {', '.join(hints)}; --help lists them all")
+    raise SystemExit(f"unknown flag{plural}: {', '.join(hints)}; --help_all lists them all")
 
 
 def check_before_imports(command: str, words: Sequence[str]) -> None:
     """Refuse, in the first second, unknown flags, a missing recipe, a recipe's unknown keys and a
     named local input that does not exist — each in one line naming what to fix."""
-    if any(word in ("-h", "--help") for word in words):
+    if any(word in ("-h", "--help", "--help_all") for word in words):
         return
     known = known_flags(command)
     refuse_unknown_flags(words, known)

@@ -23,7 +23,7 @@ from baton_tta.scripts.builtin import (
     resolve_preference_data,
     resolve_pretrain_data,
 )
-from baton_tta.scripts.utils import PIPELINE_HELP, command, load_hint, parse, train_save_and_push
+from baton_tta.scripts.utils import HELP_ALL, PIPELINE_HELP, command, load_hint, parse, train_save_and_push
 from baton_tta.trainer import RewardWeightedDiffusionConfig, RewardWeightedDiffusionTrainer
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def with_default_recipe(argv: Sequence[str], recipe: Path | None = TOY_RECIPE) -
     Commands without a default recipe (``recipe`` None) say what to give instead."""
     argv = list(argv)
     names_a_source = any(arg.split("=")[0] in SOURCE_FLAGS for arg in argv)
-    if "--config" in argv or names_a_source or {"-h", "--help"} & set(argv):
+    if "--config" in argv or names_a_source or {"-h", "--help", HELP_ALL} & set(argv):
         return argv
     if recipe is None:
         raise SystemExit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import functools
 import logging
 import sys
@@ -32,12 +34,54 @@ def parse(
     # no prefixes: `--max_step` silently became `--max_steps`, and a prefix that fits today may not tomorrow
     parser = TrlParser(tuple(dataclass_types), allow_abbrev=False)
     words = list(sys.argv[1:] if argv is None else argv)
+    if HELP_ALL in words:
+        words = [w if w != HELP_ALL else "--help" for w in words]
+    elif "-h" in words or "--help" in words:
+        shorten_help(parser, dataclass_types)
     refuse_unknown_flags(words, {*parser._option_string_actions, "--config"})  # --config: TrlParser's own
     parsed = tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
     for settings in parsed:
         check_finite_settings(settings)
     hold_output_folders(parsed)
     return parsed
+
+
+#: the flag that lists every setting, transformers' ``TrainingArguments`` included
+HELP_ALL = "--help_all"
+#: ``TrainingArguments`` fields people set in a run of their own: shown by ``--help`` too
+EVERYDAY_TRAINING_FLAGS = frozenset(
+    {
+        "output_dir", "overwrite_output_dir", "learning_rate", "max_steps", "num_train_epochs",
+        "per_device_train_batch_size", "gradient_accumulation_steps", "seed", "bf16", "fp16", "use_cpu",
+        "save_steps", "save_strategy", "logging_steps", "resume_from_checkpoint", "report_to",
+        "push_to_hub", "hub_model_id", "lr_scheduler_type", "warmup_steps", "weight_decay",
+        "activation_checkpointing", "torch_compile",
+    }
+)  # fmt: skip
+
+
+def shorten_help(parser: Any, dataclass_types: Sequence[type]) -> None:
+    """``--help`` lists the command's own settings and the everyday training ones; the ~150 other
+    flags inherited from transformers' ``TrainingArguments`` (``train --help`` was 757 lines) are
+    named by count and listed by ``--help_all``. They are all still taken."""
+    from transformers import TrainingArguments
+
+    inherited = {f.name: f for f in dataclasses.fields(TrainingArguments)}
+    hidden = {
+        field_.name
+        for config in dataclass_types
+        if issubclass(config, TrainingArguments)
+        for field_ in dataclasses.fields(config)
+        if inherited.get(field_.name) is field_ and field_.name not in EVERYDAY_TRAINING_FLAGS
+    }
+    for action in parser._actions:
+        if action.dest in hidden:
+            action.help = argparse.SUPPRESS
+    if hidden:
+        parser.epilog = (
+            f"… and {len(hidden)} more settings of transformers' TrainingArguments (logging, saving, "
+            f"distributed, Hub …): {HELP_ALL} lists every one."
+        )
 
 
 def command(main: Callable[..., Any]) -> Callable[..., Any]:
