@@ -145,7 +145,10 @@ def test_merge_of_two_backups_and_a_converted_baton_excerpt_is_the_hand_majority
 
 
 def test_two_instances_back_up_to_one_dataset_and_a_restart_resumes(tmp_path, loopback_hub):
-    clips = ClipSet.load(str(_clips(tmp_path / "clips")))
+    from datasets import load_from_disk
+
+    load_from_disk(str(_clips(tmp_path / "clips"))).push_to_hub("baton/clips")  # a backup names Hub clips
+    clips = ClipSet.load("baton/clips")
     ids = clips.clip_ids
     stores = []
     for name in ("alice", "bob"):
@@ -153,7 +156,7 @@ def test_two_instances_back_up_to_one_dataset_and_a_restart_resumes(tmp_path, lo
             "baton/labels",
             tmp_path / f"{name}.backup",
             every_minutes=10,
-            clips={"dataset": str(tmp_path / "clips")},
+            clips={"dataset": "baton/clips"},
         )
         stores.append((name, BackedUpStore(tmp_path / f"{name}.sqlite", "test", backup)))
     for (name, store), labels in zip(stores, ([1, 0, 1], [1, 1, 0, -1]), strict=True):
