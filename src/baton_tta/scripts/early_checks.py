@@ -44,16 +44,15 @@ def refuse_unknown_flags(words: Sequence[str], known: set[str], where: str = "")
     ]
     if not unknown:
         return
+    prefix = "" if where else "--"  # a recipe's keys are named without the dashes of their flags
     hints = []
     for flag in unknown:
         close = difflib.get_close_matches(flag, sorted(known), n=1, cutoff=0.6)
-        hints.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+        name = flag.removeprefix("--")
+        hints.append(f"{prefix}{name} (did you mean {prefix}{close[0][2:]}?)" if close else f"{prefix}{name}")
     plural = "s" if len(unknown) > 1 else ""
     if where:
-        keys = ", ".join(
-            hint.removeprefix("--").replace("(did you mean --", "(did you mean ") for hint in hints
-        )
-        raise SystemExit(f"{where}: unknown key{plural}: {keys}; --help lists the settings")
+        raise SystemExit(f"{where}: unknown key{plural}: {', '.join(hints)}; --help lists the settings")
     raise SystemExit(f"unknown flag{plural}: {', '.join(hints)}; --help_all lists them all")
 
 

@@ -111,11 +111,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     dataset = load_preference_dataset(args.dataset)
     scorer = scorer_for(args)
+    described = scorer.describe() if isinstance(scorer, WeightedScorers) else [describe_scorer(scorer)]
     record = defining_record(
         args,
         MAY_CHANGE_ON_RESUME,
         data_content=content_fingerprint(dataset),
-        scorers=scorer.describe() if isinstance(scorer, WeightedScorers) else [describe_scorer(scorer)],
+        scorers=described,
     )
     keep_one_definition(args.output_dir, record, "scores", write=is_main_process())
     labelled = label_with_reward_model(
@@ -131,7 +132,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not is_main_process():
         return
-    described = scorer.describe() if isinstance(scorer, WeightedScorers) else [describe_scorer(scorer)]
     (Path(args.output_dir) / "scorers.json").write_text(json.dumps(described, indent=2, default=str) + "\n")
     print(f"labelled dataset written to {(Path(args.output_dir) / DATASET_DIR).resolve()}")
     if args.push_to_hub:
