@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from published_pipelines import published_pipeline
+from baton_tta.families.published_pipelines import published_pipeline
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import PrinterCallback, TrainerCallback
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from baton_tta.scripts.early_checks import FLAG_INDEX, check_before_imports, flags_in_help
+from baton_tta.scripts.early_checks import FLAG_INDEX, check_before_imports, flags_in_help, known_flags
 
 #: command → (module under baton_tta.scripts, one-line description), in the order of the BATON stages.
 COMMANDS = {
@@ -31,6 +31,7 @@ COMMANDS = {
     "build-eval-sets": ("build_eval_sets", "stage 4: integrity / temporal prompt sets"),
     "evaluate": ("evaluate", "stage 4: FD, FAD, IS, KL, CLAP score (Table 4)"),
     "generate": ("generate", "render captions to WAV files"),
+    "estimate": ("estimate", "will it fit? a training run's peak GPU memory at published size, on a CPU"),
     "convert-tango": ("convert_tango", "TANGO's original checkpoint -> TangoPipeline"),
     "convert-laion-clap": ("convert_laion_clap", "LAION-CLAP .pt checkpoint -> ClapModel folder"),
     "convert-baton-official": ("convert_baton_official", "official BATON JSON -> binary dataset"),
@@ -85,7 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     flags = {word for word in rest if word in GLOBAL_FLAGS}
     rest = [word for word in rest if word not in GLOBAL_FLAGS]
-    check_before_imports(command, rest)
+    if command == "estimate" and rest and rest[0] in COMMANDS:  # the estimated command's flags, and its own
+        check_before_imports(rest[0], rest[1:], also_known=known_flags(command))
+    else:
+        check_before_imports(command, rest)
     module = importlib.import_module(f"baton_tta.scripts.{COMMANDS[command][0]}")
     try:
         with global_settings(flags):

@@ -56,12 +56,13 @@ def refuse_unknown_flags(words: Sequence[str], known: set[str], where: str = "")
     raise SystemExit(f"unknown flag{plural}: {', '.join(hints)}; --help_all lists them all")
 
 
-def check_before_imports(command: str, words: Sequence[str]) -> None:
+def check_before_imports(command: str, words: Sequence[str], also_known: Iterable[str] = ()) -> None:
     """Refuse, in the first second, unknown flags, a missing recipe, a recipe's unknown keys and a
-    named local input that does not exist — each in one line naming what to fix."""
+    named local input that does not exist — each in one line naming what to fix. ``also_known``: flags
+    a command wrapping ``command`` adds (``estimate``'s own)."""
     if any(word in ("-h", "--help", "--help_all") for word in words):
         return
-    known = known_flags(command)
+    known = known_flags(command) | set(also_known)
     refuse_unknown_flags(words, known)
     for flag, value in _flag_values(words):
         if INPUT_FLAG.match(flag) and LOCAL_LOOKING.search(value) and not Path(value).expanduser().exists():

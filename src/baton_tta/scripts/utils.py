@@ -25,11 +25,15 @@ def configure_logging() -> None:
 
 
 def parse(
-    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, repeatable: Sequence[str] = ()
+    dataclass_types: Sequence[type],
+    argv: Sequence[str] | None = None,
+    repeatable: Sequence[str] = (),
+    hold_outputs: bool = True,
 ) -> tuple[Any, ...]:
     """Dataclasses from ``--flags`` and an optional ``--config`` YAML (flags win). A list flag named
     in ``repeatable`` may be given several times and its values accumulate (argparse keeps only the
-    last ``--auth a:1 --auth b:2``)."""
+    last ``--auth a:1 --auth b:2``). The output folders named are locked (:func:`hold_output_folders`)
+    unless ``hold_outputs`` is False (a command that reads a run's settings without running it)."""
     configure_logging()
     # no prefixes: `--max_step` silently became `--max_steps`, and a prefix that fits today may not tomorrow
     parser = TrlParser(tuple(dataclass_types), allow_abbrev=False)
@@ -42,7 +46,8 @@ def parse(
     parsed = tuple(parser.parse_args_and_config(args=merge_repeated(words, repeatable)))
     for settings in parsed:
         check_finite_settings(settings)
-    hold_output_folders(parsed)
+    if hold_outputs:
+        hold_output_folders(parsed)
     return parsed
 
 

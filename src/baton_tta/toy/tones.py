@@ -63,6 +63,20 @@ def tone_pretrain_dataset(num_rows: int = 12, seconds: float = 1.0, seed: int = 
     return _with_audio_feature({"prompt": prompts, "audio": audio})
 
 
+def tone_pair_dataset(num_rows: int = 12, seconds: float = 1.0, seed: int = 2) -> Dataset:
+    """``prompt``/``chosen``/``rejected`` rows of two different tone clips each (Diffusion-DPO's shape)."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {"prompt": [], "chosen": [], "rejected": []}
+    for i in range(num_rows):
+        rows["prompt"].append(_PRETRAIN_CAPTIONS[i % len(_PRETRAIN_CAPTIONS)])
+        for column in ("chosen", "rejected"):
+            rows[column].append(encode_audio(tone_clip(rng, seconds), SAMPLING_RATE, f"{column}{i:04d}.wav"))
+    data = Dataset.from_dict(rows)
+    for column in ("chosen", "rejected"):
+        data = data.cast_column(column, Audio(sampling_rate=SAMPLING_RATE, decode=False))
+    return data
+
+
 def tone_labelled_dataset(num_rows: int = 160, clips_per_prompt: int = 4, seed: int = 0) -> Dataset:
     """Human-labelled rows with a learnable rule: "aligned" when the tone is high (3–6 kHz), "not
     aligned" when low (150–600 Hz). Prompts repeat per ``clips_per_prompt`` rows, alternating tasks,

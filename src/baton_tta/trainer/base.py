@@ -167,9 +167,7 @@ class DiffusionTrainer(Trainer):
         use_diffusers_tensorboard(self)
         self.reference_denoiser = None
         if self.uses_reference and not self.use_lora:
-            self.reference_denoiser = copy.deepcopy(denoiser).requires_grad_(False).eval()
-            if self._half_dtype is not None:  # frozen: it only ever runs under autocast
-                store_frozen_in(self.reference_denoiser, self._half_dtype)
+            self.reference_denoiser = frozen_reference(denoiser, self._half_dtype)
             if self.denoiser_compile is not None:
                 self.family.compile_blocks(self.reference_denoiser, **self.denoiser_compile)
         self.add_callback(LogTheLastStep())
@@ -604,6 +602,15 @@ class DiffusionTrainer(Trainer):
 
 
 _TRAINING_ARGUMENT_FIELDS = set(TrainingArguments.__dataclass_fields__)
+
+
+def frozen_reference(denoiser: torch.nn.Module, half_dtype: torch.dtype | None) -> torch.nn.Module:
+    """A frozen copy of ``denoiser`` (a full fine-tune's reference), held in ``half_dtype`` under mixed
+    precision: it only ever runs under autocast, so its results are the same at half the memory."""
+    reference = copy.deepcopy(denoiser).requires_grad_(False).eval()
+    if half_dtype is not None:
+        store_frozen_in(reference, half_dtype)
+    return reference
 
 
 def _without_secrets(args: DiffusionTrainingConfig) -> DiffusionTrainingConfig:

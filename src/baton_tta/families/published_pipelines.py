@@ -4,7 +4,9 @@ Nothing is downloaded: each denoiser is built from its published configuration
 (:data:`baton_tta.families.published.PUBLISHED`), the other components from the shapes their
 releases state (named beside each builder). Tokenizers are the tiny ones (a tokenizer's vocabulary
 changes no cost that matters here: the text encoders keep their published vocabulary sizes). For
-memory and speed only: the weights are random.
+memory and speed only: the weights are random. Built on the ``meta`` device, a pipeline costs no
+memory and is what :mod:`baton_tta.estimate` measures; on a real device it is what
+``benchmarks/gpu.py`` times. Schedulers are always built on the CPU (they hold real tables).
 """
 
 from __future__ import annotations
@@ -71,37 +73,44 @@ def _t5(d_model: int, d_ff: int, layers: int, heads: int, gated: bool) -> T5Enco
     ).eval()
 
 
-def tango() -> TangoPipeline:
+def tango(device: str = "cpu") -> TangoPipeline:
     """TANGO: Flan-T5-large encoder (24 layers, 1024 wide), the 865.9 M UNet, AudioLDM's VAE, HiFi-GAN."""
-    tokenizer = tiny_tokenizer()
+    with torch.device(device):
+        modules = {
+            "vae": AutoencoderKL(**vae_config_from_audioldm(AUDIOLDM_VAE)).eval(),
+            "text_encoder": _t5(1024, 2816, 24, 16, gated=True),
+            "unet": PUBLISHED["TangoPipeline"].build(device),
+            "vocoder": SpeechT5HifiGan(SpeechT5HifiGanConfig(**shipped_config("tango_vocoder"))).eval(),
+        }
     return TangoPipeline(
-        vae=AutoencoderKL(**vae_config_from_audioldm(AUDIOLDM_VAE)).eval(),
-        text_encoder=_t5(1024, 2816, 24, 16, gated=True),
-        tokenizer=tokenizer,
-        unet=PUBLISHED["TangoPipeline"].build("cpu"),
+        **modules,
+        tokenizer=tiny_tokenizer(),
         scheduler=DDPMScheduler(**shipped_config("tango_scheduler")),
-        vocoder=SpeechT5HifiGan(SpeechT5HifiGanConfig(**shipped_config("tango_vocoder"))).eval(),
     )
 
 
-def stable_audio_open() -> StableAudioPipeline:
+def stable_audio_open(device: str = "cpu") -> StableAudioPipeline:
     """Stable Audio Open 1.0: T5-base encoder, seconds projection, the 1.06 B DiT, Oobleck VAE (44.1 kHz
     stereo; diffusers' defaults are the released configuration)."""
+    with torch.device(device):
+        modules = {
+            "vae": AutoencoderOobleck().eval(),
+            "text_encoder": _t5(768, 3072, 12, 12, gated=False),
+            "projection_model": StableAudioProjectionModel(
+                text_encoder_dim=768, conditioning_dim=768, min_value=0, max_value=512
+            ),
+            "transformer": PUBLISHED["StableAudioPipeline"].build(device),
+        }
     return StableAudioPipeline(
-        vae=AutoencoderOobleck().eval(),
-        text_encoder=_t5(768, 3072, 12, 12, gated=False),
-        projection_model=StableAudioProjectionModel(
-            text_encoder_dim=768, conditioning_dim=768, min_value=0, max_value=512
-        ),
+        **modules,
         tokenizer=tiny_t5_tokenizer(),
-        transformer=PUBLISHED["StableAudioPipeline"].build("cpu"),
         scheduler=CosineDPMSolverMultistepScheduler(
             solver_order=2, prediction_type="v_prediction", sigma_data=1.0, sigma_schedule="exponential"
         ),
     )
 
 
-def stable_audio_3() -> StableAudio3Pipeline:
+def stable_audio_3(device: str = "cpu") -> StableAudio3Pipeline:
     """Stable Audio 3 Medium base: a T5Gemma-base-shaped encoder (12 layers, 768 wide: the DiT's token
     width), the duration embedder, the 1.5 B DiT and the SAME VAE at diffusers' defaults."""
     module = T5GemmaModuleConfig(
@@ -115,15 +124,18 @@ def stable_audio_3() -> StableAudio3Pipeline:
         max_position_embeddings=512,
         layer_types=["full_attention"] * 12,
     )
-    text_encoder = T5GemmaEncoderModel(
-        T5GemmaConfig(encoder=module.to_dict(), decoder=module.to_dict(), is_encoder_decoder=False)
-    ).eval()
+    with torch.device(device):
+        modules = {
+            "vae": AutoencoderSAME().eval(),
+            "text_encoder": T5GemmaEncoderModel(
+                T5GemmaConfig(encoder=module.to_dict(), decoder=module.to_dict(), is_encoder_decoder=False)
+            ).eval(),
+            "duration_embedder": StableAudio3DurationEmbedder(),
+            "transformer": PUBLISHED["StableAudio3Pipeline"].build(device),
+        }
     return StableAudio3Pipeline(
-        vae=AutoencoderSAME().eval(),
-        text_encoder=text_encoder,
+        **modules,
         tokenizer=tiny_t5_tokenizer(),
-        duration_embedder=StableAudio3DurationEmbedder(),
-        transformer=PUBLISHED["StableAudio3Pipeline"].build("cpu"),
         scheduler=FlowMatchEulerDiscreteScheduler(
             num_train_timesteps=1, shift=1.0, stochastic_sampling=False
         ),
@@ -137,6 +149,8 @@ PUBLISHED_PIPELINES = {
 }
 
 
-def published_pipeline(name: str) -> DiffusionPipeline:
+def published_pipeline(name: str, device: str = "cpu") -> DiffusionPipeline:
+    """``name``'s pipeline (a key of :data:`PUBLISHED_PIPELINES`) at its published size: random weights
+    on ``device`` (``"meta"``: shapes only, no memory)."""
     torch.manual_seed(0)
-    return PUBLISHED_PIPELINES[name]()
+    return PUBLISHED_PIPELINES[name](device)

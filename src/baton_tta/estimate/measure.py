@@ -1,0 +1,60 @@
+"""What one estimate found: the bytes a device holds, by kind, and the work it does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from baton_tta.estimate.fake import storage_bytes
+
+
+@dataclass
+class MemoryEstimate:
+    """Peak device memory of one piece of work (a training step, a GRPO update, generation), broken
+    down; bytes throughout (rounded as the CUDA allocator rounds each tensor)."""
+
+    what: str
+    #: weights on the device, by dtype name ("float32", "bfloat16"…): the trained model, a frozen
+    #: reference, an EMA copy and every frozen component that is not parked
+    weights: dict[str, int] = field(default_factory=dict)
+    #: frozen components waiting in host memory while only the denoiser runs (not on the device)
+    parked: int = 0
+    #: the trained parameters' gradients (fp32, as the trained parameters)
+    gradients: int = 0
+    #: the optimizer's state (AdamW: two moments per trained parameter)
+    optimizer_state: int = 0
+    #: the batch on the device (cached features, or captions' tokens and clips)
+    batch: int = 0
+    #: at the step's highest point: activations, gradients and temporaries beyond what is resident
+    working_at_peak: int = 0
+    #: the highest point before the first step (the whole pipeline moved to the device before its
+    #: frozen parts are parked), 0 where it does not apply
+    setup_peak: int = 0
+    #: floating-point operations of the work (one optimizer step, one update, one batch of clips)
+    flops: float = 0.0
+    #: what the estimate is about, one line each (settings, what was assumed)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def resident(self) -> int:
+        return sum(self.weights.values()) + self.optimizer_state + self.batch
+
+    @property
+    def peak(self) -> int:
+        return max(self.resident + self.working_at_peak, self.setup_peak)
+
+
+def weights_by_dtype(*modules: torch.nn.Module | None) -> dict[str, int]:
+    """Bytes of the modules' parameters and buffers by dtype (a storage shared by two counts once)."""
+    tensors: dict[str, list[torch.Tensor]] = {}
+    for module in modules:
+        if module is None:
+            continue
+        for tensor in (*module.parameters(), *module.buffers()):
+            tensors.setdefault(str(tensor.dtype).removeprefix("torch."), []).append(tensor)
+    return {dtype: storage_bytes(found) for dtype, found in sorted(tensors.items())}
+
+
+def add_weights(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {k: total.get(k, 0) + more.get(k, 0) for k in sorted({*total, *more})}

@@ -1,0 +1,182 @@
+"""A training step of any objective at a family's published size, run on fake tensors.
+
+The step is the trainer's own: a real trainer of the objective is built on the family's tiny
+stand-in with the run's settings (so every decision the trainer makes — LoRA, activation
+checkpointing, what it parks, a frozen reference, EMA, half-precision frozen weights, the optimizer —
+is made by its code), then its model, reference, family, noise process and feature encoder are
+replaced with the published-size ones built on fake tensors, the same decisions applied to them, and
+its ``compute_loss``, backward and optimizer step run under :class:`~baton_tta.estimate.fake.LiveBytes`
+and ``FlopCounterMode``. Nothing is allocated; the figures are what a device would hold."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tempfile
+from typing import Any
+
+import torch
+from datasets import Dataset
+from diffusers import DiffusionPipeline
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import Trainer
+
+from baton_tta.estimate.fake import LiveBytes, fake_module, storage_bytes
+from baton_tta.estimate.measure import MemoryEstimate, add_weights, weights_by_dtype
+from baton_tta.families import family_of
+from baton_tta.families.base import AudioFamily
+from baton_tta.tiny import tiny_pipeline
+from baton_tta.toy.tones import tone_pair_dataset, tone_preference_dataset, tone_pretrain_dataset
+from baton_tta.trainer.base import DiffusionTrainer, _timestep_settings, frozen_reference
+from baton_tta.trainer.config import DiffusionTrainingConfig
+from baton_tta.trainer.data import UNENCODED_PROMPTS, UNENCODED_WAVEFORM, FeatureEncoder
+from baton_tta.trainer.ema import TrainedWeightsEMA
+from baton_tta.trainer.lora import add_lora, lora_config_of
+from baton_tta.trainer.objectives import Objective
+from baton_tta.trainer.storage import store_frozen_in
+
+#: the caption every estimated row carries (its length changes only the text states, a few MB)
+CAPTION = "a dog barks while rain falls on a tin roof"
+
+
+def estimate_training_step(
+    objective: Objective, args: DiffusionTrainingConfig, build: Any
+) -> MemoryEstimate:
+    """Peak memory and FLOPs of one optimizer step of ``objective`` with ``args``, on the pipeline
+    ``build(device)`` returns (a published-size builder; ``"meta"`` is asked for)."""
+    with tempfile.TemporaryDirectory() as folder:
+        stand_in_pipeline = build("meta")
+        trainer = _stand_in_trainer(objective, args, type(stand_in_pipeline).__name__, folder)
+        host_batch = next(iter(trainer.get_train_dataloader()))
+        return _run_step(trainer, stand_in_pipeline, host_batch)
+
+
+def _stand_in_trainer(
+    objective: Objective, args: DiffusionTrainingConfig, pipeline_class_name: str, folder: str
+) -> DiffusionTrainer:
+    """The objective's trainer with ``args`` on the tiny pipeline of the family, one batch of tone data."""
+    settings = dataclasses.replace(
+        args,
+        output_dir=folder,
+        use_cpu=True,
+        max_steps=1,
+        report_to=[],
+        push_to_hub=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+    )
+    rows = max(2, args.per_device_train_batch_size)
+    seconds = args.audio_length_s
+    data: dict[str, Any]
+    if objective.rows == "pairs":
+        data = {"train_dataset": tone_pair_dataset(rows, seconds)}
+    elif objective.rows == "rewards":
+        data = {"train_dataset": tone_preference_dataset(2 * rows, seconds)}
+        if getattr(args, "beta", 0) > 0:
+            data["pretrain_dataset"] = tone_pretrain_dataset(rows, seconds)
+    else:
+        raise ValueError(f"objective {objective.name!r} trains on {objective.rows}: estimate it as an update")
+    return objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
+
+
+def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch: dict) -> MemoryEstimate:
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    family = family_of(pipeline)
+    args = trainer.args
+    half = trainer._half_dtype
+    setup = weights_by_dtype(*family.frozen_components(), family.denoiser)
+    for frozen in family.frozen_components():
+        frozen.requires_grad_(False).eval()
+    denoiser = family.denoiser
+    if trainer.use_lora:
+        denoiser.requires_grad_(False)
+        add_lora(denoiser, copy.deepcopy(lora_config_of(trainer.family.denoiser)))
+    for component in pipeline.components.values():
+        if isinstance(component, torch.nn.Module):
+            fake_module(component, mode)
+    if trainer.denoiser_gradient_checkpointing:
+        family.enable_activation_checkpointing()
+    denoiser.train()
+    with mode:
+        if trainer.use_lora and half is not None:
+            store_frozen_in(denoiser, half)
+        reference = frozen_reference(denoiser, half) if trainer.reference_denoiser is not None else None
+        ema = TrainedWeightsEMA(denoiser, args.ema_decay) if trainer.ema is not None else None
+    _take_over(trainer, family, reference)
+    parked = trainer.parking.parked_on is not None
+    with mode, torch.no_grad():
+        if args.condition_dropout > 0:
+            family.prepare_for_parking(args.audio_length_s)
+        batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
+        model = trainer.accelerator.prepare_model(denoiser, device_placement=False)  # its autocast
+        optimizer = _optimizer_with_state(args, denoiser)
+    on_device = [denoiser, reference] + ([] if parked else family.frozen_components())
+    estimate = MemoryEstimate(
+        "training step",
+        weights=add_weights(weights_by_dtype(*on_device), _ema_bytes(ema)),
+        parked=sum(weights_by_dtype(*family.frozen_components()).values()) if parked else 0,
+        optimizer_state=storage_bytes(optimizer.state),
+        gradients=storage_bytes([p for p in denoiser.parameters() if p.requires_grad]),
+        batch=storage_bytes(batch),
+        setup_peak=sum(setup.values()),
+    )
+    accumulation = max(1, args.gradient_accumulation_steps)
+    with mode, LiveBytes() as live, FlopCounterMode(display=False) as counter:
+        for _ in range(min(2, accumulation)):  # from the second micro-batch on, gradients are held
+            inputs = trainer._prepare_inputs(batch)
+            loss = trainer.compute_loss(model, inputs)
+            loss.backward()
+            del inputs, loss
+        optimizer.step()
+        if ema is not None:
+            ema.step()
+        optimizer.zero_grad(set_to_none=True)
+    estimate.working_at_peak = live.peak
+    estimate.flops = counter.get_total_flops() / min(2, accumulation) * accumulation
+    return estimate
+
+
+def _take_over(trainer: DiffusionTrainer, family: AudioFamily, reference: torch.nn.Module | None) -> None:
+    """The stand-in trainer now works on the published-size family: its loss code is unchanged."""
+    trainer.family = family
+    trainer.noise = family.noise_process(_timestep_settings(trainer.args))
+    trainer.encoder = FeatureEncoder(family, trainer.args.audio_length_s, "prompt")
+    trainer.reference_denoiser = reference
+
+
+def _published_part(value: Any, encoder: FeatureEncoder, mode: FakeTensorMode) -> Any:
+    """One part of a collated stand-in batch at the published size: clips of the family's length and
+    channels (the uncached path encodes them in the step), or their cached features."""
+    if isinstance(value, dict) and UNENCODED_WAVEFORM in value:
+        rows = len(value[UNENCODED_PROMPTS])
+        return {UNENCODED_PROMPTS: [CAPTION] * rows, UNENCODED_WAVEFORM: _waveform(encoder, rows)}
+    if isinstance(value, dict) and "latent_mean" in value:
+        rows = value["latent_mean"].shape[0]
+        return encoder.encode_batch([CAPTION] * rows, _waveform(encoder, rows))
+    if isinstance(value, torch.Tensor):
+        return mode.from_tensor(value)
+    return value
+
+
+def _waveform(encoder: FeatureEncoder, rows: int) -> torch.Tensor:
+    return torch.zeros(rows, encoder.family.channels, encoder.num_samples)
+
+
+def _optimizer_with_state(args: DiffusionTrainingConfig, denoiser: torch.nn.Module) -> torch.optim.Optimizer:
+    """The optimizer ``Trainer`` builds for these settings, after one step: its state exists, as from
+    the second step of a run on."""
+    optimizer_class, settings = Trainer.get_optimizer_cls_and_kwargs(args, denoiser)
+    trained = [p for p in denoiser.parameters() if p.requires_grad]
+    optimizer = optimizer_class(trained, **settings)
+    for parameter in trained:
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return optimizer
+
+
+def _ema_bytes(ema: TrainedWeightsEMA | None) -> dict[str, int]:
+    if ema is None:
+        return {}
+    return {"float32": storage_bytes(ema.ema.shadow_params)}

@@ -1,0 +1,159 @@
+"""``baton-tta estimate <command> [that command's flags]``: will a training run fit the card? Peak
+device memory, broken down, and FLOPs per optimizer step of the run a recipe describes, at the
+family's published size, on a CPU in under a minute (fake tensors: nothing is allocated, nothing is
+downloaded).
+
+    baton-tta estimate train --config recipes/baton_tango_lora_24gb.yaml --family TangoPipeline
+    baton-tta estimate train-kto --config recipes/kto_tango_temporal.yaml --card_gib 16
+
+The command's own flags and recipe are read as the command reads them (``--per_device_train_batch_size 4``
+changes the estimate as it changes the run). The family is the pipeline's: a built-in name, a local
+pipeline folder's ``model_index.json`` (its config only), a published checkpoint's id — or ``--family``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from baton_tta.scripts.utils import command, parse
+
+logger = logging.getLogger(__name__)
+
+#: the commands an estimate covers → their objective (:data:`baton_tta.trainer.objectives.OBJECTIVES`)
+ESTIMATED_COMMANDS = {"train": "baton", "train-kto": "kto", "train-dpo": "dpo", "train-crpo": "crpo"}
+SIZES = ("published", "tiny")
+
+
+@dataclass
+class EstimateArguments:
+    """What to estimate on, beside the command's own settings."""
+
+    family: str | None = field(
+        default=None,
+        metadata={
+            "help": "The pipeline class (TangoPipeline, StableAudioPipeline, StableAudio3Pipeline, "
+            "AudioLDM2Pipeline) when the pipeline's name does not say it."
+        },
+    )
+    size: str = field(
+        default="published",
+        metadata={"help": "'published' (the released models' sizes) or 'tiny' (the tiny stand-ins).", "choices": SIZES},
+    )
+    card_gib: float = field(
+        default=24.0, metadata={"help": "The card to fit (GiB): changes are tried until the run fits it."}
+    )
+
+
+def _script_arguments(name: str) -> type:
+    if name in ("train-dpo", "train-crpo"):
+        from baton_tta.scripts.train_dpo import DPOScriptArguments
+
+        return DPOScriptArguments
+    from baton_tta.scripts.train import ScriptArguments
+
+    return ScriptArguments
+
+
+def family_of_pipeline(name: str | None, given: str | None) -> str:
+    """The pipeline class a run's ``pipeline_name_or_path`` names, without loading any weights."""
+    from baton_tta.families import FAMILIES
+    from baton_tta.families.published import PUBLISHED
+    from baton_tta.scripts.builtin import TINY_PIPELINE_NAMES, TOY_TANGO
+
+    if given is not None:
+        if given not in FAMILIES:
+            raise ValueError(f"--family {given}: not a family; known: {', '.join(sorted(FAMILIES))}")
+        return given
+    if name in TINY_PIPELINE_NAMES:
+        return TINY_PIPELINE_NAMES[name]
+    if name == TOY_TANGO:
+        return "TangoPipeline"
+    for pipeline_class, published in PUBLISHED.items():
+        if name == published.checkpoint:
+            return pipeline_class
+    index = Path(name or "") / "model_index.json"
+    if name and index.is_file():
+        found = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+        if found in FAMILIES:
+            return str(found)
+    raise ValueError(
+        f"the pipeline {name!r} does not say its family (not a built-in, a published checkpoint or a local "
+        f"pipeline folder): give --family, one of {', '.join(sorted(FAMILIES))}"
+    )
+
+
+def _builder(pipeline_class: str, size: str) -> Any:
+    from baton_tta.families.published_pipelines import PUBLISHED_PIPELINES, published_pipeline
+    from baton_tta.tiny import tiny_pipeline
+
+    if size == "tiny":
+        return lambda device: tiny_pipeline(pipeline_class)
+    if pipeline_class not in PUBLISHED_PIPELINES:
+        raise ValueError(
+            f"{pipeline_class} has no published-size pipeline built in code yet "
+            f"(known: {', '.join(sorted(PUBLISHED_PIPELINES))}); --size tiny estimates its tiny stand-in"
+        )
+    return partial(published_pipeline, pipeline_class)
+
+
+def _summary(args: Any, objective: str) -> str:
+    parts = [
+        f"batch {args.per_device_train_batch_size}",
+        f"accumulation {args.gradient_accumulation_steps}",
+        f"{args.audio_length_s:g} s clips",
+        "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        f"LoRA r={args.lora_rank}" if args.use_lora else "full fine-tuning",
+        "activation checkpointing" if args.activation_checkpointing else "no checkpointing",
+        "cached features" if args.cache_latents else "features encoded every step",
+    ]
+    if objective == "baton" and getattr(args, "beta", 0) > 0:
+        parts[0] += f" (+{args.per_device_train_batch_size} pretrain rows)"
+    return ", ".join(parts)
+
+
+@command
+def main(argv: Sequence[str] | None = None) -> None:
+    words = list(sys.argv[1:] if argv is None else argv)
+    target = words[0] if words and not words[0].startswith("-") else None
+    if target is None:
+        parse((EstimateArguments,), words)  # --help / --help_all list the estimate's own flags
+        raise SystemExit(f"baton-tta estimate: name the command to estimate, one of {', '.join(ESTIMATED_COMMANDS)}")
+    if target not in ESTIMATED_COMMANDS:
+        raise SystemExit(
+            f"baton-tta estimate: {target!r} is not estimated yet; estimated: {', '.join(ESTIMATED_COMMANDS)}"
+        )
+    from baton_tta.trainer.objectives import objective_named
+
+    objective = objective_named(ESTIMATED_COMMANDS[target])
+    # the run is estimated for a GPU; its settings are read as on a CPU (a bf16 recipe is not refused)
+    settings = [*words[1:], "--use_cpu", "true"]
+    estimate_args, script, args = parse(
+        (EstimateArguments, _script_arguments(target), objective.config_class), settings, hold_outputs=False
+    )
+    pipeline_class = family_of_pipeline(script.pipeline_name_or_path, estimate_args.family)
+    build = _builder(pipeline_class, estimate_args.size)
+    from baton_tta.estimate.report import breakdown_lines, card_lines, suggestion_lines
+    from baton_tta.estimate.training import estimate_training_step
+
+    def estimate_with(overrides: dict[str, Any]) -> Any:
+        return estimate_training_step(objective, dataclasses.replace(args, **overrides), build)
+
+    estimate = estimate_with({})
+    print(f"# {target} ({objective.name}) on {pipeline_class}, {estimate_args.size} size: one optimizer step\n")
+    print(_summary(args, objective.name) + "\n")
+    print("\n".join(breakdown_lines(estimate)) + "\n")
+    print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP\n")
+    print("\n".join(card_lines(estimate)) + "\n")
+    print("\n".join(suggestion_lines(estimate, args, estimate_args.card_gib, estimate_with)))
+
+
+if __name__ == "__main__":
+    main()
