@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from baton_tta.families.published_pipelines import published_pipeline
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import PrinterCallback, TrainerCallback
 
 from baton_tta.data.generation import render_clips
+from baton_tta.estimate.published_pipelines import published_pipeline
 from baton_tta.families import family_of
 from baton_tta.families.precision import cast_denoiser_for_inference
 from baton_tta.tiny import tiny_pipeline

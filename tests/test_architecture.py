@@ -15,7 +15,7 @@ import baton_tta
 
 PACKAGE = Path(baton_tta.__file__).parent
 #: Parts that exist to run things (commands, the built-in worlds), never imported by the library.
-SCAFFOLDING = ("baton_tta.tiny", "baton_tta.toy", "baton_tta.scripts", "baton_tta.cli")
+SCAFFOLDING = ("baton_tta.tiny", "baton_tta.toy", "baton_tta.scripts", "baton_tta.cli", "baton_tta.estimate")
 
 
 def _module_name(path: Path) -> str:

@@ -75,6 +75,8 @@ def check(line: str, wrappers: dict[str, str], targets: set[str]) -> str:
         return "baton-tta"
     assert command in COMMANDS, f"no such command {command!r}: {line}"
     flags = known_flags(command)
+    if command == "estimate" and rest and rest[0] in COMMANDS:  # the estimated command's flags, and its own
+        command, rest, flags = rest[0], rest[1:], flags | known_flags(rest[0])
     refuse_unknown_flags(rest, flags)
     if "--config" in rest:
         recipe = rest[rest.index("--config") + 1]

@@ -26,6 +26,12 @@ CARDS = {"16 GB (V100, T4, A4000)": 16, "24 GB (RTX 3090/4090, A10, L4)": 24, "4
          "80 GB (A100 80GB, H100)": 80}  # fmt: skip
 
 
+def shown_gib(nbytes: float) -> str:
+    """GiB with two decimals, or four below a tenth (the tiny stand-ins' megabytes stay visible)."""
+    gib = nbytes / GIB
+    return f"{gib:.2f}" if gib >= 0.1 else f"{gib:.4f}"
+
+
 def needed_gib(estimate: MemoryEstimate) -> float:
     """What a card must have free for the work: the peak with the margin."""
     return estimate.peak / GIB * (1 + MARGIN_FRACTION) + MARGIN_GIB
@@ -45,15 +51,17 @@ def breakdown_lines(estimate: MemoryEstimate) -> list[str]:
         ("activations, gradients and temporaries at the peak", estimate.working_at_peak),
     ]
     lines = ["| what | GiB |", "|---|---:|"]
-    lines += [f"| {what} | {n / GIB:.2f} |" for what, n in rows if n or what.startswith("activations")]
-    lines.append(f"| **peak** | **{estimate.peak / GIB:.2f}** |")
+    lines += [f"| {what} | {shown_gib(n)} |" for what, n in rows if n or what.startswith("activations")]
+    lines.append(f"| **peak** | **{shown_gib(estimate.peak)}** |")
     if estimate.setup_peak:
         lines.append(
             f"| before the first step: the whole pipeline on the device, before parking | "
-            f"{estimate.setup_peak / GIB:.2f} |"
+            f"{shown_gib(estimate.setup_peak)} |"
         )
     if estimate.parked:
-        lines.append(f"| parked in host memory (frozen components; not on the device) | {estimate.parked / GIB:.2f} |")
+        lines.append(
+            f"| parked in host memory (frozen components; not on the device) | {shown_gib(estimate.parked)} |"
+        )
     lines.append(
         f"| a card needs (+{MARGIN_FRACTION:.0%} and {MARGIN_GIB} GiB: allocator, CUDA context, "
         f"workspaces) | {needed_gib(estimate):.2f} |"
@@ -134,7 +142,9 @@ def suggestion_lines(
     re-estimated) that makes it fit, or what the last one reached."""
     if fits(estimate, card_gib):
         return [f"It fits a {card_gib:g} GiB card as it is."]
-    lines = [f"It does not fit a {card_gib:g} GiB card ({needed_gib(estimate):.1f} GiB needed). Trying, in order:"]
+    lines = [
+        f"It does not fit a {card_gib:g} GiB card ({needed_gib(estimate):.1f} GiB needed). Trying, in order:"
+    ]
     applied: dict[str, object] = {}
     current = args
     for change in changes:
@@ -150,7 +160,11 @@ def suggestion_lines(
             lines.append(f"\nRun with: `{flags(applied)}`")
             return lines
     line = eight_bit_optimizer_line(estimate)
-    return lines + ([line] if line else []) + ["\nNo change tried here makes it fit: a bigger card, or more of them."]
+    return (
+        lines
+        + ([line] if line else [])
+        + ["\nNo change tried here makes it fit: a bigger card, or more of them."]
+    )
 
 
 def _with(args: object, overrides: dict[str, object]) -> object:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tempfile
+import warnings
 from typing import Any
 
 import torch
-from datasets import Dataset
 from diffusers import DiffusionPipeline
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import Trainer
 
@@ -36,13 +36,18 @@ from baton_tta.trainer.lora import add_lora, lora_config_of
 from baton_tta.trainer.objectives import Objective
 from baton_tta.trainer.storage import store_frozen_in
 
+
+class NotEstimable(ValueError):
+    """A family whose code cannot run on fake tensors (it reads values, not only shapes)."""
+
+
+#: the stand-in's clips (s): its decisions do not depend on the length, and they fit every tiny window
+STAND_IN_SECONDS = 1.0
 #: the caption every estimated row carries (its length changes only the text states, a few MB)
 CAPTION = "a dog barks while rain falls on a tin roof"
 
 
-def estimate_training_step(
-    objective: Objective, args: DiffusionTrainingConfig, build: Any
-) -> MemoryEstimate:
+def estimate_training_step(objective: Objective, args: DiffusionTrainingConfig, build: Any) -> MemoryEstimate:
     """Peak memory and FLOPs of one optimizer step of ``objective`` with ``args``, on the pipeline
     ``build(device)`` returns (a published-size builder; ``"meta"`` is asked for)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -56,7 +61,7 @@ def _stand_in_trainer(
     objective: Objective, args: DiffusionTrainingConfig, pipeline_class_name: str, folder: str
 ) -> DiffusionTrainer:
     """The objective's trainer with ``args`` on the tiny pipeline of the family, one batch of tone data."""
-    settings = dataclasses.replace(
+    settings = dataclasses.replace(  # type: ignore[call-arg]  # TrainingArguments' own fields
         args,
         output_dir=folder,
         use_cpu=True,
@@ -65,9 +70,10 @@ def _stand_in_trainer(
         push_to_hub=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
+        audio_length_s=STAND_IN_SECONDS,
     )
     rows = max(2, args.per_device_train_batch_size)
-    seconds = args.audio_length_s
+    seconds = STAND_IN_SECONDS
     data: dict[str, Any]
     if objective.rows == "pairs":
         data = {"train_dataset": tone_pair_dataset(rows, seconds)}
@@ -77,7 +83,9 @@ def _stand_in_trainer(
             data["pretrain_dataset"] = tone_pretrain_dataset(rows, seconds)
     else:
         raise ValueError(f"objective {objective.name!r} trains on {objective.rows}: estimate it as an update")
-    return objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
+    trainer = objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
+    trainer.args.audio_length_s = args.audio_length_s
+    return trainer
 
 
 def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch: dict) -> MemoryEstimate:
@@ -98,7 +106,9 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
     if trainer.denoiser_gradient_checkpointing:
         family.enable_activation_checkpointing()
     denoiser.train()
-    with mode:
+    with mode, warnings.catch_warnings():
+        # copying a fake parameter reads its (absent) data pointer: harmless here, and said at length
+        warnings.filterwarnings("ignore", message="Accessing the data pointer of FakeTensor")
         if trainer.use_lora and half is not None:
             store_frozen_in(denoiser, half)
         reference = frozen_reference(denoiser, half) if trainer.reference_denoiser is not None else None
@@ -108,7 +118,13 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
     with mode, torch.no_grad():
         if args.condition_dropout > 0:
             family.prepare_for_parking(args.audio_length_s)
-        batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
+        try:
+            batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
+        except DataDependentOutputException as error:
+            raise NotEstimable(
+                f"{family.display_name}: its pipeline's text encoding reads the values of its tensors "
+                f"({error.func}), which fake tensors do not have: not estimated yet"
+            ) from error
         model = trainer.accelerator.prepare_model(denoiser, device_placement=False)  # its autocast
         optimizer = _optimizer_with_state(args, denoiser)
     on_device = [denoiser, reference] + ([] if parked else family.frozen_components())

@@ -45,7 +45,10 @@ class EstimateArguments:
     )
     size: str = field(
         default="published",
-        metadata={"help": "'published' (the released models' sizes) or 'tiny' (the tiny stand-ins).", "choices": SIZES},
+        metadata={
+            "help": "'published' (the released models' sizes) or 'tiny' (the tiny stand-ins).",
+            "choices": SIZES,
+        },
     )
     card_gib: float = field(
         default=24.0, metadata={"help": "The card to fit (GiB): changes are tried until the run fits it."}
@@ -53,13 +56,16 @@ class EstimateArguments:
 
 
 def _script_arguments(name: str) -> type:
-    if name in ("train-dpo", "train-crpo"):
-        from baton_tta.scripts.train_dpo import DPOScriptArguments
-
-        return DPOScriptArguments
+    """The command's own data arguments, every one optional: a recipe's keys are all taken, and an
+    estimate needs none of the data (a recipe that leaves the data to the command line is estimated)."""
     from baton_tta.scripts.train import ScriptArguments
+    from baton_tta.scripts.train_dpo import DPOScriptArguments
 
-    return ScriptArguments
+    arguments: type = DPOScriptArguments if name in ("train-dpo", "train-crpo") else ScriptArguments
+    return dataclasses.make_dataclass(
+        f"Estimated{arguments.__name__}",
+        [(f.name, f.type, field(default=None, metadata=f.metadata)) for f in dataclasses.fields(arguments)],
+    )
 
 
 def family_of_pipeline(name: str | None, given: str | None) -> str:
@@ -91,7 +97,7 @@ def family_of_pipeline(name: str | None, given: str | None) -> str:
 
 
 def _builder(pipeline_class: str, size: str) -> Any:
-    from baton_tta.families.published_pipelines import PUBLISHED_PIPELINES, published_pipeline
+    from baton_tta.estimate.published_pipelines import PUBLISHED_PIPELINES, published_pipeline
     from baton_tta.tiny import tiny_pipeline
 
     if size == "tiny":
@@ -125,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = words[0] if words and not words[0].startswith("-") else None
     if target is None:
         parse((EstimateArguments,), words)  # --help / --help_all list the estimate's own flags
-        raise SystemExit(f"baton-tta estimate: name the command to estimate, one of {', '.join(ESTIMATED_COMMANDS)}")
+        raise SystemExit(
+            f"baton-tta estimate: name the command to estimate, one of {', '.join(ESTIMATED_COMMANDS)}"
+        )
     if target not in ESTIMATED_COMMANDS:
         raise SystemExit(
             f"baton-tta estimate: {target!r} is not estimated yet; estimated: {', '.join(ESTIMATED_COMMANDS)}"
@@ -147,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return estimate_training_step(objective, dataclasses.replace(args, **overrides), build)
 
     estimate = estimate_with({})
-    print(f"# {target} ({objective.name}) on {pipeline_class}, {estimate_args.size} size: one optimizer step\n")
+    print(
+        f"# {target} ({objective.name}) on {pipeline_class}, {estimate_args.size} size: one optimizer step\n"
+    )
     print(_summary(args, objective.name) + "\n")
     print("\n".join(breakdown_lines(estimate)) + "\n")
     print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP\n")

@@ -1,0 +1,165 @@
+"""``baton-tta estimate``: a training step's peak memory counted on fake tensors.
+
+What is checked: the count on fake tensors is the count of a real run of the same code (op for op,
+byte for byte); what it counts is what is held (freed tensors leave it); every recipe of an estimated
+command is estimated (tiny stand-ins: the suite's time); the published TANGO estimate reproduces the
+one peak measured on a GPU that the estimate can reach; the README's table is the estimate's; the
+suggestions try the cheapest change first and stop at the first that fits."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from baton_tta.cli import main
+from baton_tta.estimate.fake import ALLOCATOR_BLOCK, LiveBytes, allocated_bytes, fake_module
+from baton_tta.estimate.measure import MemoryEstimate
+from baton_tta.estimate.report import GIB, needed_gib, suggestion_lines
+from baton_tta.estimate.training import NotEstimable
+from baton_tta.scripts.estimate import ESTIMATED_COMMANDS, family_of_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from estimate_recipes import GPU_RECIPES, row  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests"))
+from test_recipes import RUNS  # noqa: E402
+
+
+@given(st.integers(min_value=0, max_value=2**40))
+def test_a_request_is_rounded_up_to_the_allocators_block(nbytes):
+    rounded = allocated_bytes(nbytes)
+    assert rounded % ALLOCATOR_BLOCK == 0
+    assert nbytes <= rounded < nbytes + ALLOCATOR_BLOCK
+
+
+def test_live_bytes_counts_what_is_held_and_forgets_what_is_freed():
+    with LiveBytes() as live:
+        held = torch.empty(1000)  # 4,000 bytes → 4,096
+        dropped = torch.empty(10)  # 40 bytes → 512
+        view = held[:10]  # a view allocates nothing
+        held.add_(1)  # nor does an in-place op
+        del dropped
+        after = live.live
+    assert (live.peak, after) == (4096 + 512, 4096)
+    assert view.untyped_storage() is held.untyped_storage()
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x).float().square().mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def test_a_step_on_fake_tensors_counts_exactly_what_the_same_step_allocates_for_real():
+    torch.manual_seed(0)
+    real = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.GELU(), torch.nn.Linear(256, 64))
+    fake = fake_module(copy.deepcopy(real), mode := FakeTensorMode())
+    peaks = []
+    for model, inputs in ((real, torch.randn(32, 64)), (fake, None)):
+        with mode if inputs is None else contextlib.nullcontext():
+            x = torch.randn(32, 64) if inputs is None else inputs
+            optimizer = torch.optim.AdamW(model.parameters(), foreach=True)
+            _step(model, x, optimizer)  # the optimizer's state exists from here on
+            with LiveBytes() as live:
+                _step(model, x, optimizer)
+        peaks.append(live.peak)
+    assert peaks[0] == peaks[1] > 0
+
+
+def _estimate(words: list[str]) -> str:
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        main(["estimate", *words])
+    return shown.getvalue()
+
+
+def _gib(text: str, row_start: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(row_start))
+    return float(re.findall(r"[\d.]+", line.rsplit("|", 2)[1])[0])
+
+
+ESTIMATED_RECIPES = sorted(name for name, run in RUNS.items() if run.command in ESTIMATED_COMMANDS)
+
+
+@pytest.mark.parametrize("recipe", ESTIMATED_RECIPES)
+def test_every_recipe_of_an_estimated_command_is_estimated(recipe, tmp_path):
+    """At the tiny stand-ins' size, 1 s clips and 2 rows (the suite's time): the breakdown adds up."""
+    run = RUNS[recipe]
+    if run.pipeline_class == "AudioLDM2Pipeline":
+        with pytest.raises(NotEstimable, match="AudioLDM 2: its pipeline's text encoding reads the values"):
+            _estimate([run.command, "--config", str(ROOT / "recipes" / recipe), "--size", "tiny"])
+        return
+    text = _estimate(
+        [run.command, "--config", str(ROOT / "recipes" / recipe), "--size", "tiny", "--family",
+         run.pipeline_class, "--audio_length_s", "1.0", "--per_device_train_batch_size", "2"]
+    )  # fmt: skip
+    weights = sum(_gib(line, "| weights") for line in text.splitlines() if line.startswith("| weights"))
+    peak, working = _gib(text, "| **peak**"), _gib(text, "| activations")
+    assert weights > 0 and working > 0
+    assert peak >= weights + working - 1e-3  # the optimizer's state and the batch are the rest
+    assert _gib(text, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
+
+
+def test_the_published_tango_estimate_reproduces_the_peak_measured_on_a_gpu():
+    """One H200 measured TANGO's UNet with LoRA (rank 16) and activation checkpointing, bf16, 6 rows of
+    10 s clips, one forward and backward: 4.9 GiB. The same step is BATON's loss without the pretrain
+    term (β = 0)."""
+    text = _estimate(
+        ["train", "--pipeline_name_or_path", "tiny-random", "--beta", "0", "--use_lora", "true",
+         "--activation_checkpointing", "true", "--bf16", "true", "--per_device_train_batch_size", "6",
+         "--audio_length_s", "10", "--output_dir", "unused"]
+    )  # fmt: skip
+    assert _gib(text, "| **peak**") == pytest.approx(4.9, rel=0.15)
+
+
+def test_the_readmes_will_it_fit_table_is_the_estimates():
+    """Each row of the table is what ``benchmarks/estimate_recipes.py`` prints; one recipe is
+    re-estimated here at published size (each takes 20-50 s), every recipe must have its row."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for recipe in GPU_RECIPES:
+        assert f"| `{recipe}` |" in readme, recipe
+    assert row("baton_tango_lora_24gb.yaml") in readme
+
+
+def test_a_family_is_named_by_its_pipeline_or_refused_with_the_flag(tmp_path):
+    assert family_of_pipeline("stabilityai/stable-audio-3-medium-base", None) == "StableAudio3Pipeline"
+    assert family_of_pipeline("toy-tango", None) == "TangoPipeline"
+    (tmp_path / "model_index.json").write_text('{"_class_name": "StableAudioPipeline"}')
+    assert family_of_pipeline(str(tmp_path), None) == "StableAudioPipeline"
+    with pytest.raises(ValueError, match="give --family"):
+        family_of_pipeline("path/to/tango-diffusers", None)
+    with pytest.raises(ValueError, match="not a family"):
+        family_of_pipeline("anything", "TangoPipe")
+
+
+def test_suggestions_try_the_cheapest_change_first_and_stop_at_the_first_that_fits():
+    from baton_tta.trainer import RewardWeightedDiffusionConfig
+
+    args = RewardWeightedDiffusionConfig(output_dir="unused", use_cpu=True, per_device_train_batch_size=8)
+    tried = []
+
+    def re_estimate(overrides):
+        tried.append(dict(overrides))
+        return MemoryEstimate("step", working_at_peak=int((30 - 8 * len(tried)) * GIB))
+
+    start = MemoryEstimate("step", working_at_peak=30 * GIB)
+    lines = suggestion_lines(start, args, 24.0, re_estimate)
+    assert needed_gib(start) > 24
+    assert tried == [
+        {"activation_checkpointing": True},
+        {"activation_checkpointing": True, "use_lora": True},
+    ]
+    assert lines[-1] == "\nRun with: `--activation_checkpointing true --use_lora true`"
