@@ -5,6 +5,13 @@ pipelines, so a GPU run cannot fail on a typo.
 
     python benchmarks/gpu.py                  # CUDA: published sizes, ≤ 8 minutes on one H200
     python benchmarks/gpu.py --size tiny      # anywhere: the tiny pipelines
+    python benchmarks/gpu.py --families TangoPipeline --phases train --check   # one device call
+
+Each training row's peak is the steps after the first (the optimizer's state allocated), reset when the
+first ends and read when the last ends; its seconds per step exclude ``train()``'s teardown; every row
+starts from the same allocator state (:func:`fresh_allocator`). Large generation batches decode one
+clip at a time (VAE slicing). Stable Audio Open trains on its whole 47.55 s window (the trainer's
+rule for it: the length is its duration conditioning), so its training rows are at that window.
 
 Tables (one per family, then the GPU's own rate):
 
@@ -32,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,6 +50,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 from baton_tta.data.generation import render_clips
 from baton_tta.estimate.published_pipelines import published_pipeline
+from baton_tta.estimate.training import estimate_training_step
 from baton_tta.families import family_of
 from baton_tta.families.precision import cast_denoiser_for_inference
 from baton_tta.tiny import tiny_pipeline
@@ -52,6 +61,7 @@ from baton_tta.trainer import (
     RewardWeightedDiffusionConfig,
     RewardWeightedDiffusionTrainer,
 )
+from baton_tta.trainer.objectives import objective_named
 
 FAMILIES = ("TangoPipeline", "StableAudioPipeline", "StableAudio3Pipeline")
 PHASES = ("train", "generate", "grpo")
@@ -86,20 +96,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def fresh_allocator(device: torch.device) -> None:
+    """The same allocator state before every row (bare, denoiser alone and trainer alike): freed
+    blocks given back, so no row inherits another's cache."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _peak_gib(device: torch.device) -> float:
+    return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
 @contextmanager
 def measured(device: torch.device) -> Iterator[dict[str, float]]:
-    """Wall seconds and peak GPU memory (GiB; NaN on CPU) of the block, the device synchronised."""
-    if device.type == "cuda":
-        gc.collect()
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+    """Wall seconds and peak GPU memory (GiB; NaN on CPU) of the block alone, the device synchronised."""
+    _reset_peak(device)
     _sync(device)
     result: dict[str, float] = {}
     start = time.perf_counter()
     yield result
     _sync(device)
     result["seconds"] = time.perf_counter() - start
-    result["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+    result["peak_gib"] = _peak_gib(device)
 
 
 def matmul_rate(device: torch.device) -> float:
@@ -115,20 +139,28 @@ def matmul_rate(device: torch.device) -> float:
 
 
 class StepClock(TrainerCallback):
-    """Seconds per optimizer step after the first (which allocates optimizer state and compiles)."""
+    """Seconds per optimizer step and peak memory of the steps after the first (which allocates the
+    optimizer's state and compiles), both read when the last step ends: ``train()``'s teardown (the
+    pipeline made whole again, LoRA's fp32 base copied back) is in neither."""
 
     def __init__(self, device: torch.device):
         self.device, self.start, self.steps = device, 0.0, 0
+        self.seconds, self.peak_gib = float("nan"), float("nan")
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 1:
             _sync(self.device)
+            _reset_peak(self.device)
             self.start = time.perf_counter()
         self.steps = state.global_step - 1
 
-    def seconds_per_step(self) -> float:
+    def on_train_end(self, args, state, control, **kwargs):
         _sync(self.device)
-        return (time.perf_counter() - self.start) / max(1, self.steps)
+        self.seconds = (time.perf_counter() - self.start) / max(1, self.steps)
+        self.peak_gib = _peak_gib(self.device)
+
+    def seconds_per_step(self) -> float:
+        return self.seconds
 
 
 def _clocked(trainer, device: torch.device) -> StepClock:
@@ -140,11 +172,8 @@ def _clocked(trainer, device: torch.device) -> StepClock:
 
 
 # ----------------------------------------------------------------------------- training
-def _trainer(
-    pipeline, scale: Scale, device: torch.device, output: str, **settings
-) -> RewardWeightedDiffusionTrainer:
-    rows = scale.train_batch * (scale.timed_train_steps + 1)
-    args = RewardWeightedDiffusionConfig(
+def _config(scale: Scale, device: torch.device, output: str, **settings) -> RewardWeightedDiffusionConfig:
+    return RewardWeightedDiffusionConfig(
         output_dir=output,
         audio_length_s=scale.clip_s,
         per_device_train_batch_size=scale.train_batch,
@@ -160,6 +189,10 @@ def _trainer(
         disable_tqdm=True,
         **settings,
     )
+
+
+def _trainer(pipeline, args: RewardWeightedDiffusionConfig, scale: Scale) -> RewardWeightedDiffusionTrainer:
+    rows = scale.train_batch * (scale.timed_train_steps + 1)
     return RewardWeightedDiffusionTrainer(
         pipeline,
         args,
@@ -208,7 +241,17 @@ def _median_seconds(run: Callable[[], None], device: torch.device, repeats: int)
     return float(np.median(times))
 
 
-def training_rows(name: str, pipeline, scale: Scale, device: torch.device, rate: float) -> list[dict]:
+def _estimated_peak_gib(name: str, scale: Scale, args: RewardWeightedDiffusionConfig) -> float:
+    """``baton-tta estimate``'s peak for the same step (fake tensors; eager: compile is not estimated)."""
+    build = (
+        partial(published_pipeline, name) if scale is SCALES["published"] else lambda _: tiny_pipeline(name)
+    )
+    return estimate_training_step(objective_named("baton"), args, build).peak / 2**30
+
+
+def training_rows(
+    name: str, pipeline, scale: Scale, device: torch.device, rate: float, check: bool = False
+) -> list[dict]:
     base = copy.deepcopy(family_of(pipeline).denoiser)
     rows = []
     configurations = [
@@ -221,9 +264,9 @@ def training_rows(name: str, pipeline, scale: Scale, device: torch.device, rate:
     backend = "inductor" if device.type == "cuda" else "aot_eager"
     for lora, checkpointing, compiled in configurations:
         fresh = family_of(pipeline).pipeline_with(**{family_of(pipeline).denoiser_name: copy.deepcopy(base)})
-        with tempfile.TemporaryDirectory() as output, measured(device) as whole:
-            trainer = _trainer(
-                fresh,
+        fresh_allocator(device)
+        with tempfile.TemporaryDirectory() as output:
+            args = _config(
                 scale,
                 device,
                 output,
@@ -231,12 +274,16 @@ def training_rows(name: str, pipeline, scale: Scale, device: torch.device, rate:
                 activation_checkpointing=checkpointing,
                 **({"torch_compile_backend": backend} if compiled else {}),
             )
+            estimated = _estimated_peak_gib(name, scale, args) if check else float("nan")
+            trainer = _trainer(fresh, args, scale)
             clock = _clocked(trainer, device)
             trainer.train()
-            trainer_seconds = clock.seconds_per_step()
+            trainer_seconds, trainer_peak = clock.seconds_per_step(), clock.peak_gib
+            fresh_allocator(device)
             trainer._lean()  # as during training: frozen parts parked, LoRA base in bf16
             batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
             bare = _median_seconds(_bare_step(trainer, batch), device, scale.timed_train_steps)
+            fresh_allocator(device)
             alone_run = _denoiser_pass(trainer, batch)
             alone = _median_seconds(alone_run, device, scale.timed_train_steps)
             with FlopCounterMode(display=False) as counter:
@@ -251,7 +298,8 @@ def training_rows(name: str, pipeline, scale: Scale, device: torch.device, rate:
                 "trainer": trainer_seconds,
                 "bare": bare,
                 "alone": alone,
-                "peak_gib": whole["peak_gib"],
+                "peak_gib": trainer_peak,
+                "estimated_gib": estimated,
                 "mfu": flops / alone / rate,
             }
         )
@@ -291,11 +339,14 @@ def generation_rows(pipeline, scale: Scale, device: torch.device) -> list[dict]:
         denoiser = copy.deepcopy(base).to(device).eval()
         cast_denoiser_for_inference(denoiser, precision)
         generating = family.pipeline_with(**{family.denoiser_name: denoiser}).to(device)
+        if hasattr(generating.vae, "enable_slicing"):  # decode one clip at a time: a batch of 32 fp32
+            generating.vae.enable_slicing()  # Stable Audio Open decodes would hold ~128 GiB at once
         clips = _clips(generating, 1, n, precision, scale.clip_s)  # warm-up, and the difference
         if precision == "no":
             reference = clips
         difference = max(float(np.abs(a - b).max()) for a, b in zip(clips, reference, strict=True))
         for batch in scale.generation_batches:
+            fresh_allocator(device)
             with measured(device) as short:
                 _clips(generating, batch, n, precision, scale.clip_s)
             with measured(device) as long:
@@ -347,9 +398,9 @@ def grpo_row(pipeline, scale: Scale, device: torch.device) -> dict:
         )
         trainer = DiffusionGRPOTrainer(pipeline, args, train_dataset=prompts, reward_funcs=Loudness())
         clock = _clocked(trainer, device)
-        with measured(device) as whole:
-            trainer.train()
-        return {"seconds": clock.seconds_per_step(), "peak_gib": whole["peak_gib"]}
+        fresh_allocator(device)
+        trainer.train()
+        return {"seconds": clock.seconds_per_step(), "peak_gib": clock.peak_gib}
 
 
 # ----------------------------------------------------------------------------- tables
@@ -357,15 +408,20 @@ def _gib(value: float) -> str:
     return "—" if np.isnan(value) else f"{value:.1f}"
 
 
-def print_training(rows: list[dict]) -> None:
+def print_training(rows: list[dict], check: bool = False) -> None:
+    extra = " estimated GiB | measured ÷ estimated |" if check else ""
     print("| mode | checkpointing | compile | trainer s/step | bare loss code s/step | trainer ÷ bare | "
-          "denoiser alone s | peak GiB | MFU |")  # fmt: skip
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+          f"denoiser alone s | peak GiB | MFU |{extra}")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if check else ""))
     for r in rows:
+        checked = ""
+        if check:
+            ratio = r["peak_gib"] / r["estimated_gib"]
+            checked = f" {r['estimated_gib']:.2f} | {'—' if np.isnan(ratio) else f'{ratio:.2f}'} |"
         print(
             f"| {r['mode']} | {'on' if r['checkpointing'] else 'off'} | {'on' if r['compile'] else 'off'} "
             f"| {r['trainer']:.3f} | {r['bare']:.3f} | {r['trainer'] / r['bare']:.2f} | {r['alone']:.3f} "
-            f"| {_gib(r['peak_gib'])} | {100 * r['mfu']:.1f} % |"
+            f"| {_gib(r['peak_gib'])} | {100 * r['mfu']:.1f} % |{checked}"
         )
 
 
@@ -393,6 +449,11 @@ def main(argv: list[str] | None = None) -> None:
         choices=PHASES,
         help="what to measure (GRPO runs on TANGO only); one device call can take a part",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="beside each training row, baton-tta estimate's peak for the same step and measured ÷ estimated",
+    )
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     scale = SCALES[args.size or ("published" if device.type == "cuda" else "tiny")]
@@ -411,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
         display = family_of(pipeline).display_name
         if "train" in args.phases:
             print(f"## {display}: training\n")
-            print_training(training_rows(family_name, pipeline, scale, device, rate))
+            print_training(training_rows(family_name, pipeline, scale, device, rate, args.check), args.check)
             print()
         if "generate" in args.phases:
             print(f"## {display}: generation\n")

@@ -37,7 +37,7 @@ def _benchmarks_importable(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
 
 
-def _run(tmp_path, family_name: str, phase: str) -> dict[str, list[list[str]]]:
+def _run(tmp_path, family_name: str, phase: str, *extra: str) -> dict[str, list[list[str]]]:
     """``gpu.py --size tiny`` in this process (its ``main``, from its folder's copy of the file), with
     the working directory a fresh folder; what it prints is read back."""
     import contextlib
@@ -47,7 +47,7 @@ def _run(tmp_path, family_name: str, phase: str) -> dict[str, list[list[str]]]:
     benchmark = runpy.run_path(str(BENCHMARKS / "gpu.py"), run_name="gpu_benchmark")
     printed = io.StringIO()
     with contextlib.chdir(tmp_path), contextlib.redirect_stdout(printed):
-        benchmark["main"](["--size", "tiny", "--families", family_name, "--phases", phase])
+        benchmark["main"](["--size", "tiny", "--families", family_name, "--phases", phase, *extra])
     output = printed.getvalue()
     assert re.search(r"dense matmul [\d.]+ TFLOP/s", output)
     return _tables(output)
@@ -96,3 +96,15 @@ def test_the_gpu_benchmarks_grpo_row_at_tiny_size(tmp_path):
     tables = _run(tmp_path, "TangoPipeline", "grpo")
     (grpo,) = list(tables)
     assert grpo.startswith("TANGO: GRPO") and float(tables[grpo][1][0]) > 0
+
+
+@pytest.mark.slow
+def test_check_puts_the_estimate_beside_each_training_row(tmp_path):
+    """``--check``: each row's estimated peak (``baton-tta estimate``, the same settings), and the ratio
+    to the measured one — on a CPU there is no measured peak, so the ratio is a dash."""
+    header, *rows = _run(tmp_path, "TangoPipeline", "train", "--check")["TANGO: training"]
+    assert header[-2:] == ["estimated GiB", "measured ÷ estimated"]
+    estimated = {(row[0], row[1]): float(row[-2]) for row in rows if row[2] == "off"}
+    assert all(value > 0 for value in estimated.values())
+    assert estimated[("LoRA", "on")] < estimated[("full", "off")]  # what each setting is for
+    assert {row[-1] for row in rows} == {"—"}

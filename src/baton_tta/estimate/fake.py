@@ -5,7 +5,7 @@ A fake tensor (``torch._subclasses.fake_tensor``) has a shape, a dtype, a device
 data; every op on it computes only the output's metadata. Running a training step on fake tensors
 therefore allocates nothing, yet each op's outputs, their lifetimes (views share a storage, saved
 activations live until backward frees them) and their dtypes (autocast included) are exactly those of
-a real run of the same code. :class:`LiveBytes` watches every op's outputs and adds up their storages,
+a real run of the same code. :class:`StepCounter` watches every op's outputs and adds up their storages,
 rounded as the CUDA caching allocator rounds a request (512 bytes), until Python frees them.
 
 What it cannot see (and :mod:`baton_tta.estimate.report` adds a margin for): the allocator's
@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils import flop_counter
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
@@ -61,34 +62,63 @@ def storage_bytes(tensors: Any) -> int:
     return sum(allocated_bytes(storage.nbytes()) for storage in storages.values())
 
 
-class LiveBytes(TorchDispatchMode):
-    """Inside the block: the bytes of every storage an op creates, alive until Python frees it, and the
-    highest that sum reaches (``peak``). Storages that existed before the block (weights, optimizer
-    state, the batch) are not counted: add them (:func:`storage_bytes`)."""
+#: FLOPs of the ops that do the work, by op: torch's own formulas (``torch.utils.flop_counter``), with
+#: the CPU kernels of flash attention (what fake tensors on a CPU dispatch to) counted as the GPU's
+FLOP_FORMULAS = {
+    **flop_counter.flop_registry,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: flop_counter.flop_registry[
+        torch.ops.aten._scaled_dot_product_flash_attention
+    ],
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: flop_counter.flop_registry[
+        torch.ops.aten._scaled_dot_product_flash_attention_backward
+    ],
+}
+
+
+class StepCounter(TorchDispatchMode):
+    """Inside the block: the bytes of every storage an op creates or grows (``resize_``), alive until
+    it is freed, the highest that sum reaches (``peak``), and the FLOPs of the ops that do the work.
+    Storages that existed before the block (weights, optimizer state, the batch) are not counted: add
+    them (:func:`storage_bytes`).
+
+    One mode for both on purpose: ``FlopCounterMode`` tracks modules with hooks whose closures keep
+    activations in reference cycles (a step's count then depended on when Python's cycle collector
+    ran: up to twice the real peak) and decomposes ops it has no formula for (other tensors than the
+    real run's). Checked against the profiler's allocator timeline of a real CPU step."""
 
     def __init__(self) -> None:
         super().__init__()
         self._counted: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.live = 0
         self.peak = 0
+        self.flops = 0
 
-    def _free(self, nbytes: int) -> None:
-        self.live -= nbytes
+    def _free(self, counted: list[int]) -> None:
+        self.live -= counted[0]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = FLOP_FORMULAS.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += int(formula(*args, **kwargs, out_val=out))
         for tensor in tree_flatten(out)[0]:
-            if not isinstance(tensor, torch.Tensor):
-                continue
-            storage = tensor.untyped_storage()
-            if storage in self._counted or _is_input(storage, args, kwargs):
-                continue
-            nbytes = allocated_bytes(storage.nbytes())
-            self._counted[storage] = nbytes
-            self.live += nbytes
-            weakref.finalize(storage, self._free, nbytes)
-            self.peak = max(self.peak, self.live)
+            if isinstance(tensor, torch.Tensor):
+                self._count(tensor.untyped_storage(), args, kwargs)
+        self.peak = max(self.peak, self.live)
         return out
+
+    def _count(self, storage: torch.UntypedStorage, args: Any, kwargs: Any) -> None:
+        nbytes = allocated_bytes(storage.nbytes())
+        counted = self._counted.get(storage)
+        if counted is not None:  # grown in place (``resize_``, an ``out=`` op)?
+            self.live += max(0, nbytes - counted[0])
+            counted[0] = max(counted[0], nbytes)
+        elif not _is_input(storage, args, kwargs):  # an input's storage existed before the block
+            counted = [nbytes]
+            self._counted[storage] = counted
+            self.live += nbytes
+            weakref.finalize(storage, self._free, counted)
 
 
 def _is_input(storage: torch.UntypedStorage, args: Any, kwargs: Any) -> bool:

@@ -5,8 +5,8 @@ stand-in with the run's settings (so every decision the trainer makes — LoRA, 
 checkpointing, what it parks, a frozen reference, EMA, half-precision frozen weights, the optimizer —
 is made by its code), then its model, reference, family, noise process and feature encoder are
 replaced with the published-size ones built on fake tensors, the same decisions applied to them, and
-its ``compute_loss``, backward and optimizer step run under :class:`~baton_tta.estimate.fake.LiveBytes`
-and ``FlopCounterMode``. Nothing is allocated; the figures are what a device would hold."""
+its ``compute_loss``, backward and optimizer step run under :class:`~baton_tta.estimate.fake.StepCounter`
+(live bytes and FLOPs). Nothing is allocated; the figures are what a device would hold."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
-from torch.utils.flop_counter import FlopCounterMode
 from transformers import Trainer
 
-from baton_tta.estimate.fake import LiveBytes, fake_module, storage_bytes
+from baton_tta.estimate.fake import StepCounter, fake_module, storage_bytes
 from baton_tta.estimate.measure import MemoryEstimate, add_weights, weights_by_dtype
 from baton_tta.families import family_of
 from baton_tta.families.base import AudioFamily
@@ -138,7 +137,7 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
         setup_peak=sum(setup.values()),
     )
     accumulation = max(1, args.gradient_accumulation_steps)
-    with mode, LiveBytes() as live, FlopCounterMode(display=False) as counter:
+    with mode, StepCounter() as counter:
         for _ in range(min(2, accumulation)):  # from the second micro-batch on, gradients are held
             inputs = trainer._prepare_inputs(batch)
             loss = trainer.compute_loss(model, inputs)
@@ -148,8 +147,8 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
         if ema is not None:
             ema.step()
         optimizer.zero_grad(set_to_none=True)
-    estimate.working_at_peak = live.peak
-    estimate.flops = counter.get_total_flops() / min(2, accumulation) * accumulation
+    estimate.working_at_peak = counter.peak
+    estimate.flops = counter.flops / min(2, accumulation) * accumulation
     return estimate
 
 
