@@ -131,21 +131,47 @@ def render_clips(
         generators = [
             torch.Generator(device=device).manual_seed(seeds[p][k]) for p in batch for k in range(clips)
         ]
-        # inference_mode, not the pipeline's no_grad: no version counters or view tracking on the
-        # way to numpy (15–20 % more clips/s on 2 CPU cores, identical audio; benchmarks/generate_clips.py)
-        # a family that reorders a prompt's clips (AudioLDM 2 ranks them) gets one row per clip instead
-        repeat, per_row = (clips, 1) if family.reorders_clips else (1, clips)
-        with torch.inference_mode(), generation_precision(pipeline, family.denoiser_name, mixed_precision):
-            audios = pipeline(
-                [prompts[p] for p in batch for _ in range(repeat)],
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                generator=generators,
-                num_waveforms_per_prompt=per_row,
-                **family.generation_kwargs(audio_length_in_s),
-                **(call_kwargs or {}),
-            ).audios
+        audios = call_pipeline(
+            pipeline,
+            [prompts[p] for p in batch],
+            generators,
+            audio_length_in_s,
+            num_inference_steps,
+            guidance_scale,
+            mixed_precision,
+            call_kwargs,
+        )
         yield batch, family.clips_from_output(audios)
+
+
+def call_pipeline(
+    pipeline: DiffusionPipeline,
+    prompts: list[str],
+    generators: list[torch.Generator],
+    audio_length_in_s: float,
+    num_inference_steps: int,
+    guidance_scale: float,
+    mixed_precision: str = "no",
+    call_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """One call of the pipeline's own ``__call__`` as every command makes it: ``len(generators) //
+    len(prompts)`` clips of each prompt, one generator per clip; returns its ``.audios``."""
+    family = family_of(pipeline)
+    clips = len(generators) // len(prompts)
+    # inference_mode, not the pipeline's no_grad: no version counters or view tracking on the
+    # way to numpy (15–20 % more clips/s on 2 CPU cores, identical audio; benchmarks/generate_clips.py)
+    # a family that reorders a prompt's clips (AudioLDM 2 ranks them) gets one row per clip instead
+    repeat, per_row = (clips, 1) if family.reorders_clips else (1, clips)
+    with torch.inference_mode(), generation_precision(pipeline, family.denoiser_name, mixed_precision):
+        return pipeline(
+            [prompt for prompt in prompts for _ in range(repeat)],
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=generators,
+            num_waveforms_per_prompt=per_row,
+            **family.generation_kwargs(audio_length_in_s),
+            **(call_kwargs or {}),
+        ).audios
 
 
 def render_clips_shared(

@@ -82,9 +82,8 @@ class StepCounter(TorchDispatchMode):
     them (:func:`storage_bytes`).
 
     One mode for both on purpose: ``FlopCounterMode`` tracks modules with hooks whose closures keep
-    activations in reference cycles (a step's count then depended on when Python's cycle collector
-    ran: up to twice the real peak) and decomposes ops it has no formula for (other tensors than the
-    real run's). Checked against the profiler's allocator timeline of a real CPU step."""
+    activations in reference cycles, so a step's count under it depended on when Python's cycle
+    collector ran (up to twice the count without it)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -98,6 +97,13 @@ class StepCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func._overloadpacket not in FLOP_FORMULAS and func is not torch.ops.prim.device.default:
+            # a composite op (``linear``, ``scaled_dot_product_attention`` under inference mode) reaches
+            # the mode whole: counted as the ops it runs, as the device runs it
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
         out = func(*args, **kwargs)
         formula = FLOP_FORMULAS.get(func._overloadpacket)
         if formula is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensorMode
 from transformers import Trainer
 
 from baton_tta.estimate.fake import StepCounter, fake_module, storage_bytes
@@ -34,11 +34,6 @@ from baton_tta.trainer.ema import TrainedWeightsEMA
 from baton_tta.trainer.lora import add_lora, lora_config_of
 from baton_tta.trainer.objectives import Objective
 from baton_tta.trainer.storage import store_frozen_in
-
-
-class NotEstimable(ValueError):
-    """A family whose code cannot run on fake tensors (it reads values, not only shapes)."""
-
 
 #: the stand-in's clips (s): its decisions do not depend on the length, and they fit every tiny window
 STAND_IN_SECONDS = 1.0
@@ -114,16 +109,12 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
         ema = TrainedWeightsEMA(denoiser, args.ema_decay) if trainer.ema is not None else None
     _take_over(trainer, family, reference)
     parked = trainer.parking.parked_on is not None
-    with mode, torch.no_grad():
+    # no fake mode around the work itself: what is not a model's (token ids, a scheduler's tables, a
+    # dropout draw) stays real and is read as it would be; whatever meets a fake weight becomes fake
+    with torch.no_grad():
         if args.condition_dropout > 0:
             family.prepare_for_parking(args.audio_length_s)
-        try:
-            batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
-        except DataDependentOutputException as error:
-            raise NotEstimable(
-                f"{family.display_name}: its pipeline's text encoding reads the values of its tensors "
-                f"({error.func}), which fake tensors do not have: not estimated yet"
-            ) from error
+        batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
         model = trainer.accelerator.prepare_model(denoiser, device_placement=False)  # its autocast
         optimizer = _optimizer_with_state(args, denoiser)
     on_device = [denoiser, reference] + ([] if parked else family.frozen_components())
@@ -137,7 +128,7 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
         setup_peak=sum(setup.values()),
     )
     accumulation = max(1, args.gradient_accumulation_steps)
-    with mode, StepCounter() as counter:
+    with StepCounter() as counter:
         for _ in range(min(2, accumulation)):  # from the second micro-batch on, gradients are held
             inputs = trainer._prepare_inputs(batch)
             loss = trainer.compute_loss(model, inputs)
@@ -165,17 +156,18 @@ def _published_part(value: Any, encoder: FeatureEncoder, mode: FakeTensorMode) -
     channels (the uncached path encodes them in the step), or their cached features."""
     if isinstance(value, dict) and UNENCODED_WAVEFORM in value:
         rows = len(value[UNENCODED_PROMPTS])
-        return {UNENCODED_PROMPTS: [CAPTION] * rows, UNENCODED_WAVEFORM: _waveform(encoder, rows)}
+        return {UNENCODED_PROMPTS: [CAPTION] * rows, UNENCODED_WAVEFORM: _waveform(encoder, rows, mode)}
     if isinstance(value, dict) and "latent_mean" in value:
         rows = value["latent_mean"].shape[0]
-        return encoder.encode_batch([CAPTION] * rows, _waveform(encoder, rows))
+        return encoder.encode_batch([CAPTION] * rows, _waveform(encoder, rows, mode))
     if isinstance(value, torch.Tensor):
         return mode.from_tensor(value)
     return value
 
 
-def _waveform(encoder: FeatureEncoder, rows: int) -> torch.Tensor:
-    return torch.zeros(rows, encoder.family.channels, encoder.num_samples)
+def _waveform(encoder: FeatureEncoder, rows: int, mode: FakeTensorMode) -> torch.Tensor:
+    with mode:
+        return torch.zeros(rows, encoder.family.channels, encoder.num_samples)
 
 
 def _optimizer_with_state(args: DiffusionTrainingConfig, denoiser: torch.nn.Module) -> torch.optim.Optimizer:

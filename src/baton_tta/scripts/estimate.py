@@ -1,10 +1,12 @@
-"""``baton-tta estimate <command> [that command's flags]``: will a training run fit the card? Peak
-device memory, broken down, and FLOPs per optimizer step of the run a recipe describes, at the
+"""``baton-tta estimate <command> [that command's flags]``: will a training run (or a ``generate``
+call) fit the card? Peak device memory, broken down, and FLOPs per optimizer step (per clip) of the run a recipe describes, at the
 family's published size, on a CPU in under a minute (fake tensors: nothing is allocated, nothing is
 downloaded).
 
     baton-tta estimate train --config recipes/baton_tango_lora_24gb.yaml --family TangoPipeline
     baton-tta estimate train-kto --config recipes/kto_tango_temporal.yaml --card_gib 16
+    baton-tta estimate generate --pipeline_name_or_path stabilityai/stable-audio-3-medium-base \
+        --prompts "a dog barks" "rain falls" --clips_per_prompt 4 --audio_length_in_s 10
 
 The command's own flags and recipe are read as the command reads them (``--per_device_train_batch_size 4``
 changes the estimate as it changes the run). The family is the pipeline's: a built-in name, a local
@@ -27,8 +29,12 @@ from baton_tta.scripts.utils import command, parse
 
 logger = logging.getLogger(__name__)
 
-#: the commands an estimate covers → their objective (:data:`baton_tta.trainer.objectives.OBJECTIVES`)
-ESTIMATED_COMMANDS = {"train": "baton", "train-kto": "kto", "train-dpo": "dpo", "train-crpo": "crpo"}
+#: the training commands an estimate covers → their objective (:data:`baton_tta.trainer.objectives.OBJECTIVES`)
+ESTIMATED_TRAINING = {"train": "baton", "train-kto": "kto", "train-dpo": "dpo", "train-crpo": "crpo"}
+#: every command an estimate covers: the training ones, and ``generate`` (one pipeline call)
+ESTIMATED_COMMANDS = [*ESTIMATED_TRAINING, "generate"]
+#: the precision a generating command picks on a GPU with bf16 when none is given
+GPU_GENERATION_PRECISION = "bf16"
 SIZES = ("published", "tiny")
 
 
@@ -125,6 +131,34 @@ def _summary(args: Any, objective: str) -> str:
     return ", ".join(parts)
 
 
+def estimate_generation_call(words: list[str]) -> None:
+    """``estimate generate``: one call of ``generate``'s pipeline, its batch as ``generate`` makes it."""
+    from baton_tta.estimate.generation import estimate_generation
+    from baton_tta.estimate.report import breakdown_lines, card_lines
+    from baton_tta.scripts.generate import PROMPTS_PER_CALL, GenerateArguments
+
+    estimate_args, args = parse((EstimateArguments, GenerateArguments), words, hold_outputs=False)
+    pipeline_class = family_of_pipeline(args.pipeline_name_or_path, estimate_args.family)
+    batch = min(PROMPTS_PER_CALL, len(args.prompts)) * args.clips_per_prompt
+    precision = args.mixed_precision or GPU_GENERATION_PRECISION
+    estimate = estimate_generation(
+        _builder(pipeline_class, estimate_args.size),
+        batch,
+        args.audio_length_in_s,
+        args.num_inference_steps,
+        args.guidance_scale,
+        precision,
+    )
+    print(f"# generate on {pipeline_class}, {estimate_args.size} size: one pipeline call\n")
+    print(
+        f"{batch} clip(s) per call, {args.audio_length_in_s:g} s, {args.num_inference_steps} steps, guidance "
+        f"{args.guidance_scale:g}, {precision}\n"
+    )
+    print("\n".join(breakdown_lines(estimate)) + "\n")
+    print(f"FLOPs per clip: {estimate.flops / batch / 1e12:.1f} TFLOP\n")
+    print("\n".join(card_lines(estimate)))
+
+
 @command
 def main(argv: Sequence[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
@@ -138,9 +172,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(
             f"baton-tta estimate: {target!r} is not estimated yet; estimated: {', '.join(ESTIMATED_COMMANDS)}"
         )
+    if target == "generate":
+        estimate_generation_call(words[1:])
+        return
     from baton_tta.trainer.objectives import objective_named
 
-    objective = objective_named(ESTIMATED_COMMANDS[target])
+    objective = objective_named(ESTIMATED_TRAINING[target])
     # the run is estimated for a GPU; its settings are read as on a CPU (a bf16 recipe is not refused)
     settings = [*words[1:], "--use_cpu", "true"]
     estimate_args, script, args = parse(

@@ -37,6 +37,10 @@ class GenerateArguments:
     mixed_precision: str | None = mixed_precision_field()
 
 
+#: prompts rendered by one pipeline call (each with all its clips)
+PROMPTS_PER_CALL = 4
+
+
 def clip_filename(index: int, prompt: str, clip: int) -> str:
     """``003_a-dog-barks_1.wav``: sortable, readable, safe on every filesystem."""
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:48] or "clip"
@@ -57,7 +61,7 @@ def generate(args: GenerateArguments) -> list[Path]:
             pipe,
             args.prompts,
             seeds,
-            4,
+            PROMPTS_PER_CALL,
             args.audio_length_in_s,
             args.num_inference_steps,
             args.guidance_scale,
