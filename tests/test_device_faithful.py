@@ -113,7 +113,8 @@ def _trainer(objective: str, family: str, tmp_path):
 def test_every_objective_trains_every_family_with_parked_components_then_saves_and_reloads(
     objective, family, tmp_path
 ):
-    from test_host_reads import GRPO_ROLLOUT_READS, CountPerStep
+    from baton_tta.estimate.host_reads import CountPerStep
+    from test_host_reads import GRPO_ROLLOUT_READS
 
     trainer = _trainer(objective, family, tmp_path)
     counting = CountPerStep(libraries=trainer.family.frozen_components())

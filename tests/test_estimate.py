@@ -2,7 +2,7 @@
 
 What is checked: the count on fake tensors is the count of a real run of the same code (op for op,
 byte for byte); what it counts is what is held (freed tensors leave it); every recipe of an estimated
-command is estimated (tiny stand-ins: the suite's time); two estimates of one step are equal; the
+command is estimated (tiny stand-ins: the suite's time), with its one host read per step; two estimates of one step are equal; the
 README's table is the estimate's; the
 suggestions try the cheapest change first and stop at the first that fits."""
 
@@ -124,6 +124,8 @@ def test_every_recipe_of_an_estimated_command_is_estimated(recipe, tmp_path):
     assert weights > 0 and working > 0
     assert peak >= weights + working - 1e-3  # the optimizer's state and the batch are the rest
     assert _gib(text, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
+    # the budget every offline objective × family is held to (tests/test_host_reads.py): the grad norm
+    assert "Host reads per optimizer step: 1 (" in text
 
 
 def test_two_estimates_of_one_step_are_the_same():

@@ -12,15 +12,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
 import torch
-from transformers import TrainerCallback
 
 from baton_tta.data.generation import render_clips
+from baton_tta.estimate.host_reads import CountPerStep, HostReadCounter
 from baton_tta.tiny import tiny_pipeline
-from host_reads import HostReadCounter
 from test_device_faithful import FAMILIES, _trainer
 
 #: an update that samples its rollouts, read by read on the CPU (a GPU run reads at most this). Device
@@ -30,29 +27,6 @@ from test_device_faithful import FAMILIES, _trainer
 #: they become a tensor: :func:`baton_tta.data.audio.score_as_heard`). Stable Audio 3's flow
 #: scheduler adds diffusers' own (``index_for_timestep``, ``logsnr_sigma_schedule``, its init).
 GRPO_ROLLOUT_READS = {"AudioLDM2Pipeline": 9, "TangoPipeline": 9, "StableAudio3Pipeline": 13}
-
-
-class CountPerStep(TrainerCallback):
-    """Host reads from the start of each optimizer step to the optimizer's step: forward, backward,
-    the gradient norm and the update (validation and logging, which come after, are not the step).
-    Reads inside ``libraries``' forward (the frozen encoders an uncached step runs) are theirs:
-    counted apart, in ``library_steps``."""
-
-    def __init__(self, libraries: Iterable[torch.nn.Module] = ()) -> None:
-        self.steps: list[dict[str, int]] = []
-        self.library_steps: list[dict[str, int]] = []
-        self._libraries = list(libraries)
-        self._counter: HostReadCounter | None = None
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._counter = HostReadCounter(libraries=self._libraries)
-        self._counter.__enter__()
-
-    def on_optimizer_step(self, args, state, control, **kwargs):
-        assert self._counter is not None
-        self._counter.__exit__(None, None, None)
-        self.steps.append(dict(self._counter.counts))
-        self.library_steps.append(dict(self._counter.library_counts))
 
 
 def test_the_counter_counts_each_kind_of_read_and_nothing_else():

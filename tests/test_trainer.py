@@ -717,7 +717,7 @@ def test_the_uncached_collator_only_decodes_and_the_step_encodes_as_the_cache_do
     would raise) and reads nothing from a device: it returns the captions and one stacked waveform
     tensor for a single pinned copy, so forked loader workers never touch CUDA. Encoded in the step
     (``_prepare_inputs``), the batch equals the cached path's tensor for tensor."""
-    from host_reads import HostReadCounter
+    from baton_tta.estimate.host_reads import HostReadCounter
 
     cached = make_trainer(tmp_path / "cached", cache_latents=True)
     uncached = make_trainer(tmp_path / "uncached", cache_latents=False)

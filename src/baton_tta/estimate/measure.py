@@ -33,8 +33,8 @@ class MemoryEstimate:
     setup_peak: int = 0
     #: floating-point operations of the work (one optimizer step, one update, one batch of clips)
     flops: float = 0.0
-    #: what the estimate is about, one line each (settings, what was assumed)
-    notes: list[str] = field(default_factory=list)
+    #: places one step makes the host wait for the device (None where not counted)
+    host_reads: int | None = None
 
     @property
     def resident(self) -> int:

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 from torch._subclasses.fake_tensor import FakeTensorMode
-from transformers import Trainer
+from transformers import PrinterCallback, Trainer
 
 from baton_tta.estimate.fake import StepCounter, fake_module, storage_bytes
+from baton_tta.estimate.host_reads import CountPerStep
 from baton_tta.estimate.measure import MemoryEstimate, add_weights, weights_by_dtype
 from baton_tta.families import family_of
 from baton_tta.families.base import AudioFamily
@@ -47,8 +48,24 @@ def estimate_training_step(objective: Objective, args: DiffusionTrainingConfig, 
     with tempfile.TemporaryDirectory() as folder:
         stand_in_pipeline = build("meta")
         trainer = _stand_in_trainer(objective, args, type(stand_in_pipeline).__name__, folder)
+        host_reads = host_reads_per_step(trainer)
         host_batch = next(iter(trainer.get_train_dataloader()))
-        return _run_step(trainer, stand_in_pipeline, host_batch)
+        estimate = _run_step(trainer, stand_in_pipeline, host_batch)
+        estimate.host_reads = host_reads
+        return estimate
+
+
+def host_reads_per_step(trainer: DiffusionTrainer) -> int:
+    """The places one real optimizer step of the stand-in makes the host wait for the device (counted
+    on the CPU: an upper bound of a GPU run's; the frozen encoders' own reads apart). The count is the
+    code's, not the size's, so the tiny stand-in's step is the run's."""
+    counting = CountPerStep(libraries=trainer.family.frozen_components())
+    trainer.remove_callback(PrinterCallback)  # the estimate prints its own tables, not the step's metrics
+    trainer.add_callback(counting)
+    trainer.train()
+    trainer.remove_callback(counting)
+    trainer._lean()  # as before the step: what training parks, parked
+    return sum(counting.steps[0].values())
 
 
 def _stand_in_trainer(
@@ -65,6 +82,9 @@ def _stand_in_trainer(
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         audio_length_s=STAND_IN_SECONDS,
+        save_strategy="no",
+        logging_steps=10_000,
+        disable_tqdm=True,
     )
     rows = max(2, args.per_device_train_batch_size)
     seconds = STAND_IN_SECONDS

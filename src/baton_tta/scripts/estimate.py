@@ -197,7 +197,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(_summary(args, objective.name) + "\n")
     print("\n".join(breakdown_lines(estimate)) + "\n")
-    print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP\n")
+    print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP")
+    print(
+        f"Host reads per optimizer step: {estimate.host_reads} (the stand-in's real step counted on the CPU: "
+        "at most what a GPU run waits on)\n"
+    )
     print("\n".join(card_lines(estimate)) + "\n")
     print("\n".join(suggestion_lines(estimate, args, estimate_args.card_gib, estimate_with)))
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from transformers import TrainerCallback
 
 #: ops that read device memory on the host
 VALUE_READS = {"aten::_local_scalar_dense"}
@@ -109,3 +110,26 @@ class HostReadCounter(TorchDispatchMode):
             return original(tensor, *args, **kwargs)
 
         return counted
+
+
+class CountPerStep(TrainerCallback):
+    """Host reads from the start of each optimizer step to the optimizer's step: forward, backward,
+    the gradient norm and the update (validation and logging, which come after, are not the step).
+    Reads inside ``libraries``' forward (the frozen encoders an uncached step runs) are theirs:
+    counted apart, in ``library_steps``."""
+
+    def __init__(self, libraries: Iterable[torch.nn.Module] = ()) -> None:
+        self.steps: list[dict[str, int]] = []
+        self.library_steps: list[dict[str, int]] = []
+        self._libraries = list(libraries)
+        self._counter: HostReadCounter | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._counter = HostReadCounter(libraries=self._libraries)
+        self._counter.__enter__()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        assert self._counter is not None
+        self._counter.__exit__(None, None, None)
+        self.steps.append(dict(self._counter.counts))
+        self.library_steps.append(dict(self._counter.library_counts))
