@@ -85,6 +85,7 @@ def _stand_in_trainer(
         save_strategy="no",
         logging_steps=10_000,
         disable_tqdm=True,
+        validation_every_n_steps=0,  # validation renders clips after a step: not the step's memory
     )
     rows = max(2, args.per_device_train_batch_size)
     seconds = STAND_IN_SECONDS
