@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -45,15 +46,22 @@ class MemoryEstimate:
         return max(self.resident + self.working_at_peak, self.setup_peak)
 
 
+def bytes_by_dtype(tensors: Iterable[torch.Tensor]) -> dict[str, int]:
+    """Bytes of ``tensors`` by dtype name (a storage shared by two counts once)."""
+    grouped: dict[str, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        grouped.setdefault(str(tensor.dtype).removeprefix("torch."), []).append(tensor)
+    return {dtype: storage_bytes(found) for dtype, found in sorted(grouped.items())}
+
+
 def weights_by_dtype(*modules: torch.nn.Module | None) -> dict[str, int]:
-    """Bytes of the modules' parameters and buffers by dtype (a storage shared by two counts once)."""
-    tensors: dict[str, list[torch.Tensor]] = {}
-    for module in modules:
-        if module is None:
-            continue
-        for tensor in (*module.parameters(), *module.buffers()):
-            tensors.setdefault(str(tensor.dtype).removeprefix("torch."), []).append(tensor)
-    return {dtype: storage_bytes(found) for dtype, found in sorted(tensors.items())}
+    """Bytes of the modules' parameters and buffers by dtype."""
+    return bytes_by_dtype(
+        tensor
+        for module in modules
+        if module is not None
+        for tensor in (*module.parameters(), *module.buffers())
+    )
 
 
 def add_weights(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:

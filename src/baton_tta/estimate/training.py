@@ -23,7 +23,7 @@ from transformers import PrinterCallback, Trainer
 
 from baton_tta.estimate.fake import StepCounter, fake_module, storage_bytes
 from baton_tta.estimate.host_reads import CountPerStep
-from baton_tta.estimate.measure import MemoryEstimate, add_weights, weights_by_dtype
+from baton_tta.estimate.measure import MemoryEstimate, add_weights, bytes_by_dtype, weights_by_dtype
 from baton_tta.families import family_of
 from baton_tta.families.base import AudioFamily
 from baton_tta.tiny import tiny_pipeline
@@ -88,14 +88,13 @@ def _stand_in_trainer(
         validation_every_n_steps=0,  # validation renders clips after a step: not the step's memory
     )
     rows = max(2, args.per_device_train_batch_size)
-    seconds = STAND_IN_SECONDS
     data: dict[str, Any]
     if objective.rows == "pairs":
-        data = {"train_dataset": tone_pair_dataset(rows, seconds)}
+        data = {"train_dataset": tone_pair_dataset(rows, STAND_IN_SECONDS)}
     elif objective.rows == "rewards":
-        data = {"train_dataset": tone_preference_dataset(2 * rows, seconds)}
+        data = {"train_dataset": tone_preference_dataset(2 * rows, STAND_IN_SECONDS)}
         if getattr(args, "beta", 0) > 0:
-            data["pretrain_dataset"] = tone_pretrain_dataset(rows, seconds)
+            data["pretrain_dataset"] = tone_pretrain_dataset(rows, STAND_IN_SECONDS)
     else:
         raise ValueError(f"objective {objective.name!r} trains on {objective.rows}: estimate it as an update")
     trainer = objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
@@ -141,7 +140,9 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
     on_device = [denoiser, reference] + ([] if parked else family.frozen_components())
     estimate = MemoryEstimate(
         "training step",
-        weights=add_weights(weights_by_dtype(*on_device), _ema_bytes(ema)),
+        weights=add_weights(
+            weights_by_dtype(*on_device), bytes_by_dtype(ema.ema.shadow_params if ema else [])
+        ),
         parked=sum(weights_by_dtype(*family.frozen_components()).values()) if parked else 0,
         optimizer_state=storage_bytes(optimizer.state),
         gradients=storage_bytes([p for p in denoiser.parameters() if p.requires_grad]),
@@ -202,9 +203,3 @@ def _optimizer_with_state(args: DiffusionTrainingConfig, denoiser: torch.nn.Modu
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return optimizer
-
-
-def _ema_bytes(ema: TrainedWeightsEMA | None) -> dict[str, int]:
-    if ema is None:
-        return {}
-    return {"float32": storage_bytes(ema.ema.shadow_params)}
