@@ -111,21 +111,61 @@ def _gib(text: str, row_start: str) -> float:
 ESTIMATED_RECIPES = sorted(name for name, run in RUNS.items() if run.command in ESTIMATED_COMMANDS)
 
 
+def _tables(text: str) -> list[str]:
+    """Each breakdown table of an estimate's output (GRPO prints two: the rollout and the update)."""
+    return ["| what | GiB |" + part.split("\n\n")[0] for part in text.split("| what | GiB |")[1:]]
+
+
 @pytest.mark.parametrize("recipe", ESTIMATED_RECIPES)
 def test_every_recipe_of_an_estimated_command_is_estimated(recipe, tmp_path):
-    """At the tiny stand-ins' size, 1 s clips and 2 rows (the suite's time): the breakdown adds up."""
+    """At the tiny stand-ins' size, 1 s clips and 2 rows (the suite's time): each breakdown adds up."""
     run = RUNS[recipe]
     text = _estimate(
         [run.command, "--config", str(ROOT / "recipes" / recipe), "--size", "tiny", "--family",
          run.pipeline_class, "--audio_length_s", "1.0", "--per_device_train_batch_size", "2"]
     )  # fmt: skip
-    weights = sum(_gib(line, "| weights") for line in text.splitlines() if line.startswith("| weights"))
-    peak, working = _gib(text, "| **peak**"), _gib(text, "| activations")
-    assert weights > 0 and working > 0
-    assert peak >= weights + working - 1e-3  # the optimizer's state and the batch are the rest
-    assert _gib(text, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
-    # the budget every offline objective × family is held to (tests/test_host_reads.py): the grad norm
-    assert "Host reads per optimizer step: 1 (" in text
+    tables = _tables(text)
+    assert len(tables) == (2 if run.command == "train-grpo" else 1)
+    for table in tables:
+        weights = sum(_gib(line, "| weights") for line in table.splitlines() if line.startswith("| weights"))
+        peak, working = _gib(table, "| **peak**"), _gib(table, "| activations")
+        assert weights > 0 and working > 0
+        assert peak >= weights + working - 1e-3  # the optimizer's state and the batch are the rest
+        assert _gib(table, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
+    if run.command == "train-grpo":  # its rollout's reads are counted with it (tests/test_host_reads.py)
+        assert re.search(r"Host reads per update, its rollout included: \d+ \(", text)
+    else:  # the budget every offline objective × family is held to (tests/test_host_reads.py): the grad norm
+        assert "Host reads per optimizer step: 1 (" in text
+
+
+@pytest.mark.parametrize("pipeline_class", ["TangoPipeline", "StableAudio3Pipeline"])
+def test_a_grpo_rollout_extended_from_two_and_three_steps_is_a_full_count(pipeline_class, tmp_path):
+    """The rollout's peak and FLOPs, and the trajectory the update holds, extended linearly from two
+    and three sampler steps equal a five-step rollout counted whole (DDIM and the flow sampler)."""
+    from baton_tta.estimate.grpo import (
+        _record_bytes,
+        estimate_grpo_update,
+        grpo_at_published_size,
+        sampled_rollout,
+    )
+    from baton_tta.tiny import tiny_pipeline
+    from baton_tta.trainer import DiffusionGRPOConfig
+
+    def build(device):
+        return tiny_pipeline(pipeline_class)
+
+    args = DiffusionGRPOConfig(
+        output_dir=str(tmp_path), use_cpu=True, num_generations=2, per_device_train_batch_size=2,
+        num_inference_steps=5, timestep_fraction=0.5, audio_length_s=1.0, beta=0.04, report_to="none",
+    )  # fmt: skip
+    estimate = estimate_grpo_update(args, build)
+    trainer, _, _, trained = grpo_at_published_size(args, build, str(tmp_path / "whole"))
+    rollouts, counter = sampled_rollout(trainer, args, 5)
+    assert estimate.rollout.working_at_peak == counter.peak > 0
+    assert estimate.rollout.flops == counter.flops > 0
+    assert estimate.update.batch == _record_bytes(rollouts)
+    assert estimate.trained_steps == trained == 2  # half of the four stochastic steps
+    assert estimate.peak == max(estimate.rollout.peak, estimate.update.peak) > estimate.update.batch
 
 
 def test_two_estimates_of_one_step_are_the_same():

@@ -1,4 +1,4 @@
-"""TANGO, Stable Audio Open and Stable Audio 3 at their published sizes, random weights, built in code.
+"""TANGO, Stable Audio Open and Stable Audio 3 (and a BATON reward model) at their published sizes, random weights, built in code.
 
 Nothing is downloaded: each denoiser is built from its published configuration
 (:data:`baton_tta.families.published.PUBLISHED`), the other components from the shapes their
@@ -26,6 +26,7 @@ from diffusers import (
 )
 from diffusers.pipelines.stable_audio_3 import StableAudio3DurationEmbedder
 from transformers import (
+    ClapConfig,
     SpeechT5HifiGan,
     SpeechT5HifiGanConfig,
     T5Config,
@@ -154,3 +155,16 @@ def published_pipeline(name: str, device: str = "cpu") -> DiffusionPipeline:
     on ``device`` (``"meta"``: shapes only, no memory)."""
     torch.manual_seed(0)
     return PUBLISHED_PIPELINES[name](device)
+
+
+def reward_model_on_meta(size: str) -> torch.nn.Module:
+    """A BATON reward model on ``meta``: the published CLAP (``laion/clap-htsat-unfused``: RoBERTa-base
+    text tower, HTSAT audio tower, 512-wide projections — transformers' ``ClapConfig`` defaults) and the
+    official 512-wide head, or the tiny one (``size="tiny"``)."""
+    from baton_tta.reward.modeling import BatonRewardConfig, BatonRewardModel
+    from baton_tta.tiny import tiny_reward_model
+
+    with torch.device("meta"):
+        if size == "tiny":
+            return tiny_reward_model()
+        return BatonRewardModel(BatonRewardConfig(clap_config=ClapConfig().to_dict()))

@@ -10,10 +10,13 @@ its ``compute_loss``, backward and optimizer step run under :class:`~baton_tta.e
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import io
 import tempfile
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -62,17 +65,17 @@ def host_reads_per_step(trainer: DiffusionTrainer) -> int:
     counting = CountPerStep(libraries=trainer.family.frozen_components())
     trainer.remove_callback(PrinterCallback)  # the estimate prints its own tables, not the step's metrics
     trainer.add_callback(counting)
-    trainer.train()
+    with contextlib.redirect_stdout(io.StringIO()):  # the stand-in's own plan is not the estimate's
+        trainer.train()
     trainer.remove_callback(counting)
     trainer._lean()  # as before the step: what training parks, parked
     return sum(counting.steps[0].values())
 
 
-def _stand_in_trainer(
-    objective: Objective, args: DiffusionTrainingConfig, pipeline_class_name: str, folder: str
-) -> DiffusionTrainer:
-    """The objective's trainer with ``args`` on the tiny pipeline of the family, one batch of tone data."""
-    settings = dataclasses.replace(  # type: ignore[call-arg]  # TrainingArguments' own fields
+def stand_in_settings(args: Any, folder: str, **more: Any) -> Any:
+    """``args`` for the stand-in's one real step: on the CPU, in ``folder``, 1 s clips, nothing saved,
+    logged, pushed or validated (validation renders clips after a step: not the step's memory)."""
+    return dataclasses.replace(
         args,
         output_dir=folder,
         use_cpu=True,
@@ -85,8 +88,16 @@ def _stand_in_trainer(
         save_strategy="no",
         logging_steps=10_000,
         disable_tqdm=True,
-        validation_every_n_steps=0,  # validation renders clips after a step: not the step's memory
+        validation_every_n_steps=0,
+        **more,
     )
+
+
+def _stand_in_trainer(
+    objective: Objective, args: DiffusionTrainingConfig, pipeline_class_name: str, folder: str
+) -> DiffusionTrainer:
+    """The objective's trainer with ``args`` on the tiny pipeline of the family, one batch of tone data."""
+    settings = stand_in_settings(args, folder)
     rows = max(2, args.per_device_train_batch_size)
     data: dict[str, Any]
     if objective.rows == "pairs":
@@ -102,7 +113,21 @@ def _stand_in_trainer(
     return trainer
 
 
-def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch: dict) -> MemoryEstimate:
+@dataclass
+class PublishedSize:
+    """A stand-in trainer taken over by the published-size pipeline: what its step runs on."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: TrainedWeightsEMA | None
+    #: the resident part (weights, parked, optimizer state, gradients, setup peak), the work's to add
+    estimate: MemoryEstimate
+    mode: FakeTensorMode
+
+
+def at_published_size(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, what: str) -> PublishedSize:
+    """Apply the stand-in trainer's decisions to ``pipeline`` (built on ``meta``) on fake tensors and
+    make the trainer work on it; its loss code is unchanged."""
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     family = family_of(pipeline)
     args = trainer.args
@@ -129,37 +154,51 @@ def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch
         ema = TrainedWeightsEMA(denoiser, args.ema_decay) if trainer.ema is not None else None
     _take_over(trainer, family, reference)
     parked = trainer.parking.parked_on is not None
-    # no fake mode around the work itself: what is not a model's (token ids, a scheduler's tables, a
-    # dropout draw) stays real and is read as it would be; whatever meets a fake weight becomes fake
     with torch.no_grad():
         if args.condition_dropout > 0:
             family.prepare_for_parking(args.audio_length_s)
-        batch = {key: _published_part(value, trainer.encoder, mode) for key, value in host_batch.items()}
         model = trainer.accelerator.prepare_model(denoiser, device_placement=False)  # its autocast
         optimizer = _optimizer_with_state(args, denoiser)
     on_device = [denoiser, reference] + ([] if parked else family.frozen_components())
     estimate = MemoryEstimate(
-        "training step",
+        what,
         weights=add_weights(
             weights_by_dtype(*on_device), bytes_by_dtype(ema.ema.shadow_params if ema else [])
         ),
         parked=sum(weights_by_dtype(*family.frozen_components()).values()) if parked else 0,
         optimizer_state=storage_bytes(optimizer.state),
         gradients=storage_bytes([p for p in denoiser.parameters() if p.requires_grad]),
-        batch=storage_bytes(batch),
         setup_peak=sum(setup.values()),
     )
-    accumulation = max(1, args.gradient_accumulation_steps)
+    return PublishedSize(model, optimizer, ema, estimate, mode)
+
+
+def optimizer_step(published: PublishedSize) -> None:
+    """The optimizer's step (and the EMA's), as the trainer makes it after its backward passes."""
+    published.optimizer.step()
+    if published.ema is not None:
+        published.ema.step()
+    published.optimizer.zero_grad(set_to_none=True)
+
+
+def _run_step(trainer: DiffusionTrainer, pipeline: DiffusionPipeline, host_batch: dict) -> MemoryEstimate:
+    published = at_published_size(trainer, pipeline, "training step")
+    # no fake mode around the work itself: what is not a model's (token ids, a scheduler's tables, a
+    # dropout draw) stays real and is read as it would be; whatever meets a fake weight becomes fake
+    with torch.no_grad():
+        batch = {
+            key: _published_part(value, trainer.encoder, published.mode) for key, value in host_batch.items()
+        }
+    estimate = published.estimate
+    estimate.batch = storage_bytes(batch)
+    accumulation = max(1, trainer.args.gradient_accumulation_steps)
     with StepCounter() as counter:
         for _ in range(min(2, accumulation)):  # from the second micro-batch on, gradients are held
             inputs = trainer._prepare_inputs(batch)
-            loss = trainer.compute_loss(model, inputs)
+            loss = trainer.compute_loss(published.model, inputs)
             loss.backward()
             del inputs, loss
-        optimizer.step()
-        if ema is not None:
-            ema.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer_step(published)
     estimate.working_at_peak = counter.peak
     estimate.flops = counter.flops / min(2, accumulation) * accumulation
     return estimate

@@ -30,7 +30,13 @@ from baton_tta.scripts.utils import command, parse
 logger = logging.getLogger(__name__)
 
 #: the training commands an estimate covers → their objective (:data:`baton_tta.trainer.objectives.OBJECTIVES`)
-ESTIMATED_TRAINING = {"train": "baton", "train-kto": "kto", "train-dpo": "dpo", "train-crpo": "crpo"}
+ESTIMATED_TRAINING = {
+    "train": "baton",
+    "train-kto": "kto",
+    "train-dpo": "dpo",
+    "train-crpo": "crpo",
+    "train-grpo": "grpo",
+}
 #: every command an estimate covers: the training ones, and ``generate`` (one pipeline call)
 ESTIMATED_COMMANDS = [*ESTIMATED_TRAINING, "generate"]
 #: the precision a generating command picks on a GPU with bf16 when none is given
@@ -66,8 +72,11 @@ def _script_arguments(name: str) -> type:
     estimate needs none of the data (a recipe that leaves the data to the command line is estimated)."""
     from baton_tta.scripts.train import ScriptArguments
     from baton_tta.scripts.train_dpo import DPOScriptArguments
+    from baton_tta.scripts.train_grpo import GRPOScriptArguments
 
-    arguments: type = DPOScriptArguments if name in ("train-dpo", "train-crpo") else ScriptArguments
+    arguments: type = {"train-dpo": DPOScriptArguments, "train-crpo": DPOScriptArguments}.get(
+        name, GRPOScriptArguments if name == "train-grpo" else ScriptArguments
+    )
     return dataclasses.make_dataclass(
         f"Estimated{arguments.__name__}",
         [(f.name, f.type, field(default=None, metadata=f.metadata)) for f in dataclasses.fields(arguments)],
@@ -117,6 +126,16 @@ def _builder(pipeline_class: str, size: str) -> Any:
 
 
 def _summary(args: Any, objective: str) -> str:
+    if objective == "grpo":
+        return (
+            f"{args.per_device_train_batch_size} prompt(s) × {args.num_generations} clips, {args.audio_length_s:g} s, "
+            f"{args.num_inference_steps} sampler steps ({args.timestep_fraction:g} of them trained), guidance "
+            f"{args.guidance_scale:g}, "
+            + ("bf16" if args.bf16 else "fp16" if args.fp16 else "fp32")
+            + ", "
+            + (f"LoRA r={args.lora_rank}" if args.use_lora else "full fine-tuning")
+            + (f", KL to the reference (beta {args.beta:g})" if args.beta > 0 else "")
+        )
     parts = [
         f"batch {args.per_device_train_batch_size}",
         f"accumulation {args.gradient_accumulation_steps}",
@@ -188,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from baton_tta.estimate.report import breakdown_lines, card_lines, suggestion_lines
     from baton_tta.estimate.training import estimate_training_step
 
+    if objective.name == "grpo":
+        _print_grpo(target, pipeline_class, estimate_args, script, args, build)
+        return
+
     def estimate_with(overrides: dict[str, Any]) -> Any:
         return estimate_training_step(objective, dataclasses.replace(args, **overrides), build)
 
@@ -198,10 +221,52 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(_summary(args, objective.name) + "\n")
     print("\n".join(breakdown_lines(estimate)) + "\n")
     print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP")
+    _print_host_reads(estimate.host_reads)
+    print("\n".join(card_lines(estimate)) + "\n")
+    print("\n".join(suggestion_lines(estimate, args, estimate_args.card_gib, estimate_with)))
+
+
+def _print_host_reads(count: int | None, per: str = "optimizer step") -> None:
     print(
-        f"Host reads per optimizer step: {estimate.host_reads} (the stand-in's real step counted on the CPU: "
+        f"Host reads per {per}: {count} (the stand-in's real step counted on the CPU: "
         "at most what a GPU run waits on)\n"
     )
+
+
+def _print_grpo(
+    target: str, pipeline_class: str, estimate_args: Any, script: Any, args: Any, build: Any
+) -> None:
+    """``estimate train-grpo``: the rollout and the update of one GRPO step, the higher of the two fits."""
+    from baton_tta.estimate.grpo import estimate_grpo_update, reward_model_bytes
+    from baton_tta.estimate.report import breakdown_lines, card_lines, suggestion_lines
+    from baton_tta.scripts.builtin import TOY
+
+    # the built-in toy reward model is the tiny CLAP's size whatever the pipeline's
+    rewards = reward_model_bytes(
+        ["tiny" if name == TOY else estimate_args.size for name in script.reward_model_name_or_path or []]
+    )
+
+    def estimate_with(overrides: dict[str, Any]) -> Any:
+        return estimate_grpo_update(dataclasses.replace(args, **overrides), build, rewards)
+
+    estimate = estimate_with({})
+    print(f"# {target} (grpo) on {pipeline_class}, {estimate_args.size} size: one update\n")
+    print(_summary(args, "grpo") + "\n")
+    for part, text in (
+        (estimate.rollout, "Sampling the rollouts (no gradients; every step recorded for the update)"),
+        (estimate.update, f"The update ({estimate.trained_steps} trained steps, one backward pass each; "
+         "the recorded trajectory is the batch)"),
+    ):  # fmt: skip
+        print(f"## {text}\n")
+        print("\n".join(breakdown_lines(part)) + "\n")
+    if script.reward:
+        print(f"Not counted: the scorers named by --reward ({', '.join(script.reward)}) and their weights.\n")
+    flops = estimate.rollout.flops + estimate.update.flops
+    print(
+        f"FLOPs per update: {flops / 1e12:.1f} TFLOP ({estimate.rollout.flops / 1e12:.1f} sampling, "
+        f"{estimate.update.flops / 1e12:.1f} training)"
+    )
+    _print_host_reads(estimate.rollout.host_reads, "update, its rollout included")
     print("\n".join(card_lines(estimate)) + "\n")
     print("\n".join(suggestion_lines(estimate, args, estimate_args.card_gib, estimate_with)))
 

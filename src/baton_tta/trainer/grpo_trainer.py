@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from baton_tta.data.fingerprint import content_fingerprint
 from baton_tta.data.generation import clip_seed, render_clips
 from baton_tta.data.loading import load_raw
 from baton_tta.families.sampling import (
+    DenoiserCall,
     RecordedStep,
     gaussian_log_prob,
     gaussian_mean_kl,
@@ -174,30 +176,57 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
         group = a.num_generations
         seeds = [[clip_seed(self._rollout_seed(), i, k, group) for k in range(group)] for i in indices]
         scheduler = self.sampler.new_scheduler()
+        waveforms: list[np.ndarray] = []
+        with self.recording(scheduler) as (sampler, steps, calls):
+            for _, audios in render_clips(
+                sampler,
+                prompts,
+                seeds,
+                prompts_per_batch=len(prompts),
+                audio_length_in_s=a.audio_length_s,
+                num_inference_steps=a.num_inference_steps,
+                guidance_scale=a.guidance_scale,
+                desc="sampling rollouts",
+                call_kwargs=self.sampler.call_kwargs(),
+                progress=not a.disable_tqdm,
+                mixed_precision=self.accelerator.mixed_precision,
+            ):
+                waveforms.extend(audios)
+        return self.record(
+            prompts, scheduler, steps, calls, self._rewards(prompts, group, waveforms), waveforms
+        )
+
+    @contextmanager
+    def recording(
+        self, scheduler: Any
+    ) -> Iterator[tuple[DiffusionPipeline, list[RecordedStep], DenoiserCall]]:
+        """The pipeline on the policy's ``scheduler`` with its denoiser in eval mode, and what its loop
+        does inside the block: every scheduler step and how the denoiser was called."""
         sampler = self.family.pipeline_with(scheduler=scheduler)
         sampler.set_progress_bar_config(disable=True)
         denoiser = self.family.denoiser
         was_training = denoiser.training
         denoiser.eval()
-        waveforms: list[np.ndarray] = []
         try:
             with recording_steps(scheduler) as steps, recording_denoiser(denoiser) as calls:
-                for _, audios in render_clips(
-                    sampler,
-                    prompts,
-                    seeds,
-                    prompts_per_batch=len(prompts),
-                    audio_length_in_s=a.audio_length_s,
-                    num_inference_steps=a.num_inference_steps,
-                    guidance_scale=a.guidance_scale,
-                    desc="sampling rollouts",
-                    call_kwargs=self.sampler.call_kwargs(),
-                    progress=not a.disable_tqdm,
-                    mixed_precision=self.accelerator.mixed_precision,
-                ):
-                    waveforms.extend(audios)
+                yield sampler, steps, calls
         finally:
             denoiser.train(was_training)
+
+    @torch.no_grad()
+    def record(
+        self,
+        prompts: list[str],
+        scheduler: Any,
+        steps: list[RecordedStep],
+        calls: DenoiserCall,
+        host_rewards: torch.Tensor,
+        waveforms: list[np.ndarray],
+        stochastic_steps: list[int] | None = None,
+    ) -> Rollouts:
+        """What the update needs from one sampling: the steps as plain tensors, the sampling policy's
+        log-probabilities and σ, the rewards' advantages. ``stochastic_steps`` (the steps with σ > 0)
+        are read from σ on the device unless given (an estimate's fake σ holds no values)."""
         if len(calls.timesteps) != len(steps):
             raise RuntimeError(
                 f"the pipeline called its denoiser {len(calls.timesteps)} times for {len(steps)} scheduler "
@@ -214,12 +243,13 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                 for step, (mean, std) in zip(steps, means_stds, strict=True)
             ]
         )
-        host_rewards = self._rewards(prompts, group, waveforms)
         rewards = host_rewards.to(old.device, non_blocking=True)
-        stochastic = (stds > 0).all(dim=1).tolist()  # the rollout's one read of its σ
+        if stochastic_steps is None:
+            stochastic = (stds > 0).all(dim=1).tolist()  # the rollout's one read of its σ
+            stochastic_steps = [j for j, varies in enumerate(stochastic) if varies]
         return Rollouts(
             prompts=prompts,
-            group_size=group,
+            group_size=self.args.num_generations,
             scheduler=scheduler,
             steps=steps,
             model_timesteps=[t.clone() for t in calls.timesteps],
@@ -228,10 +258,10 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             old_log_probs=old,
             stds=stds,
             rewards=rewards,
-            advantages=group_advantages(rewards, group, a.scale_rewards),
+            advantages=group_advantages(rewards, self.args.num_generations, self.args.scale_rewards),
             waveforms=waveforms,
             host_rewards=host_rewards,
-            stochastic_steps=[j for j, varies in enumerate(stochastic) if varies],
+            stochastic_steps=stochastic_steps,
         )
 
     def _rewards(self, prompts: list[str], group: int, waveforms: list[np.ndarray]) -> torch.Tensor:
@@ -304,7 +334,12 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
                     "only the KL term moves the model",
                     self.state.global_step + 1,
                 )
-        rollouts = self._rollouts
+        return self._finish_loss(self.update(model, self._rollouts), {})
+
+    def update(self, model, rollouts: Rollouts) -> torch.Tensor:
+        """One backward pass per trained step of ``rollouts``; returns the loss (detached, already
+        divided by the accumulation steps, as the Trainer's)."""
+        a = self.args
         steps = self.trained_steps(rollouts)
         scale = 1.0 / (len(steps) * self.current_gradient_accumulation_steps)
         total = torch.zeros((), device=self.args.device)
@@ -331,7 +366,7 @@ class DiffusionGRPOTrainer(DiffusionTrainer):
             total += loss.detach() * scale
             for key, value in metrics.items():  # on the device: read once per logging step, in log()
                 self._metrics[key].append(value.detach().float())
-        return self._finish_loss(total, {})  # already divided by the accumulation steps, as the Trainer's
+        return total
 
     # ------------------------------------------------------------------ checkpoints
     def _rewards_file(self, folder: str | Path) -> Path:
