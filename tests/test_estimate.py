@@ -111,6 +111,10 @@ def _gib(text: str, row_start: str) -> float:
 ESTIMATED_RECIPES = sorted(name for name, run in RUNS.items() if run.command in ESTIMATED_COMMANDS)
 
 
+def test_every_shipped_recipe_is_of_an_estimated_command():
+    assert sorted(RUNS) == ESTIMATED_RECIPES
+
+
 def _tables(text: str) -> list[str]:
     """Each breakdown table of an estimate's output (GRPO prints two: the rollout and the update)."""
     return ["| what | GiB |" + part.split("\n\n")[0] for part in text.split("| what | GiB |")[1:]]
@@ -120,19 +124,32 @@ def _tables(text: str) -> list[str]:
 def test_every_recipe_of_an_estimated_command_is_estimated(recipe, tmp_path):
     """At the tiny stand-ins' size, 1 s clips and 2 rows (the suite's time): each breakdown adds up."""
     run = RUNS[recipe]
+    pipeline = [
+        "--family",
+        run.pipeline_class,
+        "--audio_length_s",
+        "1.0",
+        "--per_device_train_batch_size",
+        "2",
+    ]
     text = _estimate(
-        [run.command, "--config", str(ROOT / "recipes" / recipe), "--size", "tiny", "--family",
-         run.pipeline_class, "--audio_length_s", "1.0", "--per_device_train_batch_size", "2"]
+        [run.command, "--config", str(ROOT / "recipes" / recipe), "--size", "tiny",
+         *(pipeline if run.command != "train-reward-model" else [])]
     )  # fmt: skip
     tables = _tables(text)
-    assert len(tables) == (2 if run.command == "train-grpo" else 1)
+    # GRPO: the rollout and the update; an online round: its fine-tuning step and its generation call
+    assert len(tables) == (2 if run.command in ("train-grpo", "train-online") else 1)
     for table in tables:
         weights = sum(_gib(line, "| weights") for line in table.splitlines() if line.startswith("| weights"))
         peak, working = _gib(table, "| **peak**"), _gib(table, "| activations")
         assert weights > 0 and working > 0
         assert peak >= weights + working - 1e-3  # the optimizer's state and the batch are the rest
-        assert _gib(table, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
-    if run.command == "train-grpo":  # its rollout's reads are counted with it (tests/test_host_reads.py)
+        if run.command != "train-reward-model":
+            assert _gib(table, "| a card needs") == pytest.approx(peak * 1.1 + 0.75, abs=0.01)
+    if run.command == "train-reward-model":  # embeds and trains on the CPU: host memory, no card
+        assert "on the CPU (no GPU memory)" in text and "a card needs" not in text
+        assert "| weights in host memory, float32 |" in text
+    elif run.command == "train-grpo":  # its rollout's reads are counted with it (tests/test_host_reads.py)
         assert re.search(r"Host reads per update, its rollout included: \d+ \(", text)
     else:  # the budget every offline objective × family is held to (tests/test_host_reads.py): the grad norm
         assert "Host reads per optimizer step: 1 (" in text

@@ -39,7 +39,8 @@ from transformers import (
 from baton_tta.families.published import PUBLISHED
 from baton_tta.pipelines.convert_tango import shipped_config, vae_config_from_audioldm
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
-from baton_tta.tiny import tiny_t5_tokenizer, tiny_tokenizer
+from baton_tta.reward.modeling import BatonRewardConfig, BatonRewardModel
+from baton_tta.tiny import tiny_reward_model, tiny_t5_tokenizer, tiny_tokenizer
 
 #: AudioLDM's VAE as TANGO ships it (``vae_config.json``: 8 latent channels, ch 128 × [1, 2, 4])
 AUDIOLDM_VAE = {
@@ -157,13 +158,10 @@ def published_pipeline(name: str, device: str = "cpu") -> DiffusionPipeline:
     return PUBLISHED_PIPELINES[name](device)
 
 
-def reward_model_on_meta(size: str) -> torch.nn.Module:
+def reward_model_on_meta(size: str) -> BatonRewardModel:
     """A BATON reward model on ``meta``: the published CLAP (``laion/clap-htsat-unfused``: RoBERTa-base
     text tower, HTSAT audio tower, 512-wide projections — transformers' ``ClapConfig`` defaults) and the
     official 512-wide head, or the tiny one (``size="tiny"``)."""
-    from baton_tta.reward.modeling import BatonRewardConfig, BatonRewardModel
-    from baton_tta.tiny import tiny_reward_model
-
     with torch.device("meta"):
         if size == "tiny":
             return tiny_reward_model()

@@ -41,13 +41,13 @@ def fits(estimate: MemoryEstimate, card_gib: float) -> bool:
     return needed_gib(estimate) <= card_gib
 
 
-def breakdown_lines(estimate: MemoryEstimate) -> list[str]:
-    """The estimate as a Markdown table, GiB."""
-    rows = [(f"weights on the device, {dtype}", n) for dtype, n in estimate.weights.items()]
+def breakdown_lines(estimate: MemoryEstimate, place: str = "on the device") -> list[str]:
+    """The estimate as a Markdown table, GiB; ``place`` says where it is held ("in host memory")."""
+    rows = [(f"weights {place}, {dtype}", n) for dtype, n in estimate.weights.items()]
     rows += [
         ("gradients of the trained parameters (inside the working memory below)", estimate.gradients),
         ("optimizer state", estimate.optimizer_state),
-        ("the batch on the device", estimate.batch),
+        (f"the batch {place}", estimate.batch),
         ("activations, gradients and temporaries at the peak", estimate.working_at_peak),
     ]
     lines = ["| what | GiB |", "|---|---:|"]

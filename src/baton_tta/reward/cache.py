@@ -64,10 +64,16 @@ def content_key(value: Any) -> str:
     return digest.hexdigest()
 
 
+#: captions or clips embedded per pass through the frozen encoders
+EMBEDDING_BATCH = 32
+
+
 class EmbeddingCache:
     """``embed_texts`` / ``embed_audios`` return (N, D) arrays, computing only what is missing."""
 
-    def __init__(self, cache_dir: str | os.PathLike, model: BatonRewardModel, batch_size: int = 32):
+    def __init__(
+        self, cache_dir: str | os.PathLike, model: BatonRewardModel, batch_size: int = EMBEDDING_BATCH
+    ):
         self.model = model
         self.fingerprint = backbone_fingerprint(model)
         self.root = Path(cache_dir) / self.fingerprint

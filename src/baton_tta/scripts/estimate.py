@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,8 +38,9 @@ ESTIMATED_TRAINING = {
     "train-crpo": "crpo",
     "train-grpo": "grpo",
 }
-#: every command an estimate covers: the training ones, and ``generate`` (one pipeline call)
-ESTIMATED_COMMANDS = [*ESTIMATED_TRAINING, "generate"]
+#: every command an estimate covers: the training ones, a round of online training, the reward model's
+#: training (on the host) and ``generate``
+ESTIMATED_COMMANDS = [*ESTIMATED_TRAINING, "train-online", "train-reward-model", "generate"]
 #: the precision a generating command picks on a GPU with bf16 when none is given
 GPU_GENERATION_PRECISION = "bf16"
 SIZES = ("published", "tiny")
@@ -68,8 +70,7 @@ class EstimateArguments:
 
 
 def _script_arguments(name: str) -> type:
-    """The command's own data arguments, every one optional: a recipe's keys are all taken, and an
-    estimate needs none of the data (a recipe that leaves the data to the command line is estimated)."""
+    """The training command's own data arguments, every one optional (:func:`_optional`)."""
     from baton_tta.scripts.train import ScriptArguments
     from baton_tta.scripts.train_dpo import DPOScriptArguments
     from baton_tta.scripts.train_grpo import GRPOScriptArguments
@@ -77,6 +78,12 @@ def _script_arguments(name: str) -> type:
     arguments: type = {"train-dpo": DPOScriptArguments, "train-crpo": DPOScriptArguments}.get(
         name, GRPOScriptArguments if name == "train-grpo" else ScriptArguments
     )
+    return _optional(arguments)
+
+
+def _optional(arguments: type) -> type:
+    """A command's data arguments, every one optional: a recipe's keys are all taken, and an estimate
+    needs none of the data (a recipe that leaves the data to the command line is estimated)."""
     return dataclasses.make_dataclass(
         f"Estimated{arguments.__name__}",
         [(f.name, f.type, field(default=None, metadata=f.metadata)) for f in dataclasses.fields(arguments)],
@@ -194,6 +201,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if target == "generate":
         estimate_generation_call(words[1:])
         return
+    if target == "train-online":
+        estimate_online_round(words[1:])
+        return
+    if target == "train-reward-model":
+        estimate_reward_model_training(words[1:])
+        return
     from baton_tta.trainer.objectives import objective_named
 
     objective = objective_named(ESTIMATED_TRAINING[target])
@@ -204,26 +217,101 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     pipeline_class = family_of_pipeline(script.pipeline_name_or_path, estimate_args.family)
     build = _builder(pipeline_class, estimate_args.size)
+    title = f"{target} ({objective.name}) on {pipeline_class}, {estimate_args.size} size"
+    if objective.name == "grpo":
+        _print_grpo(
+            title, estimate_args, script.reward_model_name_or_path or [], script.reward or [], args, build
+        )
+    else:
+        _print_training(title, objective, estimate_args, args, build)
+
+
+def estimate_online_round(words: list[str]) -> None:
+    """``estimate train-online``: one round's fine-tuning step (its objective's, with the round's
+    settings) and one call of its clip generation."""
+    from baton_tta.estimate.generation import estimate_generation
+    from baton_tta.estimate.report import breakdown_lines, needed_gib
+    from baton_tta.online import OnlineConfig
+    from baton_tta.scripts.train_online import OnlineScriptArguments
+    from baton_tta.trainer.objectives import objective_named
+
+    estimate_args, script, config = parse(
+        (EstimateArguments, OnlineScriptArguments, OnlineConfig),
+        [*words, "--use_cpu", "true"],
+        hold_outputs=False,
+    )
+    objective = objective_named(config.objective)
+    pipeline_class = family_of_pipeline(script.pipeline_name_or_path, estimate_args.family)
+    build = _builder(pipeline_class, estimate_args.size)
+    with tempfile.TemporaryDirectory() as folder:
+        args = config.round_training_args(folder)
+    title = f"train-online ({objective.name}) on {pipeline_class}, {estimate_args.size} size: a round's fine-tuning"
+    if objective.name == "grpo":  # its clips are the update's rollouts
+        _print_grpo(title, estimate_args, [script.reward_model_name_or_path], [], args, build)
+        return
+    training = _print_training(title, objective, estimate_args, args, build)
+    batch = config.prompts_per_batch * config.clips_per_prompt
+    generation = estimate_generation(
+        build,
+        batch,
+        config.clip_seconds,
+        config.num_inference_steps,
+        config.guidance_scale,
+        config.mixed_precision,
+    )
+    print(
+        f"\n## The round's generation: {config.prompts_per_batch} prompt(s) × {config.clips_per_prompt} clips per "
+        f"call, {config.clip_seconds:g} s, {config.num_inference_steps} steps, {config.mixed_precision}\n"
+    )
+    print("\n".join(breakdown_lines(generation)))
+    if generation.peak > training.peak:
+        print(
+            f"\nThe generation call is the round's highest point: a card needs {needed_gib(generation):.2f} GiB."
+        )
+
+
+def estimate_reward_model_training(words: list[str]) -> None:
+    """``estimate train-reward-model``: it runs on the CPU, so the answer is host memory."""
+    from baton_tta.estimate.report import breakdown_lines
+    from baton_tta.estimate.reward import estimate_reward_training
+    from baton_tta.reward.cache import EMBEDDING_BATCH
+    from baton_tta.reward.training import RewardTrainingConfig
+    from baton_tta.scripts.train_reward_model import RewardScriptArguments
+
+    estimate_args, script, config = parse(
+        (EstimateArguments, _optional(RewardScriptArguments), RewardTrainingConfig), words, hold_outputs=False
+    )
+    if script.text_backbone == "t5":
+        raise SystemExit("baton-tta estimate: the T5 text backbone (Table 8's ablation) is not estimated")
+    _, head_batch, *_ = config.settings()
+    estimate = estimate_reward_training(estimate_args.size, EMBEDDING_BATCH, head_batch)
+    print(f"# train-reward-model, CLAP at {estimate_args.size} size: on the CPU (no GPU memory)\n")
+    print(
+        f"Captions and clips embedded {EMBEDDING_BATCH} at a time through the frozen CLAP (once: cached on disk), "
+        f"then the head trained on {head_batch} cached rows a step. Host memory:\n"
+    )
+    table = breakdown_lines(estimate, place="in host memory")
+    print("\n".join(line for line in table if "a card needs" not in line) + "\n")
+    print(f"FLOPs per embedding batch: {estimate.flops / 1e12:.2f} TFLOP")
+
+
+def _print_training(title: str, objective: Any, estimate_args: Any, args: Any, build: Any) -> Any:
+    """One optimizer step of an offline objective: the breakdown, FLOPs, host reads, cards, changes."""
     from baton_tta.estimate.report import breakdown_lines, card_lines, suggestion_lines
     from baton_tta.estimate.training import estimate_training_step
-
-    if objective.name == "grpo":
-        _print_grpo(target, pipeline_class, estimate_args, script, args, build)
-        return
 
     def estimate_with(overrides: dict[str, Any]) -> Any:
         return estimate_training_step(objective, dataclasses.replace(args, **overrides), build)
 
     estimate = estimate_with({})
-    print(
-        f"# {target} ({objective.name}) on {pipeline_class}, {estimate_args.size} size: one optimizer step\n"
-    )
+    print(f"# {title}: one optimizer step\n")
     print(_summary(args, objective.name) + "\n")
     print("\n".join(breakdown_lines(estimate)) + "\n")
     print(f"FLOPs per optimizer step: {estimate.flops / 1e12:.1f} TFLOP")
     _print_host_reads(estimate.host_reads)
     print("\n".join(card_lines(estimate)) + "\n")
     print("\n".join(suggestion_lines(estimate, args, estimate_args.card_gib, estimate_with)))
+    return estimate
 
 
 def _print_host_reads(count: int | None, per: str = "optimizer step") -> None:
@@ -234,7 +322,7 @@ def _print_host_reads(count: int | None, per: str = "optimizer step") -> None:
 
 
 def _print_grpo(
-    target: str, pipeline_class: str, estimate_args: Any, script: Any, args: Any, build: Any
+    title: str, estimate_args: Any, reward_models: list[str], scorers: list[str], args: Any, build: Any
 ) -> None:
     """``estimate train-grpo``: the rollout and the update of one GRPO step, the higher of the two fits."""
     from baton_tta.estimate.grpo import estimate_grpo_update, reward_model_bytes
@@ -242,15 +330,13 @@ def _print_grpo(
     from baton_tta.scripts.builtin import TOY
 
     # the built-in toy reward model is the tiny CLAP's size whatever the pipeline's
-    rewards = reward_model_bytes(
-        ["tiny" if name == TOY else estimate_args.size for name in script.reward_model_name_or_path or []]
-    )
+    rewards = reward_model_bytes(["tiny" if name == TOY else estimate_args.size for name in reward_models])
 
     def estimate_with(overrides: dict[str, Any]) -> Any:
         return estimate_grpo_update(dataclasses.replace(args, **overrides), build, rewards)
 
     estimate = estimate_with({})
-    print(f"# {target} (grpo) on {pipeline_class}, {estimate_args.size} size: one update\n")
+    print(f"# {title}: one update\n")
     print(_summary(args, "grpo") + "\n")
     for part, text in (
         (estimate.rollout, "Sampling the rollouts (no gradients; every step recorded for the update)"),
@@ -259,8 +345,8 @@ def _print_grpo(
     ):  # fmt: skip
         print(f"## {text}\n")
         print("\n".join(breakdown_lines(part)) + "\n")
-    if script.reward:
-        print(f"Not counted: the scorers named by --reward ({', '.join(script.reward)}) and their weights.\n")
+    if scorers:
+        print(f"Not counted: the scorers named by --reward ({', '.join(scorers)}) and their weights.\n")
     flops = estimate.rollout.flops + estimate.update.flops
     print(
         f"FLOPs per update: {flops / 1e12:.1f} TFLOP ({estimate.rollout.flops / 1e12:.1f} sampling, "
