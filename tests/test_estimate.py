@@ -258,3 +258,22 @@ def test_generation_runs_the_pipelines_own_call_on_fake_weights(pipeline_class):
         call_pipeline(pipeline, [CAPTION], [torch.Generator().manual_seed(0)], 1.0, 3, 3.0, "no",
                       {"output_type": "pt"})  # fmt: skip
     assert one.flops == counter.flops > 0
+
+
+def test_every_family_with_a_published_denoiser_has_its_whole_pipeline_built_on_meta():
+    """Each published pipeline is the family's class, on ``meta`` throughout (no memory), with the
+    denoiser its publisher states, and the family reads it (its seam works at the published size)."""
+    from baton_tta.estimate.published_pipelines import PUBLISHED_PIPELINES, reward_model_on_meta
+    from baton_tta.families import family_of
+    from baton_tta.families.published import PUBLISHED, parameter_count
+
+    assert set(PUBLISHED_PIPELINES) == set(PUBLISHED)
+    for name, build in PUBLISHED_PIPELINES.items():
+        pipeline = build("meta")
+        modules = [c for c in pipeline.components.values() if isinstance(c, torch.nn.Module)]
+        assert type(pipeline).__name__ == name
+        assert {p.device.type for m in modules for p in m.parameters()} == {"meta"}
+        denoiser = family_of(pipeline).denoiser
+        assert parameter_count(denoiser) == pytest.approx(PUBLISHED[name].published_parameters, rel=0.1), name
+    clap = reward_model_on_meta("published")
+    assert parameter_count(clap) == pytest.approx(153.5e6, rel=0.05)  # laion/clap-htsat-unfused + the head

@@ -1,4 +1,4 @@
-"""TANGO, Stable Audio Open and Stable Audio 3 (and a BATON reward model) at their published sizes, random weights, built in code.
+"""TANGO, AudioLDM 2, Stable Audio Open and Stable Audio 3 (and a BATON reward model) at their published sizes, random weights, built in code.
 
 Nothing is downloaded: each denoiser is built from its published configuration
 (:data:`baton_tta.families.published.PUBLISHED`), the other components from the shapes their
@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import torch
 from diffusers import (
+    AudioLDM2Pipeline,
+    AudioLDM2ProjectionModel,
     AutoencoderKL,
     AutoencoderOobleck,
     AutoencoderSAME,
     CosineDPMSolverMultistepScheduler,
+    DDIMScheduler,
     DDPMScheduler,
     DiffusionPipeline,
     FlowMatchEulerDiscreteScheduler,
@@ -27,6 +30,10 @@ from diffusers import (
 from diffusers.pipelines.stable_audio_3 import StableAudio3DurationEmbedder
 from transformers import (
     ClapConfig,
+    ClapFeatureExtractor,
+    ClapModel,
+    GPT2Config,
+    GPT2LMHeadModel,
     SpeechT5HifiGan,
     SpeechT5HifiGanConfig,
     T5Config,
@@ -112,6 +119,41 @@ def stable_audio_open(device: str = "cpu") -> StableAudioPipeline:
     )
 
 
+def audioldm2(device: str = "cpu") -> AudioLDM2Pipeline:
+    """AudioLDM 2 (``cvssp/audioldm2``): the CLAP text tower (``ClapConfig`` defaults: RoBERTa-base,
+    512-wide projection), Flan-T5-large, the projection into GPT-2 (768 wide, 12 layers; 8 generated
+    states), the 350 M two-stream UNet, and AudioLDM's VAE and HiFi-GAN as TANGO ships them (16 kHz)."""
+    clap_config = ClapConfig()
+    language = GPT2Config(n_embd=768, n_layer=12, n_head=12)
+    with torch.device(device):
+        modules = {
+            "vae": AutoencoderKL(**vae_config_from_audioldm(AUDIOLDM_VAE)).eval(),
+            "text_encoder": ClapModel(clap_config).eval(),
+            "text_encoder_2": _t5(1024, 2816, 24, 16, gated=True),
+            "projection_model": AudioLDM2ProjectionModel(
+                text_encoder_dim=clap_config.projection_dim, text_encoder_1_dim=1024, langauge_model_dim=768
+            ),
+            "language_model": GPT2LMHeadModel(language).eval(),
+            "unet": PUBLISHED["AudioLDM2Pipeline"].build(device),
+            "vocoder": SpeechT5HifiGan(SpeechT5HifiGanConfig(**shipped_config("tango_vocoder"))).eval(),
+        }
+    modules["language_model"].config.max_new_tokens = 8
+    return AudioLDM2Pipeline(
+        **modules,
+        tokenizer=tiny_t5_tokenizer(),  # as the tiny AudioLDM 2's: ids within both towers' vocabularies
+        tokenizer_2=tiny_t5_tokenizer(),
+        feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"),
+        scheduler=DDIMScheduler(
+            beta_start=0.0015,
+            beta_end=0.0195,
+            beta_schedule="scaled_linear",
+            clip_sample=False,
+            set_alpha_to_one=False,
+            steps_offset=1,
+        ),
+    )
+
+
 def stable_audio_3(device: str = "cpu") -> StableAudio3Pipeline:
     """Stable Audio 3 Medium base: a T5Gemma-base-shaped encoder (12 layers, 768 wide: the DiT's token
     width), the duration embedder, the 1.5 B DiT and the SAME VAE at diffusers' defaults."""
@@ -146,6 +188,7 @@ def stable_audio_3(device: str = "cpu") -> StableAudio3Pipeline:
 
 PUBLISHED_PIPELINES = {
     "TangoPipeline": tango,
+    "AudioLDM2Pipeline": audioldm2,
     "StableAudioPipeline": stable_audio_open,
     "StableAudio3Pipeline": stable_audio_3,
 }

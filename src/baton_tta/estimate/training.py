@@ -53,6 +53,7 @@ def estimate_training_step(objective: Objective, args: DiffusionTrainingConfig, 
         trainer = _stand_in_trainer(objective, args, type(stand_in_pipeline).__name__, folder)
         host_reads = host_reads_per_step(trainer)
         host_batch = next(iter(trainer.get_train_dataloader()))
+        trainer.args.audio_length_s = args.audio_length_s  # the published-size step's
         estimate = _run_step(trainer, stand_in_pipeline, host_batch)
         estimate.host_reads = host_reads
         return estimate
@@ -108,9 +109,7 @@ def _stand_in_trainer(
             data["pretrain_dataset"] = tone_pretrain_dataset(rows, STAND_IN_SECONDS)
     else:
         raise ValueError(f"objective {objective.name!r} trains on {objective.rows}: estimate it as an update")
-    trainer = objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
-    trainer.args.audio_length_s = args.audio_length_s
-    return trainer
+    return objective.trainer_class(tiny_pipeline(pipeline_class_name), settings, **data)
 
 
 @dataclass
