@@ -224,6 +224,18 @@ def tiny_tango_pipeline(seed: int = 0, prediction_type: str = "v_prediction") ->
     )
 
 
+def audioldm2_scheduler() -> DDIMScheduler:
+    """AudioLDM's DDIM (scaled-linear betas 0.0015–0.0195), shared by the tiny and the published-size
+    AudioLDM 2 pipelines."""
+    return DDIMScheduler(
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+
+
 def tiny_audioldm2_pipeline(seed: int = 0) -> AudioLDM2Pipeline:
     """AudioLDM 2 at toy width: tiny CLAP + T5 → projection → 1-layer GPT-2 (8 generated states), the
     two-stream UNet, the AudioLDM-shaped VAE and HiFi-GAN of :func:`tiny_tango_pipeline` (16 kHz, 64 mels)."""
@@ -258,13 +270,7 @@ def tiny_audioldm2_pipeline(seed: int = 0) -> AudioLDM2Pipeline:
         # per block, as AudioLDM 2: self-attention, the GPT-2 stream, the T5 stream
         cross_attention_dim=((None, 16, TINY_TEXT_WIDTH), (None, 16, TINY_TEXT_WIDTH)),
     )
-    scheduler = DDIMScheduler(
-        beta_start=0.0015,
-        beta_end=0.0195,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-    )
+    scheduler = audioldm2_scheduler()
     return AudioLDM2Pipeline(
         vae=tiny_vae(seed),
         text_encoder=clap,

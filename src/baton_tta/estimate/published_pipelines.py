@@ -19,7 +19,6 @@ from diffusers import (
     AutoencoderOobleck,
     AutoencoderSAME,
     CosineDPMSolverMultistepScheduler,
-    DDIMScheduler,
     DDPMScheduler,
     DiffusionPipeline,
     FlowMatchEulerDiscreteScheduler,
@@ -47,7 +46,7 @@ from baton_tta.families.published import PUBLISHED
 from baton_tta.pipelines.convert_tango import shipped_config, vae_config_from_audioldm
 from baton_tta.pipelines.pipeline_tango import TangoPipeline
 from baton_tta.reward.modeling import BatonRewardConfig, BatonRewardModel
-from baton_tta.tiny import tiny_reward_model, tiny_t5_tokenizer, tiny_tokenizer
+from baton_tta.tiny import audioldm2_scheduler, tiny_reward_model, tiny_t5_tokenizer, tiny_tokenizer
 
 #: AudioLDM's VAE as TANGO ships it (``vae_config.json``: 8 latent channels, ch 128 × [1, 2, 4])
 AUDIOLDM_VAE = {
@@ -143,14 +142,7 @@ def audioldm2(device: str = "cpu") -> AudioLDM2Pipeline:
         tokenizer=tiny_t5_tokenizer(),  # as the tiny AudioLDM 2's: ids within both towers' vocabularies
         tokenizer_2=tiny_t5_tokenizer(),
         feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"),
-        scheduler=DDIMScheduler(
-            beta_start=0.0015,
-            beta_end=0.0195,
-            beta_schedule="scaled_linear",
-            clip_sample=False,
-            set_alpha_to_one=False,
-            steps_offset=1,
-        ),
+        scheduler=audioldm2_scheduler(),
     )
 
 
