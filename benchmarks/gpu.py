@@ -3,9 +3,16 @@ their published sizes (random weights, built in code: ``published_pipelines.py``
 one run. On a GPU it is the published sizes; on CPU (and in the suite) the same code runs the tiny
 pipelines, so a GPU run cannot fail on a typo.
 
-    python benchmarks/gpu.py                  # CUDA: published sizes, ≤ 8 minutes on one H200
+    python benchmarks/gpu.py                  # CUDA: published sizes, every family and phase (~15 min)
     python benchmarks/gpu.py --size tiny      # anywhere: the tiny pipelines
     python benchmarks/gpu.py --families TangoPipeline --phases train --check   # one device call
+    python benchmarks/gpu.py --size published --tflops 600 --plan   # the plan's minutes, on a CPU
+
+The plan's minutes are printed before anything runs (:func:`print_plan`: the FLOPs ``baton-tta
+estimate`` counts, at 30 % of the measured matmul rate, 120 s per compiled row). At 600 TFLOP/s it
+plans a family's training phase at 4–5 minutes (its two compiled rows are half of it), its
+generation at 0.2–0.9 and TANGO's GRPO at 0.4: one device call per family's training, one for the
+rest.
 
 Each training row's peak is the steps after the first (the optimizer's state allocated), reset when the
 first ends and read when the last ends; its seconds per step exclude ``train()``'s teardown; every row
@@ -49,6 +56,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import PrinterCallback, TrainerCallback
 
 from baton_tta.data.generation import render_clips
+from baton_tta.estimate.generation import estimate_generation
 from baton_tta.estimate.published_pipelines import published_pipeline
 from baton_tta.estimate.training import estimate_training_step
 from baton_tta.families import family_of
@@ -241,12 +249,73 @@ def _median_seconds(run: Callable[[], None], device: torch.device, repeats: int)
     return float(np.median(times))
 
 
-def _estimated_peak_gib(name: str, scale: Scale, args: RewardWeightedDiffusionConfig) -> float:
-    """``baton-tta estimate``'s peak for the same step (fake tensors; eager: compile is not estimated)."""
-    build = (
+def _builder(name: str, scale: Scale) -> Callable[[str], Any]:
+    """``name``'s pipeline at this scale, built on the device asked for (``meta`` for an estimate)."""
+    return (
         partial(published_pipeline, name) if scale is SCALES["published"] else lambda _: tiny_pipeline(name)
     )
-    return estimate_training_step(objective_named("baton"), args, build).peak / 2**30
+
+
+def _estimated_peak_gib(name: str, scale: Scale, args: RewardWeightedDiffusionConfig) -> float:
+    """``baton-tta estimate``'s peak for the same step (fake tensors; eager: compile is not estimated)."""
+    return estimate_training_step(objective_named("baton"), args, _builder(name, scale)).peak / 2**30
+
+
+# ----------------------------------------------------------------------------- the plan
+#: what a plan assumes: the share of the measured matmul rate the work reaches, and the seconds each
+#: compiled row spends compiling (inductor, the family's repeated blocks)
+PLANNED_MFU, COMPILE_SECONDS = 0.3, 120.0
+TRAINING_ROWS, COMPILED_ROWS = 6, 2
+
+
+def planned_seconds(name: str, scale: Scale, phases: list[str], rate: float) -> dict[str, float]:
+    """Rough seconds of each phase for ``name``: the FLOPs it runs (``baton-tta estimate``'s counts at
+    this scale: a LoRA training step, a clip's sampler steps) at :data:`PLANNED_MFU` of ``rate``, and
+    :data:`COMPILE_SECONDS` per compiled row."""
+    build, work = _builder(name, scale), rate * PLANNED_MFU
+    seconds: dict[str, float] = {}
+    n = scale.timed_sampler_steps
+    clip = {  # FLOPs of one clip at k sampler steps (text encoding and decoding once)
+        k: estimate_generation(build, 1, scale.clip_s, k, GUIDANCE, "bf16").flops
+        for k in (n, 2 * n, scale.grpo_steps)
+    }
+    if "train" in phases:
+        with tempfile.TemporaryDirectory() as output:
+            step = estimate_training_step(
+                objective_named("baton"), _config(scale, torch.device("cpu"), output, use_lora=True), build
+            ).flops
+        # each row: the trainer's steps, then the bare loss code and the denoiser alone (a warm-up and
+        # the timed repetitions each), and one pass whose FLOPs are counted
+        passes = (scale.timed_train_steps + 1) * 3 + 1
+        seconds["train"] = TRAINING_ROWS * passes * step / work + COMPILED_ROWS * COMPILE_SECONDS
+    if "generate" in phases:
+        per_precision = clip[n] + sum(batch * (clip[n] + clip[2 * n]) for batch in scale.generation_batches)
+        seconds["generate"] = 3 * per_precision / work
+    if "grpo" in phases and name == "TangoPipeline":
+        clips, per_step = 8, clip[2 * n] - clip[n]  # 2 prompts × 4 clips; a sampler step's FLOPs per clip
+        update = clips * clip[scale.grpo_steps] + clips * scale.grpo_steps / 2 * 3 * per_step  # backward ≈ 2×
+        seconds["grpo"] = 2 * update / work
+    return seconds
+
+
+def print_plan(families: list[str], scale: Scale, phases: list[str], rate: float) -> None:
+    """The plan's estimated minutes, family by family, before anything runs."""
+    print(f"Plan (FLOPs from baton-tta estimate at {PLANNED_MFU:.0%} of the measured matmul rate, "
+          f"{COMPILE_SECONDS:.0f} s per compiled row; model loading not counted):\n")  # fmt: skip
+    print("| family | " + " | ".join(f"{phase} min" for phase in phases) + " |")
+    print("|---|" + "---:|" * len(phases))
+    total = 0.0
+    for name in families:
+        seconds = planned_seconds(name, scale, phases, rate)
+        total += sum(seconds.values())
+        cells = " | ".join(f"{seconds[p] / 60:.1f}" if p in seconds else "—" for p in phases)
+        print(f"| {name} | {cells} |")
+    verdict = (
+        ""
+        if total <= 8 * 60
+        else ": over 8 minutes, more than one device call (split with --families/--phases)"
+    )
+    print(f"\nTotal ≈ {total / 60:.1f} min{verdict}\n", flush=True)
 
 
 def training_rows(
@@ -450,6 +519,17 @@ def main(argv: list[str] | None = None) -> None:
         help="what to measure (GRPO runs on TANGO only); one device call can take a part",
     )
     parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the plan's estimated minutes and stop (on a CPU, with --size published and --tflops)",
+    )
+    parser.add_argument(
+        "--tflops",
+        type=float,
+        default=None,
+        help="the device's matmul rate for the plan (default: measured here)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="beside each training row, baton-tta estimate's peak for the same step and measured ÷ estimated",
@@ -457,16 +537,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     scale = SCALES[args.size or ("published" if device.type == "cuda" else "tiny")]
-    rate = matmul_rate(device)
+    rate = args.tflops * 1e12 if args.tflops else matmul_rate(device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    source = "given" if args.tflops else "bf16" if device.type == "cuda" else "fp32"
     print(f"# {name}, torch {torch.__version__}; dense matmul {rate / 1e12:.1f} TFLOP/s "
-          f"({'bf16' if device.type == 'cuda' else 'fp32'}; the MFU denominator)")  # fmt: skip
+          f"({source}; the MFU denominator)")  # fmt: skip
     print(
         f"batch {scale.train_batch} (+ pretrain {scale.train_batch}), {scale.clip_s:g} s clips, {'bf16' if scale.bf16 else 'fp32'} training"
     )
     if scale is SCALES["tiny"]:
         print("tiny size: these timings check the code, not the cost (a tiny step is all overhead)")
     print()
+    print_plan(args.families, scale, args.phases, rate)
+    if args.plan:
+        return
     for family_name in args.families:
         pipeline = scale.build(family_name)
         display = family_of(pipeline).display_name

@@ -37,9 +37,9 @@ def _benchmarks_importable(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
 
 
-def _run(tmp_path, family_name: str, phase: str, *extra: str) -> dict[str, list[list[str]]]:
+def _printed(tmp_path, *words: str) -> str:
     """``gpu.py --size tiny`` in this process (its ``main``, from its folder's copy of the file), with
-    the working directory a fresh folder; what it prints is read back."""
+    the working directory a fresh folder; what it prints."""
     import contextlib
     import io
     import runpy
@@ -47,10 +47,33 @@ def _run(tmp_path, family_name: str, phase: str, *extra: str) -> dict[str, list[
     benchmark = runpy.run_path(str(BENCHMARKS / "gpu.py"), run_name="gpu_benchmark")
     printed = io.StringIO()
     with contextlib.chdir(tmp_path), contextlib.redirect_stdout(printed):
-        benchmark["main"](["--size", "tiny", "--families", family_name, "--phases", phase, *extra])
+        benchmark["main"](["--size", "tiny", *words])
     output = printed.getvalue()
     assert re.search(r"dense matmul [\d.]+ TFLOP/s", output)
-    return _tables(output)
+    return output
+
+
+def _run(tmp_path, family_name: str, phase: str, *extra: str) -> dict[str, list[list[str]]]:
+    """One family's phase: its tables, read back."""
+    return _tables(_printed(tmp_path, "--families", family_name, "--phases", phase, *extra))
+
+
+def test_the_plan_gives_each_phases_minutes_before_it_starts_and_plan_alone_stops_there(tmp_path):
+    """Minutes from the FLOPs ``baton-tta estimate`` counts at the given rate; GRPO runs on TANGO
+    only; ``--plan`` prints no measurement."""
+    output = _printed(
+        tmp_path, "--families", "TangoPipeline", "StableAudio3Pipeline", "--phases", "train", "generate",
+        "grpo", "--tflops", "0.001", "--plan",
+    )  # fmt: skip
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in output.splitlines()
+            if line.startswith("| ") and "Pipeline" in line}  # fmt: skip
+    assert sorted(rows) == ["StableAudio3Pipeline", "TangoPipeline"]
+    assert all(float(cell) > 0 for cell in rows["TangoPipeline"])
+    assert rows["StableAudio3Pipeline"][2].strip() == "—"
+    total = float(re.search(r"Total ≈ ([\d.]+) min", output).group(1))
+    shown = sum(float(cell) for cells in rows.values() for cell in cells if cell.strip() != "—")
+    assert total == pytest.approx(shown, abs=0.1 * len(rows) * 3)
+    assert "## " not in output  # nothing measured
 
 
 @pytest.mark.slow
