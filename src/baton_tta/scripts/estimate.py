@@ -1,10 +1,13 @@
-"""``baton-tta estimate <command> [that command's flags]``: will a training run (or a ``generate``
-call) fit the card? Peak device memory, broken down, and FLOPs per optimizer step (per clip) of the run a recipe describes, at the
-family's published size, on a CPU in under a minute (fake tensors: nothing is allocated, nothing is
-downloaded).
+"""``baton-tta estimate <command> [that command's flags]``: will a training run (an optimizer step of
+``train``, ``train-kto``, ``train-dpo`` or ``train-crpo``, a GRPO update, an online round) or a
+``generate`` call fit the card? Peak device memory, broken down, and FLOPs per step (per clip) of the
+run a recipe describes, at the family's published size, on a CPU in seconds to a minute or two (fake
+tensors: nothing is allocated, nothing is downloaded). ``train-reward-model`` runs on the CPU: its
+answer is host memory.
 
     baton-tta estimate train --config recipes/baton_tango_lora_24gb.yaml --family TangoPipeline
     baton-tta estimate train-kto --config recipes/kto_tango_temporal.yaml --card_gib 16
+    baton-tta estimate train-grpo --config recipes/grpo_toy.yaml --size tiny
     baton-tta estimate generate --pipeline_name_or_path stabilityai/stable-audio-3-medium-base \
         --prompts "a dog barks" "rain falls" --clips_per_prompt 4 --audio_length_in_s 10
 
