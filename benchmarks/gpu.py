@@ -275,9 +275,10 @@ def planned_seconds(name: str, scale: Scale, phases: list[str], rate: float) -> 
     build, work = _builder(name, scale), rate * PLANNED_MFU
     seconds: dict[str, float] = {}
     n = scale.timed_sampler_steps
+    sampled = "generate" in phases or ("grpo" in phases and name == "TangoPipeline")
     clip = {  # FLOPs of one clip at k sampler steps (text encoding and decoding once)
         k: estimate_generation(build, 1, scale.clip_s, k, GUIDANCE, "bf16").flops
-        for k in (n, 2 * n, scale.grpo_steps)
+        for k in ((n, 2 * n, scale.grpo_steps) if sampled else ())
     }
     if "train" in phases:
         with tempfile.TemporaryDirectory() as output:
