@@ -57,6 +57,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 from baton_tta.data.generation import render_clips
 from baton_tta.estimate.generation import estimate_generation
+from baton_tta.estimate.grpo import Loudness
 from baton_tta.estimate.published_pipelines import published_pipeline
 from baton_tta.estimate.training import estimate_training_step
 from baton_tta.families import family_of
@@ -437,11 +438,6 @@ def generation_rows(pipeline, scale: Scale, device: torch.device) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- GRPO
-class Loudness:
-    """A reward every clip has (its mean absolute amplitude): the update's cost does not depend on it."""
-
-    def score(self, prompts, audios, sampling_rate):
-        return [float(np.abs(audio).mean()) for audio in audios]
 
 
 def grpo_row(pipeline, scale: Scale, device: torch.device) -> dict:

@@ -20,18 +20,12 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 
+from baton_tta.estimate.grpo import Loudness
 from helpers import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
 PROMPTS = Dataset.from_dict({"prompt": ["a dog barks", "rain on a roof", "a bell rings"]})
-
-
-class Loudness:
-    """A reward any clip has: its mean absolute amplitude."""
-
-    def score(self, prompts, audios, sampling_rate):
-        return [float(abs(a).mean()) for a in audios]
 
 
 def _grpo_args(tmp_path, **fields):

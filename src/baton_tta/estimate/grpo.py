@@ -51,9 +51,9 @@ from baton_tta.trainer.grpo_trainer import DiffusionGRPOTrainer, Rollouts
 SHORT = 2
 
 
-class _Loudness:
-    """The stand-in's reward: its mean absolute amplitude (every clip has one; its value changes no
-    memory)."""
+class Loudness:
+    """A reward every clip has: its mean absolute amplitude (the stand-in's, the GPU benchmark's and
+    the tests' scorer: what it rewards changes no memory and no cost)."""
 
     def score(self, prompts: list[str], audios: list[np.ndarray], sampling_rate: int) -> list[float]:
         return [float(np.abs(audio).mean()) for audio in audios]
@@ -182,5 +182,5 @@ def _stand_in_trainer(
     )
     prompts = Dataset.from_dict({"prompt": [CAPTION]})
     return DiffusionGRPOTrainer(
-        tiny_pipeline(pipeline_class_name), settings, prompts, reward_funcs=_Loudness()
+        tiny_pipeline(pipeline_class_name), settings, prompts, reward_funcs=Loudness()
     )

@@ -141,7 +141,7 @@ def audioldm2(device: str = "cpu") -> AudioLDM2Pipeline:
         **modules,
         tokenizer=tiny_t5_tokenizer(),  # as the tiny AudioLDM 2's: ids within both towers' vocabularies
         tokenizer_2=tiny_t5_tokenizer(),
-        feature_extractor=ClapFeatureExtractor(truncation="rand_trunc"),
+        feature_extractor=published_clap_feature_extractor(),
         scheduler=audioldm2_scheduler(),
     )
 
@@ -191,6 +191,12 @@ def published_pipeline(name: str, device: str = "cpu") -> DiffusionPipeline:
     on ``device`` (``"meta"``: shapes only, no memory)."""
     torch.manual_seed(0)
     return PUBLISHED_PIPELINES[name](device)
+
+
+def published_clap_feature_extractor() -> ClapFeatureExtractor:
+    """The unfused CLAP's feature extractor: 10 s at 48 kHz, 64 mel bins, one window (``rand_trunc``:
+    the unfused model takes no fusion channels)."""
+    return ClapFeatureExtractor(truncation="rand_trunc")
 
 
 def reward_model_on_meta(size: str) -> BatonRewardModel:

@@ -18,7 +18,7 @@ from baton_tta.clap import clap_audio_inputs
 from baton_tta.data.audio import CLAP_SAMPLING_RATE
 from baton_tta.estimate.fake import StepCounter, fake_module, storage_bytes
 from baton_tta.estimate.measure import MemoryEstimate, weights_by_dtype
-from baton_tta.estimate.published_pipelines import reward_model_on_meta
+from baton_tta.estimate.published_pipelines import published_clap_feature_extractor, reward_model_on_meta
 from baton_tta.reward.modeling import BatonRewardModel
 
 #: tokens of one caption (a 2–3-event AudioSet caption is 10–25 RoBERTa tokens): padded to this
@@ -58,8 +58,7 @@ def estimate_reward_training(size: str, embedding_batch: int, head_batch: int) -
 
 
 def _feature_extractor(model: BatonRewardModel) -> ClapFeatureExtractor:
-    """The model's own extractor (the tiny stand-in's), or the published unfused CLAP's: 10 s at
-    48 kHz, 64 mel bins, one window (``rand_trunc``: the unfused model takes no fusion channels)."""
+    """The model's own extractor (the tiny stand-in's), or the published unfused CLAP's."""
     if model.processor is not None:
         return model.processor.feature_extractor
-    return ClapFeatureExtractor(truncation="rand_trunc")
+    return published_clap_feature_extractor()
